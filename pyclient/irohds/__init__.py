@@ -1,0 +1,1 @@
+"""irohds: memoize expensive Python functions and share results peer-to-peer."""
