@@ -22,7 +22,9 @@ irh_config_t *irh_config_parse (const char *text, size_t size, const char *name)
 void irh_config_destroy (irh_config_t **self_p);
 
 //  Getters return the default when the key is absent or of the wrong type
-//  (a wrong type is also recorded as an error).
+//  (a wrong type is also recorded as an error). A value with a time unit
+//  ("30s", "250ms") reads as milliseconds from irh_config_u64 and as
+//  seconds from irh_config_double; size units ("64 MiB") are bytes.
 uint64_t irh_config_u64 (irh_config_t *self, const char *key, uint64_t dflt);
 double irh_config_double (irh_config_t *self, const char *key, double dflt);
 bool irh_config_bool (irh_config_t *self, const char *key, bool dflt);

@@ -1,6 +1,7 @@
 /*  irh_wire.c: bounds-checked primitives for the generated message codec.
     All integers are big-endian so captures read the same on any host. */
 #include "irh_wire.h"
+#include "irh_utf8.h"
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -150,43 +151,11 @@ irh_wire_get_h256 (irh_wire_reader_t *r, uint8_t *value, const char *field)
 }
 
 bool
-irh_wire_utf8_valid (const uint8_t *s, size_t size)
+irh_wire_utf8_valid (const uint8_t *data, size_t size)
 {
-    size_t i = 0;
-    while (i < size) {
-        uint8_t c = s [i];
-        size_t extra;
-        uint32_t cp;
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        else
-        if ((c & 0xE0) == 0xC0) { extra = 1; cp = c & 0x1F; }
-        else
-        if ((c & 0xF0) == 0xE0) { extra = 2; cp = c & 0x0F; }
-        else
-        if ((c & 0xF8) == 0xF0) { extra = 3; cp = c & 0x07; }
-        else
-            return false;
-        if (size - i <= extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((s [i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s [i + k] & 0x3F);
-        }
-        //  Reject overlong forms, surrogates and values past U+10FFFF,
-        //  exactly as Python's strict UTF-8 decoder does.
-        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800)
-        ||  (extra == 3 && cp < 0x10000) || cp > 0x10FFFF
-        ||  (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += extra + 1;
-    }
-    return true;
+    //  Strings on the wire carry no NUL (C sees them as C strings), and
+    //  are otherwise strict UTF-8, exactly what Python's decoder accepts.
+    return memchr (data, 0, size) == NULL && irh_utf8_valid ((const char *) data, size);
 }
 
 int

@@ -13,6 +13,7 @@
 #define IRH_WORKER_H_INCLUDED
 #include <czmq.h>
 #include <stdbool.h>
+#include "irh_envelope.h"
 
 typedef struct _irh_worker_t irh_worker_t;
 

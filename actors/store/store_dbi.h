@@ -1,0 +1,99 @@
+/*  store_dbi.h: internals of the store's LMDB layer, shared by
+    store_db.c (environment, put/get, touches) and store_ops.c (ls, evict,
+    gc, claims, stats). Not for use outside actors/store/.
+*/
+#ifndef STORE_DBI_H_INCLUDED
+#define STORE_DBI_H_INCLUDED
+#include "store_db.h"
+#include <lmdb.h>
+
+//  Size sums kept in "meta", changed only inside write transactions.
+typedef struct {
+    uint64_t bytes_total;       //  content bytes of all blobs (deduplicated)
+    uint64_t inline_bytes;
+    uint64_t file_bytes;
+} store_sums_t;
+
+//  One write transaction in progress: sums are a working copy that
+//  becomes current on commit; files are unlinked after commit.
+typedef struct {
+    MDB_txn *txn;
+    store_sums_t sums;
+    zlist_t *unlink;            //  malloc'd paths of file blobs to delete
+    uint64_t removed;           //  entries removed in this txn
+    uint64_t freed;             //  content bytes freed in this txn
+} store_wtxn_t;
+
+struct _store_db_t {
+    MDB_env *env;
+    MDB_dbi results, blobs, refs, fnindex, lru, expiry, claims, meta;
+    char *store_dir, *blobs_dir, *staging_dir, *tmp_dir;
+    char *staging_real;         //  realpath of staging_dir
+    store_db_config_t config;
+    uint64_t map_now;           //  current map size
+    store_sums_t sums;
+    uint64_t counters [STORE_COUNTERS];
+    uint64_t saved [STORE_COUNTERS];     //  as last written to meta
+    zhashx_t *touches;          //  hex key -> uint64_t accessed_us (malloc'd)
+    uint64_t clock_us;          //  test clock, 0 = real
+    char error_code [32];
+    char error_text [512];
+};
+
+//  Key sizes.
+#define STORE_KEY_SIZE      32
+#define STORE_FN_PREFIX     400     //  fnindex keeps this much of fn (LMDB key <= 511)
+
+extern const char *store_counter_names [STORE_COUNTERS];
+
+//  Set error code and text; returns -1.
+int store_dbi_fail (store_db_t *self, const char *code, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+//  Set "io" from an LMDB return code; counts it. Returns -1.
+int store_dbi_mdb_fail (store_db_t *self, const char *what, int rc);
+
+//  Write transactions.
+int store_dbi_begin (store_db_t *self, store_wtxn_t *w);
+//  Writes counters, sums and commits; then unlinks files. Returns 0 or the
+//  LMDB error (MDB_MAP_FULL is left for the caller to handle, not failed).
+int store_dbi_commit (store_db_t *self, store_wtxn_t *w);
+void store_dbi_abort (store_db_t *self, store_wtxn_t *w);
+
+//  Remove result key (its manifest m, or NULL if it did not decode) and
+//  drop the blob reference. Returns 0 or an LMDB error.
+int store_dbi_remove (store_db_t *self, store_wtxn_t *w, const uint8_t *key,
+                      const irh_manifest_t *m);
+//  Evict least recently used entries, except keep (may be NULL), until the
+//  content total is at most target or nothing is left. Returns 0 or an
+//  LMDB error; w->removed counts them.
+int store_dbi_evict_lru (store_db_t *self, store_wtxn_t *w, uint64_t target,
+                         const uint8_t *keep);
+//  Delete key from dbi; a missing key is not an error.
+int store_dbi_del (MDB_txn *txn, MDB_dbi dbi, const void *key, size_t size);
+//  Drop one reference to a blob; at zero the record goes and its file is
+//  queued for unlinking after commit.
+int store_dbi_decref (store_db_t *self, store_wtxn_t *w, const uint8_t *hash);
+//  Read and decode the manifest of key: 0, MDB_NOTFOUND, 1 if it does not
+//  decode, or an LMDB error.
+int store_dbi_manifest (store_db_t *self, MDB_txn *txn, const uint8_t *key,
+                        irh_manifest_t *m);
+int store_dbi_put_manifest (store_db_t *self, MDB_txn *txn, const uint8_t *key,
+                            const irh_manifest_t *m);
+//  Remove a corrupt entry (m NULL if its manifest did not decode); with
+//  blob_bad, its blob goes too. Logs and counts.
+void store_dbi_drop_corrupt (store_db_t *self, const uint8_t *key, const irh_manifest_t *m,
+                             bool blob_bad, const char *why);
+//  Apply pending touches inside w.
+int store_dbi_apply_touches (store_db_t *self, store_wtxn_t *w);
+
+//  Index keys: 8-byte big-endian time + 32-byte key; fn prefix + 0 + key.
+void store_dbi_time_key (uint8_t out [40], uint64_t t, const uint8_t *key);
+size_t store_dbi_fn_key (uint8_t *out, const char *fn, const uint8_t *key);
+uint64_t store_dbi_get_be64 (const uint8_t *p);
+void store_dbi_put_be64 (uint8_t *p, uint64_t v);
+//  Lists of malloc'd items (czmq's autofree would copy them as strings).
+void store_dbi_list_purge (zlist_t *list);
+void store_dbi_list_free (zlist_t **list_p);
+char *store_dbi_blob_path (store_db_t *self, const uint8_t *hash);
+
+#endif

@@ -1,0 +1,156 @@
+/*  store_main.c: irohds-store, the store actor (docs/store.md).
+
+    usage: irohds-store [--home DIR] (--broker ENDPOINT | --bind ENDPOINT) [-v]
+
+    Under the supervisor it connects to the broker as the worker of service
+    "store"; with --bind it serves clients directly (no broker). SIGTERM or
+    SIGINT: finish the request in hand, flush batched touches and
+    counters, close LMDB, exit 0.
+*/
+#include "store_server.h"
+#include "irh_config.h"
+#include "irh_log.h"
+#include "irh_paths.h"
+#include <signal.h>
+#include <zmq.h>
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+s_on_signal (int signum)
+{
+    (void) signum;
+    s_stop = 1;
+}
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out, "usage: irohds-store [--home DIR] (--broker ENDPOINT | --bind ENDPOINT) [-v]\n");
+}
+
+//  store.* settings from config.toml (sizes in bytes, durations in ms as
+//  the config parser gives them).
+static void
+s_config (irh_config_t *config, store_db_config_t *out)
+{
+    memset (out, 0, sizeof (*out));
+    out->map_size = irh_config_u64 (config, "store.map_size", STORE_DB_MAP_SIZE);
+    out->map_initial = irh_config_u64 (config, "store.map_initial", 0);
+    out->inline_max = irh_config_u64 (config, "store.inline_max", STORE_DB_INLINE_MAX);
+    out->max_bytes = irh_config_u64 (config, "store.max_bytes", 0);
+    uint64_t ttl_ms = irh_config_u64 (config, "store.default_ttl", 0);
+    out->default_ttl_s = (ttl_ms + 999) / 1000;
+    //  LMDB needs a few pages; below 1 MiB nothing useful fits.
+    if (out->map_size < (1 << 20)) {
+        irh_warn ("store: store.map_size %llu is too small; using 1 MiB",
+                  (unsigned long long) out->map_size);
+        out->map_size = 1 << 20;
+    }
+    if (out->inline_max > (64 << 20)) {
+        irh_warn ("store: store.inline_max above 64 MiB; using 64 MiB");
+        out->inline_max = 64 << 20;
+    }
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *home = NULL, *broker = NULL, *bind = NULL;
+    bool verbose = false;
+    for (int i = 1; i < argc; i++) {
+        if (streq (argv [i], "--home") && i + 1 < argc)
+            home = argv [++i];
+        else
+        if (streq (argv [i], "--broker") && i + 1 < argc)
+            broker = argv [++i];
+        else
+        if (streq (argv [i], "--bind") && i + 1 < argc)
+            bind = argv [++i];
+        else
+        if (streq (argv [i], "-v") || streq (argv [i], "--verbose"))
+            verbose = true;
+        else
+        if (streq (argv [i], "-h") || streq (argv [i], "--help")) {
+            s_usage (stdout);
+            return 0;
+        }
+        else {
+            fprintf (stderr, "irohds-store: unknown argument '%s'\n", argv [i]);
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    if ((broker != NULL) == (bind != NULL)) {
+        fprintf (stderr, "irohds-store: give exactly one of --broker and --bind\n");
+        s_usage (stderr);
+        return 2;
+    }
+    irh_log_init ("store", verbose ? IRH_LOG_DEBUG : IRH_LOG_INFO, NULL);
+    char *err = NULL;
+    irh_paths_t *paths = irh_paths_new (home, true, &err);
+    if (!paths) {
+        irh_error ("store: %s", err ? err : "cannot resolve home");
+        free (err);
+        return 1;
+    }
+    irh_config_t *config = irh_config_load (paths->config);
+    store_db_config_t db_config;
+    s_config (config, &db_config);
+    irh_config_destroy (&config);
+    store_db_t *db = store_db_new (paths->store, paths->blobs, paths->staging, &db_config, &err);
+    if (!db) {
+        irh_error ("store: %s", err);
+        free (err);
+        irh_paths_destroy (&paths);
+        return 1;
+    }
+    //  Our own signal handling: finish the current request, then stop.
+    zsys_handler_set (NULL);
+    struct sigaction action;
+    memset (&action, 0, sizeof (action));
+    action.sa_handler = s_on_signal;
+    sigaction (SIGTERM, &action, NULL);
+    sigaction (SIGINT, &action, NULL);
+
+    irh_worker_t *worker = irh_worker_new ("store", broker, bind);
+    if (!worker) {
+        irh_error ("store: cannot %s %s", broker ? "connect to" : "bind", broker ? broker : bind);
+        store_db_destroy (&db);
+        irh_paths_destroy (&paths);
+        return 1;
+    }
+    store_server_t *server = store_server_new (db, worker, paths->home);
+    irh_info ("store: serving %s (%s %s)", paths->store, broker ? "broker" : "bind",
+              broker ? broker : bind);
+    void *sock = zsock_resolve (irh_worker_sock (worker));
+    while (!s_stop) {
+        int wait = irh_worker_tick (worker);
+        int server_wait = store_server_tick (server);
+        if (server_wait < wait)
+            wait = server_wait;
+        zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
+        int rc = zmq_poll (&item, 1, wait);
+        if (rc < 0) {
+            if (zmq_errno () == EINTR)
+                continue;
+            irh_error ("store: poll: %s", zmq_strerror (zmq_errno ()));
+            break;
+        }
+        //  Drain what is there, but keep ticking (heartbeats) under load.
+        for (int n = 0; n < 256 && !s_stop && (item.revents & ZMQ_POLLIN); n++) {
+            irh_request_t *request = irh_worker_recv (worker);
+            if (request)
+                store_server_handle (server, &request);
+            if (zmq_poll (&item, 1, 0) <= 0)
+                break;
+        }
+    }
+    irh_info ("store: stopping");
+    store_server_destroy (&server);
+    irh_worker_destroy (&worker);
+    store_db_destroy (&db);         //  flushes touches and counters
+    irh_paths_destroy (&paths);
+    irh_log_close ();
+    return 0;
+}

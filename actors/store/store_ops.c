@@ -1,0 +1,711 @@
+/*  store_ops.c: the store's maintenance and bookkeeping operations on
+    LMDB: ls, evict, TTL expiry, gc, claims (local run-once leases), and
+    the stats/info tables. Put and get are in store_put.c / store_db.c.
+
+    Index databases (fnindex, lru, expiry) are treated as hints: every
+    entry found through one is checked against its manifest, and stale
+    hints are dropped, so an index can never make us return or remove the
+    wrong result.
+*/
+#include "store_dbi.h"
+#include "irh_hash.h"
+#include "irh_log.h"
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S_DEFAULT_LEASE_MS  30000
+
+static bool
+s_live (store_db_t *self, const irh_manifest_t *m)
+{
+    return m->expires_us == 0 || m->expires_us > store_db_now (self);
+}
+
+static void
+s_ls_row (irh_table_t *table, const uint8_t *key, const irh_manifest_t *m)
+{
+    irh_table_row (table);
+    irh_table_hex (table, key, STORE_KEY_SIZE);
+    irh_table_str (table, m->fn);
+    irh_table_u64 (table, m->size);
+    irh_table_str (table, m->codec);
+    irh_table_u64 (table, m->created_us);
+    irh_table_u64 (table, m->accessed_us);
+    irh_table_u64 (table, m->expires_us);
+}
+
+//  Keys of fnindex entries for fn (copied out, 32 bytes each).
+static int
+s_fn_keys (store_db_t *self, MDB_txn *txn, const char *fn, zlist_t *keys)
+{
+    uint8_t prefix [STORE_FN_PREFIX + 1 + STORE_KEY_SIZE];
+    uint8_t zeros [STORE_KEY_SIZE] = { 0 };
+    size_t plen = store_dbi_fn_key (prefix, fn, zeros) - STORE_KEY_SIZE;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->fnindex, &cursor);
+    if (rc)
+        return rc;
+    MDB_val k = { plen, prefix }, v;
+    rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == plen + STORE_KEY_SIZE && memcmp (k.mv_data, prefix, plen) == 0) {
+        zlist_append (keys, zmalloc (STORE_KEY_SIZE));
+        memcpy (zlist_tail (keys), (uint8_t *) k.mv_data + plen, STORE_KEY_SIZE);
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_db_ls (store_db_t *self, const char *fn, uint32_t limit, irh_table_t *table)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_dbi_mdb_fail (self, "begin read transaction", rc);
+    uint32_t rows = 0;
+    if (*fn) {
+        zlist_t *keys = zlist_new ();
+        rc = s_fn_keys (self, txn, fn, keys);
+        for (uint8_t *key = zlist_first (keys); key && !rc; key = zlist_next (keys)) {
+            irh_manifest_t m;
+            if (store_dbi_manifest (self, txn, key, &m) == 0 && streq (m.fn, fn) && s_live (self, &m)) {
+                s_ls_row (table, key, &m);
+                if (++rows == limit)
+                    break;
+            }
+        }
+        store_dbi_list_free (&keys);
+    }
+    else {
+        MDB_cursor *cursor;
+        rc = mdb_cursor_open (txn, self->results, &cursor);
+        MDB_val k, v;
+        if (!rc)
+            rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
+        while (rc == 0) {
+            irh_manifest_t m;
+            if (k.mv_size == STORE_KEY_SIZE && irh_manifest_decode_buf (v.mv_data, v.mv_size, &m) == 0
+            &&  s_live (self, &m)) {
+                s_ls_row (table, k.mv_data, &m);
+                if (++rows == limit)
+                    break;
+            }
+            rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+        }
+        if (cursor)
+            mdb_cursor_close (cursor);
+        rc = rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    mdb_txn_abort (txn);
+    return rc ? store_dbi_mdb_fail (self, "ls", rc) : 0;
+}
+
+int
+store_db_evict (store_db_t *self, const char *fn, const uint8_t *key, uint64_t *count,
+                uint64_t *bytes)
+{
+    *count = *bytes = 0;
+    store_wtxn_t w;
+    if (store_dbi_begin (self, &w))
+        return -1;
+    zlist_t *keys = zlist_new ();
+    int rc = 0;
+    if (*fn)
+        rc = s_fn_keys (self, w.txn, fn, keys);
+    else {
+        zlist_append (keys, zmalloc (STORE_KEY_SIZE));
+        memcpy (zlist_tail (keys), key, STORE_KEY_SIZE);
+    }
+    for (uint8_t *k = zlist_first (keys); k && !rc; k = zlist_next (keys)) {
+        irh_manifest_t m;
+        int mrc = store_dbi_manifest (self, w.txn, k, &m);
+        if (mrc == 0 && (!*fn || streq (m.fn, fn))) {
+            rc = store_dbi_remove (self, &w, k, &m);
+            w.removed++;
+        }
+        else
+        if (mrc == 1) {
+            self->counters [STORE_CORRUPT]++;
+            rc = store_dbi_remove (self, &w, k, NULL);
+            w.removed++;
+        }
+        else
+        if (mrc == MDB_NOTFOUND && *fn) {
+            uint8_t ik [STORE_FN_PREFIX + 1 + STORE_KEY_SIZE];
+            rc = store_dbi_del (w.txn, self->fnindex, ik, store_dbi_fn_key (ik, fn, k));
+        }
+        else
+        if (mrc && mrc != MDB_NOTFOUND)
+            rc = mrc;
+    }
+    store_dbi_list_free (&keys);
+    uint64_t removed = w.removed, freed = w.freed;
+    if (!rc)
+        rc = store_dbi_commit (self, &w);
+    else
+        store_dbi_abort (self, &w);
+    if (rc)
+        return store_dbi_mdb_fail (self, "evict", rc);
+    *count = removed;
+    *bytes = freed;
+    return 0;
+}
+
+//  Remove entries whose time-index key (expiry database) is at or before
+//  now, inside w.
+static int
+s_expire_in (store_db_t *self, store_wtxn_t *w, uint64_t *count)
+{
+    uint64_t now = store_db_now (self);
+    int rc = 0;
+    while (rc == 0) {
+        MDB_cursor *cursor;
+        rc = mdb_cursor_open (w->txn, self->expiry, &cursor);
+        if (rc)
+            break;
+        MDB_val k, v;
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
+        uint8_t ik [40];
+        size_t size = k.mv_size;
+        if (rc == 0 && size == 40)
+            memcpy (ik, k.mv_data, 40);
+        if (rc == 0 && size != 40)
+            rc = mdb_cursor_del (cursor, 0);        //  not ours: drop it
+        mdb_cursor_close (cursor);
+        if (rc || size != 40)
+            continue;
+        if (store_dbi_get_be64 (ik) > now)
+            break;
+        irh_manifest_t m;
+        int mrc = store_dbi_manifest (self, w->txn, ik + 8, &m);
+        if (mrc == 0 && m.expires_us == store_dbi_get_be64 (ik)) {
+            rc = store_dbi_remove (self, w, ik + 8, &m);
+            (*count)++;
+            self->counters [STORE_EXPIRED]++;
+        }
+        else
+        if (mrc == 0 || mrc == 1 || mrc == MDB_NOTFOUND)
+            rc = store_dbi_del (w->txn, self->expiry, ik, 40);
+        else
+            rc = mrc;
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+store_db_expire (store_db_t *self, uint64_t *count)
+{
+    *count = 0;
+    //  Look first with a read transaction: the common case is "nothing due".
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_dbi_mdb_fail (self, "begin read transaction", rc);
+    MDB_cursor *cursor;
+    MDB_val k, v;
+    rc = mdb_cursor_open (txn, self->expiry, &cursor);
+    if (!rc) {
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
+        if (rc == 0 && k.mv_size == 40 && store_dbi_get_be64 (k.mv_data) > store_db_now (self))
+            rc = MDB_NOTFOUND;
+        mdb_cursor_close (cursor);
+    }
+    mdb_txn_abort (txn);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store_dbi_mdb_fail (self, "expire", rc);
+    store_wtxn_t w;
+    if (store_dbi_begin (self, &w))
+        return -1;
+    rc = s_expire_in (self, &w, count);
+    if (!rc)
+        rc = store_dbi_commit (self, &w);
+    else
+        store_dbi_abort (self, &w);
+    if (rc) {
+        *count = 0;
+        return store_dbi_mdb_fail (self, "expire", rc);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  gc
+
+//  Recount references from the manifests; drop corrupt manifests, those
+//  whose blob is gone, unreferenced or undecodable blobs, stray refs; and
+//  recompute the size sums from what is left. Inside w.
+static int
+s_recount (store_db_t *self, store_wtxn_t *w, irh_gc_reply_t *reply)
+{
+    zhashx_t *counts = zhashx_new ();          //  hex blob -> count
+    zhashx_set_destructor (counts, (zhashx_destructor_fn *) zstr_free);
+    zlist_t *drop = zlist_new ();              //  result keys to remove
+    MDB_cursor *cursor;
+    MDB_val k, v;
+    char hex [IRH_HASH_HEX_SIZE];
+    int rc = mdb_cursor_open (w->txn, self->results, &cursor);
+    if (!rc)
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        irh_manifest_t m;
+        MDB_val bk, bv;
+        bool bad = k.mv_size != STORE_KEY_SIZE
+                || irh_manifest_decode_buf (v.mv_data, v.mv_size, &m) != 0;
+        if (!bad) {
+            bk = (MDB_val) { STORE_KEY_SIZE, m.blob };
+            bad = mdb_get (w->txn, self->blobs, &bk, &bv) != 0;
+        }
+        if (bad) {
+            if (k.mv_size == STORE_KEY_SIZE) {
+                zlist_append (drop, zmalloc (STORE_KEY_SIZE));
+                memcpy (zlist_tail (drop), k.mv_data, STORE_KEY_SIZE);
+            }
+        }
+        else {
+            uint64_t *n = zhashx_lookup (counts, irh_hash_hex (m.blob, hex));
+            if (!n) {
+                n = zmalloc (sizeof (uint64_t));
+                zhashx_insert (counts, hex, n);
+            }
+            (*n)++;
+        }
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+    }
+    if (cursor)
+        mdb_cursor_close (cursor);
+    rc = rc == MDB_NOTFOUND ? 0 : rc;
+    for (uint8_t *key = zlist_first (drop); key && !rc; key = zlist_next (drop)) {
+        irh_manifest_t m;
+        bool ok = store_dbi_manifest (self, w->txn, key, &m) == 0;
+        irh_log (IRH_LOG_WARN, "store: gc: removing result %s (%s)", irh_hash_hex (key, hex),
+                 ok ? "its blob is missing" : "manifest does not decode");
+        self->counters [STORE_CORRUPT]++;
+        //  Its blob reference was not counted above: drop only the entry.
+        rc = store_dbi_del (w->txn, self->results, key, STORE_KEY_SIZE);
+    }
+    store_dbi_list_purge (drop);
+    //  Blobs: keep the referenced ones with the right refcount.
+    store_sums_t sums = { 0, 0, 0 };
+    if (!rc)
+        rc = mdb_cursor_open (w->txn, self->blobs, &cursor);
+    if (!rc)
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        irh_blob_t blob;
+        uint64_t *n = k.mv_size == STORE_KEY_SIZE ? zhashx_lookup (counts, irh_hash_hex (k.mv_data, hex))
+                                                  : NULL;
+        bool decoded = irh_blob_decode_buf (v.mv_data, v.mv_size, &blob) == 0 && blob.kind <= 1;
+        if (n && decoded) {
+            uint8_t buf [8];
+            store_dbi_put_be64 (buf, *n);
+            MDB_val rv = { 8, buf };
+            rc = mdb_put (w->txn, self->refs, &k, &rv, 0);
+            sums.bytes_total += blob.size;
+            (blob.kind ? &sums.file_bytes : &sums.inline_bytes) [0] += blob.size;
+        }
+        else {
+            zlist_append (drop, zmalloc (k.mv_size + sizeof (size_t)));
+            *(size_t *) zlist_tail (drop) = k.mv_size;
+            memcpy ((uint8_t *) zlist_tail (drop) + sizeof (size_t), k.mv_data, k.mv_size);
+            reply->blobs++;
+            if (decoded) {
+                reply->bytes += blob.size;
+                w->freed += blob.size;
+            }
+            if (!decoded || blob.kind == 1)
+                if (k.mv_size == STORE_KEY_SIZE)
+                    zlist_append (w->unlink, store_dbi_blob_path (self, k.mv_data));
+        }
+        if (!rc)
+            rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+    }
+    if (cursor)
+        mdb_cursor_close (cursor);
+    rc = rc == MDB_NOTFOUND ? 0 : rc;
+    for (uint8_t *item = zlist_first (drop); item && !rc; item = zlist_next (drop)) {
+        size_t size = *(size_t *) item;
+        rc = store_dbi_del (w->txn, self->blobs, item + sizeof (size_t), size);
+        if (!rc)
+            rc = store_dbi_del (w->txn, self->refs, item + sizeof (size_t), size);
+    }
+    store_dbi_list_purge (drop);
+    //  refs without a blob
+    if (!rc)
+        rc = mdb_cursor_open (w->txn, self->refs, &cursor);
+    if (!rc)
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        MDB_val bv;
+        if (mdb_get (w->txn, self->blobs, &k, &bv) == MDB_NOTFOUND)
+            rc = mdb_cursor_del (cursor, 0);
+        if (!rc)
+            rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+    }
+    if (cursor)
+        mdb_cursor_close (cursor);
+    rc = rc == MDB_NOTFOUND ? 0 : rc;
+    store_dbi_list_free (&drop);
+    zhashx_destroy (&counts);
+    if (!rc)
+        w->sums = sums;
+    return rc;
+}
+
+//  Remove expired or undecodable claims, inside w.
+static int
+s_expire_claims (store_db_t *self, store_wtxn_t *w)
+{
+    MDB_cursor *cursor;
+    MDB_val k, v;
+    uint64_t now = store_db_now (self);
+    int rc = mdb_cursor_open (w->txn, self->claims, &cursor);
+    if (!rc)
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        irh_claim_rec_t claim;
+        if (irh_claim_rec_decode_buf (v.mv_data, v.mv_size, &claim) || claim.expires_us <= now)
+            rc = mdb_cursor_del (cursor, 0);
+        if (!rc)
+            rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+    }
+    if (cursor)
+        mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+//  Is name a blob file name of a known file blob? 1 yes, 0 no (orphan).
+static int
+s_known_file (store_db_t *self, MDB_txn *txn, const char *name)
+{
+    uint8_t hash [IRH_HASH_SIZE];
+    if (irh_hash_from_hex (name, hash))
+        return 0;
+    MDB_val k = { IRH_HASH_SIZE, hash }, v;
+    irh_blob_t blob;
+    return mdb_get (txn, self->blobs, &k, &v) == 0
+        && irh_blob_decode_buf (v.mv_data, v.mv_size, &blob) == 0 && blob.kind == 1;
+}
+
+//  Remove files in dir for which keep () says no. Returns files removed.
+static uint64_t
+s_sweep (const char *dir, uint64_t *bytes, int (*keep) (void *, const char *, struct stat *),
+         void *arg)
+{
+    DIR *handle = opendir (dir);
+    if (!handle)
+        return 0;
+    uint64_t removed = 0;
+    struct dirent *entry;
+    while ((entry = readdir (handle))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char *path = zsys_sprintf ("%s/%s", dir, entry->d_name);
+        struct stat st;
+        if (lstat (path, &st) == 0 && !S_ISDIR (st.st_mode) && !keep (arg, entry->d_name, &st)) {
+            if (unlink (path) == 0) {
+                removed++;
+                *bytes += (uint64_t) st.st_size;
+            }
+        }
+        zstr_free (&path);
+    }
+    closedir (handle);
+    return removed;
+}
+
+typedef struct { store_db_t *self; MDB_txn *txn; uint64_t now_s; } s_sweep_t;
+
+static int
+s_keep_blob (void *arg, const char *name, struct stat *st)
+{
+    (void) st;
+    s_sweep_t *sw = arg;
+    return s_known_file (sw->self, sw->txn, name);
+}
+
+static int
+s_keep_none (void *arg, const char *name, struct stat *st)
+{
+    (void) arg, (void) name, (void) st;
+    return 0;
+}
+
+static int
+s_keep_recent (void *arg, const char *name, struct stat *st)
+{
+    (void) name;
+    s_sweep_t *sw = arg;
+    return (uint64_t) st->st_mtime + 3600 > sw->now_s;
+}
+
+int
+store_db_gc (store_db_t *self, irh_gc_reply_t *reply)
+{
+    memset (reply, 0, sizeof (*reply));
+    self->counters [STORE_GC_RUNS]++;
+    store_wtxn_t w;
+    if (store_dbi_begin (self, &w))
+        return -1;
+    int rc = store_dbi_apply_touches (self, &w);
+    if (!rc)
+        rc = s_expire_in (self, &w, &reply->expired);
+    if (!rc)
+        rc = s_recount (self, &w, reply);
+    if (!rc)
+        rc = s_expire_claims (self, &w);
+    if (!rc && self->config.max_bytes && w.sums.bytes_total > self->config.max_bytes)
+        rc = store_dbi_evict_lru (self, &w, self->config.max_bytes, NULL);
+    uint64_t freed = w.freed;
+    if (!rc)
+        rc = store_dbi_commit (self, &w);
+    else
+        store_dbi_abort (self, &w);
+    if (rc)
+        return store_dbi_mdb_fail (self, "gc", rc);
+    reply->bytes = freed;
+    //  Files: after the commit, so every file the databases still name is kept.
+    MDB_txn *txn;
+    rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_dbi_mdb_fail (self, "begin read transaction", rc);
+    s_sweep_t sw = { self, txn, store_db_now (self) / 1000000ULL };
+    DIR *handle = opendir (self->blobs_dir);
+    struct dirent *entry;
+    while (handle && (entry = readdir (handle))) {
+        if (strlen (entry->d_name) != 2 || !isxdigit (entry->d_name [0])
+        ||  !isxdigit (entry->d_name [1]))
+            continue;
+        char *dir = zsys_sprintf ("%s/%s", self->blobs_dir, entry->d_name);
+        reply->files += s_sweep (dir, &reply->bytes, s_keep_blob, &sw);
+        rmdir (dir);        //  fails, harmlessly, unless empty
+        zstr_free (&dir);
+    }
+    if (handle)
+        closedir (handle);
+    mdb_txn_abort (txn);
+    //  No put runs during gc (one thread), so every temp file is a leftover.
+    reply->files += s_sweep (self->tmp_dir, &reply->bytes, s_keep_none, NULL);
+    //  Staged files are the clients'; only the abandoned (over an hour old) go.
+    reply->files += s_sweep (self->staging_dir, &reply->bytes, s_keep_recent, &sw);
+    irh_info ("store: gc: %llu expired, %llu blobs, %llu files, %llu bytes freed",
+              (unsigned long long) reply->expired, (unsigned long long) reply->blobs,
+              (unsigned long long) reply->files, (unsigned long long) reply->bytes);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Claims
+
+int
+store_db_claim (store_db_t *self, const uint8_t *key, const char *holder, uint64_t lease_ms,
+                irh_claim_reply_t *reply)
+{
+    memset (reply, 0, sizeof (*reply));
+    if (!*holder) {
+        self->counters [STORE_BAD_REQUESTS]++;
+        return store_dbi_fail (self, "bad-request", "claim needs a holder");
+    }
+    if (lease_ms == 0)
+        lease_ms = S_DEFAULT_LEASE_MS;
+    store_wtxn_t w;
+    if (store_dbi_begin (self, &w))
+        return -1;
+    uint64_t now = store_db_now (self);
+    irh_manifest_t m;
+    int rc = store_dbi_manifest (self, w.txn, key, &m);
+    if (rc == 0 && s_live (self, &m)) {
+        store_dbi_abort (self, &w);
+        reply->status = 2;
+        return 0;
+    }
+    rc = rc == 0 || rc == 1 || rc == MDB_NOTFOUND ? 0 : rc;
+    MDB_val k = { STORE_KEY_SIZE, (void *) key }, v;
+    irh_claim_rec_t claim;
+    if (!rc && mdb_get (w.txn, self->claims, &k, &v) == 0
+    &&  irh_claim_rec_decode_buf (v.mv_data, v.mv_size, &claim) == 0
+    &&  claim.expires_us > now && !streq (claim.holder, holder)) {
+        store_dbi_abort (self, &w);
+        reply->status = 1;
+        strcpy (reply->holder, claim.holder);
+        reply->expires_us = claim.expires_us;
+        self->counters [STORE_CLAIMS_HELD]++;
+        return 0;
+    }
+    //  Free, expired, undecodable, or ours already (a renewal).
+    memset (&claim, 0, sizeof (claim));
+    snprintf (claim.holder, sizeof (claim.holder), "%s", holder);
+    claim.expires_us = lease_ms > (UINT64_MAX - now) / 1000 ? UINT64_MAX : now + lease_ms * 1000;
+    uint8_t buf [512];
+    size_t size = irh_claim_rec_encode_buf (&claim, buf, sizeof (buf));
+    assert (size);
+    MDB_val nv = { size, buf };
+    if (!rc)
+        rc = mdb_put (w.txn, self->claims, &k, &nv, 0);
+    self->counters [STORE_CLAIMS_GRANTED]++;
+    if (!rc)
+        rc = store_dbi_commit (self, &w);
+    else
+        store_dbi_abort (self, &w);
+    if (rc) {
+        self->counters [STORE_CLAIMS_GRANTED]--;
+        return store_dbi_mdb_fail (self, "claim", rc);
+    }
+    reply->status = 0;
+    strcpy (reply->holder, claim.holder);
+    reply->expires_us = claim.expires_us;
+    return 0;
+}
+
+int
+store_db_release (store_db_t *self, const uint8_t *key, const char *holder)
+{
+    store_wtxn_t w;
+    if (store_dbi_begin (self, &w))
+        return -1;
+    MDB_val k = { STORE_KEY_SIZE, (void *) key }, v;
+    irh_claim_rec_t claim;
+    int rc = mdb_get (w.txn, self->claims, &k, &v);
+    int released = 1;
+    if (rc == 0) {
+        bool decoded = irh_claim_rec_decode_buf (v.mv_data, v.mv_size, &claim) == 0;
+        if (!decoded || streq (claim.holder, holder)) {
+            rc = mdb_del (w.txn, self->claims, &k, NULL);
+            released = decoded ? 0 : 1;
+        }
+    }
+    else
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    if (released == 0)
+        self->counters [STORE_CLAIMS_RELEASED]++;
+    if (!rc)
+        rc = store_dbi_commit (self, &w);
+    else
+        store_dbi_abort (self, &w);
+    return rc ? store_dbi_mdb_fail (self, "release", rc) : released;
+}
+
+int
+store_db_state (store_db_t *self, const uint8_t *key, uint64_t *expires_us)
+{
+    *expires_us = 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_dbi_mdb_fail (self, "begin read transaction", rc);
+    irh_manifest_t m;
+    int state = 2;
+    if (store_dbi_manifest (self, txn, key, &m) == 0 && s_live (self, &m))
+        state = 0;
+    else {
+        MDB_val k = { STORE_KEY_SIZE, (void *) key }, v;
+        irh_claim_rec_t claim;
+        if (mdb_get (txn, self->claims, &k, &v) == 0
+        &&  irh_claim_rec_decode_buf (v.mv_data, v.mv_size, &claim) == 0
+        &&  claim.expires_us > store_db_now (self)) {
+            state = 1;
+            *expires_us = claim.expires_us;
+        }
+    }
+    mdb_txn_abort (txn);
+    return state;
+}
+
+//  --------------------------------------------------------------------------
+//  stats and info
+
+static uint64_t
+s_entries (store_db_t *self, MDB_dbi dbi)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    if (mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    uint64_t n = mdb_stat (txn, dbi, &st) == 0 ? st.ms_entries : 0;
+    mdb_txn_abort (txn);
+    return n;
+}
+
+uint64_t
+store_db_stat (store_db_t *self, const char *name)
+{
+    for (int i = 0; i < STORE_COUNTERS; i++)
+        if (streq (name, store_counter_names [i]))
+            return self->counters [i];
+    if (streq (name, "entries"))
+        return s_entries (self, self->results);
+    if (streq (name, "blobs"))
+        return s_entries (self, self->blobs);
+    if (streq (name, "claims"))
+        return s_entries (self, self->claims);
+    if (streq (name, "bytes_total"))
+        return self->sums.bytes_total;
+    if (streq (name, "inline_bytes"))
+        return self->sums.inline_bytes;
+    if (streq (name, "file_bytes"))
+        return self->sums.file_bytes;
+    if (streq (name, "pending_touches"))
+        return zhashx_size (self->touches);
+    if (streq (name, "map_size"))
+        return self->map_now;
+    if (streq (name, "map_used")) {
+        MDB_envinfo info;
+        MDB_stat st;
+        mdb_env_info (self->env, &info);
+        mdb_env_stat (self->env, &st);
+        return (uint64_t) (info.me_last_pgno + 1) * st.ms_psize;
+    }
+    return 0;
+}
+
+void
+store_db_stats (store_db_t *self, irh_table_t *table)
+{
+    static const char *sums [] = { "entries", "blobs", "claims", "bytes_total", "inline_bytes",
+                                   "file_bytes", "map_size", "map_used", "pending_touches" };
+    for (size_t i = 0; i < sizeof (sums) / sizeof (sums [0]); i++) {
+        irh_table_row (table);
+        irh_table_str (table, sums [i]);
+        irh_table_u64 (table, store_db_stat (self, sums [i]));
+    }
+    for (int i = 0; i < STORE_COUNTERS; i++) {
+        irh_table_row (table);
+        irh_table_str (table, store_counter_names [i]);
+        irh_table_u64 (table, self->counters [i]);
+    }
+}
+
+static void
+s_info_row (irh_table_t *table, const char *name, const char *format, ...)
+{
+    char value [1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (value, sizeof (value), format, args);
+    va_end (args);
+    irh_table_row (table);
+    irh_table_str (table, name);
+    irh_table_str (table, value);
+}
+
+void
+store_db_info (store_db_t *self, irh_table_t *table)
+{
+    s_info_row (table, "store", "%s", self->store_dir);
+    s_info_row (table, "blobs", "%s", self->blobs_dir);
+    s_info_row (table, "staging", "%s", self->staging_dir);
+    s_info_row (table, "map_size", "%llu", (unsigned long long) self->map_now);
+    s_info_row (table, "map_max", "%llu", (unsigned long long) self->config.map_size);
+    s_info_row (table, "inline_max", "%llu", (unsigned long long) self->config.inline_max);
+    s_info_row (table, "max_bytes", "%llu", (unsigned long long) self->config.max_bytes);
+    s_info_row (table, "default_ttl", "%llu", (unsigned long long) self->config.default_ttl_s);
+    s_info_row (table, "format", "%d", STORE_DB_FORMAT);
+    s_info_row (table, "lmdb", "%s", mdb_version (NULL, NULL, NULL));
+}

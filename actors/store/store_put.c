@@ -1,0 +1,444 @@
+/*  store_put.c: storing one result (store_db_put).
+
+    The content is hashed (BLAKE3), deduplicated against the blobs
+    database, and either kept inline in LMDB or, when it is larger than
+    store.inline_max or is a FileRef, written as a read-only file
+    <blobs>/<hh>/<hex>: temp file in <blobs>/tmp, fsync, chmod 0444,
+    rename, all before the one write transaction that records manifest,
+    blob, refcount and indexes commits. A staged file (src 1) is renamed
+    into place instead of copied.
+
+    MDB_MAP_FULL: grow the map (up to store.map_size), else evict least
+    recently used results in their own transaction and retry; when nothing
+    is left to evict, fail the put with "full".
+*/
+#include "store_dbi.h"
+#include "irh_hash.h"
+#include "irh_log.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+//  Where the content comes from, once validated.
+typedef struct {
+    const uint8_t *data;        //  in memory (src 0, or a small staged file read in)
+    size_t size;
+    uint8_t *owned;             //  malloc'd copy of a small staged file
+    int fd;                     //  staged file, or -1
+    char *staged;               //  its resolved path
+    uint8_t hash [IRH_HASH_SIZE];
+    bool want_file;
+    char *installed;            //  blob file this put created, for undo on failure
+} s_content_t;
+
+//  Validate and open a staged file: it must resolve to a regular file
+//  under the staging directory (no escaping through .. or symlinks).
+static int
+s_staged_open (store_db_t *self, const char *path, s_content_t *c)
+{
+    if (!*path || !self->staging_real) {
+        self->counters [STORE_BAD_PATHS]++;
+        self->counters [STORE_BAD_REQUESTS]++;
+        return store_dbi_fail (self, "bad-request", "put src=1 needs a path under %s",
+                               self->staging_dir);
+    }
+    char *real = realpath (path, NULL);
+    size_t base = strlen (self->staging_real);
+    if (!real || strncmp (real, self->staging_real, base) != 0 || real [base] != '/') {
+        self->counters [STORE_BAD_PATHS]++;
+        self->counters [STORE_BAD_REQUESTS]++;
+        int rc = store_dbi_fail (self, "bad-request", "staged path %.300s is not a file under %s",
+                                 path, self->staging_dir);
+        irh_warn ("store: rejected staged path %.300s (%s)", path,
+                  real ? "outside the staging directory" : strerror (errno));
+        free (real);
+        return rc;
+    }
+    c->fd = open (real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (c->fd < 0 || fstat (c->fd, &st) || !S_ISREG (st.st_mode)) {
+        self->counters [STORE_BAD_PATHS]++;
+        self->counters [STORE_BAD_REQUESTS]++;
+        store_dbi_fail (self, "bad-request", "staged path %.300s is not a readable regular file",
+                        path);
+        free (real);
+        return -1;
+    }
+    c->staged = real;
+    uint64_t size;
+    if (irh_blake3_fd (c->fd, c->hash, &size)) {
+        self->counters [STORE_IO_ERRORS]++;
+        return store_dbi_fail (self, "io", "cannot read staged file %.300s: %s", path,
+                               strerror (errno));
+    }
+    c->size = (size_t) size;
+    return 0;
+}
+
+//  Read a (small) staged file into memory for an inline blob.
+static int
+s_staged_read (store_db_t *self, s_content_t *c)
+{
+    c->owned = malloc (c->size ? c->size : 1);
+    assert (c->owned);
+    size_t done = 0;
+    while (done < c->size) {
+        ssize_t n = pread (c->fd, c->owned + done, c->size - done, (off_t) done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            self->counters [STORE_IO_ERRORS]++;
+            return store_dbi_fail (self, "io", "staged file %s changed while being stored",
+                                   c->staged);
+        }
+        done += (size_t) n;
+    }
+    uint8_t check [IRH_HASH_SIZE];
+    irh_blake3 (c->owned, c->size, check);
+    if (!irh_hash_equal (check, c->hash))
+        return store_dbi_fail (self, "bad-request", "staged file %s changed while being stored",
+                               c->staged);
+    c->data = c->owned;
+    return 0;
+}
+
+static int
+s_write_all (int fd, const uint8_t *data, size_t size)
+{
+    while (size) {
+        ssize_t n = write (fd, data, size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        size -= (size_t) n;
+    }
+    return 0;
+}
+
+//  Put the content in place as <blobs>/<hh>/<hex>, read-only.
+static int
+s_install_file (store_db_t *self, s_content_t *c)
+{
+    char *final = store_dbi_blob_path (self, c->hash);
+    char *dir = strdup (final);
+    *strrchr (dir, '/') = 0;
+    if (mkdir (dir, 0700) && errno != EEXIST) {
+        self->counters [STORE_IO_ERRORS]++;
+        store_dbi_fail (self, "io", "cannot create %s: %s", dir, strerror (errno));
+        free (dir);
+        zstr_free (&final);
+        return -1;
+    }
+    free (dir);
+    char *tmp = NULL;
+    int rc = -1;
+    if (c->staged) {
+        //  Same filesystem: the staged file itself becomes the blob.
+        if (fsync (c->fd) == 0 && fchmod (c->fd, 0444) == 0 && rename (c->staged, final) == 0)
+            rc = 0;
+        else
+        if (errno != EXDEV)
+            goto failed;
+    }
+    if (rc) {
+        tmp = zsys_sprintf ("%s/put-XXXXXX", self->tmp_dir);
+        int fd = mkstemp (tmp);
+        if (fd < 0)
+            goto failed;
+        int wrc = 0;
+        if (c->data)
+            wrc = s_write_all (fd, c->data, c->size);
+        else {
+            //  A staged file on another filesystem: copy it.
+            uint8_t buf [1 << 16];
+            off_t pos = 0;
+            ssize_t n;
+            while (wrc == 0 && (n = pread (c->fd, buf, sizeof (buf), pos)) > 0) {
+                wrc = s_write_all (fd, buf, (size_t) n);
+                pos += n;
+            }
+        }
+        if (wrc || fsync (fd) || fchmod (fd, 0444) || close (fd) || rename (tmp, final)) {
+            if (fd >= 0)
+                close (fd);
+            unlink (tmp);
+            goto failed;
+        }
+        if (c->staged)
+            unlink (c->staged);
+    }
+    zstr_free (&tmp);
+    free (c->staged);
+    c->staged = NULL;           //  consumed
+    c->installed = final;
+    return 0;
+failed:
+    self->counters [STORE_IO_ERRORS]++;
+    store_dbi_fail (self, "io", "cannot write blob file %s: %s", final, strerror (errno));
+    irh_error ("store: %s", self->error_text);
+    zstr_free (&tmp);
+    zstr_free (&final);
+    return -1;
+}
+
+//  Does a file blob exist on disk with the right size?
+static bool
+s_file_ok (store_db_t *self, const uint8_t *hash, uint64_t size)
+{
+    char *path = store_dbi_blob_path (self, hash);
+    struct stat st;
+    bool ok = stat (path, &st) == 0 && S_ISREG (st.st_mode) && (uint64_t) st.st_size == size;
+    zstr_free (&path);
+    return ok;
+}
+
+//  One write transaction for the whole put. Returns 0, an LMDB error, or
+//  -2 when a non-LMDB step failed (error already set).
+static int
+s_put_txn (store_db_t *self, const irh_put_t *put, s_content_t *c, irh_put_ok_t *reply)
+{
+    store_wtxn_t w;
+    if (store_dbi_begin (self, &w))
+        return -2;
+    int rc = store_dbi_apply_touches (self, &w);
+    //  1. the blob: reuse (refcount + 1) or create
+    MDB_val bk = { IRH_HASH_SIZE, c->hash }, bv;
+    irh_blob_t old;
+    bool have = false;
+    int get_rc = rc ? rc : mdb_get (w.txn, self->blobs, &bk, &bv);
+    if (get_rc == 0) {
+        if (irh_blob_decode_buf (bv.mv_data, bv.mv_size, &old) == 0 && old.kind <= 1
+        &&  old.size == c->size && (old.kind == 1 || old.data_size == c->size))
+            have = true;
+        else {
+            self->counters [STORE_CORRUPT]++;
+            irh_warn ("store: blob record of a put did not decode; rewritten");
+            //  Keep the sums honest: forget what the bad record claimed.
+            rc = store_dbi_del (w.txn, self->refs, c->hash, IRH_HASH_SIZE);
+        }
+    }
+    else
+    if (get_rc != MDB_NOTFOUND)
+        rc = get_rc;
+    bool file_missing = have && old.kind == 1 && !c->installed && !s_file_ok (self, c->hash, c->size);
+    bool to_file = c->want_file || (have && old.kind == 1);
+    bool write_record = !have || (to_file && old.kind == 0) || file_missing;
+    if (!rc && to_file && write_record && !c->installed && s_install_file (self, c)) {
+        store_dbi_abort (self, &w);
+        return -2;
+    }
+    if (!rc && write_record) {
+        irh_blob_t rec = { .kind = to_file ? 1 : 0, .size = c->size };
+        if (!to_file) {
+            rec.data = c->data;
+            rec.data_size = c->size;
+        }
+        size_t size = irh_blob_encoded_size (&rec);
+        assert (size);      //  inline content is at most inline_max, far below the limit
+        MDB_val rv = { size, NULL };
+        rc = mdb_put (w.txn, self->blobs, &bk, &rv, MDB_RESERVE);
+        if (!rc)
+            irh_blob_encode_buf (&rec, rv.mv_data, size);
+        if (!have) {
+            w.sums.bytes_total += c->size;
+            (to_file ? &w.sums.file_bytes : &w.sums.inline_bytes) [0] += c->size;
+        }
+        else
+        if (old.kind == 0 && to_file) {
+            w.sums.inline_bytes -= c->size <= w.sums.inline_bytes ? c->size : w.sums.inline_bytes;
+            w.sums.file_bytes += c->size;
+        }
+    }
+    if (!rc) {
+        uint64_t refs = 0;
+        if (have && mdb_get (w.txn, self->refs, &bk, &bv) == 0 && bv.mv_size == 8)
+            refs = store_dbi_get_be64 (bv.mv_data);
+        uint8_t buf [8];
+        store_dbi_put_be64 (buf, refs + 1);
+        MDB_val nv = { 8, buf };
+        rc = mdb_put (w.txn, self->refs, &bk, &nv, 0);
+    }
+    //  2. the previous result under this key, if any, lets go of its blob
+    irh_manifest_t m;
+    if (!rc) {
+        int mrc = store_dbi_manifest (self, w.txn, put->key, &m);
+        if (mrc == 0)
+            rc = store_dbi_remove (self, &w, put->key, &m);
+        else
+        if (mrc == 1) {
+            self->counters [STORE_CORRUPT]++;
+            rc = store_dbi_remove (self, &w, put->key, NULL);
+        }
+        else
+        if (mrc != MDB_NOTFOUND)
+            rc = mrc;
+    }
+    //  3. manifest and indexes
+    if (!rc) {
+        uint64_t now = store_db_now (self);
+        uint64_t ttl = put->ttl_s ? put->ttl_s : self->config.default_ttl_s;
+        memset (&m, 0, sizeof (m));
+        memcpy (m.blob, c->hash, IRH_HASH_SIZE);
+        m.size = c->size;
+        strcpy (m.codec, put->codec);
+        strcpy (m.fn, put->fn);
+        strcpy (m.ns, put->ns);
+        m.created_us = m.accessed_us = now;
+        m.expires_us = ttl == 0 ? 0 : ttl > (UINT64_MAX - now) / 1000000ULL ? UINT64_MAX
+                                                                             : now + ttl * 1000000ULL;
+        m.flops = put->flops;
+        m.mem_bytes = put->mem_bytes;
+        m.peak_mem = put->peak_mem;
+        m.result_bytes = put->result_bytes;
+        m.wall_us = put->wall_us;
+        m.cpu_us = put->cpu_us;
+        m.rss_growth = put->rss_growth;
+        memcpy (m.origin, put->origin, IRH_HASH_SIZE);
+        m.flags = put->flags;
+        rc = store_dbi_put_manifest (self, w.txn, put->key, &m);
+        uint8_t ik [STORE_FN_PREFIX + 1 + STORE_KEY_SIZE];
+        MDB_val empty = { 0, "" };
+        if (!rc) {
+            store_dbi_time_key (ik, m.accessed_us, put->key);
+            rc = mdb_put (w.txn, self->lru, &(MDB_val) { 40, ik }, &empty, 0);
+        }
+        if (!rc && m.expires_us) {
+            store_dbi_time_key (ik, m.expires_us, put->key);
+            rc = mdb_put (w.txn, self->expiry, &(MDB_val) { 40, ik }, &empty, 0);
+        }
+        if (!rc) {
+            size_t size = store_dbi_fn_key (ik, m.fn, put->key);
+            rc = mdb_put (w.txn, self->fnindex, &(MDB_val) { size, ik }, &empty, 0);
+        }
+    }
+    //  4. the result is here: any claim on the key is over
+    if (!rc)
+        rc = store_dbi_del (w.txn, self->claims, put->key, STORE_KEY_SIZE);
+    //  5. size cap: oldest first, never the result just stored
+    uint64_t evicted = 0;
+    if (!rc && self->config.max_bytes && w.sums.bytes_total > self->config.max_bytes) {
+        rc = store_dbi_evict_lru (self, &w, self->config.max_bytes, put->key);
+        evicted = w.removed;
+    }
+    if (rc) {
+        store_dbi_abort (self, &w);
+        return rc;
+    }
+    if (have)
+        self->counters [STORE_DEDUPED]++;
+    self->counters [STORE_PUTS]++;
+    rc = store_dbi_commit (self, &w);
+    if (rc) {
+        self->counters [STORE_PUTS]--;
+        if (have)
+            self->counters [STORE_DEDUPED]--;
+        self->counters [STORE_EVICTIONS] -= evicted;
+        return rc;
+    }
+    memcpy (reply->blob, c->hash, IRH_HASH_SIZE);
+    reply->size = c->size;
+    reply->stored = to_file ? 1 : 0;
+    reply->evicted = evicted;
+    return 0;
+}
+
+//  MAP_FULL: evict about a quarter of the content, oldest first, in its
+//  own transaction. Returns entries evicted (0: nothing left), -1 on error.
+static int64_t
+s_make_room (store_db_t *self)
+{
+    store_wtxn_t w;
+    if (store_dbi_begin (self, &w))
+        return -1;
+    uint64_t total = w.sums.bytes_total;
+    int rc = store_dbi_evict_lru (self, &w, total - total / 4 - 1 < total ? total - total / 4 - 1 : 0,
+                                  NULL);
+    uint64_t removed = w.removed;
+    if (!rc)
+        rc = store_dbi_commit (self, &w);
+    else
+        store_dbi_abort (self, &w);
+    if (rc) {
+        self->counters [STORE_EVICTIONS] -= removed;
+        return -1;
+    }
+    return (int64_t) removed;
+}
+
+int
+store_db_put (store_db_t *self, const irh_put_t *put, const uint8_t *data, size_t size,
+              irh_put_ok_t *reply)
+{
+    assert (self && put && reply);
+    memset (reply, 0, sizeof (*reply));
+    if (put->src > 1) {
+        self->counters [STORE_BAD_REQUESTS]++;
+        self->counters [STORE_PUT_ERRORS]++;
+        return store_dbi_fail (self, "bad-request", "put src must be 0 (frame) or 1 (staged file)");
+    }
+    s_content_t c = { .data = data, .size = size, .fd = -1 };
+    int rc = 0;
+    uint64_t room = 0;          //  entries evicted for MAP_FULL
+    if (put->src == 1)
+        rc = s_staged_open (self, put->path, &c);
+    else
+        irh_blake3 (data, size, c.hash);
+    c.want_file = (put->flags & 1) || c.size > self->config.inline_max;
+    if (!rc && put->src == 1 && !c.want_file)
+        rc = s_staged_read (self, &c);
+
+    for (int attempt = 0; rc == 0; attempt++) {
+        int trc = s_put_txn (self, put, &c, reply);
+        if (trc == 0)
+            break;
+        if (trc == -2) {
+            rc = -1;
+            break;
+        }
+        if (trc != MDB_MAP_FULL || attempt > 64) {
+            rc = store_dbi_mdb_fail (self, "put", trc);
+            break;
+        }
+        self->counters [STORE_MAP_FULL]++;
+        if (self->map_now < self->config.map_size) {
+            uint64_t next = self->map_now * 2 < self->config.map_size ? self->map_now * 2
+                                                                      : self->config.map_size;
+            if (mdb_env_set_mapsize (self->env, (size_t) next) == 0) {
+                irh_info ("store: LMDB map grown to %llu bytes", (unsigned long long) next);
+                self->map_now = next;
+                self->counters [STORE_MAP_GROWN]++;
+                continue;
+            }
+        }
+        int64_t evicted = s_make_room (self);
+        if (evicted <= 0) {
+            rc = store_dbi_fail (self, "full", "store is full: LMDB map of %llu bytes cannot hold "
+                                 "this result even after evicting (raise store.map_size)",
+                                 (unsigned long long) self->map_now);
+            irh_warn ("store: %s", self->error_text);
+            break;
+        }
+        room += (uint64_t) evicted;
+    }
+    if (rc) {
+        self->counters [STORE_PUT_ERRORS]++;
+        if (c.installed) {
+            //  Nothing committed points at it (no record existed before us).
+            unlink (c.installed);
+        }
+    }
+    else {
+        reply->evicted += room;
+        if (c.staged)
+            unlink (c.staged);  //  deduplicated or kept inline: the staged copy is spare
+    }
+    if (c.fd >= 0)
+        close (c.fd);
+    free (c.staged);
+    free (c.owned);
+    zstr_free (&c.installed);
+    return rc;
+}

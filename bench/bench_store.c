@@ -1,0 +1,181 @@
+/*  bench_store.c: the store's put+get round trip through the broker, and
+    its anchor, a bare ZeroMQ DEALER<->ROUTER echo of the same bytes over
+    ipc, so bench/run.py can report one as a ratio of the other.
+
+    usage: irohds-bench-store echo IPC_PATH SIZE ITERS
+           irohds-bench-store store ENDPOINT SIZE ITERS
+    prints: median and best seconds per round trip (put+get for the store).
+
+    Every store round uses fresh content (the first bytes carry a counter
+    and a per-run nonce), so deduplication never turns a put into a no-op. */
+#include "irh_client.h"
+#include "irh_hash.h"
+#include "irh_msgs.h"
+#include <zmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double
+s_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static int
+s_compare (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+static void
+s_report (double *times, int iters)
+{
+    qsort (times, (size_t) iters, sizeof (double), s_compare);
+    printf ("%.9f %.9f\n", times [iters / 2], times [0]);
+}
+
+//  Echo server thread: ROUTER that sends every message straight back.
+static void *
+s_echo_server (void *args)
+{
+    void *router = args;
+    while (true) {
+        zmq_msg_t id, body;
+        zmq_msg_init (&id);
+        zmq_msg_init (&body);
+        if (zmq_msg_recv (&id, router, 0) < 0)
+            break;
+        if (zmq_msg_recv (&body, router, 0) < 0)
+            break;
+        bool stop = zmq_msg_size (&body) == 4 && memcmp (zmq_msg_data (&body), "STOP", 4) == 0;
+        zmq_msg_send (&id, router, ZMQ_SNDMORE);
+        zmq_msg_send (&body, router, 0);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+static int
+s_echo (const char *path, size_t size, int iters, double *times)
+{
+    void *ctx = zmq_ctx_new ();
+    void *router = zmq_socket (ctx, ZMQ_ROUTER);
+    void *dealer = zmq_socket (ctx, ZMQ_DEALER);
+    char endpoint [256];
+    snprintf (endpoint, sizeof (endpoint), "ipc://%s", path);
+    if (zmq_bind (router, endpoint) || zmq_connect (dealer, endpoint)) {
+        fprintf (stderr, "echo: %s: %s\n", endpoint, zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_echo_server, router);
+    uint8_t *data = malloc (size);
+    memset (data, 0x5a, size);
+    for (int i = 0; i < iters; i++) {
+        memcpy (data, &i, sizeof (i) < size ? sizeof (i) : size);
+        double start = s_now ();
+        zmq_send (dealer, data, size, 0);
+        zmq_msg_t reply;
+        zmq_msg_init (&reply);
+        zmq_msg_recv (&reply, dealer, 0);
+        times [i] = s_now () - start;
+        if (zmq_msg_size (&reply) != size) {
+            fprintf (stderr, "echo: short reply\n");
+            return -1;
+        }
+        zmq_msg_close (&reply);
+    }
+    zmq_send (dealer, "STOP", 4, 0);
+    pthread_join (thread, NULL);
+    free (data);
+    zmq_close (dealer);
+    zmq_close (router);
+    zmq_ctx_term (ctx);
+    return 0;
+}
+
+static int
+s_store (const char *endpoint, size_t size, int iters, double *times)
+{
+    irh_client_t *client = irh_client_new (endpoint);
+    if (!client)
+        return -1;
+    uint8_t *data = malloc (size);
+    memset (data, 0xa5, size);
+    uint64_t nonce = (uint64_t) time (NULL) ^ ((uint64_t) getpid () << 32);
+    for (int i = 0; i < iters; i++) {
+        uint64_t stamp [2] = { nonce, (uint64_t) i };
+        memcpy (data, stamp, sizeof (stamp) < size ? sizeof (stamp) : size);
+        irh_put_t put;
+        memset (&put, 0, sizeof (put));
+        irh_blake3 (stamp, sizeof (stamp), put.key);
+        snprintf (put.codec, sizeof (put.codec), "raw");
+        snprintf (put.fn, sizeof (put.fn), "bench.store");
+        put.result_bytes = size;
+
+        double start = s_now ();
+        zmsg_t *body = zmsg_new ();
+        zmsg_append (body, (zframe_t *[]) { irh_put_encode (&put) });
+        zmsg_addmem (body, data, size);
+        zmsg_t *reply = NULL;
+        if (irh_client_call (client, "store", &body, 60000, &reply)) {
+            fprintf (stderr, "put: %s: %s\n", irh_client_error_code (client),
+                     irh_client_error_text (client));
+            return -1;
+        }
+        zmsg_destroy (&reply);
+
+        irh_get_t get;
+        memset (&get, 0, sizeof (get));
+        memcpy (get.key, put.key, 32);
+        body = zmsg_new ();
+        zmsg_append (body, (zframe_t *[]) { irh_get_encode (&get) });
+        if (irh_client_call (client, "store", &body, 60000, &reply)) {
+            fprintf (stderr, "get: %s: %s\n", irh_client_error_code (client),
+                     irh_client_error_text (client));
+            return -1;
+        }
+        times [i] = s_now () - start;
+        zframe_t *first = zmsg_first (reply);
+        zframe_t *content = zmsg_last (reply);
+        if (irh_msgs_id (first) != IRH_MSG_HIT || zmsg_size (reply) != 3
+        ||  zframe_size (content) != size || memcmp (zframe_data (content), data, size)) {
+            fprintf (stderr, "get: unexpected reply (%s, %zu frames)\n",
+                     irh_msgs_name (irh_msgs_id (first)), zmsg_size (reply));
+            return -1;
+        }
+        zmsg_destroy (&reply);
+    }
+    free (data);
+    irh_client_destroy (&client);
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc != 5 || (strcmp (argv [1], "echo") && strcmp (argv [1], "store"))) {
+        fprintf (stderr, "usage: irohds-bench-store echo IPC_PATH SIZE ITERS\n"
+                         "       irohds-bench-store store ENDPOINT SIZE ITERS\n");
+        return 2;
+    }
+    size_t size = strtoull (argv [3], NULL, 10);
+    int iters = atoi (argv [4]);
+    if (size == 0 || iters < 1 || iters > 1000000) {
+        fprintf (stderr, "irohds-bench-store: bad SIZE or ITERS\n");
+        return 2;
+    }
+    double *times = calloc ((size_t) iters, sizeof (double));
+    int rc = streq (argv [1], "echo") ? s_echo (argv [2], size, iters, times)
+                                      : s_store (argv [2], size, iters, times);
+    if (rc == 0)
+        s_report (times, iters);
+    free (times);
+    return rc ? 1 : 0;
+}

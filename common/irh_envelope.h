@@ -1,0 +1,89 @@
+/*  irh_envelope.h: constants and the pure decoder of the broker envelope
+    (proto/README.md §1), shared by the broker, irh_worker and irh_client.
+
+    The decoder works on plain (pointer, size) frame views, with no socket
+    involved, so the broker, the libraries and the fuzz target all run the
+    same checks on outside input.
+*/
+#ifndef IRH_ENVELOPE_H_INCLUDED
+#define IRH_ENVELOPE_H_INCLUDED
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define IRH_PROTO_CLIENT        "IRC1"
+#define IRH_PROTO_WORKER        "IRW1"
+
+//  Worker commands (frame 1 of an IRW1 message, one byte).
+#define IRH_CMD_READY           0x01
+#define IRH_CMD_REQUEST         0x02
+#define IRH_CMD_REPLY           0x03
+#define IRH_CMD_HEARTBEAT       0x04
+#define IRH_CMD_DISCONNECT      0x05
+
+//  Heartbeats: every interval both ways when idle; a peer silent for
+//  LIVENESS intervals is dead.
+#define IRH_HEARTBEAT_MS        1000
+#define IRH_HEARTBEAT_LIVENESS  3
+
+//  Limits.
+#define IRH_SERVICE_MAX         32
+#define IRH_RID_MAX             32
+#define IRH_ROUTING_ID_MAX      255
+#define IRH_MESSAGE_MAX         ((uint64_t) 1073741824 + 65536)  //  1 GiB + 64 KiB
+#define IRH_FRAMES_MAX          4096        //  frames in one message
+#define IRH_QUEUE_MAX           10000       //  requests queued per service
+#define IRH_QUEUE_WAIT_MS       2000        //  wait for a restarting actor
+#define IRH_ERROR_TEXT_MAX      512
+
+//  Status frames of a reply.
+#define IRH_STATUS_OK           "OK"
+#define IRH_STATUS_ERR          "ERR"
+
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+} irh_frame_view_t;
+
+typedef enum {
+    IRH_ENV_INVALID = 0,
+    IRH_ENV_CLIENT_REQUEST,     //  IRC1 service rid body...
+    IRH_ENV_CLIENT_REPLY,       //  IRC1 service rid status ...
+    IRH_ENV_WORKER              //  IRW1 cmd ...
+} irh_env_kind_t;
+
+typedef struct {
+    irh_env_kind_t kind;
+    int command;                //  IRW1 command byte
+    irh_frame_view_t service;   //  client request/reply, READY
+    irh_frame_view_t rid;       //  client request/reply, REQUEST, REPLY (size 0 if unreadable)
+    irh_frame_view_t client;    //  REQUEST, REPLY: client routing id
+    bool status_ok;             //  client reply, REPLY
+    uint32_t pid;               //  READY
+    size_t body;                //  index of the first body frame (status frame excluded)
+    size_t frames;              //  frame count
+    uint64_t bytes;             //  total bytes of all frames
+    const char *error_code;     //  on failure: "malformed", "version", "too-big"
+    char error_text [128];
+} irh_envelope_t;
+
+//  Decode the frames of one message as they arrive at a broker or a
+//  standalone actor (routing id already removed): a client request or any
+//  worker command. max_bytes is the size limit (0 = IRH_MESSAGE_MAX).
+//  Returns 0, or -1 with env->error_code/error_text set; env->rid and
+//  env->service are still filled when they could be read, so the caller
+//  can address an error reply.
+int irh_envelope_decode (const irh_frame_view_t *frames, size_t count, uint64_t max_bytes,
+                         irh_envelope_t *env);
+//  Decode a reply as a client sees it (IRC1 service rid status ...).
+int irh_envelope_decode_reply (const irh_frame_view_t *frames, size_t count,
+                               irh_envelope_t *env);
+//  True if service is 1..32 bytes of [a-z0-9_.-].
+bool irh_envelope_service_valid (const uint8_t *data, size_t size);
+//  Fill views from msg (frames stay owned by msg). Returns the frame count,
+//  or -1 if msg has more than capacity frames.
+int irh_envelope_views (zmsg_t *msg, irh_frame_view_t *views, size_t capacity);
+void irh_envelope_test (bool verbose);
+
+#endif

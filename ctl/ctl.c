@@ -1,0 +1,635 @@
+/*  ctl.c: irohds-ctl's main: option parsing, the command table, talking to
+    the broker (with a quick "not running" check that never waits), error
+    lines and exit codes, and the small JSON writer every command uses.
+
+    Exit codes: 0 success, 1 service or local error, 2 bad usage,
+    3 daemon not running (no socket, nobody listening, or no answer within
+    --timeout). Errors are one line on stderr; stdout carries only the
+    result (one JSON document with --json).
+*/
+#include "ctl.h"
+#include "irh_log.h"
+#include "irh_wire.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef IRH_VERSION
+#define IRH_VERSION "0.0.0"
+#endif
+
+typedef int (ctl_cmd_fn) (ctl_t *ctl, int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    ctl_cmd_fn *fn;
+    const char *args;
+    const char *help;
+} ctl_command_t;
+
+static const ctl_command_t s_commands [] = {
+    { "status", ctl_cmd_status, "",               "supervisor and actors: pid, state, uptime, restarts, heartbeat, RSS" },
+    { "ping",   ctl_cmd_ping,   "[SERVICE]",      "ping a service (default sup)" },
+    { "up",     ctl_cmd_up,     "",               "start irohds-daemon --detach unless running; wait until it answers" },
+    { "down",   ctl_cmd_down,   "",               "stop the daemon and wait until its process is gone (max 5 s)" },
+    { "ls",     ctl_cmd_ls,     "[FN] [--limit N]", "stored results, all or of one function" },
+    { "stats",  ctl_cmd_stats,  "",               "store counters and broker counters" },
+    { "evict",  ctl_cmd_evict,  "FN | --key HEX", "remove the results of one function, or one result" },
+    { "gc",     ctl_cmd_gc,     "",               "remove expired results and unreferenced blobs, apply the size cap" },
+    { "info",   ctl_cmd_info,   "",               "paths, versions and store settings" },
+    { "key",    ctl_cmd_key,    "FILE | -",       "BLAKE3-256 hex of a file's bytes (no daemon needed)" },
+    { "cap",    ctl_cmd_cap,    "",               "machine capability (service cap)" },
+    { NULL, NULL, NULL, NULL }
+};
+
+static void
+s_print_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: irohds-ctl [--home DIR] [--endpoint EP] [--json] [--timeout MS] [-v] COMMAND [ARGS]\n"
+        "\n"
+        "commands:\n");
+    for (const ctl_command_t *c = s_commands; c->name; c++) {
+        char left [64];
+        snprintf (left, sizeof left, "%s %s", c->name, c->args);
+        fprintf (out, "  %-24s %s\n", left, c->help);
+    }
+    fprintf (out,
+        "\n"
+        "options:\n"
+        "  --home DIR      irohds home (default $IROHDS_HOME, $XDG_DATA_HOME/irohds, ~/.local/share/irohds)\n"
+        "  --endpoint EP   talk to EP instead of the home's broker (e.g. a standalone actor's --bind)\n"
+        "  --json          print one JSON document on stdout\n"
+        "  --timeout MS    how long to wait for an answer (default 3000)\n"
+        "  -v              verbose\n"
+        "\n"
+        "exit status: 0 ok, 1 error, 2 bad usage, 3 daemon not running\n");
+}
+
+int
+ctl_fail (ctl_t *ctl, const char *format, ...)
+{
+    (void) ctl;
+    va_list args;
+    va_start (args, format);
+    fputs ("irohds-ctl: ", stderr);
+    vfprintf (stderr, format, args);
+    fputc ('\n', stderr);
+    va_end (args);
+    return CTL_EXIT_ERROR;
+}
+
+int
+ctl_usage (ctl_t *ctl, const char *format, ...)
+{
+    (void) ctl;
+    va_list args;
+    va_start (args, format);
+    fputs ("irohds-ctl: ", stderr);
+    vfprintf (stderr, format, args);
+    fputc ('\n', stderr);
+    va_end (args);
+    s_print_usage (stderr);
+    return CTL_EXIT_USAGE;
+}
+
+irh_paths_t *
+ctl_paths (ctl_t *ctl)
+{
+    if (!ctl->paths) {
+        char *err = NULL;
+        //  Never create the home here: asking a question must not leave
+        //  directories behind.
+        ctl->paths = irh_paths_new (ctl->home_arg, false, &err);
+        if (!ctl->paths) {
+            ctl_fail (ctl, "%s", err ? err : "cannot resolve the irohds home");
+            free (err);
+        }
+    }
+    return ctl->paths;
+}
+
+const char *
+ctl_endpoint (ctl_t *ctl)
+{
+    if (!ctl->endpoint) {
+        if (ctl->endpoint_arg)
+            ctl->endpoint = strdup (ctl->endpoint_arg);
+        else {
+            irh_paths_t *paths = ctl_paths (ctl);
+            if (paths)
+                ctl->endpoint = strdup (paths->broker);
+        }
+    }
+    return ctl->endpoint;
+}
+
+//  0: may be running; 1: no socket file; 2: socket file but nobody
+//  accepts. Only ipc:// endpoints can be judged without waiting.
+static int
+s_probe_ipc (const char *endpoint)
+{
+    if (strncmp (endpoint, "ipc://", 6) != 0)
+        return 0;
+    const char *path = endpoint + 6;
+    struct stat st;
+    if (stat (path, &st) != 0)
+        return errno == ENOENT? 1: 0;
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen (path) >= sizeof addr.sun_path)
+        return 0;
+    strcpy (addr.sun_path, path);
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+    int err = errno;
+    close (fd);
+    if (rc != 0 && (err == ECONNREFUSED || err == ENOENT))
+        return 2;
+    return 0;
+}
+
+int
+ctl_check_running (ctl_t *ctl)
+{
+    if (ctl->checked)
+        return 0;
+    const char *endpoint = ctl_endpoint (ctl);
+    if (!endpoint)
+        return CTL_EXIT_NOT_RUNNING;
+    int probe = s_probe_ipc (endpoint);
+    if (probe == 1) {
+        fprintf (stderr, "irohds-ctl: daemon not running (no socket at %s)\n", endpoint + 6);
+        return CTL_EXIT_NOT_RUNNING;
+    }
+    if (probe == 2) {
+        fprintf (stderr, "irohds-ctl: daemon not running (nobody listening on %s)\n", endpoint);
+        return CTL_EXIT_NOT_RUNNING;
+    }
+    ctl->checked = true;
+    return 0;
+}
+
+void
+ctl_disconnect (ctl_t *ctl)
+{
+    irh_client_destroy (&ctl->client);
+    ctl->checked = false;
+}
+
+int
+ctl_call_quiet (ctl_t *ctl, const char *service, zframe_t **request_p,
+                int timeout_ms, zmsg_t **reply_p, const char **code_p)
+{
+    assert (request_p && *request_p);
+    *reply_p = NULL;
+    if (code_p)
+        *code_p = NULL;
+    const char *endpoint = ctl_endpoint (ctl);
+    if (!endpoint) {
+        zframe_destroy (request_p);
+        return CTL_EXIT_ERROR;
+    }
+    if (!ctl->client) {
+        ctl->client = irh_client_new (endpoint);
+        if (!ctl->client) {
+            zframe_destroy (request_p);
+            if (code_p)
+                *code_p = "connect";
+            return CTL_EXIT_ERROR;
+        }
+    }
+    zmsg_t *body = zmsg_new ();
+    zmsg_append (body, request_p);
+    int rc = irh_client_call (ctl->client, service, &body, timeout_ms, reply_p);
+    zmsg_destroy (&body);
+    if (rc == 0)
+        return 0;
+    const char *code = irh_client_error_code (ctl->client);
+    if (code_p)
+        *code_p = code;
+    if (!code || streq (code, "timeout"))
+        return CTL_EXIT_NOT_RUNNING;
+    return CTL_EXIT_ERROR;
+}
+
+int
+ctl_call (ctl_t *ctl, const char *service, zframe_t **request_p, zmsg_t **reply_p)
+{
+    *reply_p = NULL;
+    int rc = ctl_check_running (ctl);
+    if (rc) {
+        zframe_destroy (request_p);
+        return rc;
+    }
+    const char *code = NULL;
+    rc = ctl_call_quiet (ctl, service, request_p, ctl->timeout_ms, reply_p, &code);
+    if (rc == CTL_EXIT_NOT_RUNNING)
+        fprintf (stderr, "irohds-ctl: daemon not running (no answer on %s within %d ms)\n",
+                 ctl_endpoint (ctl), ctl->timeout_ms);
+    else
+    if (rc && code && streq (code, "connect"))
+        ctl_fail (ctl, "cannot connect to %s", ctl_endpoint (ctl));
+    else
+    if (rc) {
+        const char *text = ctl->client? irh_client_error_text (ctl->client): NULL;
+        ctl_fail (ctl, "%s: %s: %s", service, code? code: "error", text? text: "");
+    }
+    return rc;
+}
+
+int
+ctl_call_table (ctl_t *ctl, const char *service, zframe_t **request_p,
+                irh_table_t **table_p)
+{
+    *table_p = NULL;
+    zmsg_t *reply = NULL;
+    int rc = ctl_call (ctl, service, request_p, &reply);
+    if (rc)
+        return rc;
+    *table_p = irh_table_decode (reply);
+    zmsg_destroy (&reply);
+    if (!*table_p)
+        return ctl_fail (ctl, "%s: malformed table in reply", service);
+    return 0;
+}
+
+int
+ctl_print_table (ctl_t *ctl, irh_table_t *table)
+{
+    if (ctl->json) {
+        ctl_json_table (ctl, table);
+        ctl_json_end (ctl);
+    }
+    else
+        irh_table_print (table, stdout);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  JSON writer: one document on stdout, commas tracked per nesting level.
+
+static void
+s_json_sep (ctl_t *ctl)
+{
+    if (ctl->json_after_key) {
+        ctl->json_after_key = false;
+        return;
+    }
+    if (ctl->json_depth > 0) {
+        if (ctl->json_comma [ctl->json_depth - 1])
+            fputc (',', stdout);
+        ctl->json_comma [ctl->json_depth - 1] = true;
+    }
+}
+
+void
+ctl_json_open (ctl_t *ctl, char bracket)
+{
+    assert (bracket == '{' || bracket == '[');
+    assert (ctl->json_depth < CTL_JSON_DEPTH);
+    s_json_sep (ctl);
+    fputc (bracket, stdout);
+    ctl->json_bracket [ctl->json_depth] = bracket;
+    ctl->json_comma [ctl->json_depth] = false;
+    ctl->json_depth++;
+}
+
+void
+ctl_json_close (ctl_t *ctl)
+{
+    assert (ctl->json_depth > 0);
+    ctl->json_depth--;
+    fputc (ctl->json_bracket [ctl->json_depth] == '{'? '}': ']', stdout);
+}
+
+static void
+s_json_string (const char *value)
+{
+    //  Invalid UTF-8 (it can come from outside) is written byte by byte as
+    //  \u00XX so the document always parses.
+    bool utf8 = irh_wire_utf8_valid ((const uint8_t *) value, strlen (value));
+    fputc ('"', stdout);
+    for (const unsigned char *p = (const unsigned char *) value; *p; p++) {
+        if (*p == '"')
+            fputs ("\\\"", stdout);
+        else
+        if (*p == '\\')
+            fputs ("\\\\", stdout);
+        else
+        if (*p == '\n')
+            fputs ("\\n", stdout);
+        else
+        if (*p == '\t')
+            fputs ("\\t", stdout);
+        else
+        if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !utf8))
+            printf ("\\u%04x", *p);
+        else
+            fputc (*p, stdout);
+    }
+    fputc ('"', stdout);
+}
+
+void
+ctl_json_key (ctl_t *ctl, const char *key)
+{
+    s_json_sep (ctl);
+    s_json_string (key);
+    fputc (':', stdout);
+    ctl->json_after_key = true;
+}
+
+void
+ctl_json_str (ctl_t *ctl, const char *value)
+{
+    s_json_sep (ctl);
+    if (value)
+        s_json_string (value);
+    else
+        fputs ("null", stdout);
+}
+
+void
+ctl_json_u64 (ctl_t *ctl, uint64_t value)
+{
+    s_json_sep (ctl);
+    printf ("%" PRIu64, value);
+}
+
+void
+ctl_json_i64 (ctl_t *ctl, int64_t value)
+{
+    s_json_sep (ctl);
+    printf ("%" PRId64, value);
+}
+
+void
+ctl_json_double (ctl_t *ctl, double value)
+{
+    //  JSON has no infinities: they stay readable as strings.
+    if (isnan (value))
+        ctl_json_str (ctl, "nan");
+    else
+    if (isinf (value))
+        ctl_json_str (ctl, value > 0? "inf": "-inf");
+    else {
+        s_json_sep (ctl);
+        char buf [40];
+        snprintf (buf, sizeof buf, "%.15g", value);
+        if (strtod (buf, NULL) != value)
+            snprintf (buf, sizeof buf, "%.17g", value);
+        fputs (buf, stdout);
+    }
+}
+
+void
+ctl_json_bool (ctl_t *ctl, bool value)
+{
+    s_json_sep (ctl);
+    fputs (value? "true": "false", stdout);
+}
+
+static bool
+s_all_digits (const char *s, size_t max)
+{
+    size_t n = strlen (s);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s [i] < '0' || s [i] > '9')
+            return false;
+    return true;
+}
+
+void
+ctl_json_cell (ctl_t *ctl, char type, const char *value)
+{
+    if (!value) {
+        ctl_json_str (ctl, NULL);
+        return;
+    }
+    if (type == 'u' && s_all_digits (value, 20)) {
+        errno = 0;
+        unsigned long long v = strtoull (value, NULL, 10);
+        if (errno == 0) {
+            ctl_json_u64 (ctl, v);
+            return;
+        }
+    }
+    else
+    if (type == 'i' && s_all_digits (value [0] == '-'? value + 1: value, 19)) {
+        errno = 0;
+        long long v = strtoll (value, NULL, 10);
+        if (errno == 0) {
+            ctl_json_i64 (ctl, v);
+            return;
+        }
+    }
+    else
+    if (type == 'f' && *value) {
+        char *end;
+        double v = strtod (value, &end);
+        if (*end == 0) {
+            ctl_json_double (ctl, v);
+            return;
+        }
+    }
+    else
+    if (type == 'b' && (streq (value, "0") || streq (value, "1"))) {
+        ctl_json_bool (ctl, value [0] == '1');
+        return;
+    }
+    ctl_json_str (ctl, value);
+}
+
+void
+ctl_json_table (ctl_t *ctl, irh_table_t *table)
+{
+    ctl_json_open (ctl, '[');
+    size_t rows = irh_table_rows (table);
+    size_t cols = irh_table_columns (table);
+    for (size_t row = 0; row < rows; row++) {
+        ctl_json_open (ctl, '{');
+        for (size_t col = 0; col < cols; col++) {
+            ctl_json_key (ctl, irh_table_column_name (table, col));
+            ctl_json_cell (ctl, irh_table_column_type (table, col),
+                           irh_table_cell (table, row, col));
+        }
+        ctl_json_close (ctl);
+    }
+    ctl_json_close (ctl);
+}
+
+void
+ctl_json_table_object (ctl_t *ctl, irh_table_t *table)
+{
+    ctl_json_open (ctl, '{');
+    size_t rows = irh_table_rows (table);
+    if (irh_table_columns (table) >= 2) {
+        char type = irh_table_column_type (table, 1);
+        for (size_t row = 0; row < rows; row++) {
+            const char *name = irh_table_cell (table, row, 0);
+            ctl_json_key (ctl, name? name: "");
+            ctl_json_cell (ctl, type, irh_table_cell (table, row, 1));
+        }
+    }
+    ctl_json_close (ctl);
+}
+
+void
+ctl_json_end (ctl_t *ctl)
+{
+    assert (ctl->json_depth == 0);
+    fputc ('\n', stdout);
+}
+
+//  ---------------------------------------------------------------------
+//  Human formats.
+
+char *
+ctl_fmt_ms (uint64_t ms, char *buf, size_t size)
+{
+    if (ms < 1000)
+        snprintf (buf, size, "%" PRIu64 "ms", ms);
+    else
+    if (ms < 60000)
+        snprintf (buf, size, "%.1fs", ms / 1000.0);
+    else
+    if (ms < 3600000)
+        snprintf (buf, size, "%" PRIu64 "m%02" PRIu64 "s", ms / 60000, ms / 1000 % 60);
+    else
+    if (ms < 86400000)
+        snprintf (buf, size, "%" PRIu64 "h%02" PRIu64 "m", ms / 3600000, ms / 60000 % 60);
+    else
+        snprintf (buf, size, "%" PRIu64 "d%02" PRIu64 "h", ms / 86400000, ms / 3600000 % 24);
+    return buf;
+}
+
+char *
+ctl_fmt_bytes (uint64_t bytes, char *buf, size_t size)
+{
+    static const char *units [] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    if (bytes < 1024) {
+        snprintf (buf, size, "%" PRIu64 " B", bytes);
+        return buf;
+    }
+    double value = (double) bytes / 1024;
+    int unit = 0;
+    while (value >= 1024 && unit < 5) {
+        value /= 1024;
+        unit++;
+    }
+    snprintf (buf, size, "%.1f %s", value, units [unit]);
+    return buf;
+}
+
+//  ---------------------------------------------------------------------
+
+static const char *
+s_option_value (int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen (name);
+    if (strncmp (argv [*i], name, len) == 0 && argv [*i][len] == '=')
+        return argv [*i] + len + 1;
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv [++*i];
+}
+
+int
+main (int argc, char **argv)
+{
+    ctl_t ctl = { .timeout_ms = 3000 };
+    char **rest = (char **) calloc ((size_t) argc + 1, sizeof (char *));
+    assert (rest);
+    int nrest = 0;
+    bool only_args = false;
+    int rc = -1;
+
+    //  Global options are taken out wherever they stand, so both
+    //  "irohds-ctl --json status" and "irohds-ctl status --json" work;
+    //  "--" ends them.
+    for (int i = 1; i < argc && rc < 0; i++) {
+        const char *arg = argv [i];
+        if (only_args)
+            rest [nrest++] = argv [i];
+        else
+        if (streq (arg, "--"))
+            only_args = true;
+        else
+        if (streq (arg, "--json"))
+            ctl.json = true;
+        else
+        if (streq (arg, "-v") || streq (arg, "--verbose"))
+            ctl.verbose = true;
+        else
+        if (streq (arg, "-h") || streq (arg, "--help")) {
+            s_print_usage (stdout);
+            rc = 0;
+        }
+        else
+        if (streq (arg, "--version")) {
+            printf ("irohds-ctl %s\n", IRH_VERSION);
+            rc = 0;
+        }
+        else
+        if (streq (arg, "--home") || strncmp (arg, "--home=", 7) == 0) {
+            ctl.home_arg = s_option_value (argc, argv, &i, "--home");
+            if (!ctl.home_arg || !*ctl.home_arg)
+                rc = ctl_usage (&ctl, "--home needs a directory");
+        }
+        else
+        if (streq (arg, "--endpoint") || strncmp (arg, "--endpoint=", 11) == 0) {
+            ctl.endpoint_arg = s_option_value (argc, argv, &i, "--endpoint");
+            if (!ctl.endpoint_arg || !*ctl.endpoint_arg)
+                rc = ctl_usage (&ctl, "--endpoint needs an endpoint");
+        }
+        else
+        if (streq (arg, "--timeout") || strncmp (arg, "--timeout=", 10) == 0) {
+            const char *value = s_option_value (argc, argv, &i, "--timeout");
+            if (!value || !s_all_digits (value, 9) || atoi (value) < 1)
+                rc = ctl_usage (&ctl, "--timeout needs milliseconds (1 or more)");
+            else
+                ctl.timeout_ms = atoi (value);
+        }
+        else
+            rest [nrest++] = argv [i];
+    }
+    if (rc < 0 && nrest == 0)
+        rc = ctl_usage (&ctl, "no command given");
+    if (rc < 0 && streq (rest [0], "help")) {
+        s_print_usage (stdout);
+        rc = 0;
+    }
+    if (rc < 0) {
+        const ctl_command_t *command = NULL;
+        for (const ctl_command_t *c = s_commands; c->name; c++)
+            if (streq (c->name, rest [0]))
+                command = c;
+        if (!command)
+            rc = ctl_usage (&ctl, "unknown command '%s'", rest [0]);
+        else {
+            //  CZMQ's default handler would swallow Ctrl-C; keep the
+            //  ordinary behaviour for a command-line tool.
+            zsys_handler_set (NULL);
+            irh_log_init ("ctl", ctl.verbose? IRH_LOG_DEBUG: IRH_LOG_WARN, NULL);
+            rc = command->fn (&ctl, nrest, rest);
+        }
+    }
+    irh_client_destroy (&ctl.client);
+    irh_paths_destroy (&ctl.paths);
+    free (ctl.endpoint);
+    free (rest);
+    if (fflush (stdout) != 0 || ferror (stdout)) {
+        fprintf (stderr, "irohds-ctl: cannot write output: %s\n", strerror (errno));
+        if (rc == 0)
+            rc = CTL_EXIT_ERROR;
+    }
+    return rc;
+}

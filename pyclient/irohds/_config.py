@@ -1,0 +1,132 @@
+"""Home resolution and <home>/config.toml for the Python client.
+
+Home resolution mirrors common/irh_paths.h (IROHDS_HOME, then
+XDG_DATA_HOME/irohds, then ~/.local/share/irohds) so the client and the
+daemon always agree on where the store and the broker socket live.
+
+The config file is parsed by the ONE parser in libirohds (irh_config.h),
+reached through ctypes, so the client never disagrees with the daemon about
+what a config line means. If the library or the file cannot be used, the
+client runs on defaults: a config problem must never break a program.
+"""
+import ctypes
+import os
+import threading
+
+# Defaults (also documented in docs/python.md).
+DEFAULT_TIMEOUT = 2.0            # seconds per request to the daemon
+DEFAULT_INLINE_MAX = 64 * 1024   # store.inline_max: larger results go as files
+DEFAULT_MEM_BYTES = 256 << 20    # in-process tier budget
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_lib = None
+_lib_lock = threading.Lock()
+
+
+def home():
+    """The irohds home directory (absolute), as irh_paths.h resolves it."""
+    h = os.environ.get("IROHDS_HOME")
+    if not h:
+        xdg = os.environ.get("XDG_DATA_HOME")
+        if xdg:
+            h = os.path.join(xdg, "irohds")
+        else:
+            h = os.path.join(os.path.expanduser("~"), ".local", "share", "irohds")
+    return os.path.abspath(h)
+
+
+def broker_endpoint(h=None):
+    return "ipc://%s/run/broker.ipc" % (h or home())
+
+
+def native_lib():
+    """libirohds.so staged next to this package (ctypes CDLL), or None."""
+    global _lib
+    with _lib_lock:
+        if _lib is None:
+            path = os.path.join(_PKG_DIR, "libirohds.so")
+            try:
+                _lib = ctypes.CDLL(path)
+            except OSError:
+                _lib = False
+        return _lib or None
+
+
+class Config:
+    """Values the client reads from <home>/config.toml, with defaults."""
+
+    def __init__(self, h=None):
+        self.home = h or home()
+        self.path = os.path.join(self.home, "config.toml")
+        self.timeout = DEFAULT_TIMEOUT
+        self.inline_max = DEFAULT_INLINE_MAX
+        self.mem_bytes = DEFAULT_MEM_BYTES
+        self.errors = []
+        self._load()
+        env = os.environ.get("IROHDS_TIMEOUT")
+        if env:
+            try:
+                t = float(env)
+                if t > 0:
+                    self.timeout = t
+            except ValueError:
+                self.errors.append("IROHDS_TIMEOUT=%r is not a number of seconds" % env)
+
+    def _load(self):
+        if not os.path.exists(self.path):
+            return
+        lib = native_lib()
+        try:
+            load = lib.irh_config_load
+            destroy = lib.irh_config_destroy
+            get_u64 = lib.irh_config_u64
+            get_double = lib.irh_config_double
+            nerr = lib.irh_config_errors
+            err = lib.irh_config_error
+        except AttributeError:
+            # Library missing or built without the config module.
+            self.errors.append("libirohds config parser unavailable; using defaults")
+            return
+        load.restype = ctypes.c_void_p
+        load.argtypes = [ctypes.c_char_p]
+        destroy.restype = None
+        destroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+        get_u64.restype = ctypes.c_uint64
+        get_u64.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint64]
+        get_double.restype = ctypes.c_double
+        get_double.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_double]
+        nerr.restype = ctypes.c_size_t
+        nerr.argtypes = [ctypes.c_void_p]
+        err.restype = ctypes.c_char_p
+        err.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        cfg = load(os.fsencode(self.path))
+        if not cfg:
+            self.errors.append("cannot read %s; using defaults" % self.path)
+            return
+        try:
+            t = get_double(cfg, b"client.timeout", -1.0)
+            if t > 0:
+                self.timeout = t
+            self.inline_max = int(get_u64(cfg, b"store.inline_max", DEFAULT_INLINE_MAX))
+            self.mem_bytes = int(get_u64(cfg, b"client.mem_bytes", DEFAULT_MEM_BYTES))
+            for i in range(nerr(cfg)):
+                msg = err(cfg, i)
+                if msg:
+                    self.errors.append(msg.decode("utf-8", "replace"))
+        finally:
+            box = ctypes.c_void_p(cfg)
+            destroy(ctypes.byref(box))
+
+
+_config = None
+_config_key = None
+
+
+def get():
+    """The config for the current home (re-read when IROHDS_HOME changes)."""
+    global _config, _config_key
+    key = (home(), os.environ.get("IROHDS_TIMEOUT"))
+    if _config is None or _config_key != key:
+        _config = Config(key[0])
+        _config_key = key
+    return _config

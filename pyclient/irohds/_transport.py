@@ -1,0 +1,312 @@
+"""Client side of the broker envelope (proto/README.md §1, IRC1) over pyzmq.
+
+One Transport per process (get_transport() notices a fork and builds a new
+one: ZeroMQ sockets must never cross a fork). Each thread gets its own
+DEALER socket, so threads never share a socket and replies are matched by
+request id on the socket that sent the request; replies to requests we
+gave up on (timeouts, fire-and-forget "touch") are simply dropped when they
+arrive.
+
+Sockets set IMMEDIATE: a request is queued only on a live connection, so a
+dead daemon shows up as "cannot send" within the timeout instead of as
+requests that pile up and are delivered to the next daemon long after we
+stopped caring about them.
+
+When no daemon answers, the transport starts `irohds-daemon --detach` once
+per process and retries; after that it raises Unavailable and the caller
+computes locally.
+"""
+import atexit
+import itertools
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import zmq
+
+from . import _config
+from . import _proto
+
+PROTOCOL = b"IRC1"
+
+
+class Unavailable(Exception):
+    """No daemon answered in time (or it could not be started)."""
+
+
+class ServiceError(Exception):
+    """The service (or broker) answered ERR code text."""
+
+    def __init__(self, code, text):
+        super().__init__("%s: %s" % (code, text))
+        self.code = code
+        self.text = text
+
+
+def parse_table(frames):
+    """Parse a table reply (proto/README.md §3) into a list of dicts with
+    typed values. Raises ValueError on a malformed table."""
+    if not frames:
+        raise ValueError("table: no header frame")
+    header = bytes(frames[0]).decode("utf-8")
+    if not header.startswith("T1\t") and header != "T1":
+        raise ValueError("table: bad header %r" % header[:40])
+    cols = []
+    for spec in header.split("\t")[1:]:
+        name, sep, kind = spec.rpartition(":")
+        if not sep or kind not in _CONVERT:
+            raise ValueError("table: bad column %r" % spec)
+        cols.append((name, _CONVERT[kind]))
+    rows = []
+    for frame in frames[1:]:
+        values = bytes(frame).decode("utf-8").split("\t")
+        if len(values) != len(cols):
+            raise ValueError("table: row has %d values for %d columns"
+                             % (len(values), len(cols)))
+        rows.append({name: conv(v) for (name, conv), v in zip(cols, values)})
+    return rows
+
+
+def _unescape(s):
+    if "\\" not in s:
+        return s
+    out, i = [], 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s):
+            nxt = s[i + 1]
+            out.append({"t": "\t", "n": "\n", "\\": "\\"}.get(nxt, "\\" + nxt))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _bool(v):
+    if v not in ("0", "1"):
+        raise ValueError("table: bad bool %r" % v)
+    return v == "1"
+
+
+def _hex(v):
+    return bytes.fromhex(v)
+
+
+_CONVERT = {"u": int, "i": int, "f": float, "s": _unescape, "x": _hex, "b": _bool}
+
+
+class Transport:
+    """Request/reply to services through the broker (or a standalone
+    actor's ROUTER when endpoint is given)."""
+
+    def __init__(self, endpoint=None, home=None, autostart=True):
+        self.pid = os.getpid()
+        self.home = home or _config.home()
+        self.endpoint = endpoint or _config.broker_endpoint(self.home)
+        self.autostart = autostart and endpoint is None
+        self.ctx = zmq.Context()
+        self._local = threading.local()
+        self._sockets = []
+        self._lock = threading.Lock()
+        self._rids = itertools.count(1)
+        self._prefix = b"%x." % self.pid
+        self._start_tried = False
+        self.started_daemon = False
+
+    # ---- sockets ----
+
+    def _socket(self):
+        sock = getattr(self._local, "sock", None)
+        if sock is None:
+            sock = self.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            sock.setsockopt(zmq.RECONNECT_IVL, 50)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
+            sock.connect(self.endpoint)
+            self._local.sock = sock
+            with self._lock:
+                self._sockets.append(sock)
+        return sock
+
+    def _ipc_path(self):
+        if self.endpoint.startswith("ipc://"):
+            return self.endpoint[6:]
+        return None
+
+    # ---- requests ----
+
+    def send(self, service, name, extra=(), timeout=None, **fields):
+        """Send one request; returns its rid. Raises Unavailable when it
+        cannot be queued on a live connection within timeout."""
+        if timeout is None:
+            timeout = _config.get().timeout
+        body = _proto.encode(name, **fields)
+        rid = self._prefix + b"%x" % next(self._rids)
+        sock = self._socket()
+        frames = [PROTOCOL, service.encode(), rid, body] + list(extra)
+        try:
+            sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=len(extra) == 0)
+            return rid
+        except zmq.Again:
+            pass
+        path = self._ipc_path()
+        if path is not None and not os.path.exists(path):
+            raise Unavailable("no daemon socket at %s" % path)
+        if not sock.poll(int(timeout * 1000), zmq.POLLOUT):
+            raise Unavailable("cannot reach %s within %.1fs" % (self.endpoint, timeout))
+        try:
+            sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            raise Unavailable("cannot reach %s" % self.endpoint) from None
+        return rid
+
+    def recv(self, rid, timeout):
+        """Body frames of the reply to rid; ServiceError / Unavailable."""
+        sock = self._socket()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(max(1, int(left * 1000))):
+                raise Unavailable("no reply from %s within %.1fs" % (self.endpoint, timeout))
+            frames = sock.recv_multipart()
+            if len(frames) < 4 or frames[0] != PROTOCOL or frames[2] != rid:
+                continue            # late reply to an abandoned request
+            status = frames[3]
+            if status == b"OK":
+                return frames[4:]
+            code = frames[4].decode("utf-8", "replace") if len(frames) > 4 else "?"
+            text = frames[5].decode("utf-8", "replace") if len(frames) > 5 else ""
+            raise ServiceError(code, text)
+
+    def call(self, service, name, timeout=None, extra=(), **fields):
+        """One request, its reply's body frames. Retries "actor-down" (the
+        supervisor is restarting the actor) until the timeout; starts the
+        daemon once if none is there."""
+        if timeout is None:
+            timeout = _config.get().timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0.05, deadline - time.monotonic())
+            try:
+                rid = self.send(service, name, extra=extra, timeout=left, **fields)
+                return self.recv(rid, max(0.05, deadline - time.monotonic()))
+            except ServiceError as e:
+                if e.code != "actor-down" or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+            except Unavailable:
+                if not self._start_daemon():
+                    raise
+                deadline = time.monotonic() + timeout
+
+    def post(self, service, name, **fields):
+        """Fire and forget (e.g. "touch"): no reply is awaited; failures
+        are ignored because nothing depends on them."""
+        try:
+            self.send(service, name, timeout=0, **fields)
+        except (Unavailable, zmq.ZMQError):
+            pass
+
+    # ---- daemon start ----
+
+    def _daemon_binary(self):
+        env = os.environ.get("IROHDS_DAEMON")
+        if env:
+            return env
+        pkg = os.path.dirname(os.path.abspath(__file__))
+        cand = os.path.normpath(os.path.join(pkg, "..", "..", "bin", "irohds-daemon"))
+        if os.access(cand, os.X_OK):
+            return cand
+        return shutil.which("irohds-daemon")
+
+    def _start_daemon(self):
+        """Start irohds-daemon --detach, once per process; True when it then
+        answers a ping."""
+        with self._lock:
+            if not self.autostart or self._start_tried:
+                return False
+            self._start_tried = True
+        binary = self._daemon_binary()
+        if not binary:
+            return False
+        try:
+            proc = subprocess.run([binary, "--home", self.home, "--detach"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        if proc.returncode != 0:
+            return False
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            try:
+                rid = self.send("store", "ping", timeout=0.5)
+                self.recv(rid, 0.5)
+                self.started_daemon = True
+                return True
+            except ServiceError as e:
+                if e.code not in ("actor-down", "unknown-service"):
+                    return True
+            except Unavailable:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def close(self):
+        with self._lock:
+            for s in self._sockets:
+                try:
+                    s.close(0)
+                except zmq.ZMQError:
+                    pass
+            self._sockets = []
+        self._local = threading.local()
+
+
+_transport = None
+_transport_lock = threading.Lock()
+
+
+def get_transport():
+    """The process's Transport for the current home; a new one after fork
+    (the parent's context is abandoned, never touched, in the child)."""
+    global _transport
+    t = _transport
+    if t is not None and t.pid == os.getpid() and t.home == _config.home():
+        return t
+    with _transport_lock:
+        t = _transport
+        if t is None or t.pid != os.getpid() or t.home != _config.home():
+            if t is not None and t.pid == os.getpid():
+                t.close()
+            t = _transport = Transport()
+        return t
+
+
+_abandoned = []
+
+
+def _at_exit():
+    t = _transport
+    if t is not None and t.pid == os.getpid():
+        t.close()
+
+
+atexit.register(_at_exit)
+
+
+def _after_fork():
+    global _transport, _transport_lock
+    _transport_lock = threading.Lock()
+    # Keep the parent's transport alive but untouched: its sockets and
+    # context belong to the parent, and closing them here could hang.
+    if _transport is not None:
+        _abandoned.append(_transport)
+    _transport = None
+
+
+os.register_at_fork(after_in_child=_after_fork)

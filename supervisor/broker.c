@@ -1,0 +1,682 @@
+/*  broker.c: the broker inside irohds-daemon; see broker.h and
+    proto/README.md §1 for the protocol.
+
+    Data: workers by routing id (hex), services by name (each with a
+    round-robin list of workers and a short queue for when its actor is
+    restarting), and per worker the requests it holds (client id + rid), so
+    that a worker that dies or goes silent gets its requests failed with
+    actor-down at once instead of leaving clients to time out.
+*/
+#include "broker.h"
+#include "irh_envelope.h"
+#include "irh_log.h"
+#include "irh_table.h"
+#include <assert.h>
+#include <string.h>
+
+//  Counters, in the order broker_stats shows them.
+typedef enum {
+    C_REQUESTS, C_REPLIES, C_INTERNAL, C_MALFORMED, C_VERSION, C_TOO_BIG,
+    C_UNKNOWN_SERVICE, C_ACTOR_DOWN, C_OVERLOAD, C_QUEUED, C_WORKER_MALFORMED,
+    C_WORKER_UNKNOWN, C_REPLY_UNKNOWN, C_WORKERS_READY, C_WORKERS_EXPIRED,
+    C_WORKERS_DISCONNECTED, C_WORKERS_EXITED, C_FIXED
+} counter_t;
+static const char *s_counter_names [] = {
+    "requests", "replies", "internal_requests", "malformed", "version", "too_big",
+    "unknown_service", "actor_down", "overload", "queued", "worker_malformed",
+    "worker_unknown", "reply_unknown", "workers_ready", "workers_expired",
+    "workers_disconnected", "workers_exited"
+};
+#define COUNTERS_MAX 40
+
+typedef struct {
+    char *name;
+    zlistx_t *workers;          //  worker_t * (not owned), round-robin order
+    zlistx_t *queue;            //  queued_t * (owned)
+    broker_handler_fn *handler; //  internal service
+    void *handler_arg;
+} service_t;
+
+typedef struct {
+    char *key;                  //  hex of the routing id
+    zframe_t *identity;
+    service_t *service;
+    uint32_t pid;
+    int64_t last_seen;
+    int64_t last_sent;
+    zhashx_t *outstanding;      //  "clienthex/ridhex" -> pending_t *
+} worker_t;
+
+typedef struct {
+    zframe_t *client;
+    zframe_t *rid;
+    zmsg_t *body;               //  queued only
+    int64_t deadline;           //  queued only
+} pending_t;
+
+struct _broker_t {
+    zsock_t *router;
+    uint64_t max_bytes;
+    zhashx_t *workers;          //  key -> worker_t (owned)
+    zhashx_t *services;         //  name -> service_t (owned)
+    zhashx_t *pids;             //  "pid" -> int64_t * last seen (owned)
+    broker_expect_fn *expect;
+    void *expect_arg;
+    irh_frame_view_t *views;
+    uint64_t counters [COUNTERS_MAX];
+    char *counter_names [COUNTERS_MAX];
+    size_t ncounters;
+};
+
+static void
+s_pending_destroy (pending_t **self_p)
+{
+    pending_t *self = *self_p;
+    if (self) {
+        zframe_destroy (&self->client);
+        zframe_destroy (&self->rid);
+        zmsg_destroy (&self->body);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static void
+s_pending_free (void **item)
+{
+    s_pending_destroy ((pending_t **) item);
+}
+
+static void
+s_service_free (void **item)
+{
+    service_t *self = (service_t *) *item;
+    if (self) {
+        zlistx_destroy (&self->workers);
+        zlistx_destroy (&self->queue);
+        free (self->name);
+        free (self);
+        *item = NULL;
+    }
+}
+
+static void
+s_worker_free (void **item)
+{
+    worker_t *self = (worker_t *) *item;
+    if (self) {
+        zhashx_destroy (&self->outstanding);
+        zframe_destroy (&self->identity);
+        free (self->key);
+        free (self);
+        *item = NULL;
+    }
+}
+
+broker_t *
+broker_new (const char *endpoint, uint64_t max_bytes)
+{
+    assert (endpoint);
+    broker_t *self = (broker_t *) zmalloc (sizeof (broker_t));
+    assert (self);
+    self->router = zsock_new (ZMQ_ROUTER);
+    assert (self->router);
+    zsock_set_sndhwm (self->router, 0);
+    zsock_set_rcvhwm (self->router, 0);
+    zsock_set_linger (self->router, 1000);
+    if (zsock_bind (self->router, "%s", endpoint) == -1) {
+        irh_error ("broker: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&self->router);
+        free (self);
+        return NULL;
+    }
+    self->max_bytes = max_bytes ? max_bytes : IRH_MESSAGE_MAX;
+    self->workers = zhashx_new ();
+    zhashx_set_destructor (self->workers, s_worker_free);
+    self->services = zhashx_new ();
+    zhashx_set_destructor (self->services, s_service_free);
+    self->pids = zhashx_new ();
+    zhashx_set_destructor (self->pids, (zhashx_destructor_fn *) zstr_free);
+    self->views = (irh_frame_view_t *) calloc (IRH_FRAMES_MAX, sizeof (irh_frame_view_t));
+    assert (self->views);
+    for (size_t i = 0; i < C_FIXED; i++)
+        self->counter_names [i] = strdup (s_counter_names [i]);
+    self->ncounters = C_FIXED;
+    return self;
+}
+
+void
+broker_destroy (broker_t **self_p)
+{
+    assert (self_p);
+    broker_t *self = *self_p;
+    if (self) {
+        zhashx_destroy (&self->workers);
+        zhashx_destroy (&self->services);
+        zhashx_destroy (&self->pids);
+        zsock_destroy (&self->router);
+        for (size_t i = 0; i < self->ncounters; i++)
+            free (self->counter_names [i]);
+        free (self->views);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+zsock_t *
+broker_sock (broker_t *self)
+{
+    assert (self);
+    return self->router;
+}
+
+void
+broker_set_expect (broker_t *self, broker_expect_fn *fn, void *arg)
+{
+    assert (self);
+    self->expect = fn;
+    self->expect_arg = arg;
+}
+
+static service_t *
+s_service_require (broker_t *self, const char *name)
+{
+    service_t *service = (service_t *) zhashx_lookup (self->services, name);
+    if (!service) {
+        service = (service_t *) zmalloc (sizeof (service_t));
+        assert (service);
+        service->name = strdup (name);
+        service->workers = zlistx_new ();
+        service->queue = zlistx_new ();
+        zlistx_set_destructor (service->queue, s_pending_free);
+        zhashx_insert (self->services, name, service);
+    }
+    return service;
+}
+
+void
+broker_set_internal (broker_t *self, const char *service, broker_handler_fn *fn, void *arg)
+{
+    assert (self);
+    service_t *entry = s_service_require (self, service);
+    entry->handler = fn;
+    entry->handler_arg = arg;
+}
+
+void
+broker_count (broker_t *self, const char *name, uint64_t delta)
+{
+    assert (self);
+    for (size_t i = 0; i < self->ncounters; i++)
+        if (streq (self->counter_names [i], name)) {
+            self->counters [i] += delta;
+            return;
+        }
+    assert (self->ncounters < COUNTERS_MAX);
+    self->counter_names [self->ncounters] = strdup (name);
+    self->counters [self->ncounters++] = delta;
+}
+
+uint64_t
+broker_counter (broker_t *self, const char *name)
+{
+    assert (self);
+    for (size_t i = 0; i < self->ncounters; i++)
+        if (streq (self->counter_names [i], name))
+            return self->counters [i];
+    return 0;
+}
+
+void
+broker_stats_append (broker_t *self, zmsg_t *msg)
+{
+    assert (self);
+    irh_table_t *table = irh_table_new ("name:s\tvalue:u");
+    for (size_t i = 0; i < self->ncounters; i++) {
+        irh_table_row (table);
+        irh_table_str (table, self->counter_names [i]);
+        irh_table_u64 (table, self->counters [i]);
+    }
+    irh_table_row (table);
+    irh_table_str (table, "workers");
+    irh_table_u64 (table, zhashx_size (self->workers));
+    irh_table_append (table, msg);
+    irh_table_destroy (&table);
+}
+
+//  --------------------------------------------------------------------------
+//  Sending
+
+//  Reply ERR to a client. service/rid may be empty views (unreadable).
+static void
+s_send_error (broker_t *self, zframe_t *client, const uint8_t *service, size_t service_size,
+              const uint8_t *rid, size_t rid_size, const char *code, const char *text)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (client) });
+    zmsg_addstr (msg, IRH_PROTO_CLIENT);
+    zmsg_addmem (msg, service, service_size);
+    if (rid_size)
+        zmsg_addmem (msg, rid, rid_size);
+    else
+        zmsg_addstr (msg, "?");
+    zmsg_addstr (msg, IRH_STATUS_ERR);
+    zmsg_addstr (msg, code);
+    zmsg_addstr (msg, text);
+    zmsg_send (&msg, self->router);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_fail_pending (broker_t *self, const char *service, pending_t *pending, counter_t counter,
+                const char *code, const char *text)
+{
+    self->counters [counter]++;
+    s_send_error (self, pending->client, (const uint8_t *) service, strlen (service),
+                  zframe_data (pending->rid), zframe_size (pending->rid), code, text);
+}
+
+static void
+s_send_command (broker_t *self, worker_t *worker, int command)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (worker->identity) });
+    zmsg_addstr (msg, IRH_PROTO_WORKER);
+    uint8_t cmd = (uint8_t) command;
+    zmsg_addmem (msg, &cmd, 1);
+    zmsg_send (&msg, self->router);
+    zmsg_destroy (&msg);
+    worker->last_sent = zclock_mono ();
+}
+
+static char *
+s_pending_key (zframe_t *client, const uint8_t *rid, size_t rid_size)
+{
+    char *client_hex = zframe_strhex (client);
+    zframe_t *rid_frame = zframe_new (rid, rid_size);
+    char *rid_hex = zframe_strhex (rid_frame);
+    char *key = zsys_sprintf ("%s/%s", client_hex, rid_hex);
+    zframe_destroy (&rid_frame);
+    free (client_hex);
+    free (rid_hex);
+    return key;
+}
+
+//  Send a request (client, rid, body frames taken) to the next worker.
+static void
+s_dispatch (broker_t *self, service_t *service, zframe_t *client, zframe_t *rid, zmsg_t *body)
+{
+    worker_t *worker = (worker_t *) zlistx_first (service->workers);
+    assert (worker);
+    zlistx_move_end (service->workers, zlistx_cursor (service->workers));
+
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (worker->identity) });
+    zmsg_addstr (msg, IRH_PROTO_WORKER);
+    uint8_t cmd = IRH_CMD_REQUEST;
+    zmsg_addmem (msg, &cmd, 1);
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (client) });
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (rid) });
+    zframe_t *frame;
+    while ((frame = zmsg_pop (body)))
+        zmsg_append (msg, &frame);
+    zmsg_send (&msg, self->router);
+    zmsg_destroy (&msg);
+    worker->last_sent = zclock_mono ();
+
+    pending_t *pending = (pending_t *) zmalloc (sizeof (pending_t));
+    assert (pending);
+    pending->client = client;
+    pending->rid = rid;
+    char *key = s_pending_key (client, zframe_data (rid), zframe_size (rid));
+    zhashx_update (worker->outstanding, key, pending);
+    free (key);
+}
+
+//  Remove a worker; every request it held gets actor-down.
+static void
+s_worker_delete (broker_t *self, worker_t *worker, const char *why)
+{
+    irh_info ("broker: worker %s (%s, pid %u) gone: %s", worker->key,
+              worker->service->name, worker->pid, why);
+    char text [160];
+    snprintf (text, sizeof text, "worker of %s (pid %u) %s", worker->service->name,
+              worker->pid, why);
+    for (pending_t *pending = (pending_t *) zhashx_first (worker->outstanding); pending;
+         pending = (pending_t *) zhashx_next (worker->outstanding))
+        s_fail_pending (self, worker->service->name, pending, C_ACTOR_DOWN, "actor-down", text);
+    void *handle = zlistx_find (worker->service->workers, worker);
+    if (handle)
+        zlistx_delete (worker->service->workers, handle);
+    zhashx_delete (self->workers, worker->key);
+}
+
+static void
+s_pid_seen (broker_t *self, uint32_t pid, int64_t now)
+{
+    if (!pid)
+        return;
+    char key [16];
+    snprintf (key, sizeof key, "%u", pid);
+    char *value = (char *) zhashx_lookup (self->pids, key);
+    if (value)
+        memcpy (value, &now, sizeof now);
+    else {
+        value = (char *) malloc (sizeof now);
+        assert (value);
+        memcpy (value, &now, sizeof now);
+        zhashx_insert (self->pids, key, value);
+    }
+}
+
+int64_t
+broker_last_seen (broker_t *self, uint32_t pid)
+{
+    assert (self);
+    char key [16];
+    snprintf (key, sizeof key, "%u", pid);
+    char *value = (char *) zhashx_lookup (self->pids, key);
+    if (!value)
+        return -1;
+    int64_t last;
+    memcpy (&last, value, sizeof last);
+    return last;
+}
+
+void
+broker_forget_pid (broker_t *self, uint32_t pid)
+{
+    assert (self);
+    char key [16];
+    snprintf (key, sizeof key, "%u", pid);
+    zhashx_delete (self->pids, key);
+    //  The process is gone: its workers too, now, not after heartbeats run
+    //  out, so no request goes to a dead worker and held ones fail at once.
+    zlistx_t *dead = zlistx_new ();
+    for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
+         worker = (worker_t *) zhashx_next (self->workers))
+        if (worker->pid == pid)
+            zlistx_add_end (dead, worker);
+    for (worker_t *worker = (worker_t *) zlistx_first (dead); worker;
+         worker = (worker_t *) zlistx_next (dead)) {
+        self->counters [C_WORKERS_EXITED]++;
+        s_worker_delete (self, worker, "exited");
+    }
+    zlistx_destroy (&dead);
+}
+
+//  --------------------------------------------------------------------------
+//  Receiving
+
+static void
+s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t *env)
+{
+    self->counters [C_REQUESTS]++;
+    char name [IRH_SERVICE_MAX + 1];
+    memcpy (name, (const uint8_t *) name, strlen (name));
+    name [env->service.size] = 0;
+    //  Keep rid as a frame; the body is what follows it. The envelope's
+    //  views point into frames freed below: use the copy in name from here.
+    zframe_t *frame = zmsg_pop (msg);           //  IRC1
+    zframe_destroy (&frame);
+    frame = zmsg_pop (msg);                     //  service
+    zframe_destroy (&frame);
+    zframe_t *rid = zmsg_pop (msg);
+
+    service_t *service = (service_t *) zhashx_lookup (self->services, name);
+    if (service && service->handler) {
+        self->counters [C_INTERNAL]++;
+        zmsg_t *reply = zmsg_new ();
+        zmsg_append (reply, &client);
+        zmsg_addstr (reply, IRH_PROTO_CLIENT);
+        zmsg_addstr (reply, name);
+        zmsg_append (reply, &rid);
+        service->handler (service->handler_arg, msg, reply);
+        zmsg_send (&reply, self->router);
+        zmsg_destroy (&reply);
+        zmsg_destroy (&msg);
+        return;
+    }
+    if (service && zlistx_size (service->workers) > 0) {
+        s_dispatch (self, service, client, rid, msg);
+        zmsg_destroy (&msg);
+        return;
+    }
+    broker_service_t known = self->expect ? self->expect (self->expect_arg, name)
+                                          : BROKER_SERVICE_UNKNOWN;
+    if (known == BROKER_SERVICE_PENDING) {
+        if (!service)
+            service = s_service_require (self, name);
+        if (zlistx_size (service->queue) >= IRH_QUEUE_MAX) {
+            self->counters [C_OVERLOAD]++;
+            s_send_error (self, client, (const uint8_t *) name, strlen (name),
+                          zframe_data (rid), zframe_size (rid), "overload",
+                          "too many requests queued for a restarting actor");
+        }
+        else {
+            pending_t *pending = (pending_t *) zmalloc (sizeof (pending_t));
+            assert (pending);
+            pending->client = client;
+            pending->rid = rid;
+            pending->body = msg;
+            pending->deadline = zclock_mono () + IRH_QUEUE_WAIT_MS;
+            zlistx_add_end (service->queue, pending);
+            self->counters [C_QUEUED]++;
+            return;
+        }
+    }
+    else
+    if (known == BROKER_SERVICE_DOWN) {
+        self->counters [C_ACTOR_DOWN]++;
+        s_send_error (self, client, (const uint8_t *) name, strlen (name),
+                      zframe_data (rid), zframe_size (rid), "actor-down",
+                      "the actor of this service is not running");
+    }
+    else {
+        self->counters [C_UNKNOWN_SERVICE]++;
+        char text [80];
+        snprintf (text, sizeof text, "no service named '%s'", name);
+        s_send_error (self, client, (const uint8_t *) name, strlen (name),
+                      zframe_data (rid), zframe_size (rid), "unknown-service", text);
+    }
+    zframe_destroy (&client);
+    zframe_destroy (&rid);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_worker_ready (broker_t *self, zframe_t *identity, char *key, irh_envelope_t *env)
+{
+    worker_t *old = (worker_t *) zhashx_lookup (self->workers, key);
+    if (old)
+        s_worker_delete (self, old, "registered again");
+    char name [IRH_SERVICE_MAX + 1];
+    memcpy (name, env->service.data, env->service.size);
+    name [env->service.size] = 0;
+    service_t *service = s_service_require (self, name);
+    if (service->handler) {
+        self->counters [C_WORKER_MALFORMED]++;
+        irh_warn ("broker: refused a worker for internal service %s", name);
+        return;
+    }
+    worker_t *worker = (worker_t *) zmalloc (sizeof (worker_t));
+    assert (worker);
+    worker->key = strdup (key);
+    worker->identity = zframe_dup (identity);
+    worker->service = service;
+    worker->pid = env->pid;
+    worker->last_seen = worker->last_sent = zclock_mono ();
+    worker->outstanding = zhashx_new ();
+    zhashx_set_destructor (worker->outstanding, s_pending_free);
+    zhashx_insert (self->workers, key, worker);
+    zlistx_add_end (service->workers, worker);
+    self->counters [C_WORKERS_READY]++;
+    s_pid_seen (self, env->pid, worker->last_seen);
+    irh_info ("broker: worker %s registered for %s (pid %u)", key, name, env->pid);
+    //  Requests that waited for this service go out now, in order.
+    pending_t *pending;
+    while ((pending = (pending_t *) zlistx_detach (service->queue, NULL))) {
+        s_dispatch (self, service, pending->client, pending->rid, pending->body);
+        zmsg_destroy (&pending->body);
+        free (pending);
+    }
+}
+
+static void
+s_worker_message (broker_t *self, zframe_t *identity, zmsg_t *msg, irh_envelope_t *env)
+{
+    char *key = zframe_strhex (identity);
+    worker_t *worker = (worker_t *) zhashx_lookup (self->workers, key);
+    if (env->command == IRH_CMD_READY) {
+        s_worker_ready (self, identity, key, env);
+        goto done;
+    }
+    if (!worker) {
+        //  Probably registered with a broker before us: make it register.
+        self->counters [C_WORKER_UNKNOWN]++;
+        if (env->command != IRH_CMD_DISCONNECT) {
+            worker_t stranger = { .identity = identity };
+            s_send_command (self, &stranger, IRH_CMD_DISCONNECT);
+        }
+        goto done;
+    }
+    worker->last_seen = zclock_mono ();
+    s_pid_seen (self, worker->pid, worker->last_seen);
+    if (env->command == IRH_CMD_REPLY) {
+        zframe_t *client = zframe_new (env->client.data, env->client.size);
+        char *pkey = s_pending_key (client, env->rid.data, env->rid.size);
+        if (zhashx_lookup (worker->outstanding, pkey)) {
+            zhashx_delete (worker->outstanding, pkey);
+            self->counters [C_REPLIES]++;
+            //  IRW1 REPLY client rid status... -> client IRC1 service rid status...
+            zframe_t *frame = zmsg_pop (msg);
+            zframe_destroy (&frame);
+            frame = zmsg_pop (msg);
+            zframe_destroy (&frame);
+            frame = zmsg_pop (msg);
+            zframe_destroy (&frame);
+            zmsg_pushstr (msg, worker->service->name);
+            zmsg_pushstr (msg, IRH_PROTO_CLIENT);
+            zmsg_prepend (msg, &client);
+            zmsg_send (&msg, self->router);
+        }
+        else {
+            self->counters [C_REPLY_UNKNOWN]++;
+            zframe_destroy (&client);
+        }
+        free (pkey);
+    }
+    else
+    if (env->command == IRH_CMD_DISCONNECT) {
+        self->counters [C_WORKERS_DISCONNECTED]++;
+        s_worker_delete (self, worker, "disconnected");
+    }
+    else
+    if (env->command != IRH_CMD_HEARTBEAT)
+        self->counters [C_WORKER_MALFORMED]++;
+done:
+    zstr_free (&key);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_handle_one (broker_t *self, zmsg_t *msg)
+{
+    zframe_t *identity = zmsg_pop (msg);
+    if (!identity) {
+        zmsg_destroy (&msg);
+        return;
+    }
+    irh_envelope_t env;
+    int count = irh_envelope_views (msg, self->views, IRH_FRAMES_MAX);
+    int rc;
+    if (count < 0) {
+        count = IRH_FRAMES_MAX;
+        rc = irh_envelope_decode (self->views, (size_t) count, self->max_bytes, &env);
+        if (rc == 0 || !streq (env.error_code, "version")) {
+            rc = -1;
+            env.error_code = "malformed";
+            snprintf (env.error_text, sizeof env.error_text, "more than %d frames",
+                      IRH_FRAMES_MAX);
+        }
+    }
+    else
+        rc = irh_envelope_decode (self->views, (size_t) count, self->max_bytes, &env);
+
+    if (rc == -1) {
+        counter_t counter = streq (env.error_code, "version") ? C_VERSION
+                          : streq (env.error_code, "too-big") ? C_TOO_BIG : C_MALFORMED;
+        if (env.kind == IRH_ENV_WORKER) {
+            //  Nothing useful can go back to a broken worker message.
+            self->counters [C_WORKER_MALFORMED]++;
+            irh_debug ("broker: dropped worker message: %s", env.error_text);
+        }
+        else {
+            self->counters [counter]++;
+            irh_debug ("broker: rejected request (%s): %s", env.error_code, env.error_text);
+            s_send_error (self, identity, env.service.data, env.service.size,
+                          env.rid.data, env.rid.size, env.error_code, env.error_text);
+        }
+        zframe_destroy (&identity);
+        zmsg_destroy (&msg);
+        return;
+    }
+    if (env.kind == IRH_ENV_CLIENT_REQUEST)
+        s_client_request (self, identity, msg, &env);
+    else {
+        s_worker_message (self, identity, msg, &env);
+        zframe_destroy (&identity);
+    }
+}
+
+void
+broker_handle (broker_t *self, int limit)
+{
+    assert (self);
+    while (limit-- > 0 && (zsock_events (self->router) & ZMQ_POLLIN)) {
+        zmsg_t *msg = zmsg_recv (self->router);
+        if (!msg)
+            break;
+        s_handle_one (self, msg);
+    }
+}
+
+void
+broker_tick (broker_t *self)
+{
+    assert (self);
+    int64_t now = zclock_mono ();
+    //  Collect first: deleting while iterating a zhashx is not allowed.
+    zlistx_t *dead = zlistx_new ();
+    for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
+         worker = (worker_t *) zhashx_next (self->workers)) {
+        if (now - worker->last_seen > IRH_HEARTBEAT_MS * IRH_HEARTBEAT_LIVENESS)
+            zlistx_add_end (dead, worker);
+        else
+        if (now - worker->last_sent >= IRH_HEARTBEAT_MS)
+            s_send_command (self, worker, IRH_CMD_HEARTBEAT);
+    }
+    for (worker_t *worker = (worker_t *) zlistx_first (dead); worker;
+         worker = (worker_t *) zlistx_next (dead)) {
+        self->counters [C_WORKERS_EXPIRED]++;
+        s_worker_delete (self, worker, "missed heartbeats");
+    }
+    zlistx_destroy (&dead);
+
+    //  Queued requests: fail those past their deadline, or all of them
+    //  once the supervisor says the actor is down for good.
+    for (service_t *service = (service_t *) zhashx_first (self->services); service;
+         service = (service_t *) zhashx_next (self->services)) {
+        if (zlistx_size (service->queue) == 0)
+            continue;
+        bool down = self->expect
+                 && self->expect (self->expect_arg, service->name) != BROKER_SERVICE_PENDING;
+        pending_t *pending = (pending_t *) zlistx_first (service->queue);
+        while (pending && (down || pending->deadline <= now)) {
+            s_fail_pending (self, service->name, pending, C_ACTOR_DOWN, "actor-down",
+                            "no live worker for this service (actor restarting or failed)");
+            zlistx_delete (service->queue, zlistx_cursor (service->queue));
+            pending = (pending_t *) zlistx_first (service->queue);
+        }
+    }
+}

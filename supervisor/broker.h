@@ -1,0 +1,52 @@
+/*  broker.h: the broker inside irohds-daemon (proto/README.md §1).
+
+    A ROUTER that routes IRC1 client requests to IRW1 workers round-robin
+    per service, routes out-of-order replies back by client routing id +
+    rid, tracks outstanding requests per worker so a dead worker's requests
+    fail at once with actor-down, and hosts internal services (sup) through
+    a handler. Single-threaded: the daemon's main loop polls broker_sock.
+*/
+#ifndef BROKER_H_INCLUDED
+#define BROKER_H_INCLUDED
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct _broker_t broker_t;
+
+//  What the supervisor knows about a service nobody serves right now.
+typedef enum {
+    BROKER_SERVICE_UNKNOWN = 0,     //  never heard of it: unknown-service
+    BROKER_SERVICE_PENDING,         //  its actor is (re)starting: queue briefly
+    BROKER_SERVICE_DOWN             //  failed or absent: actor-down at once
+} broker_service_t;
+typedef broker_service_t (broker_expect_fn) (void *arg, const char *service);
+
+//  Internal service handler: body holds the request body frames (owned by
+//  the caller); append "OK" + body frames, or "ERR" + code + text, to reply.
+typedef void (broker_handler_fn) (void *arg, zmsg_t *body, zmsg_t *reply);
+
+//  Bind at endpoint; max_bytes is the message size limit (0 = default).
+//  NULL (logged) if the bind fails.
+broker_t *broker_new (const char *endpoint, uint64_t max_bytes);
+void broker_destroy (broker_t **self_p);
+zsock_t *broker_sock (broker_t *self);
+void broker_set_expect (broker_t *self, broker_expect_fn *fn, void *arg);
+void broker_set_internal (broker_t *self, const char *service, broker_handler_fn *fn,
+                          void *arg);
+//  Handle every message waiting on the socket (at most limit).
+void broker_handle (broker_t *self, int limit);
+//  Heartbeats, worker expiry, queue deadlines. Call at least every 100 ms.
+void broker_tick (broker_t *self);
+//  Last sign of life (zclock_mono ms) from a worker that registered with
+//  this pid, -1 if none ever did; forget it when the process is reaped.
+int64_t broker_last_seen (broker_t *self, uint32_t pid);
+void broker_forget_pid (broker_t *self, uint32_t pid);
+//  Add one counter to the named extra counters shown in broker_stats.
+void broker_count (broker_t *self, const char *name, uint64_t delta);
+//  Append the broker_stats table (name:s value:u) to msg.
+void broker_stats_append (broker_t *self, zmsg_t *msg);
+//  Value of a counter (tests), 0 if unknown.
+uint64_t broker_counter (broker_t *self, const char *name);
+
+#endif

@@ -1,0 +1,430 @@
+/*  supervisor.c: the actor table of irohds-daemon (see supervisor.h).
+
+    Actors are started with fork + immediate exec: between the two the
+    child only calls async-signal-safe functions (sigprocmask, prctl,
+    close_range, execv, _exit), with argv prepared before the fork, so it
+    is safe even after the ZeroMQ context (and its threads) exist in the
+    parent. docs/supervisor.md explains the choice.
+*/
+#include "supervisor.h"
+#include "irh_envelope.h"
+#include "irh_log.h"
+#include "irh_table.h"
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef enum {
+    ACTOR_ABSENT, ACTOR_STARTING, ACTOR_RUNNING, ACTOR_RESTARTING, ACTOR_FAILED,
+    ACTOR_STOPPED
+} actor_state_t;
+static const char *s_state_names [] = {
+    "absent", "starting", "running", "restarting", "failed", "stopped"
+};
+
+//  The one table of actors: name, binary, service, stop order (lower
+//  stops first). Discovery and gossip join here later, with low orders.
+static const struct {
+    const char *name, *binary, *service;
+    int stop_order;
+} s_actor_table [] = {
+    { "capability", "irohds-capability", "cap",   10 },
+    { "store",      "irohds-store",      "store", 90 },
+};
+
+#define ACTORS_MAX 16
+
+typedef struct {
+    char name [33];
+    char service [33];
+    char binary [PATH_MAX];
+    int stop_order;
+    char *argv [8];
+    actor_state_t state;
+    pid_t pid;
+    int64_t started;            //  mono ms of the current process
+    int64_t restart_at;
+    int64_t backoff_ms;
+    uint32_t restarts;
+    int64_t restart_times [SUP_RESTART_LIMIT];     //  ring of recent restarts
+    bool killed;                //  we sent SIGKILL to the current process
+} actor_t;
+
+struct _supervisor_t {
+    actor_t actors [ACTORS_MAX];
+    size_t count;
+    broker_t *broker;
+    int64_t started;
+    bool stopping;
+    uint64_t exits, kills;
+};
+
+static int
+s_actor_init (actor_t *actor, const char *name, const char *binary, const char *service,
+              int stop_order, const char *dir, const char *home, const char *endpoint,
+              bool verbose)
+{
+    if (strlen (name) == 0 || strlen (name) > 32 || strlen (service) == 0
+    ||  strlen (service) > 32 || strlen (binary) == 0)
+        return -1;
+    memset (actor, 0, sizeof *actor);
+    snprintf (actor->name, sizeof actor->name, "%s", name);
+    snprintf (actor->service, sizeof actor->service, "%s", service);
+    if (strchr (binary, '/'))
+        snprintf (actor->binary, sizeof actor->binary, "%s", binary);
+    else
+        snprintf (actor->binary, sizeof actor->binary, "%s/%s", dir, binary);
+    actor->stop_order = stop_order;
+    actor->backoff_ms = SUP_BACKOFF_MIN_MS;
+    int argc = 0;
+    actor->argv [argc++] = strdup (actor->binary);
+    actor->argv [argc++] = strdup ("--home");
+    actor->argv [argc++] = strdup (home);
+    actor->argv [argc++] = strdup ("--broker");
+    actor->argv [argc++] = strdup (endpoint);
+    if (verbose)
+        actor->argv [argc++] = strdup ("-v");
+    actor->argv [argc] = NULL;
+    if (access (actor->binary, X_OK) != 0) {
+        actor->state = ACTOR_ABSENT;
+        irh_warn ("actor %s: %s not found, left out", name, actor->binary);
+    }
+    else
+        actor->state = ACTOR_STOPPED;
+    return 0;
+}
+
+supervisor_t *
+supervisor_new (const char *home, const char *endpoint, bool verbose)
+{
+    assert (home && endpoint);
+    char exe [PATH_MAX];
+    ssize_t len = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) {
+        irh_error ("cannot read /proc/self/exe: %s", strerror (errno));
+        return NULL;
+    }
+    exe [len] = 0;
+    char *slash = strrchr (exe, '/');
+    *slash = 0;
+
+    supervisor_t *self = (supervisor_t *) zmalloc (sizeof (supervisor_t));
+    assert (self);
+    self->started = zclock_mono ();
+    const char *override = getenv ("IROHDS_ACTORS");
+    if (override && *override) {
+        //  Test use: name:binary:service,... in start order; stopped in
+        //  reverse order.
+        char *copy = strdup (override);
+        char *save = NULL;
+        int order = 100;
+        for (char *item = strtok_r (copy, ",", &save); item; item = strtok_r (NULL, ",", &save)) {
+            char *binary = strchr (item, ':');
+            char *service = binary ? strchr (binary + 1, ':') : NULL;
+            if (!service || self->count == ACTORS_MAX) {
+                irh_error ("IROHDS_ACTORS: bad entry '%s' (want name:binary:service)", item);
+                free (copy);
+                supervisor_destroy (&self);
+                return NULL;
+            }
+            *binary++ = 0;
+            *service++ = 0;
+            if (s_actor_init (&self->actors [self->count], item, binary, service, order--,
+                              exe, home, endpoint, verbose)) {
+                irh_error ("IROHDS_ACTORS: bad entry '%s'", item);
+                free (copy);
+                supervisor_destroy (&self);
+                return NULL;
+            }
+            self->count++;
+        }
+        free (copy);
+    }
+    else
+        for (size_t i = 0; i < sizeof s_actor_table / sizeof s_actor_table [0]; i++)
+            s_actor_init (&self->actors [self->count++], s_actor_table [i].name,
+                          s_actor_table [i].binary, s_actor_table [i].service,
+                          s_actor_table [i].stop_order, exe, home, endpoint, verbose);
+    return self;
+}
+
+void
+supervisor_destroy (supervisor_t **self_p)
+{
+    assert (self_p);
+    supervisor_t *self = *self_p;
+    if (self) {
+        for (size_t i = 0; i < ACTORS_MAX; i++)
+            for (int j = 0; self->actors [i].argv [j]; j++)
+                free (self->actors [i].argv [j]);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+supervisor_set_broker (supervisor_t *self, broker_t *broker)
+{
+    assert (self);
+    self->broker = broker;
+}
+
+static void
+s_spawn (supervisor_t *self, actor_t *actor)
+{
+    (void) self;
+    sigset_t empty;
+    sigemptyset (&empty);
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid == 0) {
+        //  Child: async-signal-safe calls only, then exec.
+        sigprocmask (SIG_SETMASK, &empty, NULL);
+        prctl (PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid () != parent)
+            _exit (126);
+        syscall (SYS_close_range, 3U, ~0U, 0);
+        execv (actor->argv [0], actor->argv);
+        _exit (127);
+    }
+    if (pid < 0) {
+        irh_error ("actor %s: fork failed: %s", actor->name, strerror (errno));
+        actor->state = ACTOR_RESTARTING;
+        actor->restart_at = zclock_mono () + actor->backoff_ms;
+        return;
+    }
+    actor->pid = pid;
+    actor->started = zclock_mono ();
+    actor->killed = false;
+    actor->state = ACTOR_STARTING;
+    irh_info ("actor %s: started %s (pid %d)", actor->name, actor->binary, (int) pid);
+}
+
+void
+supervisor_start (supervisor_t *self)
+{
+    assert (self);
+    for (size_t i = 0; i < self->count; i++)
+        if (self->actors [i].state == ACTOR_STOPPED)
+            s_spawn (self, &self->actors [i]);
+}
+
+static actor_t *
+s_actor_by_pid (supervisor_t *self, pid_t pid)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (self->actors [i].pid == pid)
+            return &self->actors [i];
+    return NULL;
+}
+
+//  An actor's process ended: restart it later, or give up.
+static void
+s_actor_exited (supervisor_t *self, actor_t *actor, int status)
+{
+    int64_t now = zclock_mono ();
+    irh_log_level_t level = self->stopping ? IRH_LOG_INFO : IRH_LOG_WARN;
+    if (WIFEXITED (status))
+        irh_log (level, "actor %s (pid %d) exited with status %d", actor->name,
+                 (int) actor->pid, WEXITSTATUS (status));
+    else
+    if (WIFSIGNALED (status))
+        irh_log (level, "actor %s (pid %d) killed by signal %d", actor->name,
+                 (int) actor->pid, WTERMSIG (status));
+    if (self->broker)
+        broker_forget_pid (self->broker, (uint32_t) actor->pid);
+    actor->pid = 0;
+    self->exits++;
+    if (self->stopping) {
+        actor->state = ACTOR_STOPPED;
+        return;
+    }
+    if (now - actor->started >= SUP_STABLE_MS)
+        actor->backoff_ms = SUP_BACKOFF_MIN_MS;
+    //  The oldest of the last LIMIT restarts: if it is inside the window,
+    //  this would be one restart too many.
+    int64_t oldest = actor->restart_times [actor->restarts % SUP_RESTART_LIMIT];
+    if (actor->restarts >= SUP_RESTART_LIMIT && now - oldest < SUP_RESTART_WINDOW_MS) {
+        actor->state = ACTOR_FAILED;
+        irh_error ("actor %s: %d restarts within %d s, marked failed", actor->name,
+                   SUP_RESTART_LIMIT, SUP_RESTART_WINDOW_MS / 1000);
+        return;
+    }
+    actor->state = ACTOR_RESTARTING;
+    actor->restart_at = now + actor->backoff_ms;
+    irh_info ("actor %s: restarting in %d ms", actor->name, (int) actor->backoff_ms);
+    actor->backoff_ms *= 2;
+    if (actor->backoff_ms > SUP_BACKOFF_MAX_MS)
+        actor->backoff_ms = SUP_BACKOFF_MAX_MS;
+}
+
+void
+supervisor_reap (supervisor_t *self)
+{
+    assert (self);
+    int status;
+    pid_t pid;
+    while ((pid = waitpid (-1, &status, WNOHANG)) > 0) {
+        actor_t *actor = s_actor_by_pid (self, pid);
+        if (actor)
+            s_actor_exited (self, actor, status);
+    }
+}
+
+void
+supervisor_tick (supervisor_t *self)
+{
+    assert (self);
+    if (self->stopping)
+        return;
+    int64_t now = zclock_mono ();
+    for (size_t i = 0; i < self->count; i++) {
+        actor_t *actor = &self->actors [i];
+        if (actor->state == ACTOR_RESTARTING && now >= actor->restart_at) {
+            actor->restart_times [actor->restarts % SUP_RESTART_LIMIT] = now;
+            actor->restarts++;
+            if (self->broker)
+                broker_count (self->broker, "actor_restarts", 1);
+            s_spawn (self, actor);
+            continue;
+        }
+        if ((actor->state != ACTOR_STARTING && actor->state != ACTOR_RUNNING)
+        ||  !actor->pid || actor->killed || !self->broker)
+            continue;
+        int64_t seen = broker_last_seen (self->broker, (uint32_t) actor->pid);
+        const char *why = NULL;
+        if (seen < 0) {
+            if (now - actor->started > SUP_REGISTER_MS)
+                why = "never registered with the broker";
+        }
+        else {
+            actor->state = ACTOR_RUNNING;
+            if (now - seen > IRH_HEARTBEAT_MS * IRH_HEARTBEAT_LIVENESS)
+                why = "missed heartbeats";
+        }
+        if (why) {
+            irh_warn ("actor %s (pid %d) %s: killing it", actor->name, (int) actor->pid, why);
+            kill (actor->pid, SIGKILL);
+            actor->killed = true;
+            self->kills++;
+            broker_count (self->broker, "actors_killed", 1);
+        }
+    }
+}
+
+broker_service_t
+supervisor_expect (void *arg, const char *service)
+{
+    supervisor_t *self = (supervisor_t *) arg;
+    for (size_t i = 0; i < self->count; i++)
+        if (streq (self->actors [i].service, service)) {
+            actor_state_t state = self->actors [i].state;
+            return state == ACTOR_STARTING || state == ACTOR_RUNNING
+                || state == ACTOR_RESTARTING ? BROKER_SERVICE_PENDING : BROKER_SERVICE_DOWN;
+        }
+    return BROKER_SERVICE_UNKNOWN;
+}
+
+//  Resident set size from /proc/PID/status (VmRSS, kB); 0 if unreadable.
+static uint64_t
+s_rss_bytes (pid_t pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    char line [256];
+    uint64_t rss = 0;
+    while (fgets (line, sizeof line, file)) {
+        unsigned long long kb;
+        if (sscanf (line, "VmRSS: %llu kB", &kb) == 1) {
+            rss = (uint64_t) kb * 1024;
+            break;
+        }
+    }
+    fclose (file);
+    return rss;
+}
+
+void
+supervisor_status_append (supervisor_t *self, zmsg_t *msg)
+{
+    assert (self);
+    int64_t now = zclock_mono ();
+    irh_table_t *table = irh_table_new ("name:s\tpid:u\tstate:s\tuptime_ms:u\trestarts:u"
+                                        "\tlast_heartbeat_ms:u\trss_bytes:u");
+    irh_table_row (table);
+    irh_table_str (table, "supervisor");
+    irh_table_u64 (table, (uint64_t) getpid ());
+    irh_table_str (table, "running");
+    irh_table_u64 (table, (uint64_t) (now - self->started));
+    irh_table_u64 (table, 0);
+    irh_table_u64 (table, 0);
+    irh_table_u64 (table, s_rss_bytes (getpid ()));
+    for (size_t i = 0; i < self->count; i++) {
+        actor_t *actor = &self->actors [i];
+        bool alive = actor->pid && (actor->state == ACTOR_STARTING
+                                    || actor->state == ACTOR_RUNNING);
+        int64_t seen = alive && self->broker
+                     ? broker_last_seen (self->broker, (uint32_t) actor->pid) : -1;
+        irh_table_row (table);
+        irh_table_str (table, actor->name);
+        irh_table_u64 (table, alive ? (uint64_t) actor->pid : 0);
+        irh_table_str (table, s_state_names [actor->state]);
+        irh_table_u64 (table, alive ? (uint64_t) (now - actor->started) : 0);
+        irh_table_u64 (table, actor->restarts);
+        irh_table_u64 (table, seen >= 0 ? (uint64_t) (now - seen) : 0);
+        irh_table_u64 (table, alive ? s_rss_bytes (actor->pid) : 0);
+    }
+    irh_table_append (table, msg);
+    irh_table_destroy (&table);
+}
+
+void
+supervisor_stop (supervisor_t *self)
+{
+    assert (self);
+    self->stopping = true;
+    int64_t deadline = zclock_mono () + SUP_STOP_BUDGET_MS;
+    //  Stop order: ascending stop_order (network actors first, store last).
+    int done [ACTORS_MAX] = { 0 };
+    for (size_t round = 0; round < self->count; round++) {
+        actor_t *next = NULL;
+        size_t index = 0;
+        for (size_t i = 0; i < self->count; i++)
+            if (!done [i] && (!next || self->actors [i].stop_order < next->stop_order))
+                next = &self->actors [i], index = i;
+        done [index] = 1;
+        if (next->state == ACTOR_RESTARTING || next->state == ACTOR_FAILED)
+            next->state = ACTOR_STOPPED;
+        if (!next->pid)
+            continue;
+        irh_info ("actor %s (pid %d): stopping", next->name, (int) next->pid);
+        kill (next->pid, SIGTERM);
+        //  Share what is left of the budget among the actors still to stop.
+        int64_t left = deadline - zclock_mono ();
+        int64_t grace = left / (int64_t) (self->count - round);
+        int64_t until = zclock_mono () + (grace > 0 ? grace : 0);
+        while (next->pid && zclock_mono () < until) {
+            supervisor_reap (self);
+            if (next->pid)
+                zclock_sleep (10);
+        }
+        if (next->pid) {
+            irh_warn ("actor %s (pid %d) ignored SIGTERM: killing it", next->name,
+                      (int) next->pid);
+            kill (next->pid, SIGKILL);
+            int status;
+            pid_t pid = next->pid;
+            if (waitpid (pid, &status, 0) == pid)
+                s_actor_exited (self, next, status);
+        }
+    }
+}

@@ -1,0 +1,290 @@
+"""irohds-daemon as a supervisor: lifecycle, the home lock, --detach,
+restarts with backoff and a restart budget, hung-actor detection.
+
+Most tests run the daemon with IROHDS_ACTORS pointing at the echo test
+actor (supervisor/echo_actor.c), so they exercise the supervisor and not
+the store; test_default_table runs the real actor table.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "support"))
+import irohds_test  # noqa: E402
+from irohds_test import Client, Daemon, binary, make_home  # noqa: E402
+
+test_env = irohds_test.test_env
+test_env.__test__ = False
+
+ECHO = "echo:irohds-echo-actor:echo"
+
+
+class EchoDaemon(Daemon):
+    """A Daemon whose actor table comes from IROHDS_ACTORS."""
+
+    def __init__(self, actors=ECHO, **kw):
+        super().__init__(**kw)
+        self.actors = actors
+
+    def start(self, timeout=10.0, services=("sup", "echo")):
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [binary("irohds-daemon"), "--home", self.home, "-v"] + self.args,
+            stdout=logf, stderr=subprocess.STDOUT,
+            env=test_env(self.home, IROHDS_ACTORS=self.actors))
+        logf.close()
+        self.wait_ready(timeout, services=services)
+        return self
+
+
+def table(frames):
+    header = frames[0].decode().split("\t")
+    assert header[0] == "T1"
+    names = [c.rpartition(":")[0] for c in header[1:]]
+    return [dict(zip(names, f.decode().split("\t"))) for f in frames[1:]]
+
+
+def status(client):
+    st, frames = client.call("sup", "status")
+    assert st == "OK"
+    return {row["name"]: row for row in table(frames)}
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is not alive for our purposes: check /proc state.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(pred, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    return pred()
+
+
+@pytest.fixture
+def daemon():
+    d = EchoDaemon()
+    try:
+        d.start()
+        yield d
+    finally:
+        try:
+            d.stop()
+        finally:
+            d.cleanup()
+
+
+def assert_clean_exit(d, pids, started):
+    assert d.proc.wait(5) == 0
+    assert time.monotonic() - started < 5
+    for pid in pids:
+        assert wait_for(lambda: not alive(pid), 2), "pid %d survived" % pid
+    run = os.path.join(d.home, "run")
+    assert not os.path.exists(os.path.join(run, "broker.ipc"))
+    assert not os.path.exists(os.path.join(run, "irohds-daemon.pid"))
+
+
+def test_status_and_sigterm(daemon):
+    c = daemon.client()
+    try:
+        rows = status(c)
+    finally:
+        c.close()
+    assert rows["supervisor"]["state"] == "running"
+    assert int(rows["supervisor"]["pid"]) == daemon.proc.pid
+    echo = rows["echo"]
+    assert echo["state"] == "running" and int(echo["pid"]) > 0
+    assert int(echo["rss_bytes"]) > 0
+    assert int(echo["last_heartbeat_ms"]) < 3000
+    pids = [daemon.proc.pid, int(echo["pid"])]
+    started = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert_clean_exit(daemon, pids, started)
+
+
+def test_down(daemon):
+    c = daemon.client()
+    try:
+        pids = [daemon.proc.pid, int(status(c)["echo"]["pid"])]
+        started = time.monotonic()
+        st, frames = c.call("sup", "down")
+        assert st == "OK" and frames[0][0] == 1      # message "ok" (common.def)
+    finally:
+        c.close()
+    assert_clean_exit(daemon, pids, started)
+
+
+def test_second_daemon_refused(daemon):
+    r = subprocess.run([binary("irohds-daemon"), "--home", daemon.home],
+                       capture_output=True, text=True, timeout=10,
+                       env=test_env(daemon.home, IROHDS_ACTORS=ECHO))
+    assert r.returncode != 0
+    assert "already running" in r.stderr and str(daemon.proc.pid) in r.stderr
+    # The first one is untouched.
+    c = daemon.client()
+    try:
+        assert c.call("sup", "ping")[0] == "OK"
+    finally:
+        c.close()
+
+
+def test_detach():
+    home = make_home()
+    pid = None
+    try:
+        r = subprocess.run([binary("irohds-daemon"), "--home", home, "--detach"],
+                           capture_output=True, text=True, timeout=15,
+                           env=test_env(home, IROHDS_ACTORS=ECHO))
+        assert r.returncode == 0, r.stderr
+        with open(os.path.join(home, "run", "irohds-daemon.pid")) as f:
+            pid = int(f.read())
+        assert alive(pid)
+        # It answers right away: the parent returned only once it did.
+        c = Client("ipc://%s/run/broker.ipc" % home)
+        try:
+            assert c.call("sup", "ping", timeout=2)[0] == "OK"
+        finally:
+            c.close()
+        with open(os.path.join(home, "irohds.log")) as f:
+            assert "broker listening" in f.read()
+        # A second --detach on the same home fails with the reason.
+        r = subprocess.run([binary("irohds-daemon"), "--home", home, "--detach"],
+                           capture_output=True, text=True, timeout=15,
+                           env=test_env(home, IROHDS_ACTORS=ECHO))
+        assert r.returncode != 0 and "already running" in r.stderr
+        os.kill(pid, signal.SIGTERM)
+        assert wait_for(lambda: not alive(pid), 5)
+        assert not os.path.exists(os.path.join(home, "run", "broker.ipc"))
+        pid = None
+    finally:
+        if pid is not None and alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        import shutil
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def echo_back(c, old_pid, timeout):
+    """Wait until echo runs with a pid other than old_pid and answers."""
+    def ready():
+        row = status(c)["echo"]
+        if row["state"] == "running" and int(row["pid"]) not in (0, old_pid):
+            if c.call("echo", "ping", timeout=1)[0] == "OK":
+                return row
+        return None
+    return wait_for(ready, timeout)
+
+
+def test_restart_after_kill(daemon):
+    c = daemon.client()
+    try:
+        old = int(status(c)["echo"]["pid"])
+        os.kill(old, signal.SIGKILL)
+        killed = time.monotonic()
+        row = echo_back(c, old, 2.0)
+        assert row, "echo not back within 2 s"
+        assert time.monotonic() - killed < 2.0
+        assert int(row["restarts"]) == 1
+    finally:
+        c.close()
+
+
+def test_failed_after_too_many_restarts(daemon):
+    c = daemon.client()
+    try:
+        pid = int(status(c)["echo"]["pid"])
+        for i in range(6):
+            os.kill(pid, signal.SIGKILL)
+            if i < 5:
+                row = echo_back(c, pid, 8.0)
+                assert row, "restart %d did not happen" % (i + 1)
+                pid = int(row["pid"])
+        row = wait_for(lambda: status(c)["echo"]["state"] == "failed" and status(c)["echo"],
+                       3.0)
+        assert row and row["state"] == "failed" and int(row["restarts"]) == 5
+        # The rest keeps serving; requests for the failed service fail fast.
+        assert c.call("sup", "ping")[0] == "OK"
+        started = time.monotonic()
+        st, frames = c.call("echo", "ping", timeout=2)
+        assert st == "ERR" and frames[0] == b"actor-down"
+        assert time.monotonic() - started < 1.0
+        time.sleep(0.5)
+        assert status(c)["echo"]["state"] == "failed"
+    finally:
+        c.close()
+
+
+def test_hung_actor_replaced(daemon):
+    c = daemon.client()
+    try:
+        old = int(status(c)["echo"]["pid"])
+        os.kill(old, signal.SIGSTOP)
+        row = echo_back(c, old, 10.0)
+        assert row, "hung actor not replaced"
+        assert wait_for(lambda: not alive(old), 2)
+        st, frames = c.call("sup", "broker_stats")
+        stats = {r["name"]: int(r["value"]) for r in table(frames)}
+        assert stats["actors_killed"] >= 1 and stats["workers_expired"] >= 1
+    finally:
+        c.close()
+
+
+def test_bad_actor_table():
+    home = make_home()
+    try:
+        r = subprocess.run([binary("irohds-daemon"), "--home", home], capture_output=True,
+                           text=True, timeout=10,
+                           env=test_env(home, IROHDS_ACTORS="nonsense"))
+        assert r.returncode != 0 and "IROHDS_ACTORS" in r.stderr
+    finally:
+        import shutil
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_missing_actor_binary_is_absent():
+    d = EchoDaemon(actors=ECHO + ",ghost:irohds-no-such-actor:ghost")
+    try:
+        d.start()
+        c = d.client()
+        try:
+            rows = status(c)
+            assert rows["ghost"]["state"] == "absent"
+            assert rows["echo"]["state"] == "running"
+            st, frames = c.call("ghost", "ping", timeout=2)
+            assert st == "ERR" and frames[0] == b"actor-down"
+        finally:
+            c.close()
+    finally:
+        try:
+            d.stop()
+        finally:
+            d.cleanup()
+
+
+@pytest.mark.skipif(not os.path.exists(binary("irohds-store")),
+                    reason="irohds-store not built in this tree")
+def test_default_table():
+    with Daemon() as d:
+        c = d.client()
+        try:
+            rows = status(c)
+            assert rows["store"]["state"] == "running"
+            assert rows["capability"]["state"] in ("running", "starting", "absent")
+        finally:
+            c.close()
