@@ -4,6 +4,13 @@
 
     usage: irohds-bench-store echo IPC_PATH SIZE ITERS
            irohds-bench-store store ENDPOINT SIZE ITERS
+           irohds-bench-store staged ENDPOINT HOME SIZE ITERS
+
+    "store" sends content as a frame and gets it back as a frame; "staged"
+    is what the Python client does past the inline threshold: write the
+    content to <home>/run/staging/, put it by path (the store hashes it and
+    renames it into place), get the path back, map the file and verify
+    its BLAKE3 on the client side.
     prints: median and best seconds per round trip (put+get for the store).
 
     Every store round uses fresh content (the first bytes carry a counter
@@ -12,6 +19,9 @@
 #include "irh_hash.h"
 #include "irh_msgs.h"
 #include <zmq.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,12 +167,127 @@ s_store (const char *endpoint, size_t size, int iters, double *times)
     return 0;
 }
 
+static int
+s_write_file (const char *path, const uint8_t *data, size_t size)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = write (fd, data + done, size - done);
+        if (n <= 0) {
+            close (fd);
+            return -1;
+        }
+        done += (size_t) n;
+    }
+    return close (fd);
+}
+
+static int
+s_staged (const char *endpoint, const char *home, size_t size, int iters, double *times)
+{
+    irh_client_t *client = irh_client_new (endpoint);
+    if (!client)
+        return -1;
+    uint8_t *data = malloc (size);
+    memset (data, 0xc3, size);
+    uint64_t nonce = (uint64_t) time (NULL) ^ ((uint64_t) getpid () << 32);
+    for (int i = 0; i < iters; i++) {
+        uint64_t stamp [2] = { nonce, (uint64_t) i };
+        memcpy (data, stamp, sizeof (stamp) < size ? sizeof (stamp) : size);
+        irh_put_t put;
+        memset (&put, 0, sizeof (put));
+        irh_blake3 (stamp, sizeof (stamp), put.key);
+        put.src = 1;
+        snprintf (put.path, sizeof (put.path), "%s/run/staging/bench-%d-%d", home,
+                  (int) getpid (), i);
+        snprintf (put.codec, sizeof (put.codec), "raw");
+        snprintf (put.fn, sizeof (put.fn), "bench.staged");
+        put.result_bytes = size;
+
+        double start = s_now ();
+        if (s_write_file (put.path, data, size)) {
+            perror (put.path);
+            return -1;
+        }
+        zmsg_t *body = zmsg_new ();
+        zmsg_append (body, (zframe_t *[]) { irh_put_encode (&put) });
+        zmsg_t *reply = NULL;
+        if (irh_client_call (client, "store", &body, 60000, &reply)) {
+            fprintf (stderr, "put: %s: %s\n", irh_client_error_code (client),
+                     irh_client_error_text (client));
+            return -1;
+        }
+        irh_put_ok_t ok;
+        if (irh_put_ok_decode (zmsg_first (reply), &ok)) {
+            fprintf (stderr, "put: bad reply\n");
+            return -1;
+        }
+        zmsg_destroy (&reply);
+
+        irh_get_t get;
+        memset (&get, 0, sizeof (get));
+        memcpy (get.key, put.key, 32);
+        get.want_path = 1;
+        body = zmsg_new ();
+        zmsg_append (body, (zframe_t *[]) { irh_get_encode (&get) });
+        if (irh_client_call (client, "store", &body, 60000, &reply)) {
+            fprintf (stderr, "get: %s: %s\n", irh_client_error_code (client),
+                     irh_client_error_text (client));
+            return -1;
+        }
+        irh_hit_t hit;
+        if (irh_hit_decode (zmsg_first (reply), &hit) || !hit.path [0]) {
+            fprintf (stderr, "get: expected a hit with a path\n");
+            return -1;
+        }
+        int fd = open (hit.path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat (fd, &st) || (size_t) st.st_size != size) {
+            fprintf (stderr, "get: %s: bad file\n", hit.path);
+            return -1;
+        }
+        uint8_t *map = mmap (NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        close (fd);
+        uint8_t hash [IRH_HASH_SIZE];
+        irh_blake3 (map, size, hash);
+        times [i] = s_now () - start;
+        if (!irh_hash_equal (hash, ok.blob) || memcmp (map, data, size)) {
+            fprintf (stderr, "get: content does not verify\n");
+            return -1;
+        }
+        munmap (map, size);
+        zmsg_destroy (&reply);
+    }
+    free (data);
+    irh_client_destroy (&client);
+    return 0;
+}
+
 int
 main (int argc, char **argv)
 {
+    if (argc == 6 && streq (argv [1], "staged")) {
+        size_t size = strtoull (argv [4], NULL, 10);
+        int iters = atoi (argv [5]);
+        if (size == 0 || iters < 1 || iters > 1000000) {
+            fprintf (stderr, "irohds-bench-store: bad SIZE or ITERS\n");
+            return 2;
+        }
+        double *times = calloc ((size_t) iters, sizeof (double));
+        int rc = s_staged (argv [2], argv [3], size, iters, times);
+        if (rc == 0)
+            s_report (times, iters);
+        free (times);
+        return rc ? 1 : 0;
+    }
+
     if (argc != 5 || (strcmp (argv [1], "echo") && strcmp (argv [1], "store"))) {
         fprintf (stderr, "usage: irohds-bench-store echo IPC_PATH SIZE ITERS\n"
-                         "       irohds-bench-store store ENDPOINT SIZE ITERS\n");
+                         "       irohds-bench-store store ENDPOINT SIZE ITERS\n"
+                         "       irohds-bench-store staged ENDPOINT HOME SIZE ITERS\n");
         return 2;
     }
     size_t size = strtoull (argv [3], NULL, 10);

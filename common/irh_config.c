@@ -39,6 +39,8 @@ static const char *s_known_keys [] = {
     "store.map_size",
     "store.inline_max",
     "store.default_ttl",
+    "store.map_initial",
+    "store.sync_interval",
     NULL
 };
 

@@ -413,7 +413,7 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
 {
     self->counters [C_REQUESTS]++;
     char name [IRH_SERVICE_MAX + 1];
-    memcpy (name, (const uint8_t *) name, strlen (name));
+    memcpy (name, env->service.data, env->service.size);
     name [env->service.size] = 0;
     //  Keep rid as a frame; the body is what follows it. The envelope's
     //  views point into frames freed below: use the copy in name from here.

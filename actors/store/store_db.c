@@ -228,6 +228,7 @@ store_dbi_commit (store_db_t *self, store_wtxn_t *w)
         return rc;
     }
     self->sums = w->sums;
+    self->dirty = true;
     memcpy (self->saved, self->counters, sizeof (self->saved));
     //  The records are gone: now their files may go. A crash before this
     //  leaves orphans for gc, never a record without its file.
@@ -329,7 +330,13 @@ store_db_new (const char *store_dir, const char *blobs_dir, const char *staging_
     if (!rc)
         rc = mdb_env_set_mapsize (self->env, (size_t) self->config.map_initial);
     if (!rc)
-        rc = mdb_env_open (self->env, store_dir, MDB_NOMETASYNC, 0600);
+        //  Periodic mode skips LMDB's per-commit fsync (docs/store.md: a
+        //  killed store loses nothing, the page cache has it; an OS crash
+        //  may undo the last interval's results, which every read detects
+        //  through the content hash and recomputes). Without MDB_WRITEMAP,
+        //  LMDB keeps its integrity under MDB_NOSYNC.
+        rc = mdb_env_open (self->env, store_dir,
+                           self->config.sync_interval_ms ? MDB_NOSYNC : 0, 0600);
     if (rc) {
         *err = zsys_sprintf ("cannot open LMDB environment %s: %s", store_dir, mdb_strerror (rc));
         store_db_destroy (&self);
@@ -355,6 +362,8 @@ store_db_destroy (store_db_t **self_p)
     if (self->env) {
         if (self->touches && store_db_flush (self))
             irh_warn ("store: final flush failed: %s", self->error_text);
+        if (store_db_sync (self, true))
+            irh_warn ("store: final sync failed: %s", self->error_text);
         mdb_env_close (self->env);
     }
     zhashx_destroy (&self->touches);
@@ -365,6 +374,42 @@ store_db_destroy (store_db_t **self_p)
     free (self->tmp_dir);
     free (self);
     *self_p = NULL;
+}
+
+bool
+store_db_sync_always (store_db_t *self)
+{
+    assert (self);
+    return self->config.sync_interval_ms == 0;
+}
+
+int
+store_db_sync (store_db_t *self, bool force)
+{
+    assert (self);
+    if (!self->dirty || store_db_sync_always (self))
+        return 0;
+    int64_t now = zclock_mono ();
+    if (!force && now - self->synced_ms < (int64_t) self->config.sync_interval_ms)
+        return 0;
+    self->synced_ms = now;
+    int rc = mdb_env_sync (self->env, 1);
+    if (rc)
+        return store_dbi_mdb_fail (self, "sync", rc);
+    //  Blob files were renamed into place without their own fsync: one
+    //  syncfs covers all of them (they share the home's filesystem).
+    int fd = open (self->blobs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs (fd)) {
+        int saved = errno;
+        if (fd >= 0)
+            close (fd);
+        self->counters [STORE_IO_ERRORS]++;
+        return store_dbi_fail (self, "io", "cannot sync %s: %s", self->blobs_dir,
+                               strerror (saved));
+    }
+    close (fd);
+    self->dirty = false;
+    return 0;
 }
 
 //  --------------------------------------------------------------------------

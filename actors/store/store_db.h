@@ -32,11 +32,14 @@ typedef struct {
     uint64_t inline_max;        //  content above this goes to a file
     uint64_t max_bytes;         //  size cap on stored content, 0 = none
     uint64_t default_ttl_s;     //  0 = results never expire
+    uint64_t sync_interval_ms;  //  0 = fsync every commit; else store_db_sync
+                                //  is due this often (store.sync_interval)
 } store_db_config_t;
 
 //  Defaults (docs/store.md says why).
 #define STORE_DB_MAP_SIZE       (64ULL << 30)
 #define STORE_DB_INLINE_MAX     (64ULL << 10)
+#define STORE_DB_SYNC_INTERVAL  1000
 #define STORE_DB_FORMAT         1
 
 //  Counters: kept in memory, written to the "meta" database with every
@@ -63,6 +66,14 @@ typedef struct {
 store_db_t *store_db_new (const char *store_dir, const char *blobs_dir,
                           const char *staging_dir, const store_db_config_t *config,
                           char **err);
+//  Periodic-sync mode: write what was committed since the last sync to
+//  disk (LMDB data and meta pages, blob files) once sync_interval_ms has
+//  passed, or now if force. No-op when nothing changed or in
+//  sync-every-commit mode. 0 or -1.
+int store_db_sync (store_db_t *self, bool force);
+//  True when blob files and commits should be fsync'd one by one.
+bool store_db_sync_always (store_db_t *self);
+
 //  Flushes pending touches and counters, closes the environment.
 void store_db_destroy (store_db_t **self_p);
 

@@ -36,6 +36,8 @@ struct _store_db_t {
     uint64_t saved [STORE_COUNTERS];     //  as last written to meta
     zhashx_t *touches;          //  hex key -> uint64_t accessed_us (malloc'd)
     uint64_t clock_us;          //  test clock, 0 = real
+    bool dirty;                 //  committed since the last store_db_sync
+    int64_t synced_ms;          //  monotonic time of the last sync
     char error_code [32];
     char error_text [512];
 };

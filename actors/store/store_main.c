@@ -39,6 +39,8 @@ s_config (irh_config_t *config, store_db_config_t *out)
     out->map_initial = irh_config_u64 (config, "store.map_initial", 0);
     out->inline_max = irh_config_u64 (config, "store.inline_max", STORE_DB_INLINE_MAX);
     out->max_bytes = irh_config_u64 (config, "store.max_bytes", 0);
+    out->sync_interval_ms = irh_config_u64 (config, "store.sync_interval",
+                                            STORE_DB_SYNC_INTERVAL);
     uint64_t ttl_ms = irh_config_u64 (config, "store.default_ttl", 0);
     out->default_ttl_s = (ttl_ms + 999) / 1000;
     //  LMDB needs a few pages; below 1 MiB nothing useful fits.

@@ -137,7 +137,8 @@ s_install_file (store_db_t *self, s_content_t *c)
     int rc = -1;
     if (c->staged) {
         //  Same filesystem: the staged file itself becomes the blob.
-        if (fsync (c->fd) == 0 && fchmod (c->fd, 0444) == 0 && rename (c->staged, final) == 0)
+        if ((!store_db_sync_always (self) || fsync (c->fd) == 0)
+        &&  fchmod (c->fd, 0444) == 0 && rename (c->staged, final) == 0)
             rc = 0;
         else
         if (errno != EXDEV)
@@ -161,7 +162,8 @@ s_install_file (store_db_t *self, s_content_t *c)
                 pos += n;
             }
         }
-        if (wrc || fsync (fd) || fchmod (fd, 0444) || close (fd) || rename (tmp, final)) {
+        if (wrc || (store_db_sync_always (self) && fsync (fd))
+        ||  fchmod (fd, 0444) || close (fd) || rename (tmp, final)) {
             if (fd >= 0)
                 close (fd);
             unlink (tmp);

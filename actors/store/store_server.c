@@ -426,6 +426,9 @@ store_server_tick (store_server_t *self)
     if (now >= self->next_flush) {
         if (store_db_flush (self->db))
             irh_warn ("store: %s", store_db_error_text (self->db));
+        //  Rate-limited inside to store.sync_interval.
+        if (store_db_sync (self->db, false))
+            irh_warn ("store: %s", store_db_error_text (self->db));
         self->next_flush = now + S_FLUSH_MS;
     }
     if (now >= self->next_expire) {

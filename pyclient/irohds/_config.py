@@ -23,9 +23,18 @@ _lib = None
 _lib_lock = threading.Lock()
 
 
+_home_cache = {}
+
+
 def home():
-    """The irohds home directory (absolute), as irh_paths.h resolves it."""
+    """The irohds home directory (absolute), as irh_paths.h resolves it.
+    Called on hot paths: the common case (IROHDS_HOME set) is one lookup."""
     h = os.environ.get("IROHDS_HOME")
+    if h:
+        r = _home_cache.get(h)
+        if r is None:
+            r = _home_cache[h] = os.path.abspath(h)
+        return r
     if not h:
         xdg = os.environ.get("XDG_DATA_HOME")
         if xdg:

@@ -14,6 +14,7 @@ raised: the caller then asks the daemon or recomputes.
 """
 import mmap
 import os
+import struct
 import threading
 import time
 
@@ -23,6 +24,57 @@ try:
     import lmdb
 except ImportError:         # pragma: no cover - python3-lmdb is a dependency
     lmdb = None
+
+# Hot-path decoders for the two records read on every local-store hit,
+# with the same checks as the generated codec (_proto) on the parts used:
+# exact id, bounded lengths, no truncation, no trailing bytes. The test
+# suite checks them against _proto on the same records.
+_M_HEAD = struct.Struct(">B32sQ")           # id, blob, size
+_M_TAIL = struct.Struct(">10Q32sI")         # created .. rss_growth, origin, flags
+_U16 = struct.Struct(">H")
+_B_HEAD = struct.Struct(">BBQI")            # id, kind, size, data length
+_STR_LIMITS = (32, 1024, 255)               # codec, fn, ns
+
+
+def decode_manifest(buf):
+    """{"blob", "size", "codec", "expires_us", "flags"} or ProtoError."""
+    n = len(buf)
+    if n < _M_HEAD.size or buf[0] != _proto.MANIFEST:
+        raise _proto.ProtoError("not a manifest record")
+    _, blob, size = _M_HEAD.unpack_from(buf, 0)
+    pos = _M_HEAD.size
+    codec = b""
+    for i, limit in enumerate(_STR_LIMITS):
+        if pos + 2 > n:
+            raise _proto.ProtoError("manifest truncated")
+        (length,) = _U16.unpack_from(buf, pos)
+        pos += 2
+        if length > limit or pos + length > n:
+            raise _proto.ProtoError("manifest string too long")
+        if i == 0:
+            codec = bytes(buf[pos:pos + length])
+        pos += length
+    if pos + _M_TAIL.size != n:
+        raise _proto.ProtoError("manifest has the wrong size")
+    tail = _M_TAIL.unpack_from(buf, pos)
+    try:
+        codec = codec.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _proto.ProtoError("manifest codec not UTF-8") from None
+    return {"blob": blob, "size": size, "codec": codec, "expires_us": tail[2],
+            "flags": tail[11]}
+
+
+def decode_blob(buf):
+    """{"kind", "size", "data" (a view of buf)} or ProtoError."""
+    n = len(buf)
+    if n < _B_HEAD.size or buf[0] != _proto.BLOB:
+        raise _proto.ProtoError("not a blob record")
+    _, kind, size, length = _B_HEAD.unpack_from(buf, 0)
+    if _B_HEAD.size + length != n or length > 1073741824:
+        raise _proto.ProtoError("blob record has the wrong size")
+    return {"kind": kind, "size": size, "data": memoryview(buf)[_B_HEAD.size:]}
+
 
 MISS = "miss"
 CORRUPT = "corrupt"
@@ -136,14 +188,14 @@ class LocalStore:
             if m is None:
                 return None, None
             try:
-                _, manifest = _proto.decode(m, "manifest")
+                manifest = decode_manifest(m)
             except _proto.ProtoError:
                 return CORRUPT, None
             b = txn.get(manifest["blob"], db=self.dbs[1])
             if b is None:
                 return manifest, None
             try:
-                _, blob = _proto.decode(b, "blob")
+                blob = decode_blob(b)
             except _proto.ProtoError:
                 return manifest, CORRUPT
             # Copy inline data out of the map: the txn's pages may be reused
@@ -158,9 +210,8 @@ class LocalStore:
 
     def lookup(self, key, now_us=None):
         """Found, MISS, or CORRUPT (stored but unverifiable)."""
-        if self.pid != os.getpid():
-            # LMDB handles must never cross a fork.
-            self.__init__(self.home)
+        # LMDB handles must never cross a fork: the owner (_memo._Process)
+        # is rebuilt in a child by an at-fork hook, so no pid check here.
         if not self._open():
             return MISS
         try:

@@ -1,11 +1,10 @@
 """The in-process tier: results of this process, bounded by bytes, LRU.
 
 Entries are keyed by the full 32-byte call key, so nothing the key tells
-apart is ever conflated. A decorated function may also keep "fast keys"
-pointing at an entry: the positional arguments plus their exact types,
-admitted only for atomic values whose equality implies an identical key
-encoding (see _memo.fast_key). They let a repeated call skip the key
-derivation; they are dropped with the entry.
+apart is ever conflated. A decorated function also keeps a
+small map from atomic positional arguments (exact types included) to
+entries, so a repeated call skips the key derivation (see _memo.make);
+an evicted entry is marked dead and its value dropped at once.
 """
 import os
 import threading
@@ -15,20 +14,24 @@ from . import _config
 
 
 class Entry:
-    __slots__ = ("key", "value", "size", "fn", "fast", "fks")
+    __slots__ = ("key", "value", "size", "fn", "alive")
 
     def __init__(self, key, value, size, fn):
         self.key = key
         self.value = value
         self.size = size
         self.fn = fn
-        self.fast = None        # the owning function's fast-key dict
-        self.fks = []
+        # False once evicted: a decorated function's fast map may still
+        # hold this Entry, and must then take the slow path.
+        self.alive = True
 
 
 class MemCache:
-    def __init__(self, budget):
-        self.budget = budget
+    def __init__(self, budget=None):
+        # budget None: IROHDS_MEM_BYTES, else config client.mem_bytes, read
+        # on the first insert (not at import: keep `import irohds` cheap).
+        self.configured = budget is not None
+        self.budget = budget if budget is not None else _config.DEFAULT_MEM_BYTES
         self.lru = OrderedDict()
         self.total = 0
         self.lock = threading.Lock()
@@ -53,6 +56,8 @@ class MemCache:
     def put(self, key, value, size, fn):
         """Insert (or replace); returns the Entry, or None when the value
         alone exceeds the budget."""
+        if not self.configured:
+            self._configure()
         if size > self.budget:
             self.drop(key)
             return None
@@ -68,29 +73,10 @@ class MemCache:
                 self._forget(victim)
         return e
 
-    def add_fast(self, e, fast, types, args):
-        """fast[types][args] -> e (two levels, so the hit path needs no
-        tuple concatenation and no type check beyond the first lookup)."""
-        with self.lock:
-            if self.lru.get(e.key) is not e:
-                return
-            if e.fast is not None and e.fast is not fast:
-                return
-            e.fast = fast
-            e.fks.append((types, args))
-            sub = fast.get(types)
-            if sub is None:
-                sub = fast[types] = {}
-            sub[args] = e
-
     def _forget(self, e):
         self.total -= e.size
-        if e.fast is not None:
-            for types, args in e.fks:
-                sub = e.fast.get(types)
-                if sub is not None and sub.get(args) is e:
-                    del sub[args]
-            e.fks = []
+        e.alive = False
+        e.value = None
 
     def drop(self, key):
         with self.lock:
@@ -106,7 +92,16 @@ class MemCache:
                 self._forget(self.lru.pop(k))
             return len(victims)
 
+    def _configure(self):
+        env = os.environ.get("IROHDS_MEM_BYTES")
+        try:
+            budget = int(env) if env else _config.get().mem_bytes
+        except ValueError:
+            budget = _config.get().mem_bytes
+        self.set_budget(budget)
+
     def set_budget(self, nbytes):
+        self.configured = True
         with self.lock:
             self.budget = int(nbytes)
             while self.total > self.budget and self.lru:
@@ -121,7 +116,7 @@ class MemCache:
             self.total = 0
 
 
-CACHE = MemCache(int(os.environ.get("IROHDS_MEM_BYTES") or _config.DEFAULT_MEM_BYTES))
+CACHE = MemCache()
 
 
 def _after_fork():

@@ -150,6 +150,9 @@ class _Process:
         self.seq = itertools.count()
         self.local = None           # _localstore.LocalStore
         self.down_until = 0.0
+        self.touches = set()
+        self.touch_thread = None
+        self.touch_event = None
 
     def key_lock(self, key):
         with self.lock:
@@ -164,6 +167,35 @@ class _Process:
         if ls is None or ls.home != h:
             ls = self.local = _localstore.LocalStore(h)
         return ls
+
+    # Touches ("this key was just read from LMDB") are handed to one
+    # background thread: a zmq send costs tens of microseconds, too much
+    # for the local-store hit path, and LRU order does not need it at once.
+    def touch(self, key):
+        with self.lock:
+            first = not self.touches
+            self.touches.add(key)
+            if self.touch_thread is None:
+                self.touch_event = threading.Event()
+                t = threading.Thread(target=self._touch_loop, name="irohds-touch",
+                                     daemon=True)
+                self.touch_thread = t
+                t.start()
+        if first:                       # wake the sender once per batch
+            self.touch_event.set()
+
+    def _touch_loop(self):
+        while True:
+            self.touch_event.wait()
+            time.sleep(0.05)            # coalesce a burst of hits
+            with self.lock:
+                self.touch_event.clear()
+                keys, self.touches = self.touches, set()
+            if time.monotonic() < self.down_until:
+                continue
+            t = _transport.get_transport()
+            for key in keys:
+                t.post("store", "touch", key=key)
 
     # Lease renewal for long computations: one thread per process
     # re-claims (same holder) every key it computes, every lease/3.
@@ -203,9 +235,7 @@ _proc = _Process()
 
 
 def process():
-    global _proc
-    if _proc.pid != os.getpid():
-        _proc = _Process()
+    # Rebuilt after fork by the at-fork hook below.
     return _proc
 
 
@@ -219,6 +249,11 @@ os.register_at_fork(after_in_child=_after_fork)
 
 class _DaemonDown(Exception):
     pass
+
+
+class _FastMiss(Exception):
+    def __init__(self, key):
+        self.key = key
 
 
 def _call(service, name, timeout=None, **fields):
@@ -274,7 +309,7 @@ class Memo:
         self.local_only = local_only
         self.refresh = refresh
         self.mem_only = mem_only
-        self.fast = {}
+        self.fast = None            # set by make()
         self._identity = None
         self._name = None
 
@@ -294,26 +329,20 @@ class Memo:
 
     # ---- the slow path (everything but a fast-key hit) ----
 
-    def call(self, args, kwargs):
-        key = self.key(args, kwargs)          # TypeError on unsupported args
-        fk = None
-        if not kwargs:
-            types = tuple(map(type, args))
-            if _ATOMIC.issuperset(types) and (float not in types or 0.0 not in args):
-                fk = (types, args)
+    def call(self, args, kwargs, key=None):
+        if key is None:
+            key = self.key(args, kwargs)      # TypeError on unsupported args
         if not self.refresh:
             e = CACHE.get(key)
             if e is not None:
-                if fk is not None:
-                    CACHE.add_fast(e, self.fast, *fk)
                 return e.value
             if not self.mem_only:
                 found = self._read_local(key)
                 if found is not None:
-                    return self._remember(key, found[0], found[1], fk)
+                    return self._remember(key, found[0], found[1])
         if self.mem_only:
             value = self.fn(*args, **kwargs)
-            return self._remember(key, value, _size_of(value), fk)
+            return self._remember(key, value, _size_of(value))
         lk = process().key_lock(key)
         with lk:
             if not self.refresh:
@@ -321,13 +350,32 @@ class Memo:
                 if e is not None:
                     return e.value
             value, size = self._shared(key, args, kwargs)
-        return self._remember(key, value, size, fk)
+        return self._remember(key, value, size)
 
-    def _remember(self, key, value, size, fk):
-        e = CACHE.put(key, value, size, self.name)
-        if e is not None and fk is not None and not self.refresh:
-            CACHE.add_fast(e, self.fast, *fk)
+    def _remember(self, key, value, size):
+        CACHE.put(key, value, size, self.name)
         return value
+
+    def fast_lookup(self, *args):
+        """The live in-process Entry for positional atomic args, for the
+        fast map (an lru_cache(typed=True) in make()); raises _FastMiss
+        (carrying the key when it was derived) otherwise, and exceptions
+        are never cached by lru_cache."""
+        types = tuple(map(type, args))
+        # Only atomic values, and no zero float: for these, equal values of
+        # the exact same types (lru_cache typed=True checks top-level types)
+        # always have the same key, so the map never conflates 1, 1.0,
+        # True, 0.0 and -0.0, or containers that compare equal.
+        if not _ATOMIC.issuperset(types) or (float in types and 0.0 in args):
+            raise _FastMiss(None)
+        key = self.key(args, {})
+        e = CACHE.get(key)
+        if e is None:
+            raise _FastMiss(key)
+        return e
+
+    def fast_clear(self):
+        self.fast.cache_clear()
 
     # ---- tier 2: LMDB, read-only ----
 
@@ -344,7 +392,7 @@ class Memo:
             except _codec.CodecError:
                 res = _localstore.CORRUPT
             else:
-                _transport_post("store", "touch", key=key)
+                process().touch(key)
                 return value, res.manifest["size"]
         self._report_corrupt(key)
         return None
@@ -545,20 +593,13 @@ class Memo:
 
     def evict(self):
         CACHE.drop_fn(self.name)
-        self.fast.clear()
+        self.fast_clear()
         if self.mem_only:
             return 0
         return evict(self.name)
 
 
 # ---------------------------------------------------------------- helpers
-
-def _transport_post(service, name, **fields):
-    p = process()
-    if time.monotonic() < p.down_until:
-        return
-    _transport.get_transport().post(service, name, **fields)
-
 
 def _decode(frames, expect):
     if not frames:
@@ -653,7 +694,7 @@ def evict(name):
     CACHE.drop_fn(name)
     for m in list(_registry):
         if m.name == name:
-            m.fast.clear()
+            m.fast_clear()
     try:
         frames = _call("store", "evict", fn=name, key=ZERO32)
         _, r = _decode(frames, "evicted")
@@ -665,33 +706,40 @@ def evict(name):
 _registry = []
 
 
+FAST_MAX = 4096                 # argument tuples per function in the fast map
+
+
 def make(fn, **opts):
     m = Memo(fn, **opts)
     _registry.append(m)
-    fast = m.fast
     call = m.call
     recent = CACHE.lru.move_to_end
+    fast = m.fast = functools.lru_cache(maxsize=FAST_MAX, typed=True)(m.fast_lookup)
+    fast_clear = fast.cache_clear
 
     if m.refresh:
         def wrapper(*args, **kwargs):
             return call(args, kwargs)
     else:
-        # The hit path of the in-process tier, kept as short as possible.
-        # fast[types][args] only holds atomic argument tuples (no zero
-        # floats), where equal values of the exact same types always have
-        # the same key, so one lookup by exact types plus one by value can
-        # never conflate what the key distinguishes.
+        # The hit path of the in-process tier, kept as short as possible:
+        # one C-level lru_cache lookup (typed) to a live Entry.
         def wrapper(*args, **kwargs):
-            if not kwargs:
-                sub = fast.get(tuple(map(type, args)))
-                if sub is not None:
-                    e = sub.get(args)
-                    if e is not None:
-                        try:
-                            recent(e.key)
-                            return e.value
-                        except KeyError:    # evicted meanwhile
-                            pass
+            if kwargs:
+                return call(args, kwargs)
+            try:
+                e = fast(*args)
+            except _FastMiss as miss:
+                return call(args, kwargs, miss.key)
+            # Value before liveness: eviction marks dead before dropping
+            # the value, so a value read from a live entry is the right one.
+            v = e.value
+            if e.alive:
+                try:
+                    recent(e.key)
+                except KeyError:        # evicted this instant; v is still right
+                    pass
+                return v
+            fast_clear()                # drop dead entries from the map
             return call(args, kwargs)
 
     functools.update_wrapper(wrapper, fn)

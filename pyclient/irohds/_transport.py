@@ -276,7 +276,9 @@ def get_transport():
     (the parent's context is abandoned, never touched, in the child)."""
     global _transport
     t = _transport
-    if t is not None and t.pid == os.getpid() and t.home == _config.home():
+    # No getpid() here: the at-fork hook below drops the parent's
+    # transport in a child, so a live one always belongs to this process.
+    if t is not None and t.home == _config.home():
         return t
     with _transport_lock:
         t = _transport

@@ -472,7 +472,8 @@ def _local_cap():
     with _cap_lock:
         now = time.monotonic()
         if _cap_cached is None or now - _cap_time > _CAP_TTL:
-            _cap_cached = MachCap.read()
+            # Short timeout: this runs inside a memoized call's store path.
+            _cap_cached = MachCap.read(timeout=0.5)
             _cap_time = now
         return _cap_cached
 
@@ -494,7 +495,14 @@ def derive_cost(wall_s, cpu_s, rss_growth, result_bytes, cap=None):
     """
     wall_s = _seconds("wall_s", wall_s)
     cpu_s = _seconds("cpu_s", cpu_s)
-    rss = max(0, int(_seconds("rss_growth", rss_growth)))
+    # RSS can shrink during a call (the GC freed more than the call kept):
+    # that is a measurement, not misuse, so it counts as no growth.
+    if isinstance(rss_growth, bool) or not isinstance(rss_growth, (int, float)):
+        raise TypeError("derive_cost: rss_growth must be a number, not %s"
+                        % type(rss_growth).__name__)
+    if not math.isfinite(rss_growth):
+        raise ValueError("derive_cost: rss_growth must be finite, got %r" % (rss_growth,))
+    rss = max(0, int(rss_growth))
     rb = _u64("result_bytes", result_bytes)
     cap = cap or _local_cap()
     w = _sat(int(cpu_s * cap.flops_core)) if cap.flops_core > 0 else 0

@@ -203,7 +203,7 @@ def test_in_process_calls_and_min_seconds_warning_once(here):
     assert calls == [1, 2, 3, -4, -5]
     # Stored: a fresh in-process tier still finds them (LMDB tier).
     irohds._CACHE.clear()
-    quick.memo.fast.clear()
+    quick.memo.fast_clear()
     assert quick(2) == 20 and calls == [1, 2, 3, -4, -5]
     st = irohds.status()
     assert st["daemon"] is True
@@ -226,7 +226,7 @@ def test_daemon_restart_is_transparent(here):
         here.start()
         assert twice(2) == 4
         irohds._CACHE.clear()
-        twice.memo.fast.clear()
+        twice.memo.fast_clear()
         assert twice(2) == 4 and twice(1) == 2
     assert calls == [1, 2]
     assert not [x for x in w if "unavailable" in str(x.message)]

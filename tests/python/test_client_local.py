@@ -271,3 +271,28 @@ def test_exceptions_are_not_cached_in_process(home):
         flaky(7)
     assert flaky(7) == 7 and flaky(7) == 7
     assert n == [7, 7]
+
+
+# ---------------------------------------------------------------- record decoders
+
+def test_fast_record_decoders_match_generated_codec():
+    from irohds import _localstore, _proto
+    rec = _proto.encode("manifest", blob=bytes(range(32)), size=1234, codec="pickle5",
+                        fn="pkg.mod.f", ns="lab", created_us=1, accessed_us=2,
+                        expires_us=3, flops=4, mem_bytes=5, peak_mem=6, result_bytes=7,
+                        wall_us=8, cpu_us=9, rss_growth=10, origin=bytes(32), flags=1)
+    _, full = _proto.decode(rec, "manifest")
+    fast = _localstore.decode_manifest(rec)
+    for k in ("blob", "size", "codec", "expires_us", "flags"):
+        assert fast[k] == full[k]
+    for cut in range(len(rec)):
+        with pytest.raises(_proto.ProtoError):
+            _localstore.decode_manifest(rec[:cut])
+    with pytest.raises(_proto.ProtoError):
+        _localstore.decode_manifest(rec + b"\0")
+    blob = _proto.encode("blob", kind=0, size=5, data=b"hello")
+    b = _localstore.decode_blob(blob)
+    assert (b["kind"], b["size"], bytes(b["data"])) == (0, 5, b"hello")
+    for bad in (blob[:-1], blob + b"x", b"\x20" + blob[1:]):
+        with pytest.raises(_proto.ProtoError):
+            _localstore.decode_blob(bad)

@@ -319,6 +319,8 @@ def test_derive_cost_reproduces_the_measured_time():
     # Multi-threaded: CPU time above wall; the model still gives wall here.
     c = derive_cost(1.0, 3.9, 0, 0, cap=m)
     assert m.verdict(c).t_compute == pytest.approx(1.0)
+    # Memory freed during the call is no growth, not an error.
+    assert derive_cost(1.0, 1.0, -4096, 0, cap=m).peak_mem == 0
     # Saturates instead of overflowing.
     assert derive_cost(1e30, 1e30, 1e30, 0, cap=m).flops == MAX
 
@@ -327,6 +329,7 @@ def test_derive_cost_reproduces_the_measured_time():
     ((-1, 0, 0, 0), ValueError), ((float("inf"), 0, 0, 0), ValueError),
     ((0, float("nan"), 0, 0), ValueError), (("1", 0, 0, 0), TypeError),
     ((0, 0, True, 0), TypeError), ((0, 0, 0, -5), ValueError), ((0, 0, 0, 1.5), TypeError),
+    ((0, 0, float("inf"), 0), ValueError), ((0, 0, "1", 0), TypeError),
 ])
 def test_derive_cost_rejects_bad_input(args, exc):
     with pytest.raises(exc):

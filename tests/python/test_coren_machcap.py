@@ -151,9 +151,15 @@ def test_every_figure_measured(actor):
 
 def test_second_read_is_fast_and_restart_uses_the_cache(actor):
     first = MachCap.read()
-    start = time.perf_counter()
-    second = MachCap.read()
-    assert time.perf_counter() - start < 0.010
+    # A read within the cache lifetime is a request/reply, not a
+    # measurement (which takes a second or more). Best of three, so one
+    # scheduling hiccup on a shared machine does not decide.
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        second = MachCap.read()
+        times.append(time.perf_counter() - start)
+    assert min(times) < 0.010, times
     assert second.measured_at == first.measured_at
     assert not first.flags & coren.FLAG_CACHED     # measured at start
     actor.stop()
