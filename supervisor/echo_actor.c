@@ -12,6 +12,7 @@
       crash           exit(3) at once, holding every request in flight
       error           reply ERR unknown-command
 */
+#include "irh_actor.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
 #include "irh_worker.h"
@@ -79,39 +80,18 @@ s_handle (irh_worker_t *worker, irh_request_t *request, const char *service,
 int
 main (int argc, char *argv [])
 {
-    const char *broker = NULL, *bind = NULL, *service = "echo";
-    bool verbose = false;
-    for (int i = 1; i < argc; i++) {
-        if (streq (argv [i], "--home") && i + 1 < argc)
-            i++;                    //  no state on disk
-        else
-        if (streq (argv [i], "--broker") && i + 1 < argc)
-            broker = argv [++i];
-        else
-        if (streq (argv [i], "--bind") && i + 1 < argc)
-            bind = argv [++i];
-        else
-        if (streq (argv [i], "--service") && i + 1 < argc)
-            service = argv [++i];
-        else
-        if (streq (argv [i], "-v"))
-            verbose = true;
-        else {
-            fprintf (stderr, "usage: irohds-echo-actor [--home DIR] (--broker EP | --bind EP)"
-                             " [--service NAME] [-v]\n");
-            return 2;
-        }
+    irh_actor_t actor;
+    int status = irh_actor_init (&actor, "echo-actor", "echo", true, argc, argv);
+    if (status >= 0) {
+        irh_actor_cleanup (&actor);
+        return status;
     }
-    if ((broker == NULL) == (bind == NULL)
-    ||  !irh_envelope_service_valid ((const uint8_t *) service, strlen (service))) {
-        fprintf (stderr, "irohds-echo-actor: need exactly one of --broker and --bind, "
-                         "and a valid --service\n");
-        return 2;
-    }
-    irh_log_init ("echo", verbose ? IRH_LOG_DEBUG : IRH_LOG_INFO, NULL);
+    const char *broker = actor.broker, *bind = actor.bind, *service = actor.service;
     irh_worker_t *worker = irh_worker_new (service, broker, bind);
-    if (!worker)
+    if (!worker) {
+        irh_actor_cleanup (&actor);
         return 1;
+    }
     int64_t started = zclock_mono ();
     zlistx_t *delayed = zlistx_new ();
     zlistx_t *held = zlistx_new ();
@@ -159,5 +139,6 @@ main (int argc, char *argv [])
         irh_request_destroy (&request);
     zlistx_destroy (&held);
     irh_worker_destroy (&worker);
+    irh_actor_cleanup (&actor);
     return 0;
 }

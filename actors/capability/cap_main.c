@@ -12,6 +12,7 @@
     Requests (proto/cap.def): ping, machcap, verdict, remeasure.
 */
 #include "cap.h"
+#include "irh_actor.h"
 #include "irh_log.h"
 #include "irh_paths.h"
 #include "irh_worker.h"
@@ -233,53 +234,22 @@ s_measure_done (s_cap_t *self)
     }
 }
 
-static int
-s_usage (const char *text)
-{
-    fprintf (stderr, "irohds-capability: %s\n"
-             "usage: irohds-capability [--home DIR] (--broker EP | --bind EP) [-v]\n", text);
-    return 2;
-}
-
 int
 main (int argc, char *argv [])
 {
-    const char *home = NULL, *broker = NULL, *bind = NULL;
-    bool verbose = false;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv [i];
-        if (streq (arg, "-v") || streq (arg, "--verbose"))
-            verbose = true;
-        else
-        if ((streq (arg, "--home") || streq (arg, "--broker") || streq (arg, "--bind"))
-        &&  i + 1 < argc) {
-            const char *value = argv [++i];
-            if (streq (arg, "--home"))
-                home = value;
-            else
-            if (streq (arg, "--broker"))
-                broker = value;
-            else
-                bind = value;
-        }
-        else
-            return s_usage ("bad arguments");
+    irh_actor_t actor;
+    int status = irh_actor_init (&actor, "capability", "cap", false, argc, argv);
+    if (status >= 0) {
+        irh_actor_cleanup (&actor);
+        return status;
     }
-    if ((broker == NULL) == (bind == NULL))
-        return s_usage ("need exactly one of --broker and --bind");
-    irh_log_init ("cap", verbose ? IRH_LOG_DEBUG : IRH_LOG_INFO, NULL);
-    char *err = NULL;
-    irh_paths_t *paths = irh_paths_new (home, true, &err);
-    if (!paths) {
-        irh_error ("%s", err ? err : "cannot resolve home");
-        free (err);
-        return 1;
-    }
+    const char *broker = actor.broker, *bind = actor.bind;
+    irh_paths_t *paths = actor.paths;
     s_cap_t self;
     memset (&self, 0, sizeof (self));
     self.home = strdup (paths->home);
     self.cache_path = zsys_sprintf ("%s/machcap.cache", paths->home);
-    irh_paths_destroy (&paths);
+    irh_actor_cleanup (&actor);
     self.started_ms = zclock_mono ();
     self.waiting = zlist_new ();
     cap_sys_cpu_idle (&self.cpu, &self.info.cpu_idle_ppm);     //  prime

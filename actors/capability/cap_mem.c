@@ -1,7 +1,7 @@
 /*  cap_mem.c: memory bandwidth from a STREAM triad, a[i] = b[i] + s*c[i].
 
     Each thread owns a slice of the three arrays and touches it first, so
-    its pages are local to it. Passes are synchronised with a barrier and
+    its pages are local to it; the calling thread only times. Passes are synchronised with a barrier and
     timed as a whole; the best pass counts, 24 bytes per element (STREAM's
     convention: two reads and one write, write-allocate not counted).
     Arrays should be much larger than the last-level cache (4x each); when
@@ -145,25 +145,19 @@ cap_mem_measure (int threads, double budget_s, uint64_t max_bytes, bool *capped_
                                    i == threads - 1 ? n : chunk * (size_t) (i + 1),
                                    &barrier, &stop, &lock, &cond, &go };
     }
-    //  Thread 0 is the caller. If a thread cannot start, the caller takes
-    //  over its slice and every later one.
+    //  Every slice has its own thread; the caller only times the passes
+    //  (working in the timing thread delays the barrier it times). If a
+    //  thread cannot start, the caller takes over the slices left.
     int started = 0;
-    for (int i = 1; i < threads; i++) {
+    for (int i = 0; i < threads; i++) {
         if (pthread_create (&ids [i], NULL, s_worker, &slices [i]) != 0)
             break;
-        started = i;
+        started = i + 1;
     }
-    //  Own work: slice 0, plus everything after the last started thread.
     s_slice_t own = slices [0];
-    s_slice_t own_rest = slices [0];
-    own_rest.begin = started < threads - 1 ? slices [started + 1].begin : n;
-    own_rest.end = n;
+    own.begin = started < threads ? slices [started].begin : n;
+    own.end = n;
     for (size_t i = own.begin; i < own.end; i++) {
-        own.a [i] = 0;
-        own.b [i] = 1.0;
-        own.c [i] = 2.0;
-    }
-    for (size_t i = own_rest.begin; i < own_rest.end; i++) {
         own.a [i] = 0;
         own.b [i] = 1.0;
         own.c [i] = 2.0;
@@ -180,7 +174,6 @@ cap_mem_measure (int threads, double budget_s, uint64_t max_bytes, bool *capped_
         pthread_barrier_wait (&barrier);
         double t0 = cap_now ();
         s_triad (&own);
-        s_triad (&own_rest);
         pthread_barrier_wait (&barrier);
         double dt = cap_now () - t0;
         //  The first pass also pays for remaining page faults: skip it.
@@ -193,7 +186,7 @@ cap_mem_measure (int threads, double budget_s, uint64_t max_bytes, bool *capped_
     }
     stop = 1;
     pthread_barrier_wait (&barrier);            //  release workers to see stop
-    for (int i = 1; i <= started; i++)
+    for (int i = 0; i < started; i++)
         pthread_join (ids [i], NULL);
     pthread_barrier_destroy (&barrier);
     for (int i = 0; i < 3; i++)

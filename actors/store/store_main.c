@@ -8,6 +8,7 @@
     counters, close LMDB, exit 0.
 */
 #include "store_server.h"
+#include "irh_actor.h"
 #include "irh_config.h"
 #include "irh_log.h"
 #include "irh_paths.h"
@@ -21,12 +22,6 @@ s_on_signal (int signum)
 {
     (void) signum;
     s_stop = 1;
-}
-
-static void
-s_usage (FILE *out)
-{
-    fprintf (out, "usage: irohds-store [--home DIR] (--broker ENDPOINT | --bind ENDPOINT) [-v]\n");
 }
 
 //  store.* settings from config.toml (sizes in bytes, durations in ms as
@@ -58,53 +53,22 @@ s_config (irh_config_t *config, store_db_config_t *out)
 int
 main (int argc, char *argv [])
 {
-    const char *home = NULL, *broker = NULL, *bind = NULL;
-    bool verbose = false;
-    for (int i = 1; i < argc; i++) {
-        if (streq (argv [i], "--home") && i + 1 < argc)
-            home = argv [++i];
-        else
-        if (streq (argv [i], "--broker") && i + 1 < argc)
-            broker = argv [++i];
-        else
-        if (streq (argv [i], "--bind") && i + 1 < argc)
-            bind = argv [++i];
-        else
-        if (streq (argv [i], "-v") || streq (argv [i], "--verbose"))
-            verbose = true;
-        else
-        if (streq (argv [i], "-h") || streq (argv [i], "--help")) {
-            s_usage (stdout);
-            return 0;
-        }
-        else {
-            fprintf (stderr, "irohds-store: unknown argument '%s'\n", argv [i]);
-            s_usage (stderr);
-            return 2;
-        }
+    irh_actor_t actor;
+    int status = irh_actor_init (&actor, "store", "store", false, argc, argv);
+    if (status >= 0) {
+        irh_actor_cleanup (&actor);
+        return status;
     }
-    if ((broker != NULL) == (bind != NULL)) {
-        fprintf (stderr, "irohds-store: give exactly one of --broker and --bind\n");
-        s_usage (stderr);
-        return 2;
-    }
-    irh_log_init ("store", verbose ? IRH_LOG_DEBUG : IRH_LOG_INFO, NULL);
+    irh_paths_t *paths = actor.paths;
+    const char *broker = actor.broker, *bind = actor.bind;
     char *err = NULL;
-    irh_paths_t *paths = irh_paths_new (home, true, &err);
-    if (!paths) {
-        irh_error ("store: %s", err ? err : "cannot resolve home");
-        free (err);
-        return 1;
-    }
-    irh_config_t *config = irh_config_load (paths->config);
     store_db_config_t db_config;
-    s_config (config, &db_config);
-    irh_config_destroy (&config);
+    s_config (actor.config, &db_config);
     store_db_t *db = store_db_new (paths->store, paths->blobs, paths->staging, &db_config, &err);
     if (!db) {
         irh_error ("store: %s", err);
         free (err);
-        irh_paths_destroy (&paths);
+        irh_actor_cleanup (&actor);
         return 1;
     }
     //  Our own signal handling: finish the current request, then stop.
@@ -119,7 +83,7 @@ main (int argc, char *argv [])
     if (!worker) {
         irh_error ("store: cannot %s %s", broker ? "connect to" : "bind", broker ? broker : bind);
         store_db_destroy (&db);
-        irh_paths_destroy (&paths);
+        irh_actor_cleanup (&actor);
         return 1;
     }
     store_server_t *server = store_server_new (db, worker, paths->home);
@@ -152,7 +116,7 @@ main (int argc, char *argv [])
     store_server_destroy (&server);
     irh_worker_destroy (&worker);
     store_db_destroy (&db);         //  flushes touches and counters
-    irh_paths_destroy (&paths);
+    irh_actor_cleanup (&actor);
     irh_log_close ();
     return 0;
 }

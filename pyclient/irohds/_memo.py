@@ -33,12 +33,14 @@ from . import _proto
 from . import _transport
 from ._memcache import CACHE
 
-LEASE_MS = 30000
-RENEW_EVERY = LEASE_MS / 3000.0
+# Claim lease; renewed every third of it while the function runs.
+# IROHDS_LEASE_MS overrides (tests use short leases to prove renewal).
+LEASE_MS = int(os.environ.get("IROHDS_LEASE_MS") or 30000)
 WAIT_MS = 30000
 MAX_ROUNDS = 8
 FLAG_FILEREF = 1
 ZERO32 = bytes(32)
+_TOUCH_ID = bytes([_proto.TOUCH])       # a touch body is this + the key
 
 
 class IrohdsWarning(UserWarning):
@@ -161,6 +163,14 @@ class _Process:
                 lk = self.inflight[key] = threading.Lock()
             return lk
 
+    def key_unlock(self, key, lk):
+        # Forget the lock once free, so the map does not grow with every
+        # key ever computed; a thread still queued on it re-checks the
+        # in-process tier and the store after acquiring it.
+        with self.lock:
+            if self.inflight.get(key) is lk and not lk.locked():
+                del self.inflight[key]
+
     def localstore(self):
         h = _config.home()
         ls = self.local
@@ -193,9 +203,8 @@ class _Process:
                 keys, self.touches = self.touches, set()
             if time.monotonic() < self.down_until:
                 continue
-            t = _transport.get_transport()
-            for key in keys:
-                t.post("store", "touch", key=key)
+            _transport.get_transport().post_many(
+                "store", [_TOUCH_ID + key for key in keys])
 
     # Lease renewal for long computations: one thread per process
     # re-claims (same holder) every key it computes, every lease/3.
@@ -213,13 +222,14 @@ class _Process:
             self.renew.pop(key, None)
 
     def _renew_loop(self):
+        every = LEASE_MS / 3000.0
         while True:
-            time.sleep(1.0)
+            time.sleep(min(1.0, every / 2))
             if os.getpid() != self.pid:
                 return
             now = time.monotonic()
             with self.lock:
-                due = [k for k, t in self.renew.items() if now - t >= RENEW_EVERY]
+                due = [k for k, t in self.renew.items() if now - t >= every]
             for key in due:
                 try:
                     _transport.get_transport().call("store", "claim", key=key,
@@ -343,13 +353,17 @@ class Memo:
         if self.mem_only:
             value = self.fn(*args, **kwargs)
             return self._remember(key, value, _size_of(value))
-        lk = process().key_lock(key)
-        with lk:
-            if not self.refresh:
-                e = CACHE.get(key)          # another thread finished it
-                if e is not None:
-                    return e.value
-            value, size = self._shared(key, args, kwargs)
+        p = process()
+        lk = p.key_lock(key)
+        try:
+            with lk:
+                if not self.refresh:
+                    e = CACHE.get(key)      # another thread finished it
+                    if e is not None:
+                        return e.value
+                value, size = self._shared(key, args, kwargs)
+        finally:
+            p.key_unlock(key, lk)
         return self._remember(key, value, size)
 
     def _remember(self, key, value, size):

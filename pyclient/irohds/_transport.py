@@ -211,6 +211,20 @@ class Transport:
         except (Unavailable, zmq.ZMQError):
             pass
 
+    def post_many(self, service, bodies):
+        """Fire and forget many encoded request bodies (e.g. batched
+        "touch"); stops at the first one that cannot be queued."""
+        sock = self._socket()
+        svc = service.encode()
+        prefix = self._prefix
+        rids = self._rids
+        try:
+            for body in bodies:
+                sock.send_multipart([PROTOCOL, svc, prefix + b"%x" % next(rids), body],
+                                    flags=zmq.NOBLOCK)
+        except (zmq.Again, zmq.ZMQError):
+            pass
+
     # ---- daemon start ----
 
     def _daemon_binary(self):

@@ -16,6 +16,7 @@ default is used (MachCap.source says which). A Verdict is the decision:
 score = t_compute - t_fetch seconds, > 0 means fetch.
 """
 import math
+import operator
 import os
 import struct
 import threading
@@ -40,9 +41,15 @@ CACHE_FORMAT = 1
 # ---- FnCost ------------------------------------------------------------------
 
 def _u64(name, value):
-    """Validate one outside argument: a plain int (not bool) in [0, 2**64-1]."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Validate one outside argument: an integer (int, or an integer type
+    such as numpy.int64 through __index__; never bool) in [0, 2**64-1]."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
         raise TypeError("FnCost: %s must be an int, not %s" % (name, type(value).__name__))
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError("FnCost: %s must be an int, not %s"
+                        % (name, type(value).__name__)) from None
     if value < 0:
         raise ValueError("FnCost: %s must be >= 0, got %d" % (name, value))
     if value > U64_MAX:

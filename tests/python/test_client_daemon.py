@@ -342,3 +342,94 @@ def test_corrupt_blob_file_is_recomputed(daemon, counter):
     assert count(counter) == 2
     third = run_worker(daemon.home, counter, "array", n)
     assert third["value"] == out["value"] and count(counter) == 2
+
+
+def _manifest(home, key):
+    env = lmdb.open(os.path.join(home, "store"), max_dbs=16, readonly=True, lock=True)
+    try:
+        with env.begin() as txn:
+            results = env.open_db(b"results", txn=txn, create=False)
+            return _proto.decode(txn.get(key, db=results), "manifest")[1]
+    finally:
+        env.close()
+
+
+def test_costs_are_recorded_with_the_result(here):
+    from irohds.coren import FnCost
+
+    @irohds.memo(cost=FnCost(flops=11, mem_bytes=22, peak_mem=33, result_bytes=44))
+    def given(x):
+        return x
+
+    @irohds.memo(min_seconds=0)
+    def measured(x):
+        time.sleep(0.05)
+        return bytes(5000)
+
+    assert given(1) == 1 and measured(1) == bytes(5000)
+    m = _manifest(here.home, bytes.fromhex(given.key(1)))
+    assert (m["flops"], m["mem_bytes"], m["peak_mem"], m["result_bytes"]) == (11, 22, 33, 44)
+    assert m["fn"].endswith("given") and m["codec"] == "pickle5"
+    m = _manifest(here.home, bytes.fromhex(measured.key(1)))
+    assert m["wall_us"] >= 50_000
+    assert m["result_bytes"] == m["size"] > 5000
+
+
+def test_lease_is_renewed_during_long_calls(daemon, counter):
+    # A 1.5 s lease and a 4 s computation: only renewal keeps the claim,
+    # so the second process waits instead of computing again.
+    a = start_worker(daemon.home, counter, "slow", 31, 4.0, IROHDS_LEASE_MS=1500)
+    wait_for(lambda: count(counter) == 1)
+    b = start_worker(daemon.home, counter, "slow", 31, 4.0, IROHDS_LEASE_MS=1500)
+    assert finish_worker(a)["value"] == 93 and finish_worker(b)["value"] == 93
+    assert count(counter) == 1
+
+
+def test_threads_share_one_computation(here):
+    import threading
+    calls = []
+    gate = threading.Event()
+
+    @irohds.memo
+    def shared(x):
+        calls.append(x)
+        gate.wait(5)
+        return x + 100
+
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(shared(5))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    gate.set()
+    for t in threads:
+        t.join(30)
+    assert out == [105] * 8 and calls == [5]
+
+
+def test_fork_child_gets_its_own_sockets(here):
+    @irohds.memo
+    def forked(x):
+        return x * 4
+
+    assert forked(1) == 4                  # parent's transport exists now
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                           # child: must not reuse parent sockets
+        code = 1
+        try:
+            os.close(r)
+            ok = forked(2) == 8 and forked(1) == 4
+            st = irohds.status()
+            os.write(w, b"ok" if ok and st["daemon"] else b"bad")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        with os.fdopen(r, "rb") as f:
+            got = f.read()
+    finally:
+        _, status = os.waitpid(pid, 0)
+    assert got == b"ok" and status == 0
+    assert forked(2) == 8                  # stored by the child

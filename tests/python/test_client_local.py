@@ -296,3 +296,9 @@ def test_fast_record_decoders_match_generated_codec():
     for bad in (blob[:-1], blob + b"x", b"\x20" + blob[1:]):
         with pytest.raises(_proto.ProtoError):
             _localstore.decode_blob(bad)
+
+
+def test_batched_touch_body_matches_codec():
+    from irohds import _memo, _proto
+    key = bytes(range(32))
+    assert _memo._TOUCH_ID + key == _proto.encode("touch", key=key)

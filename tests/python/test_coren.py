@@ -119,6 +119,18 @@ def test_combinators_reject_non_costs():
         FnCost(1, 1, 1, 1) + 3
 
 
+def test_numpy_integers_are_integers():
+    import numpy as np
+    n = np.prod(np.array([1000, 1000], dtype=np.int64))
+    assert t(FnCost.sort(n, np.uint8(64), 0)) == t(FnCost.sort(1_000_000, 64, 0))
+    with pytest.raises(TypeError):
+        FnCost.scan(np.float64(3.0), 0)
+    with pytest.raises(TypeError):
+        FnCost.scan(np.bool_(True), 0)
+    with pytest.raises(ValueError):
+        FnCost.scan(np.int64(-1), 0)
+
+
 def test_int_subclasses_are_plain_ints():
     import enum
 

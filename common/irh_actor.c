@@ -1,0 +1,115 @@
+/*  irh_actor.c: common start-up of actor processes (see irh_actor.h). */
+#include "irh_actor.h"
+#include "irh_envelope.h"
+#include "irh_log.h"
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+s_usage (irh_actor_t *self, FILE *out, bool allow_service, const char *problem)
+{
+    if (problem)
+        fprintf (out, "irohds-%s: %s\n", self->name, problem);
+    fprintf (out, "usage: irohds-%s [--home DIR] (--broker ENDPOINT | --bind ENDPOINT)%s [-v]\n",
+             self->name, allow_service ? " [--service NAME]" : "");
+    return problem ? 2 : 0;
+}
+
+int
+irh_actor_init (irh_actor_t *self, const char *name, const char *service,
+                bool allow_service, int argc, char **argv)
+{
+    assert (self && name && service);
+    memset (self, 0, sizeof (*self));
+    self->name = name;
+    self->service = service;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv [i];
+        bool has_value = i + 1 < argc;
+        if (strcmp (arg, "-v") == 0 || strcmp (arg, "--verbose") == 0)
+            self->verbose = true;
+        else
+        if (strcmp (arg, "-h") == 0 || strcmp (arg, "--help") == 0)
+            return s_usage (self, stdout, allow_service, NULL);
+        else
+        if (strcmp (arg, "--home") == 0 && has_value)
+            self->home = argv [++i];
+        else
+        if (strcmp (arg, "--broker") == 0 && has_value)
+            self->broker = argv [++i];
+        else
+        if (strcmp (arg, "--bind") == 0 && has_value)
+            self->bind = argv [++i];
+        else
+        if (allow_service && strcmp (arg, "--service") == 0 && has_value)
+            self->service = argv [++i];
+        else {
+            char problem [300];
+            snprintf (problem, sizeof (problem), "unknown or incomplete argument '%.200s'", arg);
+            return s_usage (self, stderr, allow_service, problem);
+        }
+    }
+    if ((self->broker == NULL) == (self->bind == NULL))
+        return s_usage (self, stderr, allow_service,
+                        "give exactly one of --broker and --bind");
+    if (!irh_envelope_service_valid ((const uint8_t *) self->service, strlen (self->service)))
+        return s_usage (self, stderr, allow_service, "invalid service name");
+    irh_log_init (name, self->verbose ? IRH_LOG_DEBUG : IRH_LOG_INFO, NULL);
+    char *err = NULL;
+    self->paths = irh_paths_new (self->home, true, &err);
+    if (!self->paths) {
+        irh_error ("%s: %s", name, err ? err : "cannot resolve the home");
+        free (err);
+        return 1;
+    }
+    self->config = irh_config_load (self->paths->config);
+    for (size_t i = 0; i < irh_config_errors (self->config); i++)
+        irh_warn ("%s: %s", name, irh_config_error (self->config, i));
+    return -1;
+}
+
+void
+irh_actor_cleanup (irh_actor_t *self)
+{
+    assert (self);
+    irh_config_destroy (&self->config);
+    irh_paths_destroy (&self->paths);
+}
+
+void
+irh_actor_test (bool verbose)
+{
+    if (verbose)
+        printf (" * irh_actor: ");
+    char home [] = "/tmp/irh_actor_test_XXXXXX";
+    assert (mkdtemp (home));
+    irh_actor_t actor;
+    char *ok [] = { "x", "--home", home, "--bind", "ipc:///tmp/x.ipc", "--service", "echo2" };
+    assert (irh_actor_init (&actor, "test", "echo", true, 7, ok) == -1);
+    assert (strcmp (actor.service, "echo2") == 0);
+    assert (actor.paths && actor.config && actor.bind && !actor.broker);
+    irh_actor_cleanup (&actor);
+    assert (actor.paths == NULL && actor.config == NULL);
+    //  --service not allowed, both endpoints, neither, dangling value,
+    //  bad service: all usage errors (2), nothing set up.
+    assert (irh_actor_init (&actor, "test", "echo", false, 7, ok) == 2);
+    char *both [] = { "x", "--broker", "ipc:///a", "--bind", "ipc:///b" };
+    assert (irh_actor_init (&actor, "test", "echo", false, 5, both) == 2);
+    char *neither [] = { "x", "-v" };
+    assert (irh_actor_init (&actor, "test", "echo", false, 2, neither) == 2);
+    char *dangling [] = { "x", "--bind" };
+    assert (irh_actor_init (&actor, "test", "echo", false, 2, dangling) == 2);
+    char *badname [] = { "x", "--bind", "ipc:///b", "--service", "NO SPACES" };
+    assert (irh_actor_init (&actor, "test", "echo", true, 5, badname) == 2);
+    assert (actor.paths == NULL);
+    irh_actor_cleanup (&actor);
+    char *help [] = { "x", "--help" };
+    assert (irh_actor_init (&actor, "test", "echo", false, 2, help) == 0);
+    char cmd [128];
+    snprintf (cmd, sizeof (cmd), "rm -rf %s", home);
+    assert (system (cmd) == 0);
+    if (verbose)
+        printf ("OK\n");
+}
