@@ -4,25 +4,11 @@
 
     usage: irohds-bench-blake3 FILE ROUNDS
     prints: the hex digest, then the best and median seconds per round. */
+#include "bench_util.h"
 #include "irh_hash.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int
-s_compare (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
 
 int
 main (int argc, char **argv)
@@ -39,16 +25,17 @@ main (int argc, char **argv)
     double times [100];
     uint8_t hash [IRH_HASH_SIZE];
     for (int i = 0; i < rounds; i++) {
-        double start = s_now ();
+        double start = bench_now ();
         uint64_t size;
         if (irh_blake3_file (argv [1], hash, &size)) {
             perror (argv [1]);
             return 1;
         }
-        times [i] = s_now () - start;
+        times [i] = bench_now () - start;
     }
-    qsort (times, (size_t) rounds, sizeof (double), s_compare);
+    double median, best;
+    bench_summary (times, rounds, &median, &best);
     char hex [IRH_HASH_HEX_SIZE];
-    printf ("%s\n%.6f %.6f\n", irh_hash_hex (hash, hex), times [0], times [rounds / 2]);
+    printf ("%s\n%.6f %.6f\n", irh_hash_hex (hash, hex), best, median);
     return 0;
 }

@@ -16,37 +16,25 @@
     Every store round uses fresh content (the first bytes carry a counter
     and a per-run nonce), so deduplication never turns a put into a no-op. */
 #include "irh_client.h"
+#include "bench_util.h"
 #include "irh_hash.h"
 #include "irh_msgs.h"
 #include <zmq.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int
-s_compare (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
 static void
 s_report (double *times, int iters)
 {
-    qsort (times, (size_t) iters, sizeof (double), s_compare);
-    printf ("%.9f %.9f\n", times [iters / 2], times [0]);
+    double median, best;
+    bench_summary (times, iters, &median, &best);
+    printf ("%.9f %.9f\n", median, best);
 }
 
 //  Echo server thread: ROUTER that sends every message straight back.
@@ -71,43 +59,71 @@ s_echo_server (void *args)
     return NULL;
 }
 
+//  The echo server runs in its own process, like the store: a hop between
+//  processes (and their wake-ups) is what the store path pays, so that is
+//  what the anchor must pay too. Forked before any ZeroMQ context exists.
 static int
 s_echo (const char *path, size_t size, int iters, double *times)
 {
-    void *ctx = zmq_ctx_new ();
-    void *router = zmq_socket (ctx, ZMQ_ROUTER);
-    void *dealer = zmq_socket (ctx, ZMQ_DEALER);
     char endpoint [256];
     snprintf (endpoint, sizeof (endpoint), "ipc://%s", path);
-    if (zmq_bind (router, endpoint) || zmq_connect (dealer, endpoint)) {
+    int ready [2];
+    if (pipe (ready))
+        return -1;
+    pid_t server = fork ();
+    if (server == 0) {
+        close (ready [0]);
+        void *ctx = zmq_ctx_new ();
+        void *router = zmq_socket (ctx, ZMQ_ROUTER);
+        int rc = zmq_bind (router, endpoint);
+        if (write (ready [1], rc ? "E" : "K", 1) != 1 || rc)
+            _exit (1);
+        s_echo_server (router);
+        zmq_close (router);
+        zmq_ctx_term (ctx);
+        _exit (0);
+    }
+    close (ready [1]);
+    char status = 'E';
+    if (server < 0 || read (ready [0], &status, 1) != 1 || status != 'K') {
+        fprintf (stderr, "echo: cannot start the server on %s\n", endpoint);
+        return -1;
+    }
+    close (ready [0]);
+    void *ctx = zmq_ctx_new ();
+    void *dealer = zmq_socket (ctx, ZMQ_DEALER);
+    if (zmq_connect (dealer, endpoint)) {
         fprintf (stderr, "echo: %s: %s\n", endpoint, zmq_strerror (zmq_errno ()));
         return -1;
     }
-    pthread_t thread;
-    pthread_create (&thread, NULL, s_echo_server, router);
     uint8_t *data = malloc (size);
     memset (data, 0x5a, size);
-    for (int i = 0; i < iters; i++) {
+    int rc = 0;
+    for (int i = 0; i < iters && rc == 0; i++) {
         memcpy (data, &i, sizeof (i) < size ? sizeof (i) : size);
-        double start = s_now ();
+        double start = bench_now ();
         zmq_send (dealer, data, size, 0);
         zmq_msg_t reply;
         zmq_msg_init (&reply);
         zmq_msg_recv (&reply, dealer, 0);
-        times [i] = s_now () - start;
+        times [i] = bench_now () - start;
         if (zmq_msg_size (&reply) != size) {
             fprintf (stderr, "echo: short reply\n");
-            return -1;
+            rc = -1;
         }
         zmq_msg_close (&reply);
     }
     zmq_send (dealer, "STOP", 4, 0);
-    pthread_join (thread, NULL);
+    zmq_msg_t last;
+    zmq_msg_init (&last);
+    zmq_msg_recv (&last, dealer, 0);
+    zmq_msg_close (&last);
+    int wstatus;
+    waitpid (server, &wstatus, 0);
     free (data);
     zmq_close (dealer);
-    zmq_close (router);
     zmq_ctx_term (ctx);
-    return 0;
+    return rc;
 }
 
 static int
@@ -129,7 +145,7 @@ s_store (const char *endpoint, size_t size, int iters, double *times)
         snprintf (put.fn, sizeof (put.fn), "bench.store");
         put.result_bytes = size;
 
-        double start = s_now ();
+        double start = bench_now ();
         zmsg_t *body = zmsg_new ();
         zmsg_append (body, (zframe_t *[]) { irh_put_encode (&put) });
         zmsg_addmem (body, data, size);
@@ -151,7 +167,7 @@ s_store (const char *endpoint, size_t size, int iters, double *times)
                      irh_client_error_text (client));
             return -1;
         }
-        times [i] = s_now () - start;
+        times [i] = bench_now () - start;
         zframe_t *first = zmsg_first (reply);
         zframe_t *content = zmsg_last (reply);
         if (irh_msgs_id (first) != IRH_MSG_HIT || zmsg_size (reply) != 3
@@ -207,7 +223,7 @@ s_staged (const char *endpoint, const char *home, size_t size, int iters, double
         snprintf (put.fn, sizeof (put.fn), "bench.staged");
         put.result_bytes = size;
 
-        double start = s_now ();
+        double start = bench_now ();
         if (s_write_file (put.path, data, size)) {
             perror (put.path);
             return -1;
@@ -253,7 +269,7 @@ s_staged (const char *endpoint, const char *home, size_t size, int iters, double
         close (fd);
         uint8_t hash [IRH_HASH_SIZE];
         irh_blake3 (map, size, hash);
-        times [i] = s_now () - start;
+        times [i] = bench_now () - start;
         if (!irh_hash_equal (hash, ok.blob) || memcmp (map, data, size)) {
             fprintf (stderr, "get: content does not verify\n");
             return -1;

@@ -41,6 +41,11 @@ static const char *s_known_keys [] = {
     "store.default_ttl",
     "store.map_initial",
     "store.sync_interval",
+    "supervisor.restart_max",
+    "supervisor.restart_window",
+    "supervisor.backoff_min",
+    "supervisor.backoff_max",
+    "supervisor.stable_after",
     NULL
 };
 

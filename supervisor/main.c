@@ -105,6 +105,16 @@ s_sup_handler (void *arg, zmsg_t *body, zmsg_t *reply)
     }
 }
 
+//  Log config problems from index `from` on; returns the new total.
+static size_t
+s_log_config_errors (irh_config_t *config, size_t from)
+{
+    size_t count = irh_config_errors (config);
+    for (size_t i = from; i < count; i++)
+        irh_warn ("config: %s", irh_config_error (config, i));
+    return count;
+}
+
 //  Take the home lock, held for life (CLOEXEC: actors do not inherit it).
 static int
 s_lock (irh_paths_t *paths)
@@ -295,10 +305,8 @@ main (int argc, char *argv [])
               (int) getpid ());
 
     irh_config_t *config = irh_config_load (paths->config);
-    size_t config_errors = irh_config_errors (config);
-    for (size_t i = 0; i < config_errors; i++)
-        irh_warn ("config: %s", irh_config_error (config, i));
     uint64_t max_message = irh_config_u64 (config, "broker.max_message", 0);
+    size_t config_errors = s_log_config_errors (config, 0);
 
     //  Signals through a signalfd; blocked here, unblocked in each actor
     //  before exec, and inherited blocked by ZeroMQ's threads.
@@ -323,6 +331,9 @@ main (int argc, char *argv [])
         s_notify (&notify_fd, "bad actor table (see the log)");
         return 1;
     }
+    //  Out-of-range values are logged inside; type errors are irh_config's.
+    size_t policy_problems = supervisor_configure (supervisor, config);
+    config_errors = s_log_config_errors (config, config_errors) + policy_problems;
     supervisor_start (supervisor);          //  before any ZeroMQ context
 
     daemon_t daemon = { .supervisor = supervisor, .started = zclock_mono () };

@@ -52,12 +52,22 @@ typedef struct {
     int64_t restart_at;
     int64_t backoff_ms;
     uint32_t restarts;
-    int64_t restart_times [SUP_RESTART_LIMIT];     //  ring of recent restarts
+    int64_t *restart_times;     //  ring of the last restart_max restarts
     bool killed;                //  we sent SIGKILL to the current process
 } actor_t;
 
+//  Restart policy; defaults in supervisor.h, config keys supervisor.*.
+typedef struct {
+    uint32_t restart_max;       //  restarts ...
+    int64_t restart_window_ms;  //  ... within this window, then failed
+    int64_t backoff_min_ms;
+    int64_t backoff_max_ms;
+    int64_t stable_ms;          //  run this long and backoff resets
+} policy_t;
+
 struct _supervisor_t {
     actor_t actors [ACTORS_MAX];
+    policy_t policy;
     size_t count;
     broker_t *broker;
     int64_t started;
@@ -82,6 +92,8 @@ s_actor_init (actor_t *actor, const char *name, const char *binary, const char *
         snprintf (actor->binary, sizeof actor->binary, "%s/%s", dir, binary);
     actor->stop_order = stop_order;
     actor->backoff_ms = SUP_BACKOFF_MIN_MS;
+    actor->restart_times = (int64_t *) calloc (SUP_RESTART_LIMIT, sizeof (int64_t));
+    assert (actor->restart_times);
     int argc = 0;
     actor->argv [argc++] = strdup (actor->binary);
     actor->argv [argc++] = strdup ("--home");
@@ -117,6 +129,11 @@ supervisor_new (const char *home, const char *endpoint, bool verbose)
     supervisor_t *self = (supervisor_t *) zmalloc (sizeof (supervisor_t));
     assert (self);
     self->started = zclock_mono ();
+    self->policy = (policy_t) {
+        .restart_max = SUP_RESTART_LIMIT, .restart_window_ms = SUP_RESTART_WINDOW_MS,
+        .backoff_min_ms = SUP_BACKOFF_MIN_MS, .backoff_max_ms = SUP_BACKOFF_MAX_MS,
+        .stable_ms = SUP_STABLE_MS
+    };
     const char *override = getenv ("IROHDS_ACTORS");
     if (override && *override) {
         //  Test use: name:binary:service,... in start order; stopped in
@@ -160,12 +177,79 @@ supervisor_destroy (supervisor_t **self_p)
     assert (self_p);
     supervisor_t *self = *self_p;
     if (self) {
-        for (size_t i = 0; i < ACTORS_MAX; i++)
+        for (size_t i = 0; i < ACTORS_MAX; i++) {
             for (int j = 0; self->actors [i].argv [j]; j++)
                 free (self->actors [i].argv [j]);
+            free (self->actors [i].restart_times);
+        }
         free (self);
         *self_p = NULL;
     }
+}
+
+//  One policy value: config value if present and within [low, high], else
+//  the default (and one problem logged). Bare numbers of durations are
+//  milliseconds, like every duration read as an integer.
+static uint64_t
+s_policy_value (irh_config_t *config, const char *key, uint64_t dflt, uint64_t low,
+                uint64_t high, const char *unit, size_t *problems)
+{
+    uint64_t value = irh_config_u64 (config, key, dflt);
+    if (value < low || value > high) {
+        irh_warn ("config: %s = %llu%s is out of range (%llu to %llu%s); using the "
+                  "default %llu%s", key, (unsigned long long) value, unit,
+                  (unsigned long long) low, (unsigned long long) high, unit,
+                  (unsigned long long) dflt, unit);
+        (*problems)++;
+        return dflt;
+    }
+    return value;
+}
+
+#define SUP_RESTART_MAX_LIMIT   10000               //  sanity bound on restart_max
+#define SUP_DURATION_LIMIT_MS   (24 * 3600 * 1000)  //  and on every duration
+
+size_t
+supervisor_configure (supervisor_t *self, irh_config_t *config)
+{
+    assert (self);
+    assert (config);
+    size_t problems = 0;
+    policy_t policy;
+    policy.restart_max = (uint32_t) s_policy_value (config, "supervisor.restart_max",
+        SUP_RESTART_LIMIT, 1, SUP_RESTART_MAX_LIMIT, "", &problems);
+    policy.restart_window_ms = (int64_t) s_policy_value (config, "supervisor.restart_window",
+        SUP_RESTART_WINDOW_MS, 1, SUP_DURATION_LIMIT_MS, " ms", &problems);
+    policy.backoff_min_ms = (int64_t) s_policy_value (config, "supervisor.backoff_min",
+        SUP_BACKOFF_MIN_MS, 1, SUP_DURATION_LIMIT_MS, " ms", &problems);
+    policy.backoff_max_ms = (int64_t) s_policy_value (config, "supervisor.backoff_max",
+        SUP_BACKOFF_MAX_MS, 1, SUP_DURATION_LIMIT_MS, " ms", &problems);
+    policy.stable_ms = (int64_t) s_policy_value (config, "supervisor.stable_after",
+        SUP_STABLE_MS, 1, SUP_DURATION_LIMIT_MS, " ms", &problems);
+    if (policy.backoff_min_ms > policy.backoff_max_ms) {
+        //  Neither value is wrong alone; only the default pair is sure to fit.
+        irh_warn ("config: supervisor.backoff_min (%lld ms) is larger than "
+                  "supervisor.backoff_max (%lld ms); using the defaults %d ms and %d ms",
+                  (long long) policy.backoff_min_ms, (long long) policy.backoff_max_ms,
+                  SUP_BACKOFF_MIN_MS, SUP_BACKOFF_MAX_MS);
+        problems++;
+        policy.backoff_min_ms = SUP_BACKOFF_MIN_MS;
+        policy.backoff_max_ms = SUP_BACKOFF_MAX_MS;
+    }
+    self->policy = policy;
+    for (size_t i = 0; i < self->count; i++) {
+        actor_t *actor = &self->actors [i];
+        assert (actor->restarts == 0);          //  configure before start
+        free (actor->restart_times);
+        actor->restart_times = (int64_t *) calloc (policy.restart_max, sizeof (int64_t));
+        assert (actor->restart_times);
+        actor->backoff_ms = policy.backoff_min_ms;
+    }
+    irh_debug ("restart policy: %u restarts in %lld ms, backoff %lld..%lld ms, "
+               "stable after %lld ms", policy.restart_max,
+               (long long) policy.restart_window_ms, (long long) policy.backoff_min_ms,
+               (long long) policy.backoff_max_ms, (long long) policy.stable_ms);
+    return problems;
 }
 
 void
@@ -245,23 +329,24 @@ s_actor_exited (supervisor_t *self, actor_t *actor, int status)
         actor->state = ACTOR_STOPPED;
         return;
     }
-    if (now - actor->started >= SUP_STABLE_MS)
-        actor->backoff_ms = SUP_BACKOFF_MIN_MS;
-    //  The oldest of the last LIMIT restarts: if it is inside the window,
-    //  this would be one restart too many.
-    int64_t oldest = actor->restart_times [actor->restarts % SUP_RESTART_LIMIT];
-    if (actor->restarts >= SUP_RESTART_LIMIT && now - oldest < SUP_RESTART_WINDOW_MS) {
+    const policy_t *policy = &self->policy;
+    if (now - actor->started >= policy->stable_ms)
+        actor->backoff_ms = policy->backoff_min_ms;
+    //  The oldest of the last restart_max restarts: if it is inside the
+    //  window, this would be one restart too many.
+    int64_t oldest = actor->restart_times [actor->restarts % policy->restart_max];
+    if (actor->restarts >= policy->restart_max && now - oldest < policy->restart_window_ms) {
         actor->state = ACTOR_FAILED;
-        irh_error ("actor %s: %d restarts within %d s, marked failed", actor->name,
-                   SUP_RESTART_LIMIT, SUP_RESTART_WINDOW_MS / 1000);
+        irh_error ("actor %s: %u restarts within %lld ms, marked failed", actor->name,
+                   policy->restart_max, (long long) policy->restart_window_ms);
         return;
     }
     actor->state = ACTOR_RESTARTING;
     actor->restart_at = now + actor->backoff_ms;
     irh_info ("actor %s: restarting in %d ms", actor->name, (int) actor->backoff_ms);
     actor->backoff_ms *= 2;
-    if (actor->backoff_ms > SUP_BACKOFF_MAX_MS)
-        actor->backoff_ms = SUP_BACKOFF_MAX_MS;
+    if (actor->backoff_ms > policy->backoff_max_ms)
+        actor->backoff_ms = policy->backoff_max_ms;
 }
 
 void
@@ -287,7 +372,7 @@ supervisor_tick (supervisor_t *self)
     for (size_t i = 0; i < self->count; i++) {
         actor_t *actor = &self->actors [i];
         if (actor->state == ACTOR_RESTARTING && now >= actor->restart_at) {
-            actor->restart_times [actor->restarts % SUP_RESTART_LIMIT] = now;
+            actor->restart_times [actor->restarts % self->policy.restart_max] = now;
             actor->restarts++;
             if (self->broker)
                 broker_count (self->broker, "actor_restarts", 1);

@@ -4,12 +4,14 @@
 #ifndef SUPERVISOR_H_INCLUDED
 #define SUPERVISOR_H_INCLUDED
 #include "broker.h"
+#include "irh_config.h"
 #include <stdbool.h>
 #include <stdint.h>
 
 typedef struct _supervisor_t supervisor_t;
 
-//  Restart policy (docs/supervisor.md).
+//  Restart policy defaults (docs/supervisor.md); config keys supervisor.*
+//  override them (supervisor_configure).
 #define SUP_BACKOFF_MIN_MS      100
 #define SUP_BACKOFF_MAX_MS      5000
 #define SUP_RESTART_LIMIT       5           //  restarts ...
@@ -23,6 +25,12 @@ typedef struct _supervisor_t supervisor_t;
 //  up next to irohds-daemon. Returns NULL (logged) on a bad IROHDS_ACTORS.
 supervisor_t *supervisor_new (const char *home, const char *broker_endpoint, bool verbose);
 void supervisor_destroy (supervisor_t **self_p);
+//  Read the restart policy (supervisor.restart_max, restart_window,
+//  backoff_min, backoff_max, stable_after) from config. A value out of its
+//  range is logged as a config problem and its default used instead.
+//  Returns the number of such problems (type errors are irh_config's own).
+//  Call before supervisor_start.
+size_t supervisor_configure (supervisor_t *self, irh_config_t *config);
 //  Spawn every present actor. Called before any ZeroMQ context exists.
 void supervisor_start (supervisor_t *self);
 //  The broker to consult for liveness (set once it exists).

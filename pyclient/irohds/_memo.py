@@ -362,9 +362,10 @@ class Memo:
                     if e is not None:
                         return e.value
                 value, size = self._shared(key, args, kwargs)
+                # Inside the lock: a thread queued on it finds the value.
+                return self._remember(key, value, size)
         finally:
             p.key_unlock(key, lk)
-        return self._remember(key, value, size)
 
     def _remember(self, key, value, size):
         CACHE.put(key, value, size, self.name)

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "support"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_supervisor import EchoDaemon, status, table, wait_for  # noqa: E402
+from irohds_test import serve  # noqa: E402
 
 LIMIT = 1048576
 
@@ -23,14 +24,7 @@ def daemon():
     d = EchoDaemon()
     with open(os.path.join(d.home, "config.toml"), "a") as f:
         f.write("[broker]\nmax_message = %d\n" % LIMIT)
-    try:
-        d.start()
-        yield d
-    finally:
-        try:
-            d.stop()
-        finally:
-            d.cleanup()
+    yield from serve(d)
 
 
 @pytest.fixture

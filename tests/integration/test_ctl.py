@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
-from irohds_test import Daemon, binary, make_home  # noqa: E402
+from irohds_test import Daemon, binary, make_home, serve  # noqa: E402
 from irohds_test import test_env as env_for  # noqa: E402  (not a test)
 
 CTL = binary("irohds-ctl")
@@ -52,15 +52,7 @@ def home():
 
 @pytest.fixture(scope="module")
 def daemon():
-    d = Daemon()
-    try:
-        d.start()
-        yield d
-    finally:
-        try:
-            d.stop()
-        finally:
-            d.cleanup()
+    yield from serve(Daemon())
 
 
 def put(daemon, key, fn, content):

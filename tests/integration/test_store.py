@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
-from irohds_test import BIN, Client, Daemon, binary, make_home  # noqa: E402
+from irohds_test import BIN, Client, Daemon, binary, make_home, serve  # noqa: E402
 from irohds_test import test_env as env_for  # noqa: E402  (not a test)
 from irohds import _proto
 
@@ -97,14 +97,7 @@ def store(request):
         finally:
             s.cleanup()
     else:
-        d = Daemon()
-        try:
-            yield d.start()
-        finally:
-            try:
-                d.stop()
-            finally:
-                d.cleanup()
+        yield from serve(Daemon())
 
 
 @pytest.fixture

@@ -20,15 +20,7 @@ from irohds import _memo, _proto, _transport
 
 @pytest.fixture
 def daemon():
-    d = irohds_test.Daemon()
-    try:
-        d.start()
-        yield d
-    finally:
-        try:
-            d.stop()
-        finally:
-            d.cleanup()
+    yield from irohds_test.serve(irohds_test.Daemon())
 
 
 @pytest.fixture

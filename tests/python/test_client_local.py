@@ -14,8 +14,11 @@ import irohds
 from irohds import _codec, _memcache, _transport
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def home(monkeypatch):
+    # Every test here runs without a daemon: pin the home and make the
+    # client's one start attempt fail, so nothing can start a daemon on a
+    # default home (tests/support/check_sandbox.py would catch it).
     h = irohds_test.make_home()
     monkeypatch.setenv("IROHDS_HOME", h)
     monkeypatch.setenv("IROHDS_DAEMON", "/bin/false")

@@ -80,6 +80,21 @@ class Client:
         self.sock.close(0)
 
 
+def serve(daemon):
+    """Body of a pytest fixture: start daemon (a Daemon, or anything with
+    start/stop/cleanup), yield it, and stop and remove it on every path:
+    `yield from irohds_test.serve(Daemon())`."""
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        try:
+            if hasattr(daemon, "stop"):
+                daemon.stop()
+        finally:
+            daemon.cleanup()
+
+
 class Daemon:
     """A real irohds-daemon in a temp home, foreground, killed by pid."""
 
