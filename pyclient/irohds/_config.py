@@ -49,14 +49,15 @@ def broker_endpoint(h=None):
 
 
 def native_lib():
-    """libirohds.so staged next to this package (ctypes CDLL), or None."""
+    """libirohds (ctypes CDLL) through irohds._native's one loader, or None
+    when it cannot be loaded (callers then fall back to defaults)."""
     global _lib
     with _lib_lock:
         if _lib is None:
-            path = os.path.join(_PKG_DIR, "libirohds.so")
             try:
-                _lib = ctypes.CDLL(path)
-            except OSError:
+                from . import _native
+                _lib = _native.library()
+            except ImportError:
                 _lib = False
         return _lib or None
 

@@ -27,7 +27,8 @@ import uuid
 from . import _native
 
 __all__ = ["ENCODING_VERSION", "INLINE_LIMIT", "File", "encode_value",
-           "call_encoding", "call_key", "function_identity", "qualified_name",
+           "call_encoding", "call_key", "call_keyer", "function_identity",
+           "qualified_name",
            "reference_identity"]
 
 ENCODING_VERSION = 1
@@ -493,6 +494,187 @@ def call_encoding(identity: bytes, args: tuple, kwargs: dict, ns: str, version) 
 def call_key(identity: bytes, args: tuple, kwargs: dict, ns: str, version) -> bytes:
     """32-byte key of a call: BLAKE3-256 of call_encoding(...)."""
     return _native.blake3(call_encoding(identity, args, kwargs, ns, version))
+
+
+# --- the fast path: same bytes, less work ---------------------------------------
+#
+# A memoized function's key is derived on every call that misses the
+# in-process tier, so it is on the local-store hit path. call_keyer()
+# precomputes, once per (function, ns, version), everything that does not
+# depend on the arguments (the frame up to the entry count, the encoded
+# parameter names and their sorted order, atomic defaults), and encodes
+# the common argument types with small direct functions. Anything it does
+# not handle (keyword arguments, other types, a call that does not match
+# the signature) goes to call_key, so the result is always call_key's;
+# tests/python/test_keys_fast.py checks this on thousands of random calls.
+
+class _Slow(Exception):
+    """A value the fast encoders do not handle: use the generic path."""
+
+
+def _f_none(x):
+    return b"N"
+
+
+def _f_bool(x):
+    return b"T" if x else b"F"
+
+
+def _f_int(x):
+    n = ((x if x >= 0 else ~x).bit_length() + 8) >> 3
+    return b"i" + n.to_bytes(8, "big") + x.to_bytes(n, "big", signed=True)
+
+
+def _f_float(x):
+    return b"f" + (_NAN if x != x else _FLOAT.pack(x))
+
+
+def _f_str(x):
+    raw = x.encode("utf-8", "surrogatepass")
+    return b"s" + len(raw).to_bytes(8, "big") + raw
+
+
+def _f_bytes(x):
+    n = len(x)
+    if n > INLINE_LIMIT:
+        raise _Slow()
+    return b"b\x00" + n.to_bytes(8, "big") + x
+
+
+def _f_tuple(x):
+    # Elements of fast types only: a container inside goes the generic
+    # way, which also guards against cycles.
+    return b"t" + len(x).to_bytes(8, "big") + b"".join([_FAST_LEAF[type(v)](v) for v in x])
+
+
+def _f_list(x):
+    return b"l" + len(x).to_bytes(8, "big") + b"".join([_FAST_LEAF[type(v)](v) for v in x])
+
+
+def _f_dict(x):
+    leaf = _FAST_LEAF
+    entries = sorted([(leaf[type(k)](k), leaf[type(v)](v)) for k, v in dict.items(x)])
+    return b"d" + len(entries).to_bytes(8, "big") + b"".join([k + v for k, v in entries])
+
+
+# Exact types only (a subclass encodes differently: tag 'S').
+_FAST_LEAF = {type(None): _f_none, bool: _f_bool, int: _f_int, float: _f_float,
+              str: _f_str, bytes: _f_bytes}
+_FAST = dict(_FAST_LEAF)
+_FAST.update({tuple: _f_tuple, list: _f_list, dict: _f_dict})
+
+
+def _fast_value(x):
+    """Canonical bytes of x via the fast encoders, else the generic one
+    (which raises _Unsupported for what has no encoding)."""
+    f = _FAST.get(type(x))
+    if f is not None:
+        try:
+            return f(x)
+        except (KeyError, _Slow):
+            pass
+    return _Encoder().enc(x)
+
+
+def _fast_plan(sig):
+    """What a positional-only call needs from the signature, or None.
+    Returns (params, npos, min_args, var_pos): params is the list of
+    (name, kind, default) in signature order."""
+    P = inspect.Parameter
+    params = []
+    npos = 0
+    min_args = None
+    var_pos = None
+    for i, p in enumerate(sig.parameters.values()):
+        kind = p.kind
+        if kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD):
+            if var_pos is not None or npos != i:
+                return None
+            npos += 1
+            if p.default is P.empty:
+                if min_args is not None:
+                    return None     # cannot happen in a valid signature
+            elif min_args is None:
+                min_args = i
+        elif kind == P.VAR_POSITIONAL:
+            var_pos = i
+        elif kind == P.KEYWORD_ONLY:
+            if p.default is P.empty:
+                return None         # a positional call cannot bind it
+        params.append((p.name, kind, p.default))
+    if min_args is None:
+        min_args = npos
+    return params, npos, min_args, var_pos
+
+
+def call_keyer(identity: bytes, ns: str, version):
+    """A function (args, kwargs) -> key that always equals
+    call_key(identity, args, kwargs, ns, version); fast for positional
+    calls of plain values on a function whose identity this process
+    derived. Raises what call_key raises."""
+    if not isinstance(identity, (bytes, bytearray)) or len(identity) != 32:
+        raise TypeError("irohds: function identity must be 32 bytes")
+    if not isinstance(ns, str):
+        raise TypeError(f"irohds: namespace must be a str, not {type(ns).__name__}")
+    identity = bytes(identity)
+    blake3 = _native.blake3
+
+    def generic(args, kwargs):
+        return blake3(call_encoding(identity, args, kwargs, ns, version))
+
+    sig = _identity.signature_for(identity)
+    plan = _fast_plan(sig) if sig is not None else None
+    if plan is None or type(version) not in _FAST_LEAF:
+        return generic
+    params, npos, min_args, var_pos = plan
+    P = inspect.Parameter
+    names = [_enc_str(name) for name, _, _ in params]
+    order = sorted(range(len(params)), key=names.__getitem__)
+    prefix = b"".join([CALL_MAGIC, bytes([ENCODING_VERSION]), _enc_str(ns), identity,
+                       _FAST_LEAF[type(version)](version), b"d", _u64(len(params))])
+    # Defaults of immutable atomic types are encoded now; others (a list
+    # default may be mutated between calls) at every call, as bind would.
+    defaults = []
+    for name, kind, default in params:
+        if kind == P.VAR_POSITIONAL:
+            defaults.append(None)
+        elif kind == P.VAR_KEYWORD:
+            defaults.append(b"d" + _u64(0))
+        elif type(default) in _FAST_LEAF:
+            defaults.append(_FAST_LEAF[type(default)](default))
+        else:
+            defaults.append(default)
+    encoded_default = [isinstance(d, bytes) for d in defaults]
+    max_args = npos if var_pos is None else None
+    fast = _FAST
+    value = _fast_value
+    join = b"".join
+
+    def keyer(args, kwargs):
+        n = len(args)
+        if kwargs or n < min_args or (max_args is not None and n > max_args):
+            return generic(args, kwargs)
+        try:
+            vals = []
+            for a in (args if n <= npos else args[:npos]):
+                f = fast.get(type(a))
+                vals.append(f(a) if f is not None else value(a))
+            for i in range(len(vals), len(params)):
+                if i == var_pos:
+                    vals.append(value(tuple(args[npos:])))
+                elif encoded_default[i]:
+                    vals.append(defaults[i])
+                else:
+                    vals.append(value(defaults[i]))
+        except (KeyError, _Slow, _Unsupported, RecursionError):
+            return generic(args, kwargs)
+        pieces = [prefix]
+        for i in order:
+            pieces.append(names[i])
+            pieces.append(vals[i])
+        return blake3(join(pieces))
+
+    return keyer
 
 
 # Identity lives in its own module; it uses the encoder above. Imported

@@ -82,8 +82,13 @@ FLAG_FILEREF = 1
 
 
 def blake3(data):
-    from ._native import blake3 as _b3
-    return _b3(data)
+    # Imported on first use (the native binding is only needed once a
+    # store exists), then this name is rebound to the native function
+    # itself so later calls skip the import and this frame.
+    global blake3
+    from ._native import blake3 as native
+    blake3 = native
+    return native(data)
 
 
 class Found:

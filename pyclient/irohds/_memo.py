@@ -322,6 +322,7 @@ class Memo:
         self.fast = None            # set by make()
         self._identity = None
         self._name = None
+        self._keyer = None
 
     @property
     def name(self):
@@ -335,7 +336,12 @@ class Memo:
         return self._identity
 
     def key(self, args, kwargs):
-        return keys().call_key(self.identity(), args, kwargs, self.ns, self.version)
+        # The keyer (built once) equals call_key, with the per-function
+        # framing precomputed and a fast path for plain positional calls.
+        k = self._keyer
+        if k is None:
+            k = self._keyer = keys().call_keyer(self.identity(), self.ns, self.version)
+        return k(args, kwargs)
 
     # ---- the slow path (everything but a fast-key hit) ----
 

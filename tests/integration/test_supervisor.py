@@ -230,6 +230,100 @@ def test_failed_after_too_many_restarts(daemon):
         c.close()
 
 
+def configured_daemon(config):
+    """An EchoDaemon whose config.toml also holds `config`."""
+    d = EchoDaemon()
+    with open(os.path.join(d.home, "config.toml"), "a") as f:
+        f.write(config)
+    return d
+
+
+def broker_stats(c):
+    st, frames = c.call("sup", "broker_stats")
+    assert st == "OK"
+    return {r["name"]: int(r["value"]) for r in table(frames)}
+
+
+def kill_until_failed(c, kills, back_within):
+    """SIGKILL echo `kills` times, each time (but the last) waiting until it
+    is back; returns the status row once it is failed (or whatever it is)."""
+    pid = int(status(c)["echo"]["pid"])
+    for i in range(kills):
+        os.kill(pid, signal.SIGKILL)
+        if i < kills - 1:
+            row = echo_back(c, pid, back_within)
+            assert row, "restart %d did not happen" % (i + 1)
+            pid = int(row["pid"])
+    return wait_for(lambda: status(c)["echo"]["state"] == "failed" and status(c)["echo"],
+                    3.0) or status(c)["echo"]
+
+
+def test_configured_restart_max():
+    """supervisor.restart_max = 2: the 3rd fast death marks echo failed."""
+    d = configured_daemon("[supervisor]\nrestart_max = 2\nrestart_window = 60s\n"
+                          "backoff_min = 50ms\nbackoff_max = 1s\nstable_after = 10s\n")
+    try:
+        d.start()
+        c = d.client()
+        try:
+            assert broker_stats(c).get("config_errors", 0) == 0, d.read_log()
+            row = kill_until_failed(c, 3, 4.0)
+            assert row["state"] == "failed" and int(row["restarts"]) == 2, row
+            st, frames = c.call("echo", "ping", timeout=2)
+            assert st == "ERR" and frames[0] == b"actor-down"
+        finally:
+            c.close()
+    finally:
+        try:
+            d.stop()
+        finally:
+            log = d.read_log()
+            d.cleanup()
+    assert "unknown key" not in log
+    assert "2 restarts within 60000 ms, marked failed" in log
+
+
+def test_bad_restart_policy_uses_defaults():
+    """Nonsense values are config problems (logged, counted) and the
+    defaults apply: 5 restarts allowed, first backoff 100 ms (not 10 s)."""
+    d = configured_daemon("[supervisor]\nrestart_max = 0\n"
+                          "backoff_min = 10s\nbackoff_max = 1s\n"
+                          "stable_after = \"soon\"\n")
+    try:
+        d.start()
+        c = d.client()
+        try:
+            # restart_max out of range, min > max, stable_after not an integer
+            assert broker_stats(c)["config_errors"] == 3, d.read_log()
+            log = d.read_log()
+            assert "supervisor.restart_max = 0 is out of range" in log
+            assert "supervisor.backoff_min (10000 ms) is larger than" in log
+            assert "supervisor.stable_after should be an integer" in log
+            # Backoff is the default 100 ms doubling: back well before 10 s.
+            pid = int(status(c)["echo"]["pid"])
+            os.kill(pid, signal.SIGKILL)
+            started = time.monotonic()
+            row = echo_back(c, pid, 2.0)
+            assert row and time.monotonic() - started < 2.0, "not back within 2 s"
+            # Default restart_max = 5: four more deaths are restarted ...
+            for i in range(4):
+                pid = int(row["pid"])
+                os.kill(pid, signal.SIGKILL)
+                row = echo_back(c, pid, 8.0)
+                assert row, "restart %d did not happen:\n%s" % (i + 2, d.read_log())
+            assert int(row["restarts"]) == 5
+            # ... and the 6th marks it failed.
+            row = kill_until_failed(c, 1, 8.0)
+            assert row["state"] == "failed" and int(row["restarts"]) == 5, row
+        finally:
+            c.close()
+    finally:
+        try:
+            d.stop()
+        finally:
+            d.cleanup()
+
+
 def test_hung_actor_replaced(daemon):
     c = daemon.client()
     try:

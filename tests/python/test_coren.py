@@ -4,13 +4,11 @@ on 1,000 random inputs through ctypes, bad arguments, verdicts on
 hand-built MachCaps, the seed's helpers and derive_cost."""
 import ctypes
 import math
-import os
 import pickle
 import random
 
 import pytest
 
-import irohds
 from irohds.coren import FnCost, MachCap, Verdict, derive_cost, U64_MAX
 
 MAX = U64_MAX
@@ -149,8 +147,10 @@ class _Cost(ctypes.Structure):
 
 @pytest.fixture(scope="module")
 def lib():
-    path = os.path.join(os.path.dirname(irohds.__file__), "libirohds.so")
-    lib = ctypes.CDLL(path)
+    # A private handle through the package's loader (its search order),
+    # since this test sets argtypes of its own.
+    from irohds import _native
+    lib = ctypes.CDLL(_native.library()._name)
     u = ctypes.c_uint64
     for name, n in (("new", 4), ("scan", 2), ("sort", 3), ("hash", 1), ("matmul", 4),
                     ("etl", 4), ("copy", 1)):
