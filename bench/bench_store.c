@@ -126,6 +126,51 @@ s_echo (const char *path, size_t size, int iters, double *times)
     return rc;
 }
 
+//  One store request: the encoded message frame, then extra content if
+//  given. Returns the reply body, or NULL (reason printed).
+static zmsg_t *
+s_store_call (irh_client_t *client, const char *what, zframe_t *message,
+              const void *content, size_t size)
+{
+    zmsg_t *body = zmsg_new ();
+    zmsg_append (body, &message);
+    if (content)
+        zmsg_addmem (body, content, size);
+    zmsg_t *reply = NULL;
+    if (irh_client_call (client, "store", &body, 60000, &reply)) {
+        fprintf (stderr, "%s: %s: %s\n", what, irh_client_error_code (client),
+                 irh_client_error_text (client));
+        return NULL;
+    }
+    return reply;
+}
+
+//  A get request for key; want_path asks for the blob file's path.
+static zframe_t *
+s_get_frame (const uint8_t *key, bool want_path)
+{
+    irh_get_t get;
+    memset (&get, 0, sizeof (get));
+    memcpy (get.key, key, 32);
+    get.want_path = want_path;
+    return irh_get_encode (&get);
+}
+
+//  Make round i's content unique (so deduplication never skips a put) and
+//  fill a put for it under a key derived from the same stamp.
+static void
+s_fresh_put (uint8_t *data, size_t size, uint64_t nonce, int i, const char *fn,
+             irh_put_t *put)
+{
+    uint64_t stamp [2] = { nonce, (uint64_t) i };
+    memcpy (data, stamp, sizeof (stamp) < size ? sizeof (stamp) : size);
+    memset (put, 0, sizeof (*put));
+    irh_blake3 (stamp, sizeof (stamp), put->key);
+    snprintf (put->codec, sizeof (put->codec), "raw");
+    snprintf (put->fn, sizeof (put->fn), "%s", fn);
+    put->result_bytes = size;
+}
+
 static int
 s_store (const char *endpoint, size_t size, int iters, double *times)
 {
@@ -136,37 +181,17 @@ s_store (const char *endpoint, size_t size, int iters, double *times)
     memset (data, 0xa5, size);
     uint64_t nonce = (uint64_t) time (NULL) ^ ((uint64_t) getpid () << 32);
     for (int i = 0; i < iters; i++) {
-        uint64_t stamp [2] = { nonce, (uint64_t) i };
-        memcpy (data, stamp, sizeof (stamp) < size ? sizeof (stamp) : size);
         irh_put_t put;
-        memset (&put, 0, sizeof (put));
-        irh_blake3 (stamp, sizeof (stamp), put.key);
-        snprintf (put.codec, sizeof (put.codec), "raw");
-        snprintf (put.fn, sizeof (put.fn), "bench.store");
-        put.result_bytes = size;
+        s_fresh_put (data, size, nonce, i, "bench.store", &put);
 
         double start = bench_now ();
-        zmsg_t *body = zmsg_new ();
-        zmsg_append (body, (zframe_t *[]) { irh_put_encode (&put) });
-        zmsg_addmem (body, data, size);
-        zmsg_t *reply = NULL;
-        if (irh_client_call (client, "store", &body, 60000, &reply)) {
-            fprintf (stderr, "put: %s: %s\n", irh_client_error_code (client),
-                     irh_client_error_text (client));
+        zmsg_t *reply = s_store_call (client, "put", irh_put_encode (&put), data, size);
+        if (!reply)
             return -1;
-        }
         zmsg_destroy (&reply);
-
-        irh_get_t get;
-        memset (&get, 0, sizeof (get));
-        memcpy (get.key, put.key, 32);
-        body = zmsg_new ();
-        zmsg_append (body, (zframe_t *[]) { irh_get_encode (&get) });
-        if (irh_client_call (client, "store", &body, 60000, &reply)) {
-            fprintf (stderr, "get: %s: %s\n", irh_client_error_code (client),
-                     irh_client_error_text (client));
+        reply = s_store_call (client, "get", s_get_frame (put.key, false), NULL, 0);
+        if (!reply)
             return -1;
-        }
         times [i] = bench_now () - start;
         zframe_t *first = zmsg_first (reply);
         zframe_t *content = zmsg_last (reply);
@@ -211,31 +236,20 @@ s_staged (const char *endpoint, const char *home, size_t size, int iters, double
     memset (data, 0xc3, size);
     uint64_t nonce = (uint64_t) time (NULL) ^ ((uint64_t) getpid () << 32);
     for (int i = 0; i < iters; i++) {
-        uint64_t stamp [2] = { nonce, (uint64_t) i };
-        memcpy (data, stamp, sizeof (stamp) < size ? sizeof (stamp) : size);
         irh_put_t put;
-        memset (&put, 0, sizeof (put));
-        irh_blake3 (stamp, sizeof (stamp), put.key);
+        s_fresh_put (data, size, nonce, i, "bench.staged", &put);
         put.src = 1;
         snprintf (put.path, sizeof (put.path), "%s/run/staging/bench-%d-%d", home,
                   (int) getpid (), i);
-        snprintf (put.codec, sizeof (put.codec), "raw");
-        snprintf (put.fn, sizeof (put.fn), "bench.staged");
-        put.result_bytes = size;
 
         double start = bench_now ();
         if (s_write_file (put.path, data, size)) {
             perror (put.path);
             return -1;
         }
-        zmsg_t *body = zmsg_new ();
-        zmsg_append (body, (zframe_t *[]) { irh_put_encode (&put) });
-        zmsg_t *reply = NULL;
-        if (irh_client_call (client, "store", &body, 60000, &reply)) {
-            fprintf (stderr, "put: %s: %s\n", irh_client_error_code (client),
-                     irh_client_error_text (client));
+        zmsg_t *reply = s_store_call (client, "put", irh_put_encode (&put), NULL, 0);
+        if (!reply)
             return -1;
-        }
         irh_put_ok_t ok;
         if (irh_put_ok_decode (zmsg_first (reply), &ok)) {
             fprintf (stderr, "put: bad reply\n");
@@ -243,17 +257,9 @@ s_staged (const char *endpoint, const char *home, size_t size, int iters, double
         }
         zmsg_destroy (&reply);
 
-        irh_get_t get;
-        memset (&get, 0, sizeof (get));
-        memcpy (get.key, put.key, 32);
-        get.want_path = 1;
-        body = zmsg_new ();
-        zmsg_append (body, (zframe_t *[]) { irh_get_encode (&get) });
-        if (irh_client_call (client, "store", &body, 60000, &reply)) {
-            fprintf (stderr, "get: %s: %s\n", irh_client_error_code (client),
-                     irh_client_error_text (client));
+        reply = s_store_call (client, "get", s_get_frame (put.key, true), NULL, 0);
+        if (!reply)
             return -1;
-        }
         irh_hit_t hit;
         if (irh_hit_decode (zmsg_first (reply), &hit) || !hit.path [0]) {
             fprintf (stderr, "get: expected a hit with a path\n");

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "irh_msgs.h"
 
 typedef struct {
     uint64_t flops;          //  W: arithmetic operations
@@ -93,5 +94,8 @@ double irh_fncost_suggest_ttl (const irh_fncost_cap_t *cap, irh_fncost_t cost, d
 uint32_t irh_fncost_compute_budget (const irh_fncost_cap_t *cap, irh_fncost_t cost);
 
 void irh_fncost_test (bool verbose);
+
+//  Fill a MachCap from the capability actor's record (units per cap.def).
+void irh_fncost_cap_from_info (const irh_machcap_info_t *info, irh_fncost_cap_t *cap);
 
 #endif

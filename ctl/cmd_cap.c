@@ -51,22 +51,6 @@ s_samples (const irh_machcap_info_t *info, s_sample_t *out, size_t max)
     return n;
 }
 
-static void
-s_to_cap (const irh_machcap_info_t *info, irh_fncost_cap_t *cap)
-{
-    memset (cap, 0, sizeof (*cap));
-    cap->flops_core = (double) info->flops_core;
-    cap->flops_all = (double) info->flops_all;
-    cap->mem_bw = (double) info->mem_bw;
-    cap->disk_read = (double) info->disk_read;
-    cap->disk_write = (double) info->disk_write;
-    cap->net_bw = (double) info->net_bw;
-    cap->net_latency = (double) info->net_latency_ns / 1e9;
-    cap->ram_total = (double) info->ram_total;
-    cap->ram_avail = (double) info->ram_avail;
-    cap->cores = info->cores;
-}
-
 //  1234567 -> "1.2M" (decimal, for operation counts).
 static char *
 s_count (uint64_t value, char *buf, size_t size)
@@ -293,7 +277,7 @@ ctl_cmd_cap (ctl_t *ctl, int argc, char **argv)
     }
     zmsg_destroy (&reply);
     irh_fncost_cap_t cap;
-    s_to_cap (&info, &cap);
+    irh_fncost_cap_from_info (&info, &cap);
     if (ctl->json)
         s_print_json (ctl, &info, &cap);
     else

@@ -86,7 +86,5 @@ int cap_cache_load (const char *path, uint64_t fingerprint, irh_machcap_info_t *
                     bool *corrupt);
 //  Write atomically (temp file + rename). 0/-1.
 int cap_cache_save (const char *path, const irh_machcap_info_t *info);
-//  The machine's figures as the verdict model wants them.
-void cap_to_machcap (const irh_machcap_info_t *info, irh_fncost_cap_t *cap);
 
 #endif

@@ -135,7 +135,7 @@ s_handle_verdict (s_cap_t *self, irh_request_t *request, zframe_t *frame)
         return;
     }
     irh_fncost_cap_t cap;
-    cap_to_machcap (&self->info, &cap);
+    irh_fncost_cap_from_info (&self->info, &cap);
     irh_fncost_t cost = irh_fncost_new (request_msg.flops, request_msg.mem_bytes,
                                         request_msg.peak_mem, request_msg.result_bytes);
     irh_fncost_verdict_t v = irh_fncost_verdict (&cap, cost, (double) request_msg.peer_bw,

@@ -214,18 +214,3 @@ cap_cache_save (const char *path, const irh_machcap_info_t *info)
     return 0;
 }
 
-void
-cap_to_machcap (const irh_machcap_info_t *info, irh_fncost_cap_t *cap)
-{
-    memset (cap, 0, sizeof (*cap));
-    cap->flops_core = (double) info->flops_core;
-    cap->flops_all = (double) info->flops_all;
-    cap->mem_bw = (double) info->mem_bw;
-    cap->disk_read = (double) info->disk_read;
-    cap->disk_write = (double) info->disk_write;
-    cap->net_bw = (double) info->net_bw;
-    cap->net_latency = (double) info->net_latency_ns / 1e9;
-    cap->ram_total = (double) info->ram_total;
-    cap->ram_avail = (double) info->ram_avail;
-    cap->cores = info->cores;
-}

@@ -2,7 +2,11 @@
     inline in LMDB versus as blob files, at sizes 4 KiB ... 4 MiB, to choose
     store.inline_max (docs/store.md records the numbers and the choice).
 
-    usage: irohds-store-bench [DIR]     (default: a temp dir under /tmp)
+    usage: irohds-store-bench [DIR [SYNC_MS]]
+      DIR      default: a temp dir under /tmp
+      SYNC_MS  store.sync_interval to measure with: 0 (default) fsyncs
+               every put, as the most durable setting does; 1000 is the
+               shipped default (periodic sync)
     prints one line per size: median put, get and put+get microseconds for
     inline and for file blobs, and their ratio. Content is fresh for every
     put (a counter in the first bytes) so deduplication never skips work.
@@ -37,8 +41,8 @@ s_median (double *v, int n)
 
 //  Median put and get times (us) for size-byte results.
 static void
-s_run (const char *root, const char *tag, uint64_t inline_max, size_t size, int iters,
-       double *put_us, double *get_us)
+s_run (const char *root, const char *tag, uint64_t inline_max, uint64_t sync_ms,
+       size_t size, int iters, double *put_us, double *get_us)
 {
     char store [256], blobs [256], staging [256];
     snprintf (store, sizeof (store), "%s/%s-%zu/store", root, tag, size);
@@ -46,7 +50,8 @@ s_run (const char *root, const char *tag, uint64_t inline_max, size_t size, int 
     snprintf (staging, sizeof (staging), "%s/%s-%zu/staging", root, tag, size);
     char *parent = zsys_sprintf ("%s/%s-%zu", root, tag, size);
     zsys_dir_create (parent);
-    store_db_config_t config = { .map_size = 8ULL << 30, .inline_max = inline_max };
+    store_db_config_t config = { .map_size = 8ULL << 30, .inline_max = inline_max,
+                                 .sync_interval_ms = sync_ms };
     char *err = NULL;
     store_db_t *db = store_db_new (store, blobs, staging, &config, &err);
     assert (db);
@@ -95,7 +100,9 @@ main (int argc, char *argv [])
 {
     irh_log_init ("store-bench", IRH_LOG_WARN, NULL);
     char root [256];
-    if (argc > 1)
+    uint64_t sync_ms = argc > 2 ? strtoull (argv [2], NULL, 10) : 0;
+    bool own_root = argc <= 1 || !argv [1][0];
+    if (!own_root)
         snprintf (root, sizeof (root), "%s", argv [1]);
     else {
         strcpy (root, "/tmp/irh-storebench-XXXXXX");
@@ -112,13 +119,13 @@ main (int argc, char *argv [])
         if (iters < 9)
             iters = 9;
         double ip, ig, fp, fg;
-        s_run (root, "inline", UINT64_MAX / 2, size, iters, &ip, &ig);
-        s_run (root, "file", 0, size, iters, &fp, &fg);
+        s_run (root, "inline", UINT64_MAX / 2, sync_ms, size, iters, &ip, &ig);
+        s_run (root, "file", 0, sync_ms, size, iters, &fp, &fg);
         printf ("%8zu %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f %8.2f\n", size, ip, ig, ip + ig,
                 fp, fg, fp + fg, (fp + fg) / (ip + ig));
         fflush (stdout);
     }
-    if (argc <= 1)
+    if (own_root)
         rmdir (root);
     return 0;
 }

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX UINT64_MAX
+#define COST_MAX UINT64_MAX
 
 static void
 s_expect (irh_fncost_t c, uint64_t w, uint64_t q, uint64_t m, uint64_t r, const char *what)
@@ -26,25 +26,25 @@ s_test_constructors (void)
 {
     s_expect (irh_fncost_new (1, 2, 3, 4), 1, 2, 3, 4, "new");
     s_expect (irh_fncost_scan (1000, 10), 1000, 1010, 1010, 10, "scan");
-    s_expect (irh_fncost_scan (MAX, 1), MAX, MAX, MAX, 1, "scan sat");
+    s_expect (irh_fncost_scan (COST_MAX, 1), COST_MAX, COST_MAX, COST_MAX, 1, "scan sat");
     s_expect (irh_fncost_sort (1000000, 64, 64000000), 200000000, 1280000000, 128000000,
               64000000, "sort 1M");
     s_expect (irh_fncost_sort (0, 64, 0), 0, 0, 0, 0, "sort 0");
     s_expect (irh_fncost_sort (1, 8, 0), 0, 0, 16, 0, "sort 1");
     s_expect (irh_fncost_sort (1024, 8, 5), 102400, 81920, 16384, 5, "sort 1024");
     s_expect (irh_fncost_sort (1025, 8, 5), 112750, 90200, 16400, 5, "sort 1025");
-    s_expect (irh_fncost_sort (1ULL << 63, 1024, 0), MAX, MAX, MAX, 0, "sort sat");
+    s_expect (irh_fncost_sort (1ULL << 63, 1024, 0), COST_MAX, COST_MAX, COST_MAX, 0, "sort sat");
     s_expect (irh_fncost_hash (1000), 8000, 1000, 1032, 32, "hash");
-    s_expect (irh_fncost_hash (MAX), MAX, MAX, MAX, 32, "hash sat");
+    s_expect (irh_fncost_hash (COST_MAX), COST_MAX, COST_MAX, COST_MAX, 32, "hash sat");
     s_expect (irh_fncost_matmul (1000, 1000, 1000, 8000000), 2000000000, 24000000, 24000000,
               8000000, "matmul 1k");
     s_expect (irh_fncost_matmul (2, 3, 4, 48), 48, 208, 208, 48, "matmul 2x3x4");
-    s_expect (irh_fncost_matmul (1ULL << 32, 1ULL << 32, 2, 0), MAX, MAX, MAX, 0, "matmul sat");
+    s_expect (irh_fncost_matmul (1ULL << 32, 1ULL << 32, 2, 0), COST_MAX, COST_MAX, COST_MAX, 0, "matmul sat");
     s_expect (irh_fncost_etl (100000, 100, 50, 7), 5000000, 20000000, 6553600, 7, "etl");
     s_expect (irh_fncost_etl (10, 100, 50, 7), 500, 2000, 1000, 7, "etl small");
     s_expect (irh_fncost_copy (1ULL << 30), 0, 1ULL << 31, 8388608, 1ULL << 30, "copy");
     s_expect (irh_fncost_copy (100), 0, 200, 100, 100, "copy small");
-    s_expect (irh_fncost_copy (MAX), 0, MAX, 8388608, MAX, "copy sat");
+    s_expect (irh_fncost_copy (COST_MAX), 0, COST_MAX, 8388608, COST_MAX, "copy sat");
 }
 
 static void
@@ -56,10 +56,10 @@ s_test_combinators (void)
     s_expect (irh_fncost_par (a, b), 10, 22, 330, 44, "par");
     s_expect (irh_fncost_repeat (a, 5), 50, 100, 30, 40, "repeat");
     s_expect (irh_fncost_repeat (a, 0), 0, 0, 30, 40, "repeat 0");
-    irh_fncost_t big = irh_fncost_new (MAX, MAX - 1, MAX, MAX);
-    s_expect (irh_fncost_then (big, a), MAX, MAX, MAX, 40, "then sat");
-    s_expect (irh_fncost_par (big, a), MAX, MAX, MAX, MAX, "par sat");
-    s_expect (irh_fncost_repeat (a, MAX), MAX, MAX, 30, 40, "repeat sat");
+    irh_fncost_t big = irh_fncost_new (COST_MAX, COST_MAX - 1, COST_MAX, COST_MAX);
+    s_expect (irh_fncost_then (big, a), COST_MAX, COST_MAX, COST_MAX, 40, "then sat");
+    s_expect (irh_fncost_par (big, a), COST_MAX, COST_MAX, COST_MAX, COST_MAX, "par sat");
+    s_expect (irh_fncost_repeat (a, COST_MAX), COST_MAX, COST_MAX, 30, 40, "repeat sat");
     //  The seed's pipeline.
     irh_fncost_t pipe = irh_fncost_then (irh_fncost_then (irh_fncost_scan (64000000, 0),
                                                           irh_fncost_sort (1000000, 64, 0)),
