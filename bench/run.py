@@ -98,14 +98,6 @@ def bench_store(build, quick):
     return rows
 
 
-def _rss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def bench_rss(build, quick):
     t = _daemon(build)
     with t.Daemon() as d:
@@ -115,22 +107,15 @@ def bench_rss(build, quick):
             status, frames = c.call("sup", "status")
         finally:
             c.close()
-        header = frames[0].decode().split("\t")[1:]
-        names = [h.split(":")[0] for h in header]
-        pids = {}
-        for row in frames[1:]:
-            values = dict(zip(names, row.decode().split("\t")))
-            pids[values["name"]] = int(values["pid"])
-        daemon_pid = d.proc.pid
-        total = _rss(daemon_pid) + _rss(pids["store"])
+        from irohds._transport import parse_table
+        rss = {row["name"]: row["rss_bytes"] for row in parse_table(frames)}
+        total = rss["supervisor"] + rss["store"]
         return [("rss", "idle RSS daemon + store", "%.1f MiB" % (total / (1 << 20)),
                  "target 20 MiB", total / (20 << 20), "<= 1.0 (of 20 MiB)")]
 
 
 def bench_script(name, build, quick):
     script = os.path.join(HERE, "bench_%s.py" % name)
-    if not os.path.exists(script):
-        return [(name, "not present", "", "", float("nan"), "")]
     env = dict(os.environ, IROHDS_BUILD=build,
                PYTHONPATH=os.path.join(build, "python"), IROHDS_LAN="0")
     args = [sys.executable, script] + (["--quick"] if quick else [])
