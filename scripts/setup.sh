@@ -105,7 +105,7 @@ cmd_sanitize_test () {
 
 cmd_fuzz () {
     local seconds="${1:-20}"
-    [ -x "$ROOT/scripts/fuzz.sh" ] || [ -f "$ROOT/scripts/fuzz.sh" ] \
+    [ -f "$ROOT/scripts/fuzz.sh" ] \
         || die "scripts/fuzz.sh not found"
     say "fuzzing, $seconds s per target"
     bash "$ROOT/scripts/fuzz.sh" "$seconds"
