@@ -37,11 +37,11 @@ s_report (double *times, int iters)
     printf ("%.9f %.9f\n", median, best);
 }
 
-//  Echo server thread: ROUTER that sends every message straight back.
-static void *
-s_echo_server (void *args)
+//  Echo server (in its own process, see s_echo): a ROUTER that sends every
+//  message straight back, until a STOP message (echoed too).
+static void
+s_echo_server (void *router)
 {
-    void *router = args;
     while (true) {
         zmq_msg_t id, body;
         zmq_msg_init (&id);
@@ -56,7 +56,6 @@ s_echo_server (void *args)
         if (stop)
             break;
     }
-    return NULL;
 }
 
 //  The echo server runs in its own process, like the store: a hop between
