@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
@@ -35,30 +34,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     sys.path[:0] = [os.path.join(args.build, "python"), os.path.join(SOURCE, "tests", "support")]
+    os.environ["IROHDS_BUILD"] = args.build     # where irohds_test finds the binaries
     from irohds import _proto
-    from irohds_test import Client, make_home, test_env
+    from irohds_test import Actor, Client
 
     work = tempfile.mkdtemp(prefix="irh-bench-", dir="/tmp")
     ref = os.path.join(work, "ref_triad")
     subprocess.run(["cc", "-O3", "-pthread", os.path.join(HERE, "ref_triad.c"), "-o", ref],
                    check=True)
-    home = make_home()
-    endpoint = "ipc://%s/cap.ipc" % home
-    proc = subprocess.Popen([os.path.join(args.build, "bin", "irohds-capability"), "--home",
-                             home, "--bind", endpoint], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=test_env(home))
-    client = Client(endpoint)
+    actor = Actor("irohds-capability", "cap")
+    client = None
     try:
-        info = None
-        deadline = time.monotonic() + 30
-        while info is None:
-            if time.monotonic() > deadline:
-                raise SystemExit("irohds-capability did not answer")
-            try:
-                status, frames = client.call("cap", "machcap", timeout=1)
-                info = _proto.decode(frames[0])[1]
-            except TimeoutError:
-                pass
+        actor.start(timeout=30)
+        client = Client(actor.endpoint)
+        status, frames = client.call("cap", "machcap", timeout=10)
+        info = _proto.decode(frames[0])[1]
         cores = info["cores"]
         # The actor's triad arrays: 512 MiB total (3 arrays) unless RAM is short.
         mib_actor = max(16, min(512, info["ram_avail"] // 4 >> 20) // 3)
@@ -108,16 +98,13 @@ def main():
               % (med(walls), max(walls), walls[0]))
         print("load average now: %s" % open("/proc/loadavg").read().split()[:3])
     finally:
-        client.close()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        if client is not None:
+            client.close()
+        try:
+            actor.stop()
+        finally:
+            actor.cleanup()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

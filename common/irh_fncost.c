@@ -262,17 +262,11 @@ irh_fncost_suggest_ttl (const irh_fncost_cap_t *cap, irh_fncost_t cost, double b
     if (!(base_ttl > 0))
         return 0;
     irh_fncost_verdict_t v = irh_fncost_verdict (cap, cost, 0, 0, true);
-    double ratio;
-    if (isinf (v.t_compute) || (double) cost.peak_mem > cap->ram_avail)
-        ratio = 100;
-    else
-    if (isinf (v.t_fetch))
-        ratio = 100;            //  no network: the local copy is the only one
-    else
-    if (v.t_fetch <= 0)
-        ratio = 100;
-    else
-        ratio = v.t_compute / v.t_fetch;
+    //  Cannot compute here, or cannot fetch (no network: the local copy is
+    //  the only one): keep it as long as allowed.
+    bool keep = isinf (v.t_compute) || (double) cost.peak_mem > cap->ram_avail
+             || isinf (v.t_fetch) || v.t_fetch <= 0;
+    double ratio = keep ? 100 : v.t_compute / v.t_fetch;
     if (ratio < 0.1)
         ratio = 0.1;
     if (ratio > 100)

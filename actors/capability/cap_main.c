@@ -117,6 +117,15 @@ s_info_reply (s_cap_t *self)
     return reply;
 }
 
+//  A request that did not decode: counted (reported in machcap_info) and
+//  answered, never fatal.
+static void
+s_bad_request (s_cap_t *self, irh_request_t *request, const char *what)
+{
+    self->bad_requests++;
+    irh_worker_error (self->worker, request, "bad-request", "%s: %s", what, irh_msgs_error ());
+}
+
 static uint64_t
 s_bits (double value)
 {
@@ -130,8 +139,7 @@ s_handle_verdict (s_cap_t *self, irh_request_t *request, zframe_t *frame)
 {
     irh_verdict_t request_msg;
     if (irh_verdict_decode (frame, &request_msg) != 0) {
-        self->bad_requests++;
-        irh_worker_error (self->worker, request, "bad-request", "verdict: %s", irh_msgs_error ());
+        s_bad_request (self, request, "verdict");
         return;
     }
     irh_fncost_cap_t cap;
@@ -177,11 +185,8 @@ s_handle (s_cap_t *self, irh_request_t *request)
     else
     if (id == IRH_MSG_MACHCAP) {
         irh_machcap_t msg;
-        if (irh_machcap_decode (frame, &msg) != 0) {
-            self->bad_requests++;
-            irh_worker_error (self->worker, request, "bad-request", "machcap: %s",
-                              irh_msgs_error ());
-        }
+        if (irh_machcap_decode (frame, &msg) != 0)
+            s_bad_request (self, request, "machcap");
         else {
             zmsg_t *reply = s_info_reply (self);
             irh_worker_reply (self->worker, request, &reply);
@@ -193,11 +198,8 @@ s_handle (s_cap_t *self, irh_request_t *request)
     else
     if (id == IRH_MSG_REMEASURE) {
         irh_remeasure_t msg;
-        if (irh_remeasure_decode (frame, &msg) != 0) {
-            self->bad_requests++;
-            irh_worker_error (self->worker, request, "bad-request", "remeasure: %s",
-                              irh_msgs_error ());
-        }
+        if (irh_remeasure_decode (frame, &msg) != 0)
+            s_bad_request (self, request, "remeasure");
         else {
             if (!self->measuring) {
                 irh_info ("remeasure requested");

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 //  Time budgets (seconds) of the parts; the sum stays well under 2 s.
@@ -21,14 +20,6 @@
 #define S_TOTAL_S       1.9     //  target for the whole measurement
 //  Triad arrays: at most this many bytes in total (and a quarter of RAM).
 #define S_MEM_MAX       (512ULL << 20)
-
-static uint64_t
-s_wall_ms (void)
-{
-    struct timeval tv;
-    gettimeofday (&tv, NULL);
-    return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
-}
 
 uint64_t
 cap_fingerprint (const char *home)
@@ -77,7 +68,7 @@ cap_measure_live (irh_machcap_info_t *info, cap_cpu_sample_t *cpu)
         if (count)
             info->gpu_mem_free = mem_free;
     }
-    info->live_ms = s_wall_ms ();
+    info->live_ms = (uint64_t) zclock_time ();
 }
 
 void
@@ -144,7 +135,7 @@ cap_measure_all (const char *home, irh_machcap_info_t *info)
     cap_sys_gpu (&info->gpu_count, info->gpu_model, sizeof (info->gpu_model),
                  &info->gpu_mem_total, &info->gpu_mem_free);
     info->fingerprint = cap_fingerprint (home);
-    info->measured_ms = s_wall_ms ();
+    info->measured_ms = (uint64_t) zclock_time ();
     info->live_ms = info->measured_ms;
     info->measure_wall_us = (uint64_t) ((cap_now () - start) * 1e6);
     irh_debug ("measurement: flops %.0f ms, memory %.0f ms, disk %.0f ms, rest %.0f ms",

@@ -1,8 +1,8 @@
 /*  cap_mem.c: memory bandwidth from a STREAM triad, a[i] = b[i] + s*c[i].
 
     Each thread owns a slice of the three arrays and touches it first, so
-    its pages are local to it; the calling thread only times. Passes are synchronised with a barrier and
-    timed as a whole; the best pass counts, 24 bytes per element (STREAM's
+    its pages are local to it; the calling thread only times. Passes are
+    synchronised with a barrier and timed as a whole; the best pass counts, 24 bytes per element (STREAM's
     convention: two reads and one write, write-allocate not counted).
     Arrays should be much larger than the last-level cache (4x each); when
     that would exceed max_bytes they are capped and a flag says so.
@@ -73,15 +73,22 @@ s_triad (s_slice_t *s)
         a [i] = b [i] + scalar * c [i];
 }
 
-static void *
-s_worker (void *arg)
+//  First touch: the pages of a slice land near the thread that writes them.
+static void
+s_first_touch (s_slice_t *s)
 {
-    s_slice_t *s = (s_slice_t *) arg;
     for (size_t i = s->begin; i < s->end; i++) {
         s->a [i] = 0;
         s->b [i] = 1.0;
         s->c [i] = 2.0;
     }
+}
+
+static void *
+s_worker (void *arg)
+{
+    s_slice_t *s = (s_slice_t *) arg;
+    s_first_touch (s);
     pthread_mutex_lock (s->lock);
     while (!*s->go)
         pthread_cond_wait (s->cond, s->lock);
@@ -127,10 +134,8 @@ cap_mem_measure (int threads, double budget_s, uint64_t max_bytes, bool *capped_
                 munmap (arrays [j], bytes);
             return 0;
         }
-#ifdef MADV_HUGEPAGE
         //  No MADV_HUGEPAGE: with THP defrag on madvise it can stall in
         //  compaction for longer than the whole measurement budget.
-#endif
         arrays [i] = (double *) p;
     }
     pthread_barrier_t barrier;
@@ -157,11 +162,7 @@ cap_mem_measure (int threads, double budget_s, uint64_t max_bytes, bool *capped_
     s_slice_t own = slices [0];
     own.begin = started < threads ? slices [started].begin : n;
     own.end = n;
-    for (size_t i = own.begin; i < own.end; i++) {
-        own.a [i] = 0;
-        own.b [i] = 1.0;
-        own.c [i] = 2.0;
-    }
+    s_first_touch (&own);
     pthread_barrier_init (&barrier, NULL, (unsigned) (started + 1));
     pthread_mutex_lock (&lock);
     go = 1;

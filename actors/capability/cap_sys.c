@@ -12,6 +12,20 @@
 #include <string.h>
 #include <unistd.h>
 
+//  Copy src into dst (size bytes, NUL-terminated), keeping printable ASCII
+//  only: the text goes into a str field of the wire record.
+static void
+s_copy_printable (char *dst, size_t size, const char *src)
+{
+    if (size == 0)
+        return;
+    size_t j = 0;
+    for (size_t i = 0; src [i] && j + 1 < size; i++)
+        if (src [i] >= 0x20 && src [i] < 0x7f)
+            dst [j++] = src [i];
+    dst [j] = 0;
+}
+
 int
 cap_sys_meminfo (uint64_t *total, uint64_t *avail)
 {
@@ -105,12 +119,7 @@ cap_sys_cpu_model (char *buf, size_t size)
             while (*value == ' ' || *value == '\t')
                 value++;
             value [strcspn (value, "\n")] = 0;
-            //  Keep only printable ASCII: the model goes into a str field.
-            size_t j = 0;
-            for (size_t i = 0; value [i] && j + 1 < size; i++)
-                if (value [i] >= 0x20 && value [i] < 0x7f)
-                    buf [j++] = value [i];
-            buf [j] = 0;
+            s_copy_printable (buf, size, value);
             break;
         }
     }
@@ -221,12 +230,7 @@ cap_sys_gpu (uint32_t *count, char *model, size_t size, uint64_t *mem_total, uin
             char text [96] = "";
             if (get_name (device, text, sizeof (text)) == 0) {
                 text [sizeof (text) - 1] = 0;
-                size_t j = 0;
-                for (size_t i = 0; text [i] && j + 1 < size; i++)
-                    if (text [i] >= 0x20 && text [i] < 0x7f)
-                        model [j++] = text [i];
-                if (size)
-                    model [j] = 0;
+                s_copy_printable (model, size, text);
             }
             s_nvml_memory_t memory;
             if (get_memory (device, &memory) == 0) {

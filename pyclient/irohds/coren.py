@@ -18,7 +18,6 @@ score = t_compute - t_fetch seconds, > 0 means fetch.
 import math
 import operator
 import os
-import struct
 import threading
 import time
 
@@ -431,8 +430,8 @@ class MachCap:
         if not base_ttl > 0:
             return 0.0
         v = self.verdict(cost)
-        if math.isinf(v.t_compute) or cost.peak_mem > self.ram_avail or math.isinf(v.t_fetch) \
-                or v.t_fetch <= 0:
+        if math.isinf(v.t_compute) or float(cost.peak_mem) > self.ram_avail \
+                or math.isinf(v.t_fetch) or v.t_fetch <= 0:
             ratio = 100.0
         else:
             ratio = v.t_compute / v.t_fetch
@@ -458,11 +457,6 @@ def _xxh64(data, seed):
     fn.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
     fn.restype = ctypes.c_uint64
     return fn(data, len(data), seed)
-
-
-def _f64(bits):
-    """A time sent as IEEE-754 bits in a u64 (verdict_info)."""
-    return struct.unpack(">d", struct.pack(">Q", bits))[0]
 
 
 # ---- costs of memoized calls --------------------------------------------------

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,36 +20,10 @@ from irohds import _proto  # noqa: E402
 
 @pytest.fixture
 def standalone():
-    home = make_home()
-    endpoint = "ipc://%s/cap.ipc" % home
-    log = open(os.path.join(home, "cap.log"), "wb")
-    proc = subprocess.Popen([binary("irohds-capability"), "--home", home, "--bind", endpoint],
-                            stdout=log, stderr=subprocess.STDOUT, env=support.test_env(home))
-    log.close()
-    try:
-        client = Client(endpoint)
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                assert proc.poll() is None, "irohds-capability exited"
-                assert time.monotonic() < deadline, "irohds-capability never answered"
-                try:
-                    if client.call("cap", "ping", timeout=0.5)[0] == "OK":
-                        break
-                except TimeoutError:
-                    pass
-        finally:
-            client.close()
-        yield home, endpoint, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(home, ignore_errors=True)
+    """irohds-capability --bind in a temp home of its own (removed after)."""
+    actor = support.Actor("irohds-capability", "cap")
+    actor.endpoint = "ipc://%s/cap.ipc" % actor.home
+    yield from support.serve(actor)
 
 
 def ctl(home, endpoint, *args, timeout=30):
@@ -88,8 +61,7 @@ def check_cap_json(doc):
 
 
 def test_standalone_machcap_and_ping(standalone):
-    home, endpoint, proc = standalone
-    client = Client(endpoint)
+    client = Client(standalone.endpoint)
     try:
         status, frames = client.call("cap", "machcap")
         assert status == "OK"
@@ -97,13 +69,13 @@ def test_standalone_machcap_and_ping(standalone):
         assert name == "machcap_info" and info["mem_bw"] > 0 and info["cores"] >= 1
         status, frames = client.call("cap", "ping")
         _n, pong = _proto.decode(frames[0], expect="pong")
-        assert pong["service"] == "cap" and pong["pid"] == proc.pid
+        assert pong["service"] == "cap" and pong["pid"] == standalone.proc.pid
     finally:
         client.close()
 
 
 def test_ctl_cap_text_json_and_remeasure(standalone):
-    home, endpoint, _proc = standalone
+    home, endpoint = standalone.home, standalone.endpoint
     out = ctl(home, endpoint, "cap")
     assert out.returncode == 0, out.stderr
     assert "verdicts (what should this machine do?)" in out.stdout

@@ -7,7 +7,6 @@ import math
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import time
 
@@ -16,59 +15,15 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
 import irohds_test as support  # noqa: E402
-from irohds_test import Client, binary, make_home  # noqa: E402
+from irohds_test import Client, make_home  # noqa: E402
 
 from irohds import _proto, _transport, coren  # noqa: E402
 from irohds.coren import FnCost, MachCap  # noqa: E402
 
 
-class Actor:
+def cap_actor(home):
     """irohds-capability --bind ipc://<home>/run/broker.ipc, killed by pid."""
-
-    def __init__(self, home):
-        self.home = home
-        self.endpoint = "ipc://%s/run/broker.ipc" % home
-        self.proc = None
-        self.log = os.path.join(home, "cap-test.log")
-
-    def start(self):
-        os.makedirs(os.path.join(self.home, "run"), mode=0o700, exist_ok=True)
-        with open(self.log, "ab") as logf:
-            self.proc = subprocess.Popen(
-                [binary("irohds-capability"), "--home", self.home, "--bind", self.endpoint,
-                 "-v"], stdout=logf, stderr=subprocess.STDOUT,
-                env=support.test_env(self.home))
-        client = Client(self.endpoint)
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                assert self.proc.poll() is None, self.read_log()
-                assert time.monotonic() < deadline, self.read_log()
-                try:
-                    status, _ = client.call("cap", "ping", timeout=0.5)
-                    if status == "OK":
-                        return self
-                except TimeoutError:
-                    pass
-        finally:
-            client.close()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def read_log(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()[-4000:]
-        except OSError:
-            return ""
+    return support.Actor("irohds-capability", "cap", home=home, args=["-v"])
 
 
 @pytest.fixture
@@ -87,11 +42,7 @@ def home(monkeypatch):
 
 @pytest.fixture
 def actor(home):
-    a = Actor(home).start()
-    try:
-        yield a
-    finally:
-        a.stop()
+    yield from support.serve(cap_actor(home))
 
 
 def info(actor, name="machcap", timeout=10.0):
@@ -300,7 +251,7 @@ def test_bad_requests_are_answered_and_counted(actor):
 
 
 def test_fallbacks_when_no_daemon_answers(home):
-    actor = Actor(home).start()
+    actor = cap_actor(home).start()
     try:
         live = MachCap.read()
     finally:

@@ -184,3 +184,24 @@ class Daemon:
             self.stop()
         finally:
             self.cleanup()
+
+
+class Actor(Daemon):
+    """One actor binary standalone (--bind), in a temp home, killed by pid;
+    ready once its service answers ping. It binds where the broker would
+    (self.endpoint, which may be changed before start), so the Python
+    client finds the actor as if it were the daemon."""
+
+    def __init__(self, name, service, home=None, args=()):
+        super().__init__(home, args)
+        self.name, self.service = name, service
+        self.log = os.path.join(self.home, "test-%s.log" % name)
+
+    def start(self, timeout=20.0):
+        os.makedirs(os.path.join(self.home, "run"), mode=0o700, exist_ok=True)
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                [binary(self.name), "--home", self.home, "--bind", self.endpoint] + self.args,
+                stdout=logf, stderr=subprocess.STDOUT, env=test_env(self.home))
+        self.wait_ready(timeout, services=(self.service,))
+        return self
