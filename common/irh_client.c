@@ -141,11 +141,9 @@ s_receive_one (irh_client_t *self)
     if (!msg)
         return;
     irh_frame_view_t views [8];
-    int count = irh_envelope_views (msg, views, 8);
-    if (count < 0)
-        count = 8;
+    size_t count = irh_envelope_views (msg, views, 8);
     irh_envelope_t env;
-    if (irh_envelope_decode_reply (views, (size_t) count, &env) == -1) {
+    if (irh_envelope_decode_reply (views, count, &env) == -1) {
         self->malformed++;
         irh_debug ("client: dropped malformed reply: %s", env.error_text);
         zmsg_destroy (&msg);

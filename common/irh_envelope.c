@@ -219,19 +219,34 @@ irh_envelope_decode_reply (const irh_frame_view_t *frames, size_t count, irh_env
     return 0;
 }
 
-int
+size_t
 irh_envelope_views (zmsg_t *msg, irh_frame_view_t *views, size_t capacity)
 {
     assert (msg);
     size_t count = 0;
-    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
-        if (count == capacity)
-            return -1;
+    for (zframe_t *frame = zmsg_first (msg); frame && count < capacity;
+         frame = zmsg_next (msg)) {
         views [count].data = zframe_data (frame);
         views [count].size = zframe_size (frame);
         count++;
     }
-    return (int) count;
+    return count;
+}
+
+void
+irh_envelope_add_error (zmsg_t *msg, const irh_frame_view_t *service,
+                        const irh_frame_view_t *rid, const char *code, const char *text)
+{
+    assert (msg && service && rid && code && text);
+    zmsg_addstr (msg, IRH_PROTO_CLIENT);
+    zmsg_addmem (msg, service->data, service->size);
+    if (rid->size)
+        zmsg_addmem (msg, rid->data, rid->size);
+    else
+        zmsg_addstr (msg, "?");
+    zmsg_addstr (msg, IRH_STATUS_ERR);
+    zmsg_addstr (msg, code);
+    zmsg_addstr (msg, text);
 }
 
 //  --------------------------------------------------------------------------
@@ -309,6 +324,20 @@ irh_envelope_test (bool verbose)
     }
     assert (irh_envelope_decode_reply (cviews, 6, &env) == 0 && !env.status_ok);
     assert (irh_envelope_decode_reply (cviews, 5, &env) == -1);
+
+    //  An error reply built here decodes as one; an unreadable rid is "?";
+    //  views stop at capacity.
+    zmsg_t *msg = zmsg_new ();
+    irh_frame_view_t service = { (const uint8_t *) "store", 5 }, norid = { NULL, 0 };
+    irh_envelope_add_error (msg, &service, &norid, "malformed", "bad");
+    assert (zmsg_size (msg) == 6);
+    assert (irh_envelope_views (msg, cviews, 6) == 6);
+    assert (irh_envelope_decode_reply (cviews, 6, &env) == 0 && !env.status_ok);
+    assert (env.rid.size == 1 && env.rid.data [0] == '?');
+    assert (env.service.size == 5 && memcmp (env.service.data, "store", 5) == 0);
+    assert (irh_envelope_views (msg, cviews, 4) == 4);
+    assert (cviews [3].size == 3 && memcmp (cviews [3].data, "ERR", 3) == 0);
+    zmsg_destroy (&msg);
 
     if (verbose)
         printf ("OK\n");

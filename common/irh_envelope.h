@@ -81,9 +81,14 @@ int irh_envelope_decode_reply (const irh_frame_view_t *frames, size_t count,
                                irh_envelope_t *env);
 //  True if service is 1..32 bytes of [a-z0-9_.-].
 bool irh_envelope_service_valid (const uint8_t *data, size_t size);
-//  Fill views from msg (frames stay owned by msg). Returns the frame count,
-//  or -1 if msg has more than capacity frames.
-int irh_envelope_views (zmsg_t *msg, irh_frame_view_t *views, size_t capacity);
+//  Fill views from the first capacity frames of msg (frames stay owned by
+//  msg). Returns the number of views filled; frames past capacity are not
+//  looked at (a caller that must refuse them compares zmsg_size).
+size_t irh_envelope_views (zmsg_t *msg, irh_frame_view_t *views, size_t capacity);
+//  Append an IRC1 error reply to msg: IRC1 service rid ERR code text. An
+//  unreadable rid (size 0) goes out as "?", so the client still sees a reply.
+void irh_envelope_add_error (zmsg_t *msg, const irh_frame_view_t *service,
+                             const irh_frame_view_t *rid, const char *code, const char *text);
 void irh_envelope_test (bool verbose);
 
 #endif

@@ -140,18 +140,9 @@ s_standalone_error (irh_worker_t *self, zframe_t *client, const irh_envelope_t *
 {
     zmsg_t *reply = zmsg_new ();
     zmsg_append (reply, &client);
-    zmsg_addstr (reply, IRH_PROTO_CLIENT);
-    if (env->service.size)
-        zmsg_addmem (reply, env->service.data, env->service.size);
-    else
-        zmsg_addstr (reply, self->service);
-    if (env->rid.size)
-        zmsg_addmem (reply, env->rid.data, env->rid.size);
-    else
-        zmsg_addstr (reply, "?");
-    zmsg_addstr (reply, IRH_STATUS_ERR);
-    zmsg_addstr (reply, code);
-    zmsg_addstr (reply, text);
+    irh_frame_view_t own = { (const uint8_t *) self->service, strlen (self->service) };
+    irh_envelope_add_error (reply, env->service.size ? &env->service : &own, &env->rid,
+                            code, text);
     zmsg_send (&reply, self->sock);
     zmsg_destroy (&reply);
 }
@@ -160,17 +151,11 @@ static irh_request_t *
 s_recv_standalone (irh_worker_t *self, zmsg_t *msg)
 {
     zframe_t *client = zmsg_pop (msg);
+    //  Only the envelope part matters here: more than 8 frames is fine.
     irh_frame_view_t views [8];
-    int count = irh_envelope_views (msg, views, 8);
+    size_t count = irh_envelope_views (msg, views, 8);
     irh_envelope_t env;
-    int rc;
-    if (count < 0) {
-        //  More than 8 frames: only the envelope part matters here.
-        count = 8;
-        rc = irh_envelope_decode (views, (size_t) count, UINT64_MAX, &env);
-    }
-    else
-        rc = irh_envelope_decode (views, (size_t) count, UINT64_MAX, &env);
+    int rc = irh_envelope_decode (views, count, UINT64_MAX, &env);
     if (rc == 0 && env.kind != IRH_ENV_CLIENT_REQUEST)
         rc = -1, env.error_code = "malformed",
         snprintf (env.error_text, sizeof env.error_text, "not a client request");
@@ -196,11 +181,9 @@ s_recv_broker (irh_worker_t *self, zmsg_t *msg)
 {
     self->last_heard = zclock_mono ();
     irh_frame_view_t views [8];
-    int count = irh_envelope_views (msg, views, 8);
-    if (count < 0)
-        count = 8;
+    size_t count = irh_envelope_views (msg, views, 8);
     irh_envelope_t env;
-    if (irh_envelope_decode (views, (size_t) count, UINT64_MAX, &env) == -1
+    if (irh_envelope_decode (views, count, UINT64_MAX, &env) == -1
     ||  env.kind != IRH_ENV_WORKER) {
         self->malformed++;
         irh_warn ("worker %s: malformed message from broker: %s", self->service,

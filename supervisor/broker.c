@@ -249,31 +249,25 @@ broker_stats_append (broker_t *self, zmsg_t *msg)
 
 //  Reply ERR to a client. service/rid may be empty views (unreadable).
 static void
-s_send_error (broker_t *self, zframe_t *client, const uint8_t *service, size_t service_size,
-              const uint8_t *rid, size_t rid_size, const char *code, const char *text)
+s_send_error (broker_t *self, zframe_t *client, const irh_frame_view_t *service,
+              const irh_frame_view_t *rid, const char *code, const char *text)
 {
     zmsg_t *msg = zmsg_new ();
     zmsg_append (msg, &(zframe_t *) { zframe_dup (client) });
-    zmsg_addstr (msg, IRH_PROTO_CLIENT);
-    zmsg_addmem (msg, service, service_size);
-    if (rid_size)
-        zmsg_addmem (msg, rid, rid_size);
-    else
-        zmsg_addstr (msg, "?");
-    zmsg_addstr (msg, IRH_STATUS_ERR);
-    zmsg_addstr (msg, code);
-    zmsg_addstr (msg, text);
+    irh_envelope_add_error (msg, service, rid, code, text);
     zmsg_send (&msg, self->router);
     zmsg_destroy (&msg);
 }
 
+//  Count and refuse a request we hold as frames.
 static void
-s_fail_pending (broker_t *self, const char *service, pending_t *pending, counter_t counter,
-                const char *code, const char *text)
+s_reject (broker_t *self, zframe_t *client, const char *service, zframe_t *rid,
+          counter_t counter, const char *code, const char *text)
 {
     self->counters [counter]++;
-    s_send_error (self, pending->client, (const uint8_t *) service, strlen (service),
-                  zframe_data (pending->rid), zframe_size (pending->rid), code, text);
+    irh_frame_view_t service_view = { (const uint8_t *) service, strlen (service) };
+    irh_frame_view_t rid_view = { zframe_data (rid), zframe_size (rid) };
+    s_send_error (self, client, &service_view, &rid_view, code, text);
 }
 
 static void
@@ -289,17 +283,33 @@ s_send_command (broker_t *self, worker_t *worker, int command)
     worker->last_sent = zclock_mono ();
 }
 
+//  Outstanding requests are keyed "clienthex/ridhex": rids are only unique
+//  per client. Built in a caller's buffer: this runs for every request and
+//  every reply.
+#define PENDING_KEY_MAX (2 * IRH_ROUTING_ID_MAX + 1 + 2 * IRH_RID_MAX + 1)
+
 static char *
-s_pending_key (zframe_t *client, const uint8_t *rid, size_t rid_size)
+s_hex (char *out, const uint8_t *data, size_t size)
 {
-    char *client_hex = zframe_strhex (client);
-    zframe_t *rid_frame = zframe_new (rid, rid_size);
-    char *rid_hex = zframe_strhex (rid_frame);
-    char *key = zsys_sprintf ("%s/%s", client_hex, rid_hex);
-    zframe_destroy (&rid_frame);
-    free (client_hex);
-    free (rid_hex);
-    return key;
+    static const char digits [] = "0123456789ABCDEF";
+    for (size_t i = 0; i < size; i++) {
+        *out++ = digits [data [i] >> 4];
+        *out++ = digits [data [i] & 15];
+    }
+    return out;
+}
+
+static void
+s_pending_key (char key [PENDING_KEY_MAX], const uint8_t *client, size_t client_size,
+               const uint8_t *rid, size_t rid_size)
+{
+    //  Both come from the envelope decoder or from ZeroMQ, which keep
+    //  routing ids and rids within these limits.
+    assert (client_size <= IRH_ROUTING_ID_MAX && rid_size <= IRH_RID_MAX);
+    char *end = s_hex (key, client, client_size);
+    *end++ = '/';
+    end = s_hex (end, rid, rid_size);
+    *end = 0;
 }
 
 //  Send a request (client, rid, body frames taken) to the next worker.
@@ -328,9 +338,10 @@ s_dispatch (broker_t *self, service_t *service, zframe_t *client, zframe_t *rid,
     assert (pending);
     pending->client = client;
     pending->rid = rid;
-    char *key = s_pending_key (client, zframe_data (rid), zframe_size (rid));
+    char key [PENDING_KEY_MAX];
+    s_pending_key (key, zframe_data (client), zframe_size (client),
+                   zframe_data (rid), zframe_size (rid));
     zhashx_update (worker->outstanding, key, pending);
-    free (key);
 }
 
 //  Remove a worker; every request it held gets actor-down.
@@ -344,11 +355,25 @@ s_worker_delete (broker_t *self, worker_t *worker, const char *why)
               worker->pid, why);
     for (pending_t *pending = (pending_t *) zhashx_first (worker->outstanding); pending;
          pending = (pending_t *) zhashx_next (worker->outstanding))
-        s_fail_pending (self, worker->service->name, pending, C_ACTOR_DOWN, "actor-down", text);
+        s_reject (self, pending->client, worker->service->name, pending->rid, C_ACTOR_DOWN,
+                  "actor-down", text);
     void *handle = zlistx_find (worker->service->workers, worker);
     if (handle)
         zlistx_delete (worker->service->workers, handle);
     zhashx_delete (self->workers, worker->key);
+}
+
+//  Delete the workers collected in *dead_p (collected first, because a
+//  zhashx cannot lose items while it is iterated), counting each.
+static void
+s_workers_delete (broker_t *self, zlistx_t **dead_p, counter_t counter, const char *why)
+{
+    for (worker_t *worker = (worker_t *) zlistx_first (*dead_p); worker;
+         worker = (worker_t *) zlistx_next (*dead_p)) {
+        self->counters [counter]++;
+        s_worker_delete (self, worker, why);
+    }
+    zlistx_destroy (dead_p);
 }
 
 static void
@@ -397,12 +422,7 @@ broker_forget_pid (broker_t *self, uint32_t pid)
          worker = (worker_t *) zhashx_next (self->workers))
         if (worker->pid == pid)
             zlistx_add_end (dead, worker);
-    for (worker_t *worker = (worker_t *) zlistx_first (dead); worker;
-         worker = (worker_t *) zlistx_next (dead)) {
-        self->counters [C_WORKERS_EXITED]++;
-        s_worker_delete (self, worker, "exited");
-    }
-    zlistx_destroy (&dead);
+    s_workers_delete (self, &dead, C_WORKERS_EXITED, "exited");
 }
 
 //  --------------------------------------------------------------------------
@@ -447,12 +467,9 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
     if (known == BROKER_SERVICE_PENDING) {
         if (!service)
             service = s_service_require (self, name);
-        if (zlistx_size (service->queue) >= IRH_QUEUE_MAX) {
-            self->counters [C_OVERLOAD]++;
-            s_send_error (self, client, (const uint8_t *) name, strlen (name),
-                          zframe_data (rid), zframe_size (rid), "overload",
-                          "too many requests queued for a restarting actor");
-        }
+        if (zlistx_size (service->queue) >= IRH_QUEUE_MAX)
+            s_reject (self, client, name, rid, C_OVERLOAD, "overload",
+                      "too many requests queued for a restarting actor");
         else {
             pending_t *pending = (pending_t *) zmalloc (sizeof (pending_t));
             assert (pending);
@@ -466,18 +483,13 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
         }
     }
     else
-    if (known == BROKER_SERVICE_DOWN) {
-        self->counters [C_ACTOR_DOWN]++;
-        s_send_error (self, client, (const uint8_t *) name, strlen (name),
-                      zframe_data (rid), zframe_size (rid), "actor-down",
-                      "the actor of this service is not running");
-    }
+    if (known == BROKER_SERVICE_DOWN)
+        s_reject (self, client, name, rid, C_ACTOR_DOWN, "actor-down",
+                  "the actor of this service is not running");
     else {
-        self->counters [C_UNKNOWN_SERVICE]++;
         char text [80];
         snprintf (text, sizeof text, "no service named '%s'", name);
-        s_send_error (self, client, (const uint8_t *) name, strlen (name),
-                      zframe_data (rid), zframe_size (rid), "unknown-service", text);
+        s_reject (self, client, name, rid, C_UNKNOWN_SERVICE, "unknown-service", text);
     }
     zframe_destroy (&client);
     zframe_destroy (&rid);
@@ -543,8 +555,8 @@ s_worker_message (broker_t *self, zframe_t *identity, zmsg_t *msg, irh_envelope_
     worker->last_seen = zclock_mono ();
     s_pid_seen (self, worker->pid, worker->last_seen);
     if (env->command == IRH_CMD_REPLY) {
-        zframe_t *client = zframe_new (env->client.data, env->client.size);
-        char *pkey = s_pending_key (client, env->rid.data, env->rid.size);
+        char pkey [PENDING_KEY_MAX];
+        s_pending_key (pkey, env->client.data, env->client.size, env->rid.data, env->rid.size);
         if (zhashx_lookup (worker->outstanding, pkey)) {
             zhashx_delete (worker->outstanding, pkey);
             self->counters [C_REPLIES]++;
@@ -553,18 +565,14 @@ s_worker_message (broker_t *self, zframe_t *identity, zmsg_t *msg, irh_envelope_
             zframe_destroy (&frame);
             frame = zmsg_pop (msg);
             zframe_destroy (&frame);
-            frame = zmsg_pop (msg);
-            zframe_destroy (&frame);
+            zframe_t *client = zmsg_pop (msg);
             zmsg_pushstr (msg, worker->service->name);
             zmsg_pushstr (msg, IRH_PROTO_CLIENT);
             zmsg_prepend (msg, &client);
             zmsg_send (&msg, self->router);
         }
-        else {
+        else
             self->counters [C_REPLY_UNKNOWN]++;
-            zframe_destroy (&client);
-        }
-        free (pkey);
     }
     else
     if (env->command == IRH_CMD_DISCONNECT) {
@@ -588,11 +596,11 @@ s_handle_one (broker_t *self, zmsg_t *msg)
         return;
     }
     irh_envelope_t env;
-    int count = irh_envelope_views (msg, self->views, IRH_FRAMES_MAX);
-    int rc;
-    if (count < 0) {
-        count = IRH_FRAMES_MAX;
-        rc = irh_envelope_decode (self->views, (size_t) count, self->max_bytes, &env);
+    size_t count = irh_envelope_views (msg, self->views, IRH_FRAMES_MAX);
+    int rc = irh_envelope_decode (self->views, count, self->max_bytes, &env);
+    if (zmsg_size (msg) > IRH_FRAMES_MAX) {
+        //  Decoded the first frames only, to tell a version error (and to
+        //  find a rid for the reply); anything else is too many frames.
         if (rc == 0 || !streq (env.error_code, "version")) {
             rc = -1;
             env.error_code = "malformed";
@@ -600,8 +608,6 @@ s_handle_one (broker_t *self, zmsg_t *msg)
                       IRH_FRAMES_MAX);
         }
     }
-    else
-        rc = irh_envelope_decode (self->views, (size_t) count, self->max_bytes, &env);
 
     if (rc == -1) {
         counter_t counter = streq (env.error_code, "version") ? C_VERSION
@@ -614,8 +620,8 @@ s_handle_one (broker_t *self, zmsg_t *msg)
         else {
             self->counters [counter]++;
             irh_debug ("broker: rejected request (%s): %s", env.error_code, env.error_text);
-            s_send_error (self, identity, env.service.data, env.service.size,
-                          env.rid.data, env.rid.size, env.error_code, env.error_text);
+            s_send_error (self, identity, &env.service, &env.rid, env.error_code,
+                          env.error_text);
         }
         zframe_destroy (&identity);
         zmsg_destroy (&msg);
@@ -656,12 +662,7 @@ broker_tick (broker_t *self)
         if (now - worker->last_sent >= IRH_HEARTBEAT_MS)
             s_send_command (self, worker, IRH_CMD_HEARTBEAT);
     }
-    for (worker_t *worker = (worker_t *) zlistx_first (dead); worker;
-         worker = (worker_t *) zlistx_next (dead)) {
-        self->counters [C_WORKERS_EXPIRED]++;
-        s_worker_delete (self, worker, "missed heartbeats");
-    }
-    zlistx_destroy (&dead);
+    s_workers_delete (self, &dead, C_WORKERS_EXPIRED, "missed heartbeats");
 
     //  Queued requests: fail those past their deadline, or all of them
     //  once the supervisor says the actor is down for good.
@@ -673,8 +674,8 @@ broker_tick (broker_t *self)
                  && self->expect (self->expect_arg, service->name) != BROKER_SERVICE_PENDING;
         pending_t *pending = (pending_t *) zlistx_first (service->queue);
         while (pending && (down || pending->deadline <= now)) {
-            s_fail_pending (self, service->name, pending, C_ACTOR_DOWN, "actor-down",
-                            "no live worker for this service (actor restarting or failed)");
+            s_reject (self, pending->client, service->name, pending->rid, C_ACTOR_DOWN,
+                      "actor-down", "no live worker for this service (actor restarting or failed)");
             zlistx_delete (service->queue, zlistx_cursor (service->queue));
             pending = (pending_t *) zlistx_first (service->queue);
         }

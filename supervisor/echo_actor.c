@@ -31,6 +31,16 @@ s_is_text (zframe_t *frame, const char *prefix)
     return zframe_size (frame) >= len && memcmp (zframe_data (frame), prefix, len) == 0;
 }
 
+//  Reply with the request's own body.
+static void
+s_echo (irh_worker_t *worker, irh_request_t **request_p)
+{
+    zmsg_t *body = (*request_p)->body;
+    (*request_p)->body = NULL;
+    irh_worker_reply (worker, *request_p, &body);
+    irh_request_destroy (request_p);
+}
+
 static void
 s_handle (irh_worker_t *worker, irh_request_t *request, const char *service,
           int64_t started, zlistx_t *delayed, zlistx_t *held)
@@ -69,12 +79,8 @@ s_handle (irh_worker_t *worker, irh_request_t *request, const char *service,
         irh_worker_error (worker, request, "unknown-command", "echo has no such command");
         irh_request_destroy (&request);
     }
-    else {
-        zmsg_t *body = request->body;
-        request->body = NULL;
-        irh_worker_reply (worker, request, &body);
-        irh_request_destroy (&request);
-    }
+    else
+        s_echo (worker, &request);
 }
 
 int
@@ -115,10 +121,7 @@ main (int argc, char *argv [])
         delayed_t *item = (delayed_t *) zlistx_first (delayed);
         while (item) {
             if (item->due <= now) {
-                zmsg_t *body = item->request->body;
-                item->request->body = NULL;
-                irh_worker_reply (worker, item->request, &body);
-                irh_request_destroy (&item->request);
+                s_echo (worker, &item->request);
                 free (item);
                 zlistx_delete (delayed, zlistx_cursor (delayed));
                 item = (delayed_t *) zlistx_first (delayed);

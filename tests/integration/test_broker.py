@@ -13,7 +13,7 @@ import zmq
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_supervisor import EchoDaemon, status, table, wait_for  # noqa: E402
+from test_supervisor import broker_stats as stats, configured_daemon, status, wait_for  # noqa: E402,E501
 from irohds_test import serve  # noqa: E402
 
 LIMIT = 1048576
@@ -21,10 +21,7 @@ LIMIT = 1048576
 
 @pytest.fixture
 def daemon():
-    d = EchoDaemon()
-    with open(os.path.join(d.home, "config.toml"), "a") as f:
-        f.write("[broker]\nmax_message = %d\n" % LIMIT)
-    yield from serve(d)
+    yield from serve(configured_daemon("[broker]\nmax_message = %d\n" % LIMIT))
 
 
 @pytest.fixture
@@ -34,12 +31,6 @@ def client(daemon):
         yield c
     finally:
         c.close()
-
-
-def stats(c):
-    st, frames = c.call("sup", "broker_stats")
-    assert st == "OK"
-    return {r["name"]: int(r["value"]) for r in table(frames)}
 
 
 def raw(c, frames, rid, timeout=2.0):

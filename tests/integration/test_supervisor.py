@@ -16,7 +16,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
 import irohds_test  # noqa: E402
-from irohds_test import Client, Daemon, binary, make_home  # noqa: E402
+from irohds_test import Client, Daemon, binary, make_home, serve  # noqa: E402
+from irohds._transport import parse_table as table  # noqa: E402
 
 test_env = irohds_test.test_env
 test_env.__test__ = False
@@ -40,13 +41,6 @@ class EchoDaemon(Daemon):
         logf.close()
         self.wait_ready(timeout, services=services)
         return self
-
-
-def table(frames):
-    header = frames[0].decode().split("\t")
-    assert header[0] == "T1"
-    names = [c.rpartition(":")[0] for c in header[1:]]
-    return [dict(zip(names, f.decode().split("\t"))) for f in frames[1:]]
 
 
 def status(client):
@@ -80,15 +74,7 @@ def wait_for(pred, timeout, step=0.05):
 
 @pytest.fixture
 def daemon():
-    d = EchoDaemon()
-    try:
-        d.start()
-        yield d
-    finally:
-        try:
-            d.stop()
-        finally:
-            d.cleanup()
+    yield from serve(EchoDaemon())
 
 
 def assert_clean_exit(d, pids, started):
@@ -191,45 +177,6 @@ def echo_back(c, old_pid, timeout):
     return wait_for(ready, timeout)
 
 
-def test_restart_after_kill(daemon):
-    c = daemon.client()
-    try:
-        old = int(status(c)["echo"]["pid"])
-        os.kill(old, signal.SIGKILL)
-        killed = time.monotonic()
-        row = echo_back(c, old, 2.0)
-        assert row, "echo not back within 2 s"
-        assert time.monotonic() - killed < 2.0
-        assert int(row["restarts"]) == 1
-    finally:
-        c.close()
-
-
-def test_failed_after_too_many_restarts(daemon):
-    c = daemon.client()
-    try:
-        pid = int(status(c)["echo"]["pid"])
-        for i in range(6):
-            os.kill(pid, signal.SIGKILL)
-            if i < 5:
-                row = echo_back(c, pid, 8.0)
-                assert row, "restart %d did not happen" % (i + 1)
-                pid = int(row["pid"])
-        row = wait_for(lambda: status(c)["echo"]["state"] == "failed" and status(c)["echo"],
-                       3.0)
-        assert row and row["state"] == "failed" and int(row["restarts"]) == 5
-        # The rest keeps serving; requests for the failed service fail fast.
-        assert c.call("sup", "ping")[0] == "OK"
-        started = time.monotonic()
-        st, frames = c.call("echo", "ping", timeout=2)
-        assert st == "ERR" and frames[0] == b"actor-down"
-        assert time.monotonic() - started < 1.0
-        time.sleep(0.5)
-        assert status(c)["echo"]["state"] == "failed"
-    finally:
-        c.close()
-
-
 def configured_daemon(config):
     """An EchoDaemon whose config.toml also holds `config`."""
     d = EchoDaemon()
@@ -256,6 +203,37 @@ def kill_until_failed(c, kills, back_within):
             pid = int(row["pid"])
     return wait_for(lambda: status(c)["echo"]["state"] == "failed" and status(c)["echo"],
                     3.0) or status(c)["echo"]
+
+
+def test_restart_after_kill(daemon):
+    c = daemon.client()
+    try:
+        old = int(status(c)["echo"]["pid"])
+        os.kill(old, signal.SIGKILL)
+        killed = time.monotonic()
+        row = echo_back(c, old, 2.0)
+        assert row, "echo not back within 2 s"
+        assert time.monotonic() - killed < 2.0
+        assert int(row["restarts"]) == 1
+    finally:
+        c.close()
+
+
+def test_failed_after_too_many_restarts(daemon):
+    c = daemon.client()
+    try:
+        row = kill_until_failed(c, 6, 8.0)
+        assert row and row["state"] == "failed" and int(row["restarts"]) == 5
+        # The rest keeps serving; requests for the failed service fail fast.
+        assert c.call("sup", "ping")[0] == "OK"
+        started = time.monotonic()
+        st, frames = c.call("echo", "ping", timeout=2)
+        assert st == "ERR" and frames[0] == b"actor-down"
+        assert time.monotonic() - started < 1.0
+        time.sleep(0.5)
+        assert status(c)["echo"]["state"] == "failed"
+    finally:
+        c.close()
 
 
 def test_configured_restart_max():
@@ -332,8 +310,7 @@ def test_hung_actor_replaced(daemon):
         row = echo_back(c, old, 10.0)
         assert row, "hung actor not replaced"
         assert wait_for(lambda: not alive(old), 2)
-        st, frames = c.call("sup", "broker_stats")
-        stats = {r["name"]: int(r["value"]) for r in table(frames)}
+        stats = broker_stats(c)
         assert stats["actors_killed"] >= 1 and stats["workers_expired"] >= 1
     finally:
         c.close()
