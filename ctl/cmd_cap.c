@@ -264,18 +264,15 @@ ctl_cmd_cap (ctl_t *ctl, int argc, char **argv)
         irh_machcap_t request = { 0 };
         frame = irh_machcap_encode (&request);
     }
-    zmsg_t *reply = NULL;
-    int rc = ctl_call (ctl, "cap", &frame, &reply);
+    zframe_t *body = NULL;
+    int rc = ctl_call_message (ctl, "cap", &frame, &body);
     if (rc)
         return rc;
     irh_machcap_info_t info;
-    zframe_t *body = zmsg_first (reply);
-    if (!body || irh_machcap_info_decode (body, &info) != 0) {
-        const char *why = body ? irh_msgs_error () : "empty reply";
-        zmsg_destroy (&reply);
-        return ctl_fail (ctl, "cap: bad reply: %s", why);
-    }
-    zmsg_destroy (&reply);
+    rc = irh_machcap_info_decode (body, &info);
+    zframe_destroy (&body);
+    if (rc)
+        return ctl_fail (ctl, "cap: bad reply: %s", irh_msgs_error ());
     irh_fncost_cap_t cap;
     irh_fncost_cap_from_info (&info, &cap);
     if (ctl->json)

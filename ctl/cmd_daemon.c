@@ -103,20 +103,17 @@ ctl_cmd_ping (ctl_t *ctl, int argc, char **argv)
         return ctl_usage (ctl, "'%s' is not a service name (1-32 of [a-z0-9_.-])", service);
     irh_ping_t request = { 0 };
     zframe_t *frame = irh_ping_encode (&request);
-    zmsg_t *reply = NULL;
+    zframe_t *body = NULL;
     int64_t start = zclock_usecs ();
-    int rc = ctl_call (ctl, service, &frame, &reply);
+    int rc = ctl_call_message (ctl, service, &frame, &body);
     int64_t rtt_us = zclock_usecs () - start;
     if (rc)
         return rc;
-    zframe_t *body = zmsg_first (reply);
     irh_pong_t pong;
-    if (!body || irh_pong_decode (body, &pong) != 0) {
-        zmsg_destroy (&reply);
-        return ctl_fail (ctl, "%s: bad reply to ping: %s", service,
-                         body? irh_msgs_error (): "empty");
-    }
-    zmsg_destroy (&reply);
+    rc = irh_pong_decode (body, &pong);
+    zframe_destroy (&body);
+    if (rc)
+        return ctl_fail (ctl, "%s: bad reply to ping: %s", service, irh_msgs_error ());
     if (ctl->json) {
         ctl_json_open (ctl, '{');
         ctl_json_key (ctl, "service");
@@ -364,8 +361,8 @@ ctl_cmd_up (ctl_t *ctl, int argc, char **argv)
     }
     free (daemon);
 
-    int64_t deadline = zclock_mono () + (ctl->timeout_ms > CTL_UP_WAIT_MS
-                                         ? ctl->timeout_ms: CTL_UP_WAIT_MS);
+    int wait_ms = ctl->timeout_ms > CTL_UP_WAIT_MS? ctl->timeout_ms: CTL_UP_WAIT_MS;
+    int64_t deadline = zclock_mono () + wait_ms;
     bool reaped = false;
     const char *pending [] = { "sup", "store", NULL };
     int next = 0;
@@ -389,8 +386,7 @@ ctl_cmd_up (ctl_t *ctl, int argc, char **argv)
         }
         if (zclock_mono () > deadline) {
             ctl_fail (ctl, "up: irohds-daemon started but %s did not answer within %d ms",
-                      pending [next], (int) (ctl->timeout_ms > CTL_UP_WAIT_MS
-                                             ? ctl->timeout_ms: CTL_UP_WAIT_MS));
+                      pending [next], wait_ms);
             s_print_errors (errors);
             s_print_log_tail (paths);
             if (errors)

@@ -120,17 +120,15 @@ ctl_cmd_evict (ctl_t *ctl, int argc, char **argv)
     zframe_t *frame = irh_evict_encode (&request);
     if (!frame)
         return ctl_usage (ctl, "function name is not valid UTF-8 text");
-    zmsg_t *reply = NULL;
-    int rc = ctl_call (ctl, "store", &frame, &reply);
+    zframe_t *body = NULL;
+    int rc = ctl_call_message (ctl, "store", &frame, &body);
     if (rc)
         return rc;
     irh_evicted_t evicted;
-    zframe_t *body = zmsg_first (reply);
-    if (!body || irh_evicted_decode (body, &evicted) != 0) {
-        zmsg_destroy (&reply);
-        return ctl_fail (ctl, "store: bad reply to evict: %s", body? irh_msgs_error (): "empty");
-    }
-    zmsg_destroy (&reply);
+    rc = irh_evicted_decode (body, &evicted);
+    zframe_destroy (&body);
+    if (rc)
+        return ctl_fail (ctl, "store: bad reply to evict: %s", irh_msgs_error ());
     if (ctl->json) {
         ctl_json_open (ctl, '{');
         ctl_json_key (ctl, request.fn [0]? "fn": "key");
@@ -161,17 +159,15 @@ ctl_cmd_gc (ctl_t *ctl, int argc, char **argv)
         return ctl_usage (ctl, "gc takes no arguments");
     irh_gc_t request = { 0 };
     zframe_t *frame = irh_gc_encode (&request);
-    zmsg_t *reply = NULL;
-    int rc = ctl_call (ctl, "store", &frame, &reply);
+    zframe_t *body = NULL;
+    int rc = ctl_call_message (ctl, "store", &frame, &body);
     if (rc)
         return rc;
     irh_gc_reply_t gc;
-    zframe_t *body = zmsg_first (reply);
-    if (!body || irh_gc_reply_decode (body, &gc) != 0) {
-        zmsg_destroy (&reply);
-        return ctl_fail (ctl, "store: bad reply to gc: %s", body? irh_msgs_error (): "empty");
-    }
-    zmsg_destroy (&reply);
+    rc = irh_gc_reply_decode (body, &gc);
+    zframe_destroy (&body);
+    if (rc)
+        return ctl_fail (ctl, "store: bad reply to gc: %s", irh_msgs_error ());
     if (ctl->json) {
         ctl_json_open (ctl, '{');
         ctl_json_key (ctl, "expired");
@@ -212,17 +208,15 @@ ctl_cmd_info (ctl_t *ctl, int argc, char **argv)
     const char *who = ctl->endpoint_arg? "store": "sup";
     irh_ping_t ping = { 0 };
     zframe_t *frame = irh_ping_encode (&ping);
-    zmsg_t *reply = NULL;
-    int rc = ctl_call (ctl, who, &frame, &reply);
+    zframe_t *body = NULL;
+    int rc = ctl_call_message (ctl, who, &frame, &body);
     if (rc)
         return rc;
     irh_pong_t pong;
-    zframe_t *body = zmsg_first (reply);
-    if (!body || irh_pong_decode (body, &pong) != 0) {
-        zmsg_destroy (&reply);
-        return ctl_fail (ctl, "%s: bad reply to ping: %s", who, body? irh_msgs_error (): "empty");
-    }
-    zmsg_destroy (&reply);
+    rc = irh_pong_decode (body, &pong);
+    zframe_destroy (&body);
+    if (rc)
+        return ctl_fail (ctl, "%s: bad reply to ping: %s", who, irh_msgs_error ());
 
     irh_info_t request = { 0 };
     frame = irh_info_encode (&request);

@@ -70,15 +70,22 @@ s_print_usage (FILE *out)
         "exit status: 0 ok, 1 error, 2 bad usage, 3 daemon not running\n");
 }
 
+//  One error line: "irohds-ctl: <text>" on stderr.
+static void
+s_say (const char *format, va_list args)
+{
+    fputs ("irohds-ctl: ", stderr);
+    vfprintf (stderr, format, args);
+    fputc ('\n', stderr);
+}
+
 int
 ctl_fail (ctl_t *ctl, const char *format, ...)
 {
     (void) ctl;
     va_list args;
     va_start (args, format);
-    fputs ("irohds-ctl: ", stderr);
-    vfprintf (stderr, format, args);
-    fputc ('\n', stderr);
+    s_say (format, args);
     va_end (args);
     return CTL_EXIT_ERROR;
 }
@@ -89,9 +96,7 @@ ctl_usage (ctl_t *ctl, const char *format, ...)
     (void) ctl;
     va_list args;
     va_start (args, format);
-    fputs ("irohds-ctl: ", stderr);
-    vfprintf (stderr, format, args);
-    fputc ('\n', stderr);
+    s_say (format, args);
     va_end (args);
     s_print_usage (stderr);
     return CTL_EXIT_USAGE;
@@ -241,6 +246,21 @@ ctl_call (ctl_t *ctl, const char *service, zframe_t **request_p, zmsg_t **reply_
         ctl_fail (ctl, "%s: %s: %s", service, code? code: "error", text? text: "");
     }
     return rc;
+}
+
+int
+ctl_call_message (ctl_t *ctl, const char *service, zframe_t **request_p, zframe_t **body_p)
+{
+    *body_p = NULL;
+    zmsg_t *reply = NULL;
+    int rc = ctl_call (ctl, service, request_p, &reply);
+    if (rc)
+        return rc;
+    *body_p = zmsg_pop (reply);
+    zmsg_destroy (&reply);
+    if (!*body_p)
+        return ctl_fail (ctl, "%s: bad reply: empty", service);
+    return 0;
 }
 
 int

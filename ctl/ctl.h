@@ -17,7 +17,8 @@
       the reply body frames (message frame or table header first), or an
       exit code after printing the one error line itself (3 = daemon not
       running, 1 = service error). Just return that code.
-    - ctl_call_table () is the same for replies that are tables.
+    - ctl_call_message () is the same for replies of one message (it
+      returns that frame), ctl_call_table () for replies that are tables.
     - ctl_print_table () prints a table as aligned text or JSON.
     - ctl_json_* write JSON to stdout with commas handled, so a command can
       combine tables and fields into one document.
@@ -69,6 +70,10 @@ int ctl_check_running (ctl_t *ctl);
 
 //  One request/reply. *request_p is taken. On 0, *reply_p holds the body.
 int ctl_call (ctl_t *ctl, const char *service, zframe_t **request_p, zmsg_t **reply_p);
+//  Same, for replies of one message: on 0, *body_p is its frame (the
+//  caller decodes and destroys it); an empty reply is an error.
+int ctl_call_message (ctl_t *ctl, const char *service, zframe_t **request_p,
+                      zframe_t **body_p);
 //  Same, for replies that are tables.
 int ctl_call_table (ctl_t *ctl, const char *service, zframe_t **request_p,
                     irh_table_t **table_p);

@@ -14,29 +14,15 @@
 #include "store_db.h"
 #include "irh_hash.h"
 #include "irh_log.h"
-#include <time.h>
+#include "bench_util.h"
 #include <unistd.h>
-
-static double
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
-}
-
-static int
-s_compare (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
 
 static double
 s_median (double *v, int n)
 {
-    qsort (v, (size_t) n, sizeof (double), s_compare);
-    return v [n / 2];
+    double median, best;
+    bench_summary (v, n, &median, &best);
+    return median;
 }
 
 //  Median put and get times (us) for size-byte results.
@@ -70,13 +56,13 @@ s_run (const char *root, const char *tag, uint64_t inline_max, uint64_t sync_ms,
         strcpy (put.codec, "raw");
         strcpy (put.fn, "bench.f");
         irh_put_ok_t ok;
-        double t0 = s_now_us ();
+        double t0 = bench_now () * 1e6;
         int rc = store_db_put (db, &put, data, size, &ok);
-        double t1 = s_now_us ();
+        double t1 = bench_now () * 1e6;
         assert (rc == 0 && ok.stored == (inline_max < size));
         store_db_hit_t hit;
         rc = store_db_get (db, put.key, false, &hit);
-        double t2 = s_now_us ();
+        double t2 = bench_now () * 1e6;
         assert (rc == 0 && zframe_size (hit.content) == size);
         zframe_destroy (&hit.content);
         puts [i] = t1 - t0;

@@ -1,6 +1,7 @@
 """irohds-ctl against real daemons in temp homes: every command in text and
 --json form, the offline paths (key, usage, daemon not running), error
 lines and exit codes, and up/down leaving nothing behind."""
+import contextlib
 import json
 import os
 import shutil
@@ -150,35 +151,39 @@ def test_not_running_no_socket(home):
     assert sorted(os.listdir(home)) == ["config.toml"]
 
 
-def test_not_running_stale_socket(home):
-    # A socket file left by a dead daemon: nobody accepts on it.
+@contextlib.contextmanager
+def broker_socket(home, listen):
+    """A unix socket where the home's broker would be, bound and then
+    either listening (but never answering) or closed at once (stale)."""
     run = os.path.join(home, "run")
     os.mkdir(run, 0o700)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(os.path.join(run, "broker.ipc"))
-        sock.close()
-        for args in (["status"], ["ls"], ["down"]):
-            check_not_running(home, args, "nobody listening")
+        if listen:
+            sock.listen(8)
+        else:
+            sock.close()
+        yield
     finally:
         sock.close()
 
 
+def test_not_running_stale_socket(home):
+    # A socket file left by a dead daemon: nobody accepts on it.
+    with broker_socket(home, listen=False):
+        for args in (["status"], ["ls"], ["down"]):
+            check_not_running(home, args, "nobody listening")
+
+
 def test_not_running_silent_listener(home):
     # Something accepts but never answers: the timeout decides.
-    run = os.path.join(home, "run")
-    os.mkdir(run, 0o700)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(os.path.join(run, "broker.ipc"))
-        sock.listen(8)
+    with broker_socket(home, listen=True):
         start = time.monotonic()
         r = ctl(home, "--timeout", "300", "status")
         assert r.returncode == 3
         assert "no answer on ipc://" in one_line(r.stderr)
         assert time.monotonic() - start < 2.0
-    finally:
-        sock.close()
 
 
 # ------------------------------------------------------- against a daemon
