@@ -10,8 +10,7 @@ directly from its LMDB) -> the daemon (run-once claims between local
 processes, and later peers). If the daemon is unavailable the function
 is computed locally with one IrohdsWarning. See docs/python.md.
 """
-from ._memo import (FileRef, IrohdsWarning, mem, memo, resolve)
-from ._memo import evict as _evict
+from ._memo import (FileRef, IrohdsWarning, evict, mem, memo, resolve)
 from ._memcache import CACHE as _CACHE
 
 __all__ = ["memo", "mem", "evict", "FileRef", "File", "resolve", "status", "join",
@@ -29,12 +28,6 @@ def __getattr__(name):
         from ._keys import File
         return File
     raise AttributeError("module 'irohds' has no attribute %r" % name)
-
-
-def evict(name):
-    """Evict every result of function `name` ("pkg.mod.f") from this
-    process and the local store; returns the number the store removed."""
-    return _evict(name)
 
 
 def set_memory_limit(nbytes):

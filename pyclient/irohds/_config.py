@@ -11,6 +11,7 @@ client runs on defaults: a config problem must never break a program.
 """
 import ctypes
 import os
+import pwd
 import threading
 
 # Defaults (also documented in docs/python.md).
@@ -18,7 +19,6 @@ DEFAULT_TIMEOUT = 2.0            # seconds per request to the daemon
 DEFAULT_INLINE_MAX = 64 * 1024   # store.inline_max: larger results go as files
 DEFAULT_MEM_BYTES = 256 << 20    # in-process tier budget
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _lib = None
 _lib_lock = threading.Lock()
 
@@ -35,13 +35,13 @@ def home():
         if r is None:
             r = _home_cache[h] = os.path.abspath(h)
         return r
-    if not h:
-        xdg = os.environ.get("XDG_DATA_HOME")
-        if xdg:
-            h = os.path.join(xdg, "irohds")
-        else:
-            h = os.path.join(os.path.expanduser("~"), ".local", "share", "irohds")
-    return os.path.abspath(h)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg and xdg.startswith("/"):     # the XDG spec: a relative value is ignored
+        return os.path.abspath(os.path.join(xdg, "irohds"))
+    # $HOME, or the password entry when it is unset OR empty (expanduser
+    # would turn an empty $HOME into "/").
+    user = os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+    return os.path.abspath(os.path.join(user, ".local", "share", "irohds"))
 
 
 def broker_endpoint(h=None):

@@ -140,8 +140,9 @@ def _enc_float(x):
 
 def _enc_str(x):
     # surrogatepass: a str with lone surrogates still has one encoding.
+    # Also the fast path's str encoder, hence no _u64 call here.
     raw = str.encode(x, "utf-8", "surrogatepass")
-    return b"s" + _u64(len(raw)) + raw
+    return b"s" + len(raw).to_bytes(8, "big") + raw
 
 
 class _Encoder:
@@ -171,14 +172,18 @@ class _Encoder:
         return key
 
     def seq(self, tag, items, x):
+        return self.elements([tag, _u64(len(items))], items, x, "[{}]")
+
+    def elements(self, parts, items, x, where):
+        """parts + each item's encoding, joined; `where` formats an
+        item's index into the error path."""
         key = self._enter(x)
         try:
-            parts = [tag, _u64(len(items))]
             for i, item in enumerate(items):
                 try:
                     parts.append(self.enc(item))
                 except _Unsupported as e:
-                    e.path.append(f"[{i}]")
+                    e.path.append(where.format(i))
                     raise
             return b"".join(parts)
         finally:
@@ -299,18 +304,7 @@ class _Encoder:
             if a.dtype.kind != "O":
                 raise _Unsupported(a, "structured arrays with object fields "
                                    "are not supported")
-            key = self._enter(a)
-            try:
-                parts = [b"O", shape]
-                for i, item in enumerate(a.flat):
-                    try:
-                        parts.append(self.enc(item))
-                    except _Unsupported as e:
-                        e.path.append(f".flat[{i}]")
-                        raise
-                return b"".join(parts)
-            finally:
-                self.active.discard(key)
+            return self.elements([b"O", shape], a.flat, a, ".flat[{}]")
         c = a if a.flags.c_contiguous else np.ascontiguousarray(a)
         # view as bytes without a copy (C order; 0-size arrays are fine)
         raw = memoryview(c.reshape(-1).view(np.uint8)) if c.size else memoryview(b"")
@@ -529,11 +523,6 @@ def _f_float(x):
     return b"f" + (_NAN if x != x else _FLOAT.pack(x))
 
 
-def _f_str(x):
-    raw = x.encode("utf-8", "surrogatepass")
-    return b"s" + len(raw).to_bytes(8, "big") + raw
-
-
 def _f_bytes(x):
     n = len(x)
     if n > INLINE_LIMIT:
@@ -559,7 +548,7 @@ def _f_dict(x):
 
 # Exact types only (a subclass encodes differently: tag 'S').
 _FAST_LEAF = {type(None): _f_none, bool: _f_bool, int: _f_int, float: _f_float,
-              str: _f_str, bytes: _f_bytes}
+              str: _enc_str, bytes: _f_bytes}
 _FAST = dict(_FAST_LEAF)
 _FAST.update({tuple: _f_tuple, list: _f_list, dict: _f_dict})
 

@@ -57,6 +57,8 @@ def decode_manifest(buf):
     if pos + _M_TAIL.size != n:
         raise _proto.ProtoError("manifest has the wrong size")
     tail = _M_TAIL.unpack_from(buf, pos)
+    if b"\0" in codec:
+        raise _proto.ProtoError("manifest codec has NUL")
     try:
         codec = codec.decode("utf-8")
     except UnicodeDecodeError:

@@ -45,14 +45,6 @@ class MemCache:
                 return None
         return e
 
-    def touch(self, key):
-        """Mark recently used (for fast-key hits); False if gone."""
-        try:
-            self.lru.move_to_end(key)
-            return True
-        except KeyError:
-            return False
-
     def put(self, key, value, size, fn):
         """Insert (or replace); returns the Entry, or None when the value
         alone exceeds the budget."""
@@ -68,10 +60,14 @@ class MemCache:
                 self._forget(old)
             self.lru[key] = e
             self.total += size
-            while self.total > self.budget and self.lru:
-                _, victim = self.lru.popitem(last=False)
-                self._forget(victim)
+            self._shrink()
         return e
+
+    def _shrink(self):
+        # Under self.lock: drop least recently used entries to the budget.
+        while self.total > self.budget and self.lru:
+            _, victim = self.lru.popitem(last=False)
+            self._forget(victim)
 
     def _forget(self, e):
         self.total -= e.size
@@ -104,9 +100,7 @@ class MemCache:
         self.configured = True
         with self.lock:
             self.budget = int(nbytes)
-            while self.total > self.budget and self.lru:
-                _, victim = self.lru.popitem(last=False)
-                self._forget(victim)
+            self._shrink()
 
     def clear(self):
         with self.lock:

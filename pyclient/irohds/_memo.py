@@ -38,7 +38,7 @@ from ._memcache import CACHE
 LEASE_MS = int(os.environ.get("IROHDS_LEASE_MS") or 30000)
 WAIT_MS = 30000
 MAX_ROUNDS = 8
-FLAG_FILEREF = 1
+FLAG_FILEREF = _localstore.FLAG_FILEREF   # manifest flag: the result is a file
 ZERO32 = bytes(32)
 _TOUCH_ID = bytes([_proto.TOUCH])       # a touch body is this + the key
 
@@ -530,10 +530,7 @@ class Memo:
         except BaseException:
             scratch.remove()
             if claimed:
-                try:
-                    _call("store", "release", key=key, holder=p.holder)
-                except _DaemonDown:
-                    pass
+                self._release(key)
             raise
         try:
             return self._put(key, value, measured)
@@ -657,18 +654,21 @@ def _staging_dir():
     return d
 
 
-def _new_scratch():
+def _staging_name(kind):
+    """A fresh path under staging: <kind>-<pid>-<seq>-<random>."""
     p = process()
-    d = os.path.join(_staging_dir(), "call-%d-%d-%s" % (p.pid, next(p.seq),
-                                                       uuid.uuid4().hex[:8]))
+    return os.path.join(_staging_dir(), "%s-%d-%d-%s" % (kind, p.pid, next(p.seq),
+                                                         uuid.uuid4().hex[:8]))
+
+
+def _new_scratch():
+    d = _staging_name("call")
     os.mkdir(d, 0o700)
     return d
 
 
 def _stage_encoded(enc):
-    p = process()
-    path = os.path.join(_staging_dir(), "put-%d-%d-%s" % (p.pid, next(p.seq),
-                                                         uuid.uuid4().hex[:8]))
+    path = _staging_name("put")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         enc.write_fd(fd)
@@ -685,12 +685,9 @@ def _stage_file(src):
     our scratch, else hard link or copy); returns the staged path."""
     if not os.path.isfile(src):
         return None
-    p = process()
-    dst = os.path.join(_staging_dir(), "file-%d-%d-%s" % (p.pid, next(p.seq),
-                                                         uuid.uuid4().hex[:8]))
-    staging = _staging_dir() + os.sep
+    dst = _staging_name("file")
     try:
-        if os.path.abspath(src).startswith(staging):
+        if os.path.abspath(src).startswith(os.path.dirname(dst) + os.sep):
             os.rename(src, dst)
         else:
             try:

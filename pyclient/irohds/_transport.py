@@ -203,14 +203,6 @@ class Transport:
                     raise
                 deadline = time.monotonic() + timeout
 
-    def post(self, service, name, **fields):
-        """Fire and forget (e.g. "touch"): no reply is awaited; failures
-        are ignored because nothing depends on them."""
-        try:
-            self.send(service, name, timeout=0, **fields)
-        except (Unavailable, zmq.ZMQError):
-            pass
-
     def post_many(self, service, bodies):
         """Fire and forget many encoded request bodies (e.g. batched
         "touch"); stops at the first one that cannot be queued."""

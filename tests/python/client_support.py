@@ -14,6 +14,15 @@ WORKER = os.path.join(HERE, "memo_worker.py")
 PYTHON = "/usr/bin/python3"
 
 
+def pin_home(monkeypatch, home):
+    """Point this pytest process's client at `home` for one test, LAN off,
+    and make its one daemon start attempt fail, so nothing can start a
+    daemon on a default home (tests/support/check_sandbox.py would catch it)."""
+    monkeypatch.setenv("IROHDS_HOME", home)
+    monkeypatch.setenv("IROHDS_LAN", "0")
+    monkeypatch.setenv("IROHDS_DAEMON", "/bin/false")
+
+
 def worker_env(home, count_file, **extra):
     env = irohds_test.test_env(home, IRH_COUNT=count_file, **extra)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (HERE, os.environ.get("PYTHONPATH", ""))

@@ -12,7 +12,8 @@ import warnings
 import lmdb
 import pytest
 
-from client_support import count, finish_worker, irohds_test, run_worker, start_worker
+from client_support import (count, finish_worker, irohds_test, pin_home, run_worker,
+                            start_worker)
 
 import irohds
 from irohds import _memo, _proto, _transport
@@ -31,8 +32,7 @@ def counter(daemon):
 @pytest.fixture
 def here(daemon, monkeypatch):
     """Point this pytest process's client at the daemon's home."""
-    monkeypatch.setenv("IROHDS_HOME", daemon.home)
-    monkeypatch.setenv("IROHDS_DAEMON", "/bin/false")
+    pin_home(monkeypatch, daemon.home)
     _memo.process().down_until = 0.0
     _memo._warned.clear()
     yield daemon

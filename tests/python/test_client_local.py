@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from client_support import count, irohds_test, run_worker
+from client_support import count, irohds_test, pin_home, run_worker
 
 import irohds
 from irohds import _codec, _memcache, _transport
@@ -16,13 +16,9 @@ from irohds import _codec, _memcache, _transport
 
 @pytest.fixture(autouse=True)
 def home(monkeypatch):
-    # Every test here runs without a daemon: pin the home and make the
-    # client's one start attempt fail, so nothing can start a daemon on a
-    # default home (tests/support/check_sandbox.py would catch it).
+    # Every test here runs without a daemon.
     h = irohds_test.make_home()
-    monkeypatch.setenv("IROHDS_HOME", h)
-    monkeypatch.setenv("IROHDS_DAEMON", "/bin/false")
-    monkeypatch.setenv("IROHDS_LAN", "0")
+    pin_home(monkeypatch, h)
     try:
         yield h
     finally:
@@ -190,6 +186,36 @@ def test_key_is_hex_and_distinguishes(home):
     assert k == f.key(1) and k != f.key(1.0) and k != f.key(True) and k != f.key(2)
 
 
+@pytest.mark.parametrize("env", [
+    {"XDG_DATA_HOME": "/tmp/irh-xdg//data/../d"},
+    {"XDG_DATA_HOME": "relative/xdg"},          # invalid per XDG: ignored
+    {"XDG_DATA_HOME": "", "HOME": "/tmp/irh-user/"},
+    {"HOME": ""},                               # empty: the password entry
+    {"IROHDS_HOME": "/tmp/irh-h/./x/.."},
+], ids=["xdg", "xdg-relative", "home", "home-empty", "irohds-home"])
+def test_home_matches_the_daemons_resolver(monkeypatch, env):
+    # The client and the daemon must find the same home: compare with
+    # irh_paths_new (libirohds) under the same environment.
+    import ctypes
+    from irohds import _config, _native
+    for name in ("IROHDS_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    lib = _native.library()
+    lib.irh_paths_new.restype = ctypes.POINTER(ctypes.c_char_p)   # ->home is first
+    lib.irh_paths_new.argtypes = [ctypes.c_char_p, ctypes.c_bool, ctypes.c_void_p]
+    lib.irh_paths_destroy.argtypes = [ctypes.c_void_p]
+    paths = lib.irh_paths_new(None, False, None)
+    assert paths
+    try:
+        # Same directory; the client also cleans the path lexically
+        # (irh_paths.c keeps an absolute one as given).
+        assert _config.home() == os.path.normpath(os.fsdecode(paths[0]))
+    finally:
+        lib.irh_paths_destroy(ctypes.byref(ctypes.cast(paths, ctypes.c_void_p)))
+
+
 def test_resolve_outside_a_call_is_an_error():
     with pytest.raises(RuntimeError):
         irohds.resolve("x.txt")
@@ -293,6 +319,14 @@ def test_fast_record_decoders_match_generated_codec():
             _localstore.decode_manifest(rec[:cut])
     with pytest.raises(_proto.ProtoError):
         _localstore.decode_manifest(rec + b"\0")
+    # Bad codec strings: both decoders refuse them.
+    head = _proto.encode("manifest", blob=bytes(32), codec="ab")
+    at = head.index(b"\x00\x02ab") + 2
+    for codec in (b"\xff\xfe", b"a\0"):
+        bad = head[:at] + codec + head[at + 2:]
+        for decode in (_localstore.decode_manifest, lambda r: _proto.decode(r, "manifest")):
+            with pytest.raises(_proto.ProtoError):
+                decode(bad)
     blob = _proto.encode("blob", kind=0, size=5, data=b"hello")
     b = _localstore.decode_blob(blob)
     assert (b["kind"], b["size"], bytes(b["data"])) == (0, 5, b"hello")
