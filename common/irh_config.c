@@ -66,7 +66,7 @@ typedef struct {
     char **items;
     size_t count;
     bool duration;              //  Had a time unit: integer is milliseconds
-    bool type_reported;         //  Report a wrong-type read once, not per read
+    bool type_reported;         //  Report a wrong type or range once, not per read
 } s_entry_t;
 
 struct _irh_config_t {
@@ -703,7 +703,10 @@ irh_config_load (const char *path)
         return irh_config_parse ("", 0, "config");
     const char *slash = strrchr (path, '/');
     const char *name = slash? slash + 1: path;
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    //  Never block on outside bytes: a FIFO (or a device) named
+    //  config.toml would hang open () and read (); O_NONBLOCK makes open
+    //  return at once, and fstat below refuses anything but a regular file.
+    int fd = open (path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd == -1 && errno == ENOENT)
         return irh_config_parse ("", 0, name);
     irh_config_t *self = NULL;
@@ -716,10 +719,19 @@ irh_config_load (const char *path)
             s_error (self, 0, "cannot read %s: %s", path, strerror (saved));
     }
     else
-    if (!S_ISREG (st.st_mode) || st.st_size > IRH_CONFIG_FILE_MAX) {
+    if (!S_ISREG (st.st_mode)) {
         self = irh_config_parse ("", 0, name);
         if (self)
-            s_error (self, 0, "%s is not a regular file of at most %d bytes; ignored",
+            s_error (self, 0, "%s is not a regular file (%s); ignored, using the defaults",
+                     path, S_ISDIR (st.st_mode) ? "a directory"
+                         : S_ISFIFO (st.st_mode) ? "a FIFO"
+                         : S_ISSOCK (st.st_mode) ? "a socket" : "a device");
+    }
+    else
+    if (st.st_size > IRH_CONFIG_FILE_MAX) {
+        self = irh_config_parse ("", 0, name);
+        if (self)
+            s_error (self, 0, "%s is larger than %d bytes; ignored, using the defaults",
                      path, IRH_CONFIG_FILE_MAX);
     }
     else {
@@ -787,6 +799,27 @@ irh_config_u64 (irh_config_t *self, const char *key, uint64_t dflt)
 {
     s_entry_t *entry = s_typed (self, key, S_INT, -1);
     return entry? entry->integer: dflt;
+}
+
+uint64_t
+irh_config_u64_range (irh_config_t *self, const char *key, uint64_t dflt, uint64_t low,
+                      uint64_t high)
+{
+    s_entry_t *entry = s_typed (self, key, S_INT, -1);
+    if (!entry)
+        return dflt;
+    if (entry->integer < low || entry->integer > high) {
+        const char *unit = entry->duration ? " ms" : "";
+        if (entry->type_reported)
+            return dflt;        //  said once already
+        entry->type_reported = true;
+        s_error (self, entry->line, "%s = %llu%s is out of range (%llu to %llu%s); "
+                 "using the default %llu%s", key, (unsigned long long) entry->integer, unit,
+                 (unsigned long long) low, (unsigned long long) high, unit,
+                 (unsigned long long) dflt, unit);
+        return dflt;
+    }
+    return entry->integer;
 }
 
 double

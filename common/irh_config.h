@@ -26,6 +26,11 @@ void irh_config_destroy (irh_config_t **self_p);
 //  ("30s", "250ms") reads as milliseconds from irh_config_u64 and as
 //  seconds from irh_config_double; size units ("64 MiB") are bytes.
 uint64_t irh_config_u64 (irh_config_t *self, const char *key, uint64_t dflt);
+//  An integer that must lie in [low, high]: outside it, the problem is
+//  recorded in the error list (with file:line) and dflt is returned. Use
+//  it for every value that cannot work outside a range.
+uint64_t irh_config_u64_range (irh_config_t *self, const char *key, uint64_t dflt,
+                               uint64_t low, uint64_t high);
 double irh_config_double (irh_config_t *self, const char *key, double dflt);
 bool irh_config_bool (irh_config_t *self, const char *key, bool dflt);
 const char *irh_config_str (irh_config_t *self, const char *key, const char *dflt);

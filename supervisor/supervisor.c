@@ -187,25 +187,8 @@ supervisor_destroy (supervisor_t **self_p)
     }
 }
 
-//  One policy value: config value if present and within [low, high], else
-//  the default (and one problem logged). Bare numbers of durations are
-//  milliseconds, like every duration read as an integer.
-static uint64_t
-s_policy_value (irh_config_t *config, const char *key, uint64_t dflt, uint64_t low,
-                uint64_t high, const char *unit, size_t *problems)
-{
-    uint64_t value = irh_config_u64 (config, key, dflt);
-    if (value < low || value > high) {
-        irh_warn ("config: %s = %llu%s is out of range (%llu to %llu%s); using the "
-                  "default %llu%s", key, (unsigned long long) value, unit,
-                  (unsigned long long) low, (unsigned long long) high, unit,
-                  (unsigned long long) dflt, unit);
-        (*problems)++;
-        return dflt;
-    }
-    return value;
-}
-
+//  Out-of-range values go to the config's error list (irh_config_u64_range),
+//  which main logs and counts; bare numbers of durations are milliseconds.
 #define SUP_RESTART_MAX_LIMIT   10000               //  sanity bound on restart_max
 #define SUP_DURATION_LIMIT_MS   (24 * 3600 * 1000)  //  and on every duration
 
@@ -216,16 +199,16 @@ supervisor_configure (supervisor_t *self, irh_config_t *config)
     assert (config);
     size_t problems = 0;
     policy_t policy;
-    policy.restart_max = (uint32_t) s_policy_value (config, "supervisor.restart_max",
-        SUP_RESTART_LIMIT, 1, SUP_RESTART_MAX_LIMIT, "", &problems);
-    policy.restart_window_ms = (int64_t) s_policy_value (config, "supervisor.restart_window",
-        SUP_RESTART_WINDOW_MS, 1, SUP_DURATION_LIMIT_MS, " ms", &problems);
-    policy.backoff_min_ms = (int64_t) s_policy_value (config, "supervisor.backoff_min",
-        SUP_BACKOFF_MIN_MS, 1, SUP_DURATION_LIMIT_MS, " ms", &problems);
-    policy.backoff_max_ms = (int64_t) s_policy_value (config, "supervisor.backoff_max",
-        SUP_BACKOFF_MAX_MS, 1, SUP_DURATION_LIMIT_MS, " ms", &problems);
-    policy.stable_ms = (int64_t) s_policy_value (config, "supervisor.stable_after",
-        SUP_STABLE_MS, 1, SUP_DURATION_LIMIT_MS, " ms", &problems);
+    policy.restart_max = (uint32_t) irh_config_u64_range (config, "supervisor.restart_max",
+        SUP_RESTART_LIMIT, 1, SUP_RESTART_MAX_LIMIT);
+    policy.restart_window_ms = (int64_t) irh_config_u64_range (config, "supervisor.restart_window",
+        SUP_RESTART_WINDOW_MS, 1, SUP_DURATION_LIMIT_MS);
+    policy.backoff_min_ms = (int64_t) irh_config_u64_range (config, "supervisor.backoff_min",
+        SUP_BACKOFF_MIN_MS, 1, SUP_DURATION_LIMIT_MS);
+    policy.backoff_max_ms = (int64_t) irh_config_u64_range (config, "supervisor.backoff_max",
+        SUP_BACKOFF_MAX_MS, 1, SUP_DURATION_LIMIT_MS);
+    policy.stable_ms = (int64_t) irh_config_u64_range (config, "supervisor.stable_after",
+        SUP_STABLE_MS, 1, SUP_DURATION_LIMIT_MS);
     if (policy.backoff_min_ms > policy.backoff_max_ms) {
         //  Neither value is wrong alone; only the default pair is sure to fit.
         irh_warn ("config: supervisor.backoff_min (%lld ms) is larger than "

@@ -27,8 +27,9 @@ supervisor_t *supervisor_new (const char *home, const char *broker_endpoint, boo
 void supervisor_destroy (supervisor_t **self_p);
 //  Read the restart policy (supervisor.restart_max, restart_window,
 //  backoff_min, backoff_max, stable_after) from config. A value out of its
-//  range is logged as a config problem and its default used instead.
-//  Returns the number of such problems (type errors are irh_config's own).
+//  range is a config problem (in the config's error list) and its default
+//  is used instead. Returns the number of problems found that are not in
+//  that list (backoff_min above backoff_max).
 //  Call before supervisor_start.
 size_t supervisor_configure (supervisor_t *self, irh_config_t *config);
 //  Spawn every present actor. Called before any ZeroMQ context exists.

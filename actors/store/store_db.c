@@ -8,6 +8,7 @@
     error code, never an abort.
 */
 #include "store_dbi.h"
+#include "store_check.h"
 #include "irh_hash.h"
 #include "irh_log.h"
 #include <errno.h>
@@ -22,7 +23,8 @@ const char *store_counter_names [STORE_COUNTERS] = {
     "hits", "misses", "puts", "deduped", "corrupt", "evictions", "expired",
     "bad_requests", "bad_paths", "map_full", "map_grown", "put_errors",
     "io_errors", "claims_granted", "claims_held", "claims_waited",
-    "claims_released", "touches", "gc_runs"
+    "claims_released", "touches", "gc_runs", "hits_local", "claims_dead",
+    "store_reset", "no_space", "gc_refused"
 };
 
 static const char *s_sum_names [3] = { "bytes_total", "inline_bytes", "file_bytes" };
@@ -38,6 +40,27 @@ store_dbi_fail (store_db_t *self, const char *code, const char *format, ...)
     va_start (args, format);
     vsnprintf (self->error_text, sizeof (self->error_text), format, args);
     va_end (args);
+    return -1;
+}
+
+int
+store_dbi_refuse (store_db_t *self, store_counter_t counter, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (self->error_text, sizeof (self->error_text), format, args);
+    va_end (args);
+    snprintf (self->error_code, sizeof (self->error_code), "bad-request");
+    self->counters [counter]++;
+    if (counter != STORE_BAD_REQUESTS)
+        self->counters [STORE_BAD_REQUESTS]++;
+    if (!(self->logged & (1ULL << counter))) {
+        self->logged |= 1ULL << counter;
+        irh_warn ("store: refused (%s, logged once): %s", store_counter_names [counter],
+                  self->error_text);
+    }
+    else
+        irh_debug ("store: refused (%s): %s", store_counter_names [counter], self->error_text);
     return -1;
 }
 
@@ -245,6 +268,14 @@ store_dbi_commit (store_db_t *self, store_wtxn_t *w)
 //  --------------------------------------------------------------------------
 //  Open and close
 
+//  LMDB errors that mean the environment's pages cannot be trusted.
+static bool
+s_damaged (int rc)
+{
+    return rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND
+        || rc == MDB_BAD_TXN || rc == MDB_VERSION_MISMATCH;
+}
+
 static int
 s_open_dbs (store_db_t *self, char **err)
 {
@@ -253,7 +284,7 @@ s_open_dbs (store_db_t *self, char **err)
     struct { const char *name; MDB_dbi *dbi; } dbs [] = {
         { "results", &self->results }, { "blobs", &self->blobs }, { "refs", &self->refs },
         { "fnindex", &self->fnindex }, { "lru", &self->lru }, { "expiry", &self->expiry },
-        { "claims", &self->claims }, { "meta", &self->meta }
+        { "claims", &self->claims }, { "meta", &self->meta }, { "ttl", &self->ttl }
     };
     for (size_t i = 0; i < sizeof (dbs) / sizeof (dbs [0]) && !rc; i++)
         rc = mdb_dbi_open (txn, dbs [i].name, MDB_CREATE, dbs [i].dbi);
@@ -261,7 +292,7 @@ s_open_dbs (store_db_t *self, char **err)
         *err = zsys_sprintf ("cannot open databases in %s: %s", self->store_dir, mdb_strerror (rc));
         if (txn)
             mdb_txn_abort (txn);
-        return -1;
+        return s_damaged (rc) ? 1 : -1;
     }
     uint64_t format = s_meta_get_u64 (self, txn, "format");
     if (format == 0)
@@ -283,15 +314,114 @@ s_open_dbs (store_db_t *self, char **err)
         snprintf (name, sizeof (name), "c:%s", store_counter_names [i]);
         self->counters [i] = self->saved [i] = s_meta_get_u64 (self, txn, name);
     }
+    MDB_val rk = { 12, "reset_reason" }, rv;
+    if (mdb_get (txn, self->meta, &rk, &rv) == 0)
+        snprintf (self->reset_reason, sizeof (self->reset_reason), "%.*s",
+                  (int) (rv.mv_size < sizeof (self->reset_reason) ? rv.mv_size
+                                                                  : sizeof (self->reset_reason) - 1),
+                  (const char *) rv.mv_data);
     if (!rc)
         rc = mdb_txn_commit (txn);
     else
         mdb_txn_abort (txn);
     if (rc) {
         *err = zsys_sprintf ("cannot initialise %s: %s", self->store_dir, mdb_strerror (rc));
-        return -1;
+        return s_damaged (rc) ? 1 : -1;
     }
     return 0;
+}
+
+//  LMDB noticed broken pages: remember it for the next start (LMDB
+//  aborts the process right after this returns).
+static void
+s_on_assert (MDB_env *env, const char *msg)
+{
+    (void) env;
+    char why [512];
+    snprintf (why, sizeof why, "LMDB assertion failed: %s", msg);
+    store_check_suspect (why);
+    irh_error ("store: %s; the environment will be set aside at the next start", why);
+}
+
+//  Create and open the environment and its databases: 0, 1 when it is
+//  damaged (*err says how), -1 on any other failure.
+static int
+s_open_env (store_db_t *self, char **err)
+{
+    int rc = mdb_env_create (&self->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs (self->env, 16);
+    if (!rc)
+        rc = mdb_env_set_maxreaders (self->env, 510);
+    if (!rc)
+        rc = mdb_env_set_mapsize (self->env, (size_t) self->config.map_initial);
+    if (!rc)
+        rc = mdb_env_set_assert (self->env, s_on_assert);
+    if (!rc)
+        //  Periodic mode skips LMDB's per-commit fsync (docs/store.md: a
+        //  killed store loses nothing, the page cache has it; an OS crash
+        //  may undo the last interval's results, which every read detects
+        //  through the content hash and recomputes). Without MDB_WRITEMAP,
+        //  LMDB keeps its integrity under MDB_NOSYNC.
+        rc = mdb_env_open (self->env, self->store_dir,
+                           self->config.sync_interval_ms ? MDB_NOSYNC : 0, 0600);
+    if (rc) {
+        *err = zsys_sprintf ("cannot open LMDB environment %s: %s", self->store_dir,
+                             mdb_strerror (rc));
+        return s_damaged (rc) ? 1 : -1;
+    }
+    MDB_envinfo info;
+    mdb_env_info (self->env, &info);
+    self->map_now = info.me_mapsize;
+    return s_open_dbs (self, err);
+}
+
+static void
+s_close_env (store_db_t *self)
+{
+    if (self->env)
+        mdb_env_close (self->env);
+    self->env = NULL;
+}
+
+//  Set the environment aside and open a new, empty one. why: the reason.
+static int
+s_reset_env (store_db_t *self, const char *why, char **err)
+{
+    s_close_env (self);
+    char *moved = NULL;
+    if (store_check_reset (self->store_dir, &moved) || s_mkdir (self->store_dir)) {
+        free (*err);
+        *err = zsys_sprintf ("the LMDB environment %s is damaged (%s) and cannot be moved aside",
+                             self->store_dir, why);
+        return -1;
+    }
+    irh_error ("store: the LMDB environment %s is damaged (%s): moved to %s, starting empty; "
+               "results are recomputed as needed", self->store_dir, why, moved);
+    char none [8];
+    store_check_env (self->store_dir, none, sizeof none);     //  marks the new one "opening"
+    free (*err);
+    *err = NULL;
+    int rc = s_open_env (self, err);
+    if (rc == 0) {
+        snprintf (self->reset_reason, sizeof (self->reset_reason), "%s (moved to %s)", why, moved);
+        self->counters [STORE_RESETS]++;
+        store_wtxn_t w;
+        rc = store_dbi_begin (self, &w);
+        MDB_val k = { 12, "reset_reason" }, v = { strlen (self->reset_reason), self->reset_reason };
+        if (!rc)
+            rc = mdb_put (w.txn, self->meta, &k, &v, 0);
+        if (!rc)
+            rc = store_dbi_commit (self, &w);
+        else
+        if (w.txn)
+            store_dbi_abort (self, &w);
+        if (rc)
+            irh_warn ("store: cannot record the reset: %s", self->error_text);
+        rc = 0;
+    }
+    zstr_free (&moved);
+    return rc ? -1 : 0;
 }
 
 store_db_t *
@@ -322,33 +452,22 @@ store_db_new (const char *store_dir, const char *blobs_dir, const char *staging_
         return NULL;
     }
     self->staging_real = realpath (staging_dir, NULL);
-    int rc = mdb_env_create (&self->env);
-    if (!rc)
-        rc = mdb_env_set_maxdbs (self->env, 16);
-    if (!rc)
-        rc = mdb_env_set_maxreaders (self->env, 510);
-    if (!rc)
-        rc = mdb_env_set_mapsize (self->env, (size_t) self->config.map_initial);
-    if (!rc)
-        //  Periodic mode skips LMDB's per-commit fsync (docs/store.md: a
-        //  killed store loses nothing, the page cache has it; an OS crash
-        //  may undo the last interval's results, which every read detects
-        //  through the content hash and recomputes). Without MDB_WRITEMAP,
-        //  LMDB keeps its integrity under MDB_NOSYNC.
-        rc = mdb_env_open (self->env, store_dir,
-                           self->config.sync_interval_ms ? MDB_NOSYNC : 0, 0600);
+    //  Never map an environment that could fault or abort us: check it in
+    //  a child first; a damaged one is set aside (store_check.c).
+    char why [512];
+    int rc = store_check_env (store_dir, why, sizeof why) ? 1 : s_open_env (self, err);
+    if (rc == 1) {
+        if (*err)
+            snprintf (why, sizeof why, "%s", *err);
+        rc = s_reset_env (self, why, err);
+    }
     if (rc) {
-        *err = zsys_sprintf ("cannot open LMDB environment %s: %s", store_dir, mdb_strerror (rc));
+        s_close_env (self);
         store_db_destroy (&self);
         return NULL;
     }
-    MDB_envinfo info;
-    mdb_env_info (self->env, &info);
-    self->map_now = info.me_mapsize;
-    if (s_open_dbs (self, err)) {
-        store_db_destroy (&self);
-        return NULL;
-    }
+    store_check_opened (store_dir);
+    store_check_arm (store_dir);
     return self;
 }
 
@@ -477,7 +596,44 @@ store_dbi_remove (store_db_t *self, store_wtxn_t *w, const uint8_t *key, const i
     if (!rc)
         rc = store_dbi_del (w->txn, self->fnindex, ik, store_dbi_fn_key (ik, m->fn, key));
     if (!rc)
+        rc = store_dbi_del (w->txn, self->ttl, key, STORE_KEY_SIZE);
+    if (!rc)
         rc = store_dbi_decref (self, w, m->blob);
+    return rc;
+}
+
+uint64_t
+store_dbi_expiry_at (uint64_t now_us, uint64_t ttl_ms)
+{
+    if (ttl_ms == 0)
+        return 0;
+    return ttl_ms > (UINT64_MAX - now_us) / 1000ULL ? UINT64_MAX : now_us + ttl_ms * 1000ULL;
+}
+
+uint64_t
+store_dbi_ttl (store_db_t *self, MDB_txn *txn, const uint8_t *key)
+{
+    MDB_val k = { STORE_KEY_SIZE, (void *) key }, v;
+    if (mdb_get (txn, self->ttl, &k, &v) || v.mv_size != 8)
+        return 0;
+    return store_dbi_get_be64 (v.mv_data);
+}
+
+int
+store_dbi_set_expiry (store_db_t *self, store_wtxn_t *w, const uint8_t *key,
+                      irh_manifest_t *m, uint64_t expires_us)
+{
+    uint8_t ik [40];
+    int rc = 0;
+    if (m->expires_us) {
+        store_dbi_time_key (ik, m->expires_us, key);
+        rc = store_dbi_del (w->txn, self->expiry, ik, 40);
+    }
+    m->expires_us = expires_us;
+    if (!rc && expires_us) {
+        store_dbi_time_key (ik, expires_us, key);
+        rc = mdb_put (w->txn, self->expiry, &(MDB_val) { 40, ik }, &(MDB_val) { 0, "" }, 0);
+    }
     return rc;
 }
 
@@ -595,6 +751,11 @@ store_dbi_apply_touches (store_db_t *self, store_wtxn_t *w)
         MDB_val k = { 40, ik }, v = { 0, "" };
         if (!rc)
             rc = mdb_put (w->txn, self->lru, &k, &v, 0);
+        //  An idle TTL counts from the last access.
+        uint64_t ttl = m.expires_us ? store_dbi_ttl (self, w->txn, key) : 0;
+        uint64_t expires = store_dbi_expiry_at (m.accessed_us, ttl);
+        if (!rc && ttl && expires > m.expires_us)
+            rc = store_dbi_set_expiry (self, w, key, &m, expires);
         if (!rc)
             rc = store_dbi_put_manifest (self, w->txn, key, &m);
     }
@@ -651,8 +812,11 @@ store_db_touch (store_db_t *self, const uint8_t *key)
 {
     int present = store_db_has (self, key);
     if (present == 1) {
+        //  A hit the client served from its read-only tier: an access for
+        //  LRU and idle TTL, and a hit in the stats.
         s_note_touch (self, key);
         self->counters [STORE_TOUCHES]++;
+        self->counters [STORE_HITS_LOCAL]++;
     }
     return present;
 }
@@ -711,7 +875,7 @@ static int
 s_read_file (const char *path, uint64_t size, const uint8_t *hash, zframe_t **frame_p,
              char *why, size_t why_size)
 {
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    int fd = open (path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
         snprintf (why, why_size, "blob file %s: %s", path, strerror (errno));
         return -1;
@@ -805,7 +969,7 @@ store_db_get (store_db_t *self, const uint8_t *key, bool want_path, store_db_hit
         if (want_path) {
             //  The client hashes what it reads; we check it is there.
             struct stat st;
-            if (stat (path, &st) || !S_ISREG (st.st_mode) || (uint64_t) st.st_size != m->size)
+            if (lstat (path, &st) || !S_ISREG (st.st_mode) || (uint64_t) st.st_size != m->size)
                 snprintf (why, sizeof (why), "blob file %s is missing or has the wrong size", path);
             else
                 snprintf (hit->path, sizeof (hit->path), "%s", path);

@@ -31,7 +31,7 @@ typedef struct {
     uint64_t map_initial;       //  0 = open at map_size; else grow from here
     uint64_t inline_max;        //  content above this goes to a file
     uint64_t max_bytes;         //  size cap on stored content, 0 = none
-    uint64_t default_ttl_s;     //  0 = results never expire
+    uint64_t default_ttl_ms;    //  0 = results never expire; else idle time to expiry
     uint64_t sync_interval_ms;  //  0 = fsync every commit; else store_db_sync
                                 //  is due this often (store.sync_interval)
 } store_db_config_t;
@@ -49,7 +49,8 @@ typedef enum {
     STORE_EVICTIONS, STORE_EXPIRED, STORE_BAD_REQUESTS, STORE_BAD_PATHS,
     STORE_MAP_FULL, STORE_MAP_GROWN, STORE_PUT_ERRORS, STORE_IO_ERRORS,
     STORE_CLAIMS_GRANTED, STORE_CLAIMS_HELD, STORE_CLAIMS_WAITED,
-    STORE_CLAIMS_RELEASED, STORE_TOUCHES, STORE_GC_RUNS,
+    STORE_CLAIMS_RELEASED, STORE_TOUCHES, STORE_GC_RUNS, STORE_HITS_LOCAL,
+    STORE_CLAIMS_DEAD, STORE_RESETS, STORE_NO_SPACE, STORE_GC_REFUSED,
     STORE_COUNTERS
 } store_counter_t;
 
@@ -114,6 +115,9 @@ int store_db_claim (store_db_t *self, const uint8_t *key, const char *holder,
                     uint64_t lease_ms, irh_claim_reply_t *reply);
 //  Drop holder's claim on key: 0 released, 1 not held by holder, -1 error.
 int store_db_release (store_db_t *self, const uint8_t *key, const char *holder);
+//  Release key's claim if its holder is a process of this machine that is
+//  gone (holder "<pid>@<host>/..."): 1 released, 0 not, -1 error.
+int store_db_reap (store_db_t *self, const uint8_t *key);
 //  For waiters: 0 stored, 1 live claim (expires_us set), 2 neither.
 int store_db_state (store_db_t *self, const uint8_t *key, uint64_t *expires_us);
 

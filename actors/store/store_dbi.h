@@ -26,7 +26,7 @@ typedef struct {
 
 struct _store_db_t {
     MDB_env *env;
-    MDB_dbi results, blobs, refs, fnindex, lru, expiry, claims, meta;
+    MDB_dbi results, blobs, refs, fnindex, lru, expiry, claims, meta, ttl;
     char *store_dir, *blobs_dir, *staging_dir, *tmp_dir;
     char *staging_real;         //  realpath of staging_dir
     store_db_config_t config;
@@ -38,6 +38,8 @@ struct _store_db_t {
     uint64_t clock_us;          //  test clock, 0 = real
     bool dirty;                 //  committed since the last store_db_sync
     int64_t synced_ms;          //  monotonic time of the last sync
+    uint64_t logged;            //  bit per counter: its first refusal was logged
+    char reset_reason [600];    //  why the environment was last set aside, "" never
     char error_code [32];
     char error_text [512];
 };
@@ -50,6 +52,10 @@ extern const char *store_counter_names [STORE_COUNTERS];
 
 //  Set error code and text; returns -1.
 int store_dbi_fail (store_db_t *self, const char *code, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+//  Refuse outside input: "bad-request" with the text, counts counter and
+//  bad_requests, logs the first refusal of each counter. Returns -1.
+int store_dbi_refuse (store_db_t *self, store_counter_t counter, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 //  Set "io" from an LMDB return code; counts it. Returns -1.
 int store_dbi_mdb_fail (store_db_t *self, const char *what, int rc);
@@ -85,6 +91,14 @@ int store_dbi_put_manifest (store_db_t *self, MDB_txn *txn, const uint8_t *key,
 //  blob_bad, its blob goes too. Logs and counts.
 void store_dbi_drop_corrupt (store_db_t *self, const uint8_t *key, const irh_manifest_t *m,
                              bool blob_bad, const char *why);
+//  Move key's expiry to expires_us (manifest m and the expiry index),
+//  inside w; m is updated, the caller writes it.
+int store_dbi_set_expiry (store_db_t *self, store_wtxn_t *w, const uint8_t *key,
+                          irh_manifest_t *m, uint64_t expires_us);
+//  Idle TTL of key in ms (the "ttl" database), 0 if it has none.
+uint64_t store_dbi_ttl (store_db_t *self, MDB_txn *txn, const uint8_t *key);
+//  expires_us for an access at now_us with an idle TTL of ttl_ms (0: none).
+uint64_t store_dbi_expiry_at (uint64_t now_us, uint64_t ttl_ms);
 //  Apply pending touches inside w.
 int store_dbi_apply_touches (store_db_t *self, store_wtxn_t *w);
 

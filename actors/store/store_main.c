@@ -8,6 +8,7 @@
     counters, close LMDB, exit 0.
 */
 #include "store_server.h"
+#include "store_check.h"
 #include "irh_actor.h"
 #include "irh_config.h"
 #include "irh_log.h"
@@ -24,30 +25,41 @@ s_on_signal (int signum)
     s_stop = 1;
 }
 
+//  A fault while serving is almost always LMDB reading a damaged page (or
+//  a data.mdb cut short under us): note it for the next start, which sets
+//  the environment aside (store_check.c), then die as we would have.
+static void
+s_on_fault (int signum)
+{
+    store_check_suspect (signum == SIGBUS ? "SIGBUS while serving (data.mdb cut short?)"
+                                          : "SIGSEGV while serving (damaged LMDB page?)");
+    signal (signum, SIG_DFL);
+    raise (signum);
+}
+
 //  store.* settings from config.toml (sizes in bytes, durations in ms as
-//  the config parser gives them).
+//  the config parser gives them). A value that cannot work (a map too
+//  small for LMDB's own pages, an inline limit above what one message may
+//  carry) falls back to its default with a message in the config's error
+//  list, which main logs.
+#define S_MAP_MIN   (1ULL << 20)        //  LMDB needs a few pages; less holds nothing
+#define S_MAP_MAX   (1ULL << 46)        //  64 TiB: beyond any address space we map
 static void
 s_config (irh_config_t *config, store_db_config_t *out)
 {
     memset (out, 0, sizeof (*out));
-    out->map_size = irh_config_u64 (config, "store.map_size", STORE_DB_MAP_SIZE);
-    out->map_initial = irh_config_u64 (config, "store.map_initial", 0);
-    out->inline_max = irh_config_u64 (config, "store.inline_max", STORE_DB_INLINE_MAX);
+    out->map_size = irh_config_u64_range (config, "store.map_size", STORE_DB_MAP_SIZE,
+                                          S_MAP_MIN, S_MAP_MAX);
+    //  0 (absent) means "start at map_size"; any other value must work.
+    if (irh_config_u64 (config, "store.map_initial", 0))
+        out->map_initial = irh_config_u64_range (config, "store.map_initial", 0,
+                                                 S_MAP_MIN, S_MAP_MAX);
+    out->inline_max = irh_config_u64_range (config, "store.inline_max", STORE_DB_INLINE_MAX,
+                                            0, 64ULL << 20);
     out->max_bytes = irh_config_u64 (config, "store.max_bytes", 0);
-    out->sync_interval_ms = irh_config_u64 (config, "store.sync_interval",
-                                            STORE_DB_SYNC_INTERVAL);
-    uint64_t ttl_ms = irh_config_u64 (config, "store.default_ttl", 0);
-    out->default_ttl_s = (ttl_ms + 999) / 1000;
-    //  LMDB needs a few pages; below 1 MiB nothing useful fits.
-    if (out->map_size < (1 << 20)) {
-        irh_warn ("store: store.map_size %llu is too small; using 1 MiB",
-                  (unsigned long long) out->map_size);
-        out->map_size = 1 << 20;
-    }
-    if (out->inline_max > (64 << 20)) {
-        irh_warn ("store: store.inline_max above 64 MiB; using 64 MiB");
-        out->inline_max = 64 << 20;
-    }
+    out->sync_interval_ms = irh_config_u64_range (config, "store.sync_interval",
+                                                  STORE_DB_SYNC_INTERVAL, 0, 3600 * 1000);
+    out->default_ttl_ms = irh_config_u64 (config, "store.default_ttl", 0);
 }
 
 int
@@ -63,7 +75,10 @@ main (int argc, char *argv [])
     const char *broker = actor.broker, *bind = actor.bind;
     char *err = NULL;
     store_db_config_t db_config;
+    size_t logged = irh_config_errors (actor.config);     //  irh_actor_init logged these
     s_config (actor.config, &db_config);
+    for (size_t i = logged; i < irh_config_errors (actor.config); i++)
+        irh_warn ("store: %s", irh_config_error (actor.config, i));
     store_db_t *db = store_db_new (paths->store, paths->blobs, paths->staging, &db_config, &err);
     if (!db) {
         irh_error ("store: %s", err);
@@ -78,6 +93,10 @@ main (int argc, char *argv [])
     action.sa_handler = s_on_signal;
     sigaction (SIGTERM, &action, NULL);
     sigaction (SIGINT, &action, NULL);
+    action.sa_handler = s_on_fault;
+    action.sa_flags = SA_RESETHAND;
+    sigaction (SIGBUS, &action, NULL);
+    sigaction (SIGSEGV, &action, NULL);
 
     irh_worker_t *worker = irh_worker_new ("store", broker, bind);
     if (!worker) {

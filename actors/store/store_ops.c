@@ -13,6 +13,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -503,6 +505,31 @@ store_db_gc (store_db_t *self, irh_gc_reply_t *reply)
 //  --------------------------------------------------------------------------
 //  Claims
 
+//  Is holder ("<pid>@<host>/<uuid>", as clients make them) a process of
+//  this machine that no longer exists? Then its claims are worthless and
+//  waiters need not sit out its lease. Only a definite "no such process"
+//  counts: another user's process (EPERM), a pid reused, a holder from
+//  another host or in another form all stay held.
+static bool
+s_holder_dead (const char *holder)
+{
+    char *end;
+    errno = 0;
+    long pid = strtol (holder, &end, 10);
+    if (end == holder || *end != '@' || pid <= 0 || pid > 4194304 || errno)
+        return false;
+    const char *host = end + 1;
+    const char *slash = strchr (host, '/');
+    size_t host_len = slash ? (size_t) (slash - host) : strlen (host);
+    char name [256] = "";
+    if (gethostname (name, sizeof (name) - 1))
+        return false;
+    name [64] = 0;              //  clients keep the first 64 characters
+    if (host_len != strlen (name) || memcmp (host, name, host_len) != 0)
+        return false;
+    return kill ((pid_t) pid, 0) == -1 && errno == ESRCH;
+}
+
 int
 store_db_claim (store_db_t *self, const uint8_t *key, const char *holder, uint64_t lease_ms,
                 irh_claim_reply_t *reply)
@@ -531,6 +558,11 @@ store_db_claim (store_db_t *self, const uint8_t *key, const char *holder, uint64
     if (!rc && mdb_get (w.txn, self->claims, &k, &v) == 0
     &&  irh_claim_rec_decode_buf (v.mv_data, v.mv_size, &claim) == 0
     &&  claim.expires_us > now && !streq (claim.holder, holder)) {
+        if (s_holder_dead (claim.holder)) {
+            irh_info ("store: claim of %s released: its holder is gone", claim.holder);
+            self->counters [STORE_CLAIMS_DEAD]++;
+            goto grant;
+        }
         store_dbi_abort (self, &w);
         reply->status = 1;
         strcpy (reply->holder, claim.holder);
@@ -538,7 +570,8 @@ store_db_claim (store_db_t *self, const uint8_t *key, const char *holder, uint64
         self->counters [STORE_CLAIMS_HELD]++;
         return 0;
     }
-    //  Free, expired, undecodable, or ours already (a renewal).
+grant:
+    //  Free, expired, undecodable, ours already (a renewal), or its holder died.
     memset (&claim, 0, sizeof (claim));
     snprintf (claim.holder, sizeof (claim.holder), "%s", holder);
     claim.expires_us = lease_ms > (UINT64_MAX - now) / 1000 ? UINT64_MAX : now + lease_ms * 1000;
@@ -590,6 +623,26 @@ store_db_release (store_db_t *self, const uint8_t *key, const char *holder)
     else
         store_dbi_abort (self, &w);
     return rc ? store_dbi_mdb_fail (self, "release", rc) : released;
+}
+
+int
+store_db_reap (store_db_t *self, const uint8_t *key)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_dbi_mdb_fail (self, "begin read transaction", rc);
+    MDB_val k = { STORE_KEY_SIZE, (void *) key }, v;
+    irh_claim_rec_t claim;
+    bool dead = mdb_get (txn, self->claims, &k, &v) == 0
+             && irh_claim_rec_decode_buf (v.mv_data, v.mv_size, &claim) == 0
+             && s_holder_dead (claim.holder);
+    mdb_txn_abort (txn);
+    if (!dead)
+        return 0;
+    irh_info ("store: claim of %s released: its holder is gone", claim.holder);
+    self->counters [STORE_CLAIMS_DEAD]++;
+    return store_db_release (self, key, claim.holder) < 0 ? -1 : 1;
 }
 
 int
@@ -705,7 +758,8 @@ store_db_info (store_db_t *self, irh_table_t *table)
     s_info_row (table, "map_max", "%llu", (unsigned long long) self->config.map_size);
     s_info_row (table, "inline_max", "%llu", (unsigned long long) self->config.inline_max);
     s_info_row (table, "max_bytes", "%llu", (unsigned long long) self->config.max_bytes);
-    s_info_row (table, "default_ttl", "%llu", (unsigned long long) self->config.default_ttl_s);
+    s_info_row (table, "default_ttl", "%llu", (unsigned long long) self->config.default_ttl_ms);
+    s_info_row (table, "reset_reason", "%s", self->reset_reason);
     s_info_row (table, "format", "%d", STORE_DB_FORMAT);
     s_info_row (table, "lmdb", "%s", mdb_version (NULL, NULL, NULL));
 }

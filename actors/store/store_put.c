@@ -27,44 +27,58 @@ typedef struct {
     uint8_t *owned;             //  malloc'd copy of a small staged file
     int fd;                     //  staged file, or -1
     char *staged;               //  its resolved path
+    dev_t dev;                  //  and its inode, as validated
+    ino_t ino;
     uint8_t hash [IRH_HASH_SIZE];
     bool want_file;
     char *installed;            //  blob file this put created, for undo on failure
 } s_content_t;
 
-//  Validate and open a staged file: it must resolve to a regular file
-//  under the staging directory (no escaping through .. or symlinks).
+//  Validate and open a staged file. It must resolve to a path strictly
+//  inside the staging directory, and be a regular file with exactly one
+//  link, owned by us: the store takes that inode over as the blob (chmod
+//  0444 and rename), so it must be the client's own fresh file, never a
+//  hard link to a file someone else can still write (that would change
+//  the stored content under us and alter the user's file's mode). Opened
+//  without blocking (a FIFO would block open), without following a
+//  symlink at the last step.
 static int
 s_staged_open (store_db_t *self, const char *path, s_content_t *c)
 {
-    if (!*path || !self->staging_real) {
-        self->counters [STORE_BAD_PATHS]++;
-        self->counters [STORE_BAD_REQUESTS]++;
-        return store_dbi_fail (self, "bad-request", "put src=1 needs a path under %s",
-                               self->staging_dir);
-    }
+    if (!*path || !self->staging_real)
+        return store_dbi_refuse (self, STORE_BAD_PATHS, "put src=1 needs a path under %s",
+                                 self->staging_dir);
     char *real = realpath (path, NULL);
     size_t base = strlen (self->staging_real);
     if (!real || strncmp (real, self->staging_real, base) != 0 || real [base] != '/') {
-        self->counters [STORE_BAD_PATHS]++;
-        self->counters [STORE_BAD_REQUESTS]++;
-        int rc = store_dbi_fail (self, "bad-request", "staged path %.300s is not a file under %s",
-                                 path, self->staging_dir);
-        irh_warn ("store: rejected staged path %.300s (%s)", path,
-                  real ? "outside the staging directory" : strerror (errno));
+        int rc = store_dbi_refuse (self, STORE_BAD_PATHS,
+                                   "staged path %.300s is not a file under %s (%s)", path,
+                                   self->staging_dir,
+                                   real ? "outside the staging directory" : strerror (errno));
         free (real);
         return rc;
     }
-    c->fd = open (real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    c->fd = open (real, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
     struct stat st;
-    if (c->fd < 0 || fstat (c->fd, &st) || !S_ISREG (st.st_mode)) {
-        self->counters [STORE_BAD_PATHS]++;
-        self->counters [STORE_BAD_REQUESTS]++;
-        store_dbi_fail (self, "bad-request", "staged path %.300s is not a readable regular file",
-                        path);
+    const char *bad = NULL;
+    if (c->fd < 0 || fstat (c->fd, &st))
+        bad = strerror (errno);
+    else
+    if (!S_ISREG (st.st_mode))
+        bad = S_ISFIFO (st.st_mode) ? "a FIFO, not a regular file" : "not a regular file";
+    else
+    if (st.st_uid != geteuid ())
+        bad = "owned by another user";
+    else
+    if (st.st_nlink != 1)
+        bad = "has more than one link (a hard link to a file the store would not own)";
+    if (bad) {
+        store_dbi_refuse (self, STORE_BAD_PATHS, "staged path %.300s: %s", path, bad);
         free (real);
         return -1;
     }
+    c->dev = st.st_dev;
+    c->ino = st.st_ino;
     c->staged = real;
     uint64_t size;
     if (irh_blake3_fd (c->fd, c->hash, &size)) {
@@ -136,10 +150,22 @@ s_install_file (store_db_t *self, s_content_t *c)
     char *tmp = NULL;
     int rc = -1;
     if (c->staged) {
-        //  Same filesystem: the staged file itself becomes the blob.
+        //  Same filesystem: the staged file (ours, one link: checked at
+        //  open) itself becomes the blob.
         if ((!store_db_sync_always (self) || fsync (c->fd) == 0)
-        &&  fchmod (c->fd, 0444) == 0 && rename (c->staged, final) == 0)
+        &&  fchmod (c->fd, 0444) == 0 && rename (c->staged, final) == 0) {
+            //  The name could have been swapped between open and rename:
+            //  what we installed must be the inode we hashed.
+            struct stat st;
+            if (lstat (final, &st) || st.st_dev != c->dev || st.st_ino != c->ino) {
+                unlink (final);
+                store_dbi_refuse (self, STORE_BAD_PATHS, "staged file %s was replaced while "
+                                  "being stored", c->staged);
+                zstr_free (&final);
+                return -1;
+            }
             rc = 0;
+        }
         else
         if (errno != EXDEV)
             goto failed;
@@ -186,13 +212,17 @@ failed:
     return -1;
 }
 
-//  Does a file blob exist on disk with the right size?
+//  Does a file blob exist on disk with the right size, as a file only the
+//  store can change (ours, one link, read-only)? Deduplicating against
+//  anything else could hand out bytes that change later; such a file is
+//  replaced by a fresh copy.
 static bool
 s_file_ok (store_db_t *self, const uint8_t *hash, uint64_t size)
 {
     char *path = store_dbi_blob_path (self, hash);
     struct stat st;
-    bool ok = stat (path, &st) == 0 && S_ISREG (st.st_mode) && (uint64_t) st.st_size == size;
+    bool ok = lstat (path, &st) == 0 && S_ISREG (st.st_mode) && (uint64_t) st.st_size == size
+           && st.st_nlink == 1 && st.st_uid == geteuid () && (st.st_mode & 0222) == 0;
     zstr_free (&path);
     return ok;
 }
@@ -281,7 +311,9 @@ s_put_txn (store_db_t *self, const irh_put_t *put, s_content_t *c, irh_put_ok_t 
     //  3. manifest and indexes
     if (!rc) {
         uint64_t now = store_db_now (self);
-        uint64_t ttl = put->ttl_s ? put->ttl_s : self->config.default_ttl_s;
+        uint64_t ttl = put->ttl_ms ? put->ttl_ms
+                     : put->ttl_s ? (put->ttl_s > UINT64_MAX / 1000 ? UINT64_MAX : put->ttl_s * 1000)
+                     : self->config.default_ttl_ms;
         memset (&m, 0, sizeof (m));
         memcpy (m.blob, c->hash, IRH_HASH_SIZE);
         m.size = c->size;
@@ -289,8 +321,7 @@ s_put_txn (store_db_t *self, const irh_put_t *put, s_content_t *c, irh_put_ok_t 
         strcpy (m.fn, put->fn);
         strcpy (m.ns, put->ns);
         m.created_us = m.accessed_us = now;
-        m.expires_us = ttl == 0 ? 0 : ttl > (UINT64_MAX - now) / 1000000ULL ? UINT64_MAX
-                                                                             : now + ttl * 1000000ULL;
+        m.expires_us = store_dbi_expiry_at (now, ttl);
         m.flops = put->flops;
         m.mem_bytes = put->mem_bytes;
         m.peak_mem = put->peak_mem;
@@ -314,6 +345,12 @@ s_put_txn (store_db_t *self, const irh_put_t *put, s_content_t *c, irh_put_ok_t 
         if (!rc) {
             size_t size = store_dbi_fn_key (ik, m.fn, put->key);
             rc = mdb_put (w.txn, self->fnindex, &(MDB_val) { size, ik }, &empty, 0);
+        }
+        if (!rc && ttl) {
+            uint8_t buf [8];
+            store_dbi_put_be64 (buf, ttl);
+            rc = mdb_put (w.txn, self->ttl, &(MDB_val) { STORE_KEY_SIZE, (void *) put->key },
+                          &(MDB_val) { 8, buf }, 0);
         }
     }
     //  4. the result is here: any claim on the key is over

@@ -23,7 +23,8 @@
 #define S_FLUSH_MS        100     //  touches are written at most this late
 #define S_FLUSH_PENDING   4096    //  ... or as soon as this many are waiting
 #define S_EXPIRE_MS       1000    //  TTL sweep period
-#define S_WAIT_CHECK_MS   100     //  how often kept waits look at their claim
+#define S_WAIT_CHECK_MS   100     //  how often kept waits look at their claim (and
+                                  //  whether its holder is still alive)
 #define S_MAX_WAIT_MS     (24 * 3600 * 1000)
 
 typedef struct {
@@ -97,6 +98,8 @@ s_wake (store_server_t *self, const uint8_t *key)
         if (!key || memcmp (key, waiter->key, 32) == 0) {
             uint64_t expires;
             int state = store_db_state (self->db, waiter->key, &expires);
+            if (state == 1 && store_db_reap (self->db, waiter->key) == 1)
+                state = 2;          //  its holder died: go and compute it
             if (state == 0)
                 status = 0;
             else

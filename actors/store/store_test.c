@@ -377,7 +377,7 @@ s_test_ttl_lru (bool verbose)
     assert (store_db_counter (db, STORE_EXPIRED) == 1);
     store_db_destroy (&db);
     //  default TTL from the config
-    config.default_ttl_s = 5;
+    config.default_ttl_ms = 5000;
     config.max_bytes = 0;
     db = s_open (&d, &config);
     store_db_set_clock (db, t);
