@@ -13,19 +13,22 @@
 #include "irh_table.h"
 #include <assert.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 //  Counters, in the order broker_stats shows them.
 typedef enum {
     C_REQUESTS, C_REPLIES, C_INTERNAL, C_MALFORMED, C_VERSION, C_TOO_BIG,
     C_UNKNOWN_SERVICE, C_ACTOR_DOWN, C_OVERLOAD, C_QUEUED, C_WORKER_MALFORMED,
     C_WORKER_UNKNOWN, C_REPLY_UNKNOWN, C_WORKERS_READY, C_WORKERS_EXPIRED,
-    C_WORKERS_DISCONNECTED, C_WORKERS_EXITED, C_FIXED
+    C_WORKERS_DISCONNECTED, C_WORKERS_EXITED, C_DROPPED, C_INFLIGHT_MAX, C_FIXED
 } counter_t;
 static const char *s_counter_names [] = {
     "requests", "replies", "internal_requests", "malformed", "version", "too_big",
     "unknown_service", "actor_down", "overload", "queued", "worker_malformed",
     "worker_unknown", "reply_unknown", "workers_ready", "workers_expired",
-    "workers_disconnected", "workers_exited"
+    "workers_disconnected", "workers_exited", "dropped", "overload_inflight"
 };
 #define COUNTERS_MAX 40
 
@@ -52,6 +55,7 @@ typedef struct {
     zframe_t *rid;
     zmsg_t *body;               //  queued only
     int64_t deadline;           //  queued only
+    broker_t *owner;            //  whose in-flight count this request holds
 } pending_t;
 
 struct _broker_t {
@@ -63,16 +67,22 @@ struct _broker_t {
     broker_expect_fn *expect;
     void *expect_arg;
     irh_frame_view_t *views;
+    zhashx_t *inflight;         //  client hex -> uint32_t requests held (malloc'd)
+    int64_t next_trim;          //  zclock_mono of the next malloc_trim
     uint64_t counters [COUNTERS_MAX];
     char *counter_names [COUNTERS_MAX];
     size_t ncounters;
 };
+
+static void s_inflight_add (broker_t *self, zframe_t *client, int delta);
 
 static void
 s_pending_destroy (pending_t **self_p)
 {
     pending_t *self = *self_p;
     if (self) {
+        if (self->owner)
+            s_inflight_add (self->owner, self->client, -1);
         zframe_destroy (&self->client);
         zframe_destroy (&self->rid);
         zmsg_destroy (&self->body);
@@ -121,8 +131,13 @@ broker_new (const char *endpoint, uint64_t max_bytes)
     assert (self);
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
-    zsock_set_sndhwm (self->router, 0);
-    zsock_set_rcvhwm (self->router, 0);
+    //  Bounded queues: a client that sends without reading fills its own
+    //  pipe, and then its replies are dropped (counted), instead of the
+    //  daemon's memory growing without end. Mandatory routing with
+    //  non-blocking sends (s_send) tells us when a pipe is full.
+    zsock_set_sndhwm (self->router, BROKER_HWM);
+    zsock_set_rcvhwm (self->router, BROKER_HWM);
+    zsock_set_router_mandatory (self->router, 1);
     zsock_set_linger (self->router, 1000);
     if (zsock_bind (self->router, "%s", endpoint) == -1) {
         irh_error ("broker: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
@@ -137,6 +152,8 @@ broker_new (const char *endpoint, uint64_t max_bytes)
     zhashx_set_destructor (self->services, s_service_free);
     self->pids = zhashx_new ();
     zhashx_set_destructor (self->pids, (zhashx_destructor_fn *) zstr_free);
+    self->inflight = zhashx_new ();
+    zhashx_set_destructor (self->inflight, (zhashx_destructor_fn *) zstr_free);
     self->views = (irh_frame_view_t *) calloc (IRH_FRAMES_MAX, sizeof (irh_frame_view_t));
     assert (self->views);
     for (size_t i = 0; i < C_FIXED; i++)
@@ -154,6 +171,7 @@ broker_destroy (broker_t **self_p)
         zhashx_destroy (&self->workers);
         zhashx_destroy (&self->services);
         zhashx_destroy (&self->pids);
+        zhashx_destroy (&self->inflight);   //  after every pending_t is gone
         zsock_destroy (&self->router);
         for (size_t i = 0; i < self->ncounters; i++)
             free (self->counter_names [i]);
@@ -247,6 +265,80 @@ broker_stats_append (broker_t *self, zmsg_t *msg)
 //  --------------------------------------------------------------------------
 //  Sending
 
+//  Send msg (destroyed) without ever blocking: a peer whose pipe is full
+//  (it does not read) or that is gone loses this message. Returns 0, or -1
+//  with errno EAGAIN (pipe full) or EHOSTUNREACH (peer gone).
+static int
+s_send (broker_t *self, zmsg_t **msg_p)
+{
+    zmsg_t *msg = *msg_p;
+    size_t left = zmsg_size (msg);
+    int rc = 0;
+    zframe_t *frame;
+    while ((frame = zmsg_pop (msg))) {
+        left--;
+        int flags = ZFRAME_DONTWAIT | (left ? ZFRAME_MORE : 0);
+        if (rc == 0 && zframe_send (&frame, self->router, flags) != 0) {
+            rc = -1;
+            int saved = errno;
+            zframe_destroy (&frame);
+            errno = saved;
+            //  Mandatory routing fails on the first frame only, so no
+            //  partial message is ever queued.
+            break;
+        }
+    }
+    int saved = errno;
+    zmsg_destroy (msg_p);
+    errno = saved;
+    return rc;
+}
+
+//  A message to a client: dropped (and counted) if the client cannot take it.
+static void
+s_send_client (broker_t *self, zmsg_t **msg_p)
+{
+    if (s_send (self, msg_p))
+        self->counters [C_DROPPED]++;
+}
+
+//  Requests a client has in flight (dispatched or queued, not answered).
+static void
+s_inflight_add (broker_t *self, zframe_t *client, int delta)
+{
+    char key [2 * IRH_ROUTING_ID_MAX + 1];
+    size_t size = zframe_size (client) <= IRH_ROUTING_ID_MAX ? zframe_size (client)
+                                                             : IRH_ROUTING_ID_MAX;
+    static const char digits [] = "0123456789ABCDEF";
+    const uint8_t *data = zframe_data (client);
+    for (size_t i = 0; i < size; i++) {
+        key [2 * i] = digits [data [i] >> 4];
+        key [2 * i + 1] = digits [data [i] & 15];
+    }
+    key [2 * size] = 0;
+    uint32_t *count = (uint32_t *) zhashx_lookup (self->inflight, key);
+    if (!count) {
+        if (delta <= 0)
+            return;
+        count = (uint32_t *) zmalloc (sizeof (uint32_t));
+        assert (count);
+        zhashx_insert (self->inflight, key, count);
+    }
+    if (delta < 0 && *count <= (uint32_t) -delta)
+        zhashx_delete (self->inflight, key);     //  nothing held: no memory kept for it
+    else
+        *count += delta;
+}
+
+static uint32_t
+s_inflight (broker_t *self, zframe_t *client)
+{
+    char *key = zframe_strhex (client);
+    uint32_t *count = (uint32_t *) zhashx_lookup (self->inflight, key);
+    zstr_free (&key);
+    return count ? *count : 0;
+}
+
 //  Reply ERR to a client. service/rid may be empty views (unreadable).
 static void
 s_send_error (broker_t *self, zframe_t *client, const irh_frame_view_t *service,
@@ -255,8 +347,7 @@ s_send_error (broker_t *self, zframe_t *client, const irh_frame_view_t *service,
     zmsg_t *msg = zmsg_new ();
     zmsg_append (msg, &(zframe_t *) { zframe_dup (client) });
     irh_envelope_add_error (msg, service, rid, code, text);
-    zmsg_send (&msg, self->router);
-    zmsg_destroy (&msg);
+    s_send_client (self, &msg);
 }
 
 //  Count and refuse a request we hold as frames.
@@ -278,8 +369,7 @@ s_send_command (broker_t *self, worker_t *worker, int command)
     zmsg_addstr (msg, IRH_PROTO_WORKER);
     uint8_t cmd = (uint8_t) command;
     zmsg_addmem (msg, &cmd, 1);
-    zmsg_send (&msg, self->router);
-    zmsg_destroy (&msg);
+    s_send (self, &msg);        //  a worker too busy for a heartbeat is alive
     worker->last_sent = zclock_mono ();
 }
 
@@ -313,6 +403,9 @@ s_pending_key (char key [PENDING_KEY_MAX], const uint8_t *client, size_t client_
 }
 
 //  Send a request (client, rid, body frames taken) to the next worker.
+//  The request holds one in-flight count of its client (taken by the
+//  caller) until it is answered. When the worker's pipe is full the client
+//  gets "overload" at once and the count is given back.
 static void
 s_dispatch (broker_t *self, service_t *service, zframe_t *client, zframe_t *rid, zmsg_t *body)
 {
@@ -330,14 +423,21 @@ s_dispatch (broker_t *self, service_t *service, zframe_t *client, zframe_t *rid,
     zframe_t *frame;
     while ((frame = zmsg_pop (body)))
         zmsg_append (msg, &frame);
-    zmsg_send (&msg, self->router);
-    zmsg_destroy (&msg);
+    if (s_send (self, &msg)) {
+        s_reject (self, client, service->name, rid, C_OVERLOAD, "overload",
+                  "the actor's queue is full; try again later");
+        s_inflight_add (self, client, -1);
+        zframe_destroy (&client);
+        zframe_destroy (&rid);
+        return;
+    }
     worker->last_sent = zclock_mono ();
 
     pending_t *pending = (pending_t *) zmalloc (sizeof (pending_t));
     assert (pending);
     pending->client = client;
     pending->rid = rid;
+    pending->owner = self;
     char key [PENDING_KEY_MAX];
     s_pending_key (key, zframe_data (client), zframe_size (client),
                    zframe_data (rid), zframe_size (rid));
@@ -452,11 +552,21 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
         zmsg_addstr (reply, name);
         zmsg_append (reply, &rid);
         service->handler (service->handler_arg, msg, reply);
-        zmsg_send (&reply, self->router);
-        zmsg_destroy (&reply);
+        s_send_client (self, &reply);
         zmsg_destroy (&msg);
         return;
     }
+    if (s_inflight (self, client) >= BROKER_INFLIGHT_MAX) {
+        //  One client cannot hold the actors' queues (and our memory).
+        self->counters [C_INFLIGHT_MAX]++;
+        s_reject (self, client, name, rid, C_OVERLOAD, "overload",
+                  "too many requests in flight from this client; read the replies first");
+        zframe_destroy (&client);
+        zframe_destroy (&rid);
+        zmsg_destroy (&msg);
+        return;
+    }
+    s_inflight_add (self, client, 1);
     if (service && zlistx_size (service->workers) > 0) {
         s_dispatch (self, service, client, rid, msg);
         zmsg_destroy (&msg);
@@ -477,6 +587,7 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
             pending->rid = rid;
             pending->body = msg;
             pending->deadline = zclock_mono () + IRH_QUEUE_WAIT_MS;
+            pending->owner = self;
             zlistx_add_end (service->queue, pending);
             self->counters [C_QUEUED]++;
             return;
@@ -491,6 +602,7 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
         snprintf (text, sizeof text, "no service named '%s'", name);
         s_reject (self, client, name, rid, C_UNKNOWN_SERVICE, "unknown-service", text);
     }
+    s_inflight_add (self, client, -1);
     zframe_destroy (&client);
     zframe_destroy (&rid);
     zmsg_destroy (&msg);
@@ -528,6 +640,7 @@ s_worker_ready (broker_t *self, zframe_t *identity, char *key, irh_envelope_t *e
     //  Requests that waited for this service go out now, in order.
     pending_t *pending;
     while ((pending = (pending_t *) zlistx_detach (service->queue, NULL))) {
+        //  Its in-flight count passes to the dispatched request.
         s_dispatch (self, service, pending->client, pending->rid, pending->body);
         zmsg_destroy (&pending->body);
         free (pending);
@@ -569,7 +682,7 @@ s_worker_message (broker_t *self, zframe_t *identity, zmsg_t *msg, irh_envelope_
             zmsg_pushstr (msg, worker->service->name);
             zmsg_pushstr (msg, IRH_PROTO_CLIENT);
             zmsg_prepend (msg, &client);
-            zmsg_send (&msg, self->router);
+            s_send_client (self, &msg);
         }
         else
             self->counters [C_REPLY_UNKNOWN]++;
@@ -652,6 +765,15 @@ broker_tick (broker_t *self)
 {
     assert (self);
     int64_t now = zclock_mono ();
+#ifdef __GLIBC__
+    //  Give memory back: after a greedy client leaves, the megabytes its
+    //  queues held would otherwise stay in glibc's arenas (ZeroMQ's I/O
+    //  thread has its own). Cheap on a heap with little free.
+    if (now >= self->next_trim) {
+        malloc_trim (0);
+        self->next_trim = now + BROKER_TRIM_MS;
+    }
+#endif
     //  Collect first: deleting while iterating a zhashx is not allowed.
     zlistx_t *dead = zlistx_new ();
     for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;

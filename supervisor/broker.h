@@ -28,6 +28,18 @@ typedef void (broker_handler_fn) (void *arg, zmsg_t *body, zmsg_t *reply);
 
 //  Bind at endpoint; max_bytes is the message size limit (0 = default).
 //  NULL (logged) if the bind fails.
+//  Smallest broker.max_message that can work: the system's own control
+//  messages (sup and store tables, put metadata) need this much.
+#define BROKER_MESSAGE_MIN  (1ULL << 20)
+//  Messages queued per peer in each direction (ZeroMQ high-water mark);
+//  past it, replies to a client that does not read are dropped (counted
+//  "dropped") and requests for a worker that cannot keep up get "overload".
+#define BROKER_HWM          1000
+//  Requests one client may have in flight (dispatched or queued, not yet
+//  answered); more get "overload" at once (counted "overload_inflight").
+#define BROKER_INFLIGHT_MAX 1000
+//  How often unused heap memory is given back to the system.
+#define BROKER_TRIM_MS      5000
 broker_t *broker_new (const char *endpoint, uint64_t max_bytes);
 void broker_destroy (broker_t **self_p);
 zsock_t *broker_sock (broker_t *self);

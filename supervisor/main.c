@@ -12,6 +12,7 @@
 #include "supervisor.h"
 #include "irh_client.h"
 #include "irh_config.h"
+#include "irh_envelope.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
 #include "irh_paths.h"
@@ -146,15 +147,34 @@ s_lock (irh_paths_t *paths)
     return fd;
 }
 
-static void
+//  Write the pidfile atomically. On failure (a full disk: the write or the
+//  close fails) nothing half-written is left, not even an old pidfile that
+//  names another process; the error is logged and counted
+//  (pidfile_errors), and `irohds-ctl` can still get our pid from `ping`.
+static int
 s_write_pidfile (irh_paths_t *paths)
 {
     char tmp [4200];
     snprintf (tmp, sizeof tmp, "%s.tmp", paths->pidfile);
-    FILE *file = fopen (tmp, "w");
-    if (!file || fprintf (file, "%d\n", (int) getpid ()) < 0 || fclose (file) != 0
-    ||  rename (tmp, paths->pidfile) != 0)
-        irh_warn ("cannot write pidfile %s: %s", paths->pidfile, strerror (errno));
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    char text [32];
+    int size = snprintf (text, sizeof text, "%d\n", (int) getpid ());
+    bool ok = fd >= 0 && write (fd, text, (size_t) size) == size;
+    int saved = errno;
+    if (fd >= 0 && close (fd) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    if (ok && rename (tmp, paths->pidfile) != 0) {
+        ok = false;
+        saved = errno;
+    }
+    if (ok)
+        return 0;
+    unlink (tmp);
+    unlink (paths->pidfile);
+    irh_error ("cannot write pidfile %s: %s", paths->pidfile, strerror (saved));
+    return -1;
 }
 
 //  Parent side of --detach: wait for the daemon's word on the pipe, then
@@ -300,12 +320,15 @@ main (int argc, char *argv [])
         s_detach (paths, &notify_fd);
         irh_log_init ("daemon", level, NULL);
     }
-    s_write_pidfile (paths);
+    bool pidfile_failed = s_write_pidfile (paths) != 0;
     irh_info ("irohds-daemon %s starting on %s (pid %d)", IROHDS_VERSION, paths->home,
               (int) getpid ());
 
     irh_config_t *config = irh_config_load (paths->config);
-    uint64_t max_message = irh_config_u64 (config, "broker.max_message", 0);
+    //  The broker's own control messages (sup replies, store tables, put
+    //  metadata) must fit: a smaller limit cannot work.
+    uint64_t max_message = irh_config_u64_range (config, "broker.max_message", IRH_MESSAGE_MAX,
+                                                 BROKER_MESSAGE_MIN, UINT64_MAX);
     size_t config_errors = s_log_config_errors (config, 0);
 
     //  Signals through a signalfd; blocked here, unblocked in each actor
@@ -346,6 +369,8 @@ main (int argc, char *argv [])
     }
     chmod (paths->broker_path, 0600);
     broker_count (daemon.broker, "config_errors", config_errors);
+    if (pidfile_failed)
+        broker_count (daemon.broker, "pidfile_errors", 1);
     broker_set_internal (daemon.broker, "sup", s_sup_handler, &daemon);
     broker_set_expect (daemon.broker, supervisor_expect, supervisor);
     supervisor_set_broker (supervisor, daemon.broker);

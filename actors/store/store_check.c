@@ -20,7 +20,7 @@
     Two markers cover what the child cannot see:
     - <store>/opening holds the number of starts that did not finish
       opening. Written before the check and removed after the first write
-      transaction; a value of 2 or more means the store keeps dying while
+      transaction; a value of 3 (S_OPENS_MAX) means the store keeps dying while
       opening this environment (the supervisor restarts it each time).
     - <store>/suspect is written by the store when LMDB asserts or the
       process faults while serving (store_check_suspect, from the LMDB
@@ -41,6 +41,7 @@
 #define S_OPENING   "opening"
 #define S_SUSPECT   "suspect"
 #define S_WHY_MAX   400
+#define S_OPENS_MAX 3           //  starts in a row that died opening: then it is the environment
 
 static int s_pipe_fd = -1;          //  child: where the reason goes
 
@@ -223,7 +224,7 @@ store_check_env (const char *store_dir, char *why, size_t why_size)
     int failed_opens = 0;
     if (s_read_marker (path, text, sizeof text))
         failed_opens = atoi (text) > 0 ? atoi (text) : 1;
-    if (failed_opens >= 2) {
+    if (failed_opens >= S_OPENS_MAX) {
         snprintf (why, why_size, "the store died %d times in a row while opening it",
                   failed_opens);
         return -1;

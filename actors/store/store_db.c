@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -214,6 +215,70 @@ store_dbi_begin (store_db_t *self, store_wtxn_t *w)
     w->sums = self->sums;
     w->unlink = zlist_new ();
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Disk space reserve: a file of S_RESERVE_BYTES kept in the store
+//  directory. Deleting results needs a commit, and a commit needs a few
+//  free pages; on a full filesystem the reserve is given up first, so
+//  evict, gc and eviction for room always work. It comes back once there
+//  is space again.
+
+#define S_RESERVE_BYTES     (2 << 20)
+#define S_RESERVE_RETRY_MS  5000
+
+static char *
+s_reserve_path (store_db_t *self)
+{
+    return zsys_sprintf ("%s/space.reserve", self->store_dir);
+}
+
+void
+store_dbi_reserve_release (store_db_t *self)
+{
+    char *path = s_reserve_path (self);
+    if (unlink (path) == 0)
+        irh_info ("store: disk space reserve released to make room");
+    zstr_free (&path);
+    self->reserve_retry_ms = zclock_mono () + S_RESERVE_RETRY_MS;
+}
+
+//  Make the reserve if it is missing and there is room (retried every few
+//  seconds, from store_db_flush).
+static void
+s_reserve_make (store_db_t *self)
+{
+    int64_t now = zclock_mono ();
+    if (now < self->reserve_retry_ms)
+        return;
+    self->reserve_retry_ms = now + S_RESERVE_RETRY_MS;
+    char *path = s_reserve_path (self);
+    struct stat st;
+    if (lstat (path, &st) == 0 && S_ISREG (st.st_mode) && st.st_size >= S_RESERVE_BYTES) {
+        self->reserve_retry_ms = INT64_MAX;     //  in place; released only on need
+        zstr_free (&path);
+        return;
+    }
+    unlink (path);
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 && posix_fallocate (fd, 0, S_RESERVE_BYTES) == 0)
+        self->reserve_retry_ms = INT64_MAX;
+    else
+    if (fd >= 0)
+        unlink (path);      //  no room yet: try again later
+    if (fd >= 0)
+        close (fd);
+    zstr_free (&path);
+}
+
+int
+store_dbi_begin_delete (store_db_t *self, store_wtxn_t *w)
+{
+    struct statvfs vfs;
+    if (statvfs (self->store_dir, &vfs) == 0
+    &&  (uint64_t) vfs.f_bavail * vfs.f_frsize < 2 * S_RESERVE_BYTES)
+        store_dbi_reserve_release (self);
+    return store_dbi_begin (self, w);
 }
 
 void
@@ -468,6 +533,7 @@ store_db_new (const char *store_dir, const char *blobs_dir, const char *staging_
     }
     store_check_opened (store_dir);
     store_check_arm (store_dir);
+    s_reserve_make (self);
     return self;
 }
 
@@ -787,6 +853,8 @@ store_db_pending (store_db_t *self)
 int
 store_db_flush (store_db_t *self)
 {
+    if (self->reserve_retry_ms != INT64_MAX)
+        s_reserve_make (self);
     if (zhashx_size (self->touches) == 0
     &&  memcmp (self->counters, self->saved, sizeof (self->saved)) == 0)
         return 0;
@@ -851,7 +919,7 @@ store_dbi_drop_corrupt (store_db_t *self, const uint8_t *key, const irh_manifest
     irh_log (IRH_LOG_WARN, "store: corrupt result %s: %s; removed", irh_hash_hex (key, hex), why);
     self->counters [STORE_CORRUPT]++;
     store_wtxn_t w;
-    if (store_dbi_begin (self, &w))
+    if (store_dbi_begin_delete (self, &w))
         return;
     int rc = store_dbi_remove (self, &w, key, m);
     if (!rc && blob_bad && m) {

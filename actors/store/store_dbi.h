@@ -38,6 +38,7 @@ struct _store_db_t {
     uint64_t clock_us;          //  test clock, 0 = real
     bool dirty;                 //  committed since the last store_db_sync
     int64_t synced_ms;          //  monotonic time of the last sync
+    int64_t reserve_retry_ms;   //  when to make the space reserve again; INT64_MAX: made
     uint64_t logged;            //  bit per counter: its first refusal was logged
     char reset_reason [600];    //  why the environment was last set aside, "" never
     char error_code [32];
@@ -66,6 +67,12 @@ int store_dbi_begin (store_db_t *self, store_wtxn_t *w);
 //  LMDB error (MDB_MAP_FULL is left for the caller to handle, not failed).
 int store_dbi_commit (store_db_t *self, store_wtxn_t *w);
 void store_dbi_abort (store_db_t *self, store_wtxn_t *w);
+//  Begin a transaction that only deletes (evict, gc, expiry, eviction for
+//  room): on a nearly full filesystem the space reserve is released first,
+//  so the commit finds room.
+int store_dbi_begin_delete (store_db_t *self, store_wtxn_t *w);
+//  Give up the space reserve (remade later when there is room).
+void store_dbi_reserve_release (store_db_t *self);
 
 //  Remove result key (its manifest m, or NULL if it did not decode) and
 //  drop the blob reference. Returns 0 or an LMDB error.

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdarg.h>
@@ -113,7 +114,7 @@ store_db_evict (store_db_t *self, const char *fn, const uint8_t *key, uint64_t *
 {
     *count = *bytes = 0;
     store_wtxn_t w;
-    if (store_dbi_begin (self, &w))
+    if (store_dbi_begin_delete (self, &w))
         return -1;
     zlist_t *keys = zlist_new ();
     int rc = 0;
@@ -223,7 +224,7 @@ store_db_expire (store_db_t *self, uint64_t *count)
     if (rc)
         return store_dbi_mdb_fail (self, "expire", rc);
     store_wtxn_t w;
-    if (store_dbi_begin (self, &w))
+    if (store_dbi_begin_delete (self, &w))
         return -1;
     rc = s_expire_in (self, &w, count);
     if (!rc)
@@ -395,28 +396,51 @@ s_known_file (store_db_t *self, MDB_txn *txn, const char *name)
         && irh_blob_decode_buf (v.mv_data, v.mv_size, &blob) == 0 && blob.kind == 1;
 }
 
-//  Remove files in dir for which keep () says no. Returns files removed.
-static uint64_t
-s_sweep (const char *dir, uint64_t *bytes, int (*keep) (void *, const char *, struct stat *),
-         void *arg)
+//  Open directory name (relative to dirfd, or a path with AT_FDCWD) for
+//  gc, never through a symlink: gc deletes what it finds, so it must never
+//  be led out of the home. A refusal is counted and logged once.
+static int
+s_gc_opendir (store_db_t *self, int dirfd, const char *name)
 {
-    DIR *handle = opendir (dir);
-    if (!handle)
+    int fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT) {
+        self->counters [STORE_GC_REFUSED]++;
+        if (!(self->logged & (1ULL << STORE_GC_REFUSED))) {
+            self->logged |= 1ULL << STORE_GC_REFUSED;
+            irh_warn ("store: gc: not entering %s (%s; a symlink?): its files are left alone "
+                      "(logged once)", name, strerror (errno));
+        }
+    }
+    return fd;
+}
+
+//  Remove files in directory fd for which keep () says no; nothing is
+//  followed (a symlink is removed as a link). Returns files removed.
+static uint64_t
+s_sweep (int fd, uint64_t *bytes, int (*keep) (void *, const char *, struct stat *), void *arg)
+{
+    if (fd < 0)
         return 0;
+    int dup_fd = dup (fd);
+    DIR *handle = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
+    if (!handle) {
+        if (dup_fd >= 0)
+            close (dup_fd);
+        return 0;
+    }
     uint64_t removed = 0;
     struct dirent *entry;
     while ((entry = readdir (handle))) {
         if (entry->d_name [0] == '.')
             continue;
-        char *path = zsys_sprintf ("%s/%s", dir, entry->d_name);
         struct stat st;
-        if (lstat (path, &st) == 0 && !S_ISDIR (st.st_mode) && !keep (arg, entry->d_name, &st)) {
-            if (unlink (path) == 0) {
+        if (fstatat (fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR (st.st_mode)
+        &&  !keep (arg, entry->d_name, &st)) {
+            if (unlinkat (fd, entry->d_name, 0) == 0) {
                 removed++;
-                *bytes += (uint64_t) st.st_size;
+                *bytes += S_ISREG (st.st_mode) ? (uint64_t) st.st_size : 0;
             }
         }
-        zstr_free (&path);
     }
     closedir (handle);
     return removed;
@@ -453,7 +477,7 @@ store_db_gc (store_db_t *self, irh_gc_reply_t *reply)
     memset (reply, 0, sizeof (*reply));
     self->counters [STORE_GC_RUNS]++;
     store_wtxn_t w;
-    if (store_dbi_begin (self, &w))
+    if (store_dbi_begin_delete (self, &w))
         return -1;
     int rc = store_dbi_apply_touches (self, &w);
     if (!rc)
@@ -478,24 +502,38 @@ store_db_gc (store_db_t *self, irh_gc_reply_t *reply)
     if (rc)
         return store_dbi_mdb_fail (self, "begin read transaction", rc);
     s_sweep_t sw = { self, txn, store_db_now (self) / 1000000ULL };
-    DIR *handle = opendir (self->blobs_dir);
+    int blobs_fd = s_gc_opendir (self, AT_FDCWD, self->blobs_dir);
+    int list_fd = blobs_fd >= 0 ? dup (blobs_fd) : -1;
+    DIR *handle = list_fd >= 0 ? fdopendir (list_fd) : NULL;
+    if (!handle && list_fd >= 0)
+        close (list_fd);
     struct dirent *entry;
     while (handle && (entry = readdir (handle))) {
         if (strlen (entry->d_name) != 2 || !isxdigit (entry->d_name [0])
         ||  !isxdigit (entry->d_name [1]))
             continue;
-        char *dir = zsys_sprintf ("%s/%s", self->blobs_dir, entry->d_name);
-        reply->files += s_sweep (dir, &reply->bytes, s_keep_blob, &sw);
-        rmdir (dir);        //  fails, harmlessly, unless empty
-        zstr_free (&dir);
+        int fd = s_gc_opendir (self, blobs_fd, entry->d_name);
+        reply->files += s_sweep (fd, &reply->bytes, s_keep_blob, &sw);
+        if (fd >= 0) {
+            close (fd);
+            unlinkat (blobs_fd, entry->d_name, AT_REMOVEDIR);  //  fails, harmlessly, unless empty
+        }
     }
     if (handle)
         closedir (handle);
     mdb_txn_abort (txn);
     //  No put runs during gc (one thread), so every temp file is a leftover.
-    reply->files += s_sweep (self->tmp_dir, &reply->bytes, s_keep_none, NULL);
+    int fd = blobs_fd >= 0 ? s_gc_opendir (self, blobs_fd, "tmp") : -1;
+    reply->files += s_sweep (fd, &reply->bytes, s_keep_none, NULL);
+    if (fd >= 0)
+        close (fd);
+    if (blobs_fd >= 0)
+        close (blobs_fd);
     //  Staged files are the clients'; only the abandoned (over an hour old) go.
-    reply->files += s_sweep (self->staging_dir, &reply->bytes, s_keep_recent, &sw);
+    fd = s_gc_opendir (self, AT_FDCWD, self->staging_dir);
+    reply->files += s_sweep (fd, &reply->bytes, s_keep_recent, &sw);
+    if (fd >= 0)
+        close (fd);
     irh_info ("store: gc: %llu expired, %llu blobs, %llu files, %llu bytes freed",
               (unsigned long long) reply->expired, (unsigned long long) reply->blobs,
               (unsigned long long) reply->files, (unsigned long long) reply->bytes);

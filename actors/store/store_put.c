@@ -32,6 +32,7 @@ typedef struct {
     uint8_t hash [IRH_HASH_SIZE];
     bool want_file;
     char *installed;            //  blob file this put created, for undo on failure
+    bool no_space;              //  installing it failed for lack of disk space
 } s_content_t;
 
 //  Validate and open a staged file. It must resolve to a path strictly
@@ -188,11 +189,14 @@ s_install_file (store_db_t *self, s_content_t *c)
                 pos += n;
             }
         }
+        bool closed = false;
         if (wrc || (store_db_sync_always (self) && fsync (fd))
-        ||  fchmod (fd, 0444) || close (fd) || rename (tmp, final)) {
-            if (fd >= 0)
+        ||  fchmod (fd, 0444) || (closed = true, close (fd)) || rename (tmp, final)) {
+            int saved = errno;
+            if (!closed)
                 close (fd);
             unlink (tmp);
+            errno = saved;
             goto failed;
         }
         if (c->staged)
@@ -204,9 +208,13 @@ s_install_file (store_db_t *self, s_content_t *c)
     c->installed = final;
     return 0;
 failed:
-    self->counters [STORE_IO_ERRORS]++;
-    store_dbi_fail (self, "io", "cannot write blob file %s: %s", final, strerror (errno));
-    irh_error ("store: %s", self->error_text);
+    c->no_space = errno == ENOSPC || errno == EDQUOT;
+    if (!c->no_space)
+        self->counters [STORE_IO_ERRORS]++;
+    store_dbi_fail (self, c->no_space ? "full" : "io", "cannot write blob file %s: %s", final,
+                    strerror (errno));
+    if (!c->no_space)
+        irh_error ("store: %s", self->error_text);
     zstr_free (&tmp);
     zstr_free (&final);
     return -1;
@@ -260,7 +268,7 @@ s_put_txn (store_db_t *self, const irh_put_t *put, s_content_t *c, irh_put_ok_t 
     bool write_record = !have || (to_file && old.kind == 0) || file_missing;
     if (!rc && to_file && write_record && !c->installed && s_install_file (self, c)) {
         store_dbi_abort (self, &w);
-        return -2;
+        return c->no_space ? -3 : -2;
     }
     if (!rc && write_record) {
         irh_blob_t rec = { .kind = to_file ? 1 : 0, .size = c->size };
@@ -346,6 +354,8 @@ s_put_txn (store_db_t *self, const irh_put_t *put, s_content_t *c, irh_put_ok_t 
             size_t size = store_dbi_fn_key (ik, m.fn, put->key);
             rc = mdb_put (w.txn, self->fnindex, &(MDB_val) { size, ik }, &empty, 0);
         }
+        if (!rc && !ttl)        //  a stale hint left by gc must not apply
+            rc = store_dbi_del (w.txn, self->ttl, put->key, STORE_KEY_SIZE);
         if (!rc && ttl) {
             uint8_t buf [8];
             store_dbi_put_be64 (buf, ttl);
@@ -390,7 +400,7 @@ static int64_t
 s_make_room (store_db_t *self)
 {
     store_wtxn_t w;
-    if (store_dbi_begin (self, &w))
+    if (store_dbi_begin_delete (self, &w))
         return -1;
     uint64_t total = w.sums.bytes_total;
     int rc = store_dbi_evict_lru (self, &w, total - total / 4 - 1 < total ? total - total / 4 - 1 : 0,
@@ -437,12 +447,25 @@ store_db_put (store_db_t *self, const irh_put_t *put, const uint8_t *data, size_
             rc = -1;
             break;
         }
-        if (trc != MDB_MAP_FULL || attempt > 64) {
+        bool no_space = trc == -3 || trc == ENOSPC || trc == EDQUOT;
+        if ((trc != MDB_MAP_FULL && !no_space) || attempt > 64) {
             rc = store_dbi_mdb_fail (self, "put", trc);
             break;
         }
-        self->counters [STORE_MAP_FULL]++;
-        if (self->map_now < self->config.map_size) {
+        if (no_space) {
+            //  The filesystem is full: make room the same way as for a full
+            //  map, with the reserve given up first so deleting can commit.
+            self->counters [STORE_NO_SPACE]++;
+            if (!(self->logged & (1ULL << STORE_NO_SPACE))) {
+                self->logged |= 1ULL << STORE_NO_SPACE;
+                irh_warn ("store: no space left under %s: evicting least recently used "
+                          "results to make room (logged once)", self->store_dir);
+            }
+            store_dbi_reserve_release (self);
+        }
+        else
+            self->counters [STORE_MAP_FULL]++;
+        if (!no_space && self->map_now < self->config.map_size) {
             uint64_t next = self->map_now * 2 < self->config.map_size ? self->map_now * 2
                                                                       : self->config.map_size;
             if (mdb_env_set_mapsize (self->env, (size_t) next) == 0) {
@@ -453,6 +476,12 @@ store_db_put (store_db_t *self, const irh_put_t *put, const uint8_t *data, size_
             }
         }
         int64_t evicted = s_make_room (self);
+        if (evicted <= 0 && no_space) {
+            rc = store_dbi_fail (self, "full", "no space left on the device of %s, even after "
+                                 "evicting", self->store_dir);
+            irh_warn ("store: %s", self->error_text);
+            break;
+        }
         if (evicted <= 0) {
             rc = store_dbi_fail (self, "full", "store is full: LMDB map of %llu bytes cannot hold "
                                  "this result even after evicting (raise store.map_size)",

@@ -15,6 +15,9 @@
 #include "store_server.h"
 #include "irh_log.h"
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #ifndef IROHDS_VERSION
 #define IROHDS_VERSION "0"
@@ -26,6 +29,7 @@
 #define S_WAIT_CHECK_MS   100     //  how often kept waits look at their claim (and
                                   //  whether its holder is still alive)
 #define S_MAX_WAIT_MS     (24 * 3600 * 1000)
+#define S_TRIM_MS         5000    //  memory is given back this often
 
 typedef struct {
     irh_request_t *request;
@@ -39,7 +43,7 @@ struct _store_server_t {
     char *home;
     zlist_t *waiters;             //  s_waiter_t
     int64_t started;
-    int64_t next_flush, next_expire, next_wait_check;
+    int64_t next_flush, next_expire, next_wait_check, next_trim;
 };
 
 store_server_t *
@@ -440,6 +444,14 @@ store_server_tick (store_server_t *self)
             irh_debug ("store: %llu results expired", (unsigned long long) count);
         self->next_expire = now + S_EXPIRE_MS;
     }
+#ifdef __GLIBC__
+    if (now >= self->next_trim) {
+        //  Replies to a greedy client may have taken hundreds of MB of
+        //  heap; give it back once they are gone.
+        malloc_trim (0);
+        self->next_trim = now + S_TRIM_MS;
+    }
+#endif
     if (now >= self->next_wait_check && zlist_size (self->waiters)) {
         s_wake (self, NULL);        //  leases that ran out, deadlines
         self->next_wait_check = now + S_WAIT_CHECK_MS;
