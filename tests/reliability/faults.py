@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
-from irohds_test import Client, Daemon, make_home  # noqa: E402,F401
+from irohds_test import Client, Daemon, binary, make_home  # noqa: E402,F401
 
 PAGE = 4096
 
