@@ -13,6 +13,7 @@
     a counter, never an abort.
 */
 #include "store_server.h"
+#include "irh_hash.h"
 #include "irh_log.h"
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -89,26 +90,40 @@ store_server_destroy (store_server_t **self_p)
     *self_p = NULL;
 }
 
+//  State of key for its waiters: 0 stored, 1 still claimed, 2 neither (a
+//  claim whose local holder died is released here).
+static int
+s_wait_state (store_server_t *self, const uint8_t *key)
+{
+    uint64_t expires;
+    int state = store_db_state (self->db, key, &expires);
+    if (state == 1 && store_db_reap (self->db, key) == 1)
+        state = 2;              //  its holder died: go and compute it
+    return state;
+}
+
 //  Answer kept waits: for key (or all when NULL) whose key is now stored
-//  or no longer claimed, and every wait past its deadline.
+//  or no longer claimed, and every wait past its deadline. Each distinct
+//  key is looked up once per call, so many waiters on one key cost one
+//  lookup, not one each.
 static void
 s_wake (store_server_t *self, const uint8_t *key)
 {
     int64_t now = zclock_mono ();
+    zhashx_t *states = zhashx_new ();           //  hex key -> state + 1 (as a pointer)
     s_waiter_t *waiter = zlist_first (self->waiters);
     while (waiter) {
         s_waiter_t *next = zlist_next (self->waiters);
         int status = -1;
         if (!key || memcmp (key, waiter->key, 32) == 0) {
-            uint64_t expires;
-            int state = store_db_state (self->db, waiter->key, &expires);
-            if (state == 1 && store_db_reap (self->db, waiter->key) == 1)
-                state = 2;          //  its holder died: go and compute it
-            if (state == 0)
-                status = 0;
-            else
-            if (state == 2)
-                status = 2;
+            char hex [IRH_HASH_HEX_SIZE];
+            irh_hash_hex (waiter->key, hex);
+            intptr_t known = (intptr_t) zhashx_lookup (states, hex);
+            int state = known ? (int) known - 1 : s_wait_state (self, waiter->key);
+            if (!known)
+                zhashx_insert (states, hex, (void *) (intptr_t) (state + 1));
+            if (state == 0 || state == 2)
+                status = state;
         }
         if (status < 0 && now >= waiter->deadline)
             status = 1;
@@ -118,6 +133,7 @@ s_wake (store_server_t *self, const uint8_t *key)
         }
         waiter = next;
     }
+    zhashx_destroy (&states);
 }
 
 //  --------------------------------------------------------------------------
@@ -256,8 +272,10 @@ s_wait (store_server_t *self, irh_request_t **request_p, zframe_t *frame)
     uint32_t timeout = wait.timeout_ms < S_MAX_WAIT_MS ? wait.timeout_ms : S_MAX_WAIT_MS;
     waiter->deadline = zclock_mono () + timeout;
     zlist_append (self->waiters, waiter);
-    //  Already stored, or nobody computing it: answer now.
-    s_wake (self, waiter->key);
+    //  Already stored, or nobody computing it: answer now (with every
+    //  other waiter of the key). Still claimed: it waits, like the others.
+    if (s_wait_state (self, waiter->key) != 1)
+        s_wake (self, waiter->key);
 }
 
 //  Requests with one message frame and a one-frame (or table) answer.
