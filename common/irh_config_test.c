@@ -387,6 +387,39 @@ s_test_load (void)
     assert (config && irh_config_errors (config) == 1);
     assert (irh_config_bool (config, "discovery.lan", true) == true);
     irh_config_destroy (&config);
+    //  A FIFO (nobody writing) must not block: refused at once
+    rc = unlink (path);
+    assert (rc == 0);
+    rc = mkfifo (path, 0600);
+    assert (rc == 0);
+    config = irh_config_load (path);
+    assert (config && irh_config_errors (config) == 1);
+    assert (strstr (irh_config_error (config, 0), "a FIFO"));
+    irh_config_destroy (&config);
+    rc = unlink (path);
+    assert (rc == 0);
+    //  Binary bytes parse to problems, never to a crash
+    file = fopen (path, "wb");
+    assert (file);
+    for (int i = 0; i < 4096; i++)
+        fputc ((i * 131) & 0xff, file);
+    fclose (file);
+    config = irh_config_load (path);
+    assert (config && irh_config_errors (config) >= 1);
+    irh_config_destroy (&config);
+    //  Out of range: the default, and one problem with file:line
+    file = fopen (path, "w");
+    assert (file);
+    fprintf (file, "[store]\nmap_initial = 1\n");
+    fclose (file);
+    config = irh_config_load (path);
+    assert (irh_config_u64_range (config, "store.map_initial", 7, 1 << 20, 1 << 30) == 7);
+    assert (irh_config_u64_range (config, "store.map_initial", 7, 1 << 20, 1 << 30) == 7);
+    assert (irh_config_errors (config) == 1);     //  reported once
+    assert (strstr (irh_config_error (config, 0), "config.toml:2: store.map_initial = 1 is out of range"));
+    assert (irh_config_u64_range (config, "store.absent", 9, 10, 20) == 9);
+    assert (irh_config_u64_range (config, "store.map_initial", 7, 0, 1) == 1);
+    irh_config_destroy (&config);
     //  Unreadable (only when not root, root reads anything)
     rc = chmod (path, 0);
     assert (rc == 0);
