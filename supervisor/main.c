@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
@@ -127,13 +128,20 @@ s_lock (irh_paths_t *paths)
         return -1;
     }
     if (flock (fd, LOCK_EX | LOCK_NB) == -1) {
+        int saved = errno;
         int holder = 0;
-        FILE *file = fopen (paths->pidfile, "r");
-        if (file) {
-            if (fscanf (file, "%d", &holder) != 1)
-                holder = 0;
-            fclose (file);
+        //  Outside bytes: never block on them (a FIFO there would).
+        int pfd = open (paths->pidfile, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        char text [32] = "";
+        if (pfd >= 0 && fstat (pfd, &st) == 0 && S_ISREG (st.st_mode)) {
+            ssize_t got = read (pfd, text, sizeof text - 1);
+            text [got > 0 ? got : 0] = 0;
+            holder = atoi (text) > 0 ? atoi (text) : 0;
         }
+        if (pfd >= 0)
+            close (pfd);
+        errno = saved;
         if (errno == EWOULDBLOCK)
             fprintf (stderr, "irohds-daemon: another irohds-daemon%s%.0d is already running "
                              "on home %s (lock %s is held)\n", holder ? " pid " : "",
@@ -248,7 +256,16 @@ s_detach (irh_paths_t *paths, int *notify_fd)
     umask (077);
     if (chdir ("/")) { /* keep going: nothing relies on the cwd */ }
     int null = open ("/dev/null", O_RDWR);
-    int log = open (paths->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    //  Never block on the log either: a FIFO there (nobody reading) fails
+    //  at once with O_NONBLOCK; anything but a regular file is not used.
+    int log = open (paths->log, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOFOLLOW, 0600);
+    struct stat st;
+    if (log >= 0 && (fstat (log, &st) != 0 || !S_ISREG (st.st_mode))) {
+        close (log);
+        log = null >= 0 ? dup (null) : -1;
+    }
+    if (log >= 0)
+        fcntl (log, F_SETFL, O_APPEND);
     if (null >= 0)
         dup2 (null, STDIN_FILENO);
     if (log >= 0) {

@@ -375,6 +375,25 @@ s_test_ttl_lru (bool verbose)
     assert (store_db_expire (db, &n) == 0 && n == 1);
     assert (s_get (db, 10, NULL, 0) == 1);
     assert (store_db_counter (db, STORE_EXPIRED) == 1);
+    //  TTLs are idle times: an access (get or touch, once written)
+    //  moves the expiry to access + ttl
+    s_request (&put, 12, "t.f");
+    put.ttl_ms = 10000;
+    assert (store_db_put (db, &put, (const uint8_t *) "idle", 4, &ok) == 0);
+    store_db_set_clock (db, t += 9000000);
+    assert (s_get (db, 12, "idle", 4) == 0);
+    assert (store_db_flush (db) == 0);
+    store_db_set_clock (db, t += 9000000);              //  18 s after the put
+    assert (store_db_expire (db, &n) == 0 && n == 0);
+    uint64_t local = store_db_counter (db, STORE_HITS_LOCAL);
+    assert (store_db_touch (db, put.key) == 1);
+    assert (store_db_counter (db, STORE_HITS_LOCAL) == local + 1);
+    assert (store_db_flush (db) == 0);
+    store_db_set_clock (db, t += 9000000);              //  27 s, 9 s idle
+    assert (store_db_has (db, put.key) == 1);
+    store_db_set_clock (db, t += 2000000);              //  11 s idle
+    assert (store_db_has (db, put.key) == 0);
+    assert (store_db_expire (db, &n) == 0 && n == 1);
     store_db_destroy (&db);
     //  default TTL from the config
     config.default_ttl_ms = 5000;
