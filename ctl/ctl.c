@@ -8,6 +8,7 @@
     result (one JSON document with --json).
 */
 #include "ctl.h"
+#include "irh_config.h"
 #include "irh_log.h"
 #include "irh_wire.h"
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef IRH_VERSION
@@ -29,30 +31,37 @@ typedef struct {
     ctl_cmd_fn *fn;
     const char *args;
     const char *help;
+    //  The command's own options, space-separated; a trailing '=' means
+    //  the option takes a value ("--limit="). Anything else that starts
+    //  with '-' is refused before the command runs, with a suggestion.
+    const char *options;
 } ctl_command_t;
 
 static const ctl_command_t s_commands [] = {
-    { "status", ctl_cmd_status, "",               "supervisor and actors: pid, state, uptime, restarts, heartbeat, RSS" },
-    { "ping",   ctl_cmd_ping,   "[SERVICE]",      "ping a service (default sup)" },
-    { "up",     ctl_cmd_up,     "",               "start irohds-daemon --detach unless running; wait until it answers" },
-    { "down",   ctl_cmd_down,   "",               "stop the daemon and wait until its process is gone (max 5 s)" },
-    { "ls",     ctl_cmd_ls,     "[FN] [--limit N]", "stored results, all or of one function" },
-    { "stats",  ctl_cmd_stats,  "",               "store counters and broker counters" },
-    { "evict",  ctl_cmd_evict,  "FN | --key HEX", "remove the results of one function, or one result" },
-    { "gc",     ctl_cmd_gc,     "",               "remove expired results and unreferenced blobs, apply the size cap" },
-    { "info",   ctl_cmd_info,   "",               "paths, versions and store settings" },
-    { "key",    ctl_cmd_key,    "FILE | -",       "BLAKE3-256 hex of a file's bytes (no daemon needed)" },
-    { "cap",    ctl_cmd_cap,    "",               "machine capability (service cap)" },
-    { NULL, NULL, NULL, NULL }
+    { "status", ctl_cmd_status, "",               "supervisor and actors: pid, state, uptime, restarts, heartbeat, RSS", "" },
+    { "ping",   ctl_cmd_ping,   "[SERVICE]",      "ping a service (default sup)", "" },
+    { "up",     ctl_cmd_up,     "",               "start irohds-daemon --detach unless running; wait until it answers", "" },
+    { "down",   ctl_cmd_down,   "",               "stop the daemon and wait until its process is gone (max 5 s)", "" },
+    { "ls",     ctl_cmd_ls,     "[FN] [--limit N]", "stored results, newest access first; FN matches a name's dotted tail", "--limit=" },
+    { "stats",  ctl_cmd_stats,  "",               "store counters and broker counters", "" },
+    { "evict",  ctl_cmd_evict,  "FN | --key HEX", "remove the results of one function, or one result (key or unique prefix)", "--key=" },
+    { "gc",     ctl_cmd_gc,     "",               "remove expired results and unreferenced blobs, apply the size cap", "" },
+    { "info",   ctl_cmd_info,   "",               "paths and versions (works without a daemon), store settings", "" },
+    { "key",    ctl_cmd_key,    "FILE | -",       "BLAKE3-256 hex of a file's bytes (no daemon needed)", "" },
+    { "cap",    ctl_cmd_cap,    "[--remeasure]",  "machine capability (service cap)", "--remeasure" },
+    { NULL, NULL, NULL, NULL, NULL }
 };
+
+//  Global options, for suggestions; '=' marks those taking a value.
+static const char *s_global_options =
+    "--home= --endpoint= --json --timeout= -v --verbose -h --help --version";
+
+#define S_SYNOPSIS "usage: irohds-ctl [--home DIR] [--endpoint EP] [--json] [--timeout MS] [-v] COMMAND [ARGS]\n"
 
 static void
 s_print_usage (FILE *out)
 {
-    fprintf (out,
-        "usage: irohds-ctl [--home DIR] [--endpoint EP] [--json] [--timeout MS] [-v] COMMAND [ARGS]\n"
-        "\n"
-        "commands:\n");
+    fprintf (out, S_SYNOPSIS "\ncommands:\n");
     for (const ctl_command_t *c = s_commands; c->name; c++) {
         char left [64];
         snprintf (left, sizeof left, "%s %s", c->name, c->args);
@@ -65,9 +74,12 @@ s_print_usage (FILE *out)
         "  --endpoint EP   talk to EP instead of the home's broker (e.g. a standalone actor's --bind)\n"
         "  --json          print one JSON document on stdout\n"
         "  --timeout MS    how long to wait for an answer (default 3000)\n"
-        "  -v              verbose\n"
+        "  -v, --verbose   verbose\n"
+        "  -h, --help      this text\n"
+        "  --version       print the version\n"
         "\n"
-        "exit status: 0 ok, 1 error, 2 bad usage, 3 daemon not running\n");
+        "exit status: 0 ok, 1 error, 2 bad usage, 3 daemon not running\n"
+        "see irohds-ctl(1)\n");
 }
 
 //  One error line: "irohds-ctl: <text>" on stderr.
@@ -98,8 +110,93 @@ ctl_usage (ctl_t *ctl, const char *format, ...)
     va_start (args, format);
     s_say (format, args);
     va_end (args);
-    s_print_usage (stderr);
+    //  The reason and the synopsis; the whole help only on request.
+    fprintf (stderr, S_SYNOPSIS "run 'irohds-ctl --help' for the commands and options\n");
     return CTL_EXIT_USAGE;
+}
+
+//  ---------------------------------------------------------------------
+//  "Did you mean": the closest candidate by edit distance (insertions,
+//  deletions, substitutions and swaps of neighbours, the optimal string
+//  alignment distance), if it is close enough to be a typo rather than a
+//  different word.
+
+static size_t
+s_distance (const char *a, const char *b)
+{
+    size_t la = strlen (a), lb = strlen (b);
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    uint8_t d [64][64];
+    for (size_t i = 0; i <= la; i++)
+        d [i][0] = (uint8_t) i;
+    for (size_t j = 0; j <= lb; j++)
+        d [0][j] = (uint8_t) j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d [i - 1][j - 1] + (a [i - 1] != b [j - 1]);
+            if (d [i - 1][j] + 1u < best)
+                best = d [i - 1][j] + 1u;
+            if (d [i][j - 1] + 1u < best)
+                best = d [i][j - 1] + 1u;
+            if (i > 1 && j > 1 && a [i - 1] == b [j - 2] && a [i - 2] == b [j - 1]
+            &&  d [i - 2][j - 2] + 1u < best)
+                best = d [i - 2][j - 2] + 1u;
+            d [i][j] = (uint8_t) best;
+        }
+    return d [la][lb];
+}
+
+//  Closest word in words (space-separated, a trailing '=' ignored) to
+//  word, copied into buf; NULL when nothing is close (at most 1 edit for
+//  short words, 2 for longer ones).
+static const char *
+s_suggest (const char *word, const char *words, char *buf, size_t size)
+{
+    size_t best = SIZE_MAX;
+    const char *found = NULL;
+    char candidate [64];
+    while (*words) {
+        size_t len = strcspn (words, " ");
+        if (len && len < sizeof candidate) {
+            memcpy (candidate, words, len);
+            candidate [len] = 0;
+            if (candidate [len - 1] == '=')
+                candidate [len - 1] = 0;
+            size_t d = s_distance (word, candidate);
+            if (d < best) {
+                best = d;
+                snprintf (buf, size, "%s", candidate);
+                found = buf;
+            }
+        }
+        words += len;
+        while (*words == ' ')
+            words++;
+    }
+    size_t limit = strlen (word) <= 4? 1: 2;
+    return found && best <= limit? found: NULL;
+}
+
+//  Does option (maybe "--opt=value") appear in options? *takes_value_p
+//  says whether it takes a value as the next argument.
+static bool
+s_option_known (const char *option, const char *options, bool *takes_value_p)
+{
+    size_t olen = strcspn (option, "=");
+    while (*options) {
+        size_t len = strcspn (options, " ");
+        bool value = len && options [len - 1] == '=';
+        size_t name = value? len - 1: len;
+        if (name == olen && strncmp (option, options, olen) == 0) {
+            *takes_value_p = value && option [olen] != '=';
+            return true;
+        }
+        options += len;
+        while (*options == ' ')
+            options++;
+    }
+    return false;
 }
 
 irh_paths_t *
@@ -159,6 +256,26 @@ s_probe_ipc (const char *endpoint)
     return 0;
 }
 
+//  "daemon not running (why)", with what to do about it: start it (the
+//  same home as this command), unless the command was down, or the
+//  endpoint is not a home's daemon at all.
+static void
+s_not_running (ctl_t *ctl, const char *why)
+{
+    fprintf (stderr, "irohds-ctl: daemon not running (%s)", why);
+    if (ctl->endpoint_arg)
+        fputs ("; check that something serves that endpoint", stderr);
+    else
+    if (!ctl->command || !streq (ctl->command, "down")) {
+        if (ctl->home_arg)
+            fprintf (stderr, " \xe2\x80\x94 start it with `irohds-ctl --home %s up`",
+                     ctl->home_arg);
+        else
+            fputs (" \xe2\x80\x94 start it with `irohds-ctl up`", stderr);
+    }
+    fputc ('\n', stderr);
+}
+
 int
 ctl_check_running (ctl_t *ctl)
 {
@@ -168,12 +285,15 @@ ctl_check_running (ctl_t *ctl)
     if (!endpoint)
         return CTL_EXIT_NOT_RUNNING;
     int probe = s_probe_ipc (endpoint);
+    char why [600];
     if (probe == 1) {
-        fprintf (stderr, "irohds-ctl: daemon not running (no socket at %s)\n", endpoint + 6);
+        snprintf (why, sizeof why, "no socket at %s", endpoint + 6);
+        s_not_running (ctl, why);
         return CTL_EXIT_NOT_RUNNING;
     }
     if (probe == 2) {
-        fprintf (stderr, "irohds-ctl: daemon not running (nobody listening on %s)\n", endpoint);
+        snprintf (why, sizeof why, "nobody listening on %s", endpoint);
+        s_not_running (ctl, why);
         return CTL_EXIT_NOT_RUNNING;
     }
     ctl->checked = true;
@@ -234,9 +354,12 @@ ctl_call (ctl_t *ctl, const char *service, zframe_t **request_p, zmsg_t **reply_
     }
     const char *code = NULL;
     rc = ctl_call_quiet (ctl, service, request_p, ctl->timeout_ms, reply_p, &code);
-    if (rc == CTL_EXIT_NOT_RUNNING)
-        fprintf (stderr, "irohds-ctl: daemon not running (no answer on %s within %d ms)\n",
-                 ctl_endpoint (ctl), ctl->timeout_ms);
+    if (rc == CTL_EXIT_NOT_RUNNING) {
+        char why [600];
+        snprintf (why, sizeof why, "no answer on %s within %d ms",
+                  ctl_endpoint (ctl), ctl->timeout_ms);
+        s_not_running (ctl, why);
+    }
     else
     if (rc && code && streq (code, "connect"))
         ctl_fail (ctl, "cannot connect to %s", ctl_endpoint (ctl));
@@ -469,20 +592,25 @@ ctl_json_cell (ctl_t *ctl, char type, const char *value)
 }
 
 void
+ctl_json_row (ctl_t *ctl, irh_table_t *table, size_t row)
+{
+    ctl_json_open (ctl, '{');
+    size_t cols = irh_table_columns (table);
+    for (size_t col = 0; col < cols; col++) {
+        ctl_json_key (ctl, irh_table_column_name (table, col));
+        ctl_json_cell (ctl, irh_table_column_type (table, col),
+                       irh_table_cell (table, row, col));
+    }
+    ctl_json_close (ctl);
+}
+
+void
 ctl_json_table (ctl_t *ctl, irh_table_t *table)
 {
     ctl_json_open (ctl, '[');
     size_t rows = irh_table_rows (table);
-    size_t cols = irh_table_columns (table);
-    for (size_t row = 0; row < rows; row++) {
-        ctl_json_open (ctl, '{');
-        for (size_t col = 0; col < cols; col++) {
-            ctl_json_key (ctl, irh_table_column_name (table, col));
-            ctl_json_cell (ctl, irh_table_column_type (table, col),
-                           irh_table_cell (table, row, col));
-        }
-        ctl_json_close (ctl);
-    }
+    for (size_t row = 0; row < rows; row++)
+        ctl_json_row (ctl, table, row);
     ctl_json_close (ctl);
 }
 
@@ -549,6 +677,76 @@ ctl_fmt_bytes (uint64_t bytes, char *buf, size_t size)
     return buf;
 }
 
+char *
+ctl_fmt_time (uint64_t us, char *buf, size_t size)
+{
+    time_t seconds = (time_t) (us / 1000000);
+    struct tm tm;
+    if (us == 0 || !localtime_r (&seconds, &tm) || strftime (buf, size, "%Y-%m-%d %H:%M", &tm) == 0)
+        snprintf (buf, size, "-");
+    return buf;
+}
+
+char *
+ctl_fmt_ago (uint64_t us, uint64_t now_us, char *buf, size_t size)
+{
+    if (us == 0)
+        return ctl_fmt_time (0, buf, size);
+    uint64_t s = us < now_us? (now_us - us) / 1000000: 0;
+    if (s < 5)
+        snprintf (buf, size, "just now");
+    else
+    if (s < 60)
+        snprintf (buf, size, "%" PRIu64 "s ago", s);
+    else
+    if (s < 3600)
+        snprintf (buf, size, "%" PRIu64 "m ago", s / 60);
+    else
+    if (s < 86400)
+        snprintf (buf, size, "%" PRIu64 "h ago", s / 3600);
+    else
+    if (s < 7 * 86400)
+        snprintf (buf, size, "%" PRIu64 "d ago", s / 86400);
+    else
+        ctl_fmt_time (us, buf, size);
+    return buf;
+}
+
+bool
+ctl_fn_matches (const char *fn, const char *name)
+{
+    size_t lf = strlen (fn), ln = strlen (name);
+    if (ln == 0 || ln > lf)
+        return false;
+    if (strcmp (fn + lf - ln, name) != 0)
+        return false;
+    return ln == lf || fn [lf - ln - 1] == '.';
+}
+
+//  ---------------------------------------------------------------------
+//  Config problems: every command shows them once (they would otherwise
+//  only reach the daemon's log). The home is resolved quietly here; a
+//  command that needs it reports a failure itself.
+
+static void
+s_show_config_problems (ctl_t *ctl)
+{
+    if (!ctl->paths) {
+        char *err = NULL;
+        ctl->paths = irh_paths_new (ctl->home_arg, false, &err);
+        free (err);
+        if (!ctl->paths)
+            return;
+    }
+    irh_config_t *config = irh_config_load (ctl->paths->config);
+    if (!config)
+        return;
+    size_t count = irh_config_errors (config);
+    for (size_t i = 0; i < count; i++)
+        fprintf (stderr, "irohds-ctl: warning: %s\n", irh_config_error (config, i));
+    irh_config_destroy (&config);
+}
+
 //  ---------------------------------------------------------------------
 
 static const char *
@@ -562,12 +760,41 @@ s_option_value (int argc, char **argv, int *i, const char *name)
     return argv [++*i];
 }
 
+//  Every argument before "--" that looks like an option must be one the
+//  command knows; otherwise a usage error naming the closest option.
+static int
+s_check_options (ctl_t *ctl, const ctl_command_t *command, int nrest, char **rest,
+                 const bool *literal)
+{
+    for (int i = 1; i < nrest; i++) {
+        const char *arg = rest [i];
+        if (literal [i] || arg [0] != '-' || arg [1] == 0)
+            continue;
+        bool takes_value = false;
+        if (s_option_known (arg, command->options, &takes_value)) {
+            i += takes_value;
+            continue;
+        }
+        char words [512], buf [64];
+        snprintf (words, sizeof words, "%s %s", s_global_options, command->options);
+        char name [64];
+        snprintf (name, sizeof name, "%.*s", (int) strcspn (arg, "="), arg);
+        const char *hint = s_suggest (name, words, buf, sizeof buf);
+        if (hint)
+            return ctl_usage (ctl, "unknown option '%s' for %s (did you mean %s?)",
+                              name, command->name, hint);
+        return ctl_usage (ctl, "unknown option '%s' for %s", name, command->name);
+    }
+    return -1;
+}
+
 int
 main (int argc, char **argv)
 {
     ctl_t ctl = { .timeout_ms = 3000 };
     char **rest = (char **) calloc ((size_t) argc + 1, sizeof (char *));
-    assert (rest);
+    bool *literal = (bool *) calloc ((size_t) argc + 1, sizeof (bool));
+    assert (rest && literal);
     int nrest = 0;
     bool only_args = false;
     int rc = -1;
@@ -577,8 +804,10 @@ main (int argc, char **argv)
     //  "--" ends them.
     for (int i = 1; i < argc && rc < 0; i++) {
         const char *arg = argv [i];
-        if (only_args)
+        if (only_args) {
+            literal [nrest] = true;
             rest [nrest++] = argv [i];
+        }
         else
         if (streq (arg, "--"))
             only_args = true;
@@ -623,29 +852,47 @@ main (int argc, char **argv)
     }
     if (rc < 0 && nrest == 0)
         rc = ctl_usage (&ctl, "no command given");
+    if (rc < 0 && literal [0])
+        rc = ctl_usage (&ctl, "no command given before '--'");
     if (rc < 0 && streq (rest [0], "help")) {
         s_print_usage (stdout);
         rc = 0;
     }
+    const ctl_command_t *command = NULL;
     if (rc < 0) {
-        const ctl_command_t *command = NULL;
         for (const ctl_command_t *c = s_commands; c->name; c++)
             if (streq (c->name, rest [0]))
                 command = c;
-        if (!command)
-            rc = ctl_usage (&ctl, "unknown command '%s'", rest [0]);
-        else {
-            //  CZMQ's default handler would swallow Ctrl-C; keep the
-            //  ordinary behaviour for a command-line tool.
-            zsys_handler_set (NULL);
-            irh_log_init ("ctl", ctl.verbose? IRH_LOG_DEBUG: IRH_LOG_WARN, NULL);
-            rc = command->fn (&ctl, nrest, rest);
+        if (!command) {
+            char names [256] = "", buf [64];
+            for (const ctl_command_t *c = s_commands; c->name; c++)
+                snprintf (names + strlen (names), sizeof names - strlen (names), "%s ", c->name);
+            const char *hint = rest [0][0] == '-'
+                             ? s_suggest (rest [0], s_global_options, buf, sizeof buf)
+                             : s_suggest (rest [0], names, buf, sizeof buf);
+            const char *what = rest [0][0] == '-'? "option": "command";
+            if (hint)
+                rc = ctl_usage (&ctl, "unknown %s '%s' (did you mean %s?)", what, rest [0], hint);
+            else
+                rc = ctl_usage (&ctl, "unknown %s '%s'", what, rest [0]);
         }
+        else
+            rc = s_check_options (&ctl, command, nrest, rest, literal);
+    }
+    if (rc < 0) {
+        //  CZMQ's default handler would swallow Ctrl-C; keep the
+        //  ordinary behaviour for a command-line tool.
+        zsys_handler_set (NULL);
+        irh_log_init ("ctl", ctl.verbose? IRH_LOG_DEBUG: IRH_LOG_WARN, NULL);
+        ctl.command = command->name;
+        s_show_config_problems (&ctl);
+        rc = command->fn (&ctl, nrest, rest);
     }
     irh_client_destroy (&ctl.client);
     irh_paths_destroy (&ctl.paths);
     free (ctl.endpoint);
     free (rest);
+    free (literal);
     if (fflush (stdout) != 0 || ferror (stdout)) {
         fprintf (stderr, "irohds-ctl: cannot write output: %s\n", strerror (errno));
         if (rc == 0)
