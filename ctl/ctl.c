@@ -276,6 +276,13 @@ s_not_running (ctl_t *ctl, const char *why)
     fputc ('\n', stderr);
 }
 
+bool
+ctl_maybe_running (ctl_t *ctl)
+{
+    const char *endpoint = ctl_endpoint (ctl);
+    return endpoint && s_probe_ipc (endpoint) == 0;
+}
+
 int
 ctl_check_running (ctl_t *ctl)
 {

@@ -68,6 +68,8 @@ const char *ctl_endpoint (ctl_t *ctl);
 //  (after printing the one line) when it is an ipc:// path with no socket
 //  file or nobody accepting on it. Never waits.
 int ctl_check_running (ctl_t *ctl);
+//  The same check, silent: false when surely not running.
+bool ctl_maybe_running (ctl_t *ctl);
 
 //  One request/reply. *request_p is taken. On 0, *reply_p holds the body.
 int ctl_call (ctl_t *ctl, const char *service, zframe_t **request_p, zmsg_t **reply_p);
