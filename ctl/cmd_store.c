@@ -166,7 +166,26 @@ s_print_listing (s_listing_t *self, size_t shown)
     irh_table_str (view, cell);
     for (int col = 0; col < 4; col++)
         irh_table_str (view, "");
-    irh_table_print (view, stdout);
+    //  The TOTAL row leaves its last columns empty: print without the
+    //  padding that would trail on that line.
+    char *text = NULL;
+    size_t length = 0;
+    FILE *memory = open_memstream (&text, &length);
+    if (memory) {
+        irh_table_print (view, memory);
+        fclose (memory);
+        for (char *line = text, *next; line && *line; line = next) {
+            next = strchr (line, '\n');
+            size_t len = next? (size_t) (next - line): strlen (line);
+            while (len > 0 && line [len - 1] == ' ')
+                len--;
+            printf ("%.*s\n", (int) len, line);
+            next = next? next + 1: NULL;
+        }
+        free (text);
+    }
+    else
+        irh_table_print (view, stdout);
     irh_table_destroy (&view);
 }
 

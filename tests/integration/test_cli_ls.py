@@ -121,7 +121,9 @@ def test_readable_table_exact_json(daemon):
     assert rows[0]["accessed_us"] > rows[0]["created_us"]
     assert [r["size"] for r in rows] == [4, 20, 3000]
 
-    header, lines, total = rows_of(ok(daemon.ctl("ls", "tests.cli.table.f")))
+    text = ok(daemon.ctl("ls", "tests.cli.table.f"))
+    assert all(line == line.rstrip() for line in text.splitlines()), text
+    header, lines, total = rows_of(text)
     assert header.split() == ["KEY", "NAMESPACE", "FUNCTION", "SIZE", "CODEC", "ACCESSED",
                               "CREATED", "EXPIRES"]
     assert [line.split()[0] for line in lines] == [small.hex()[:12], newest.hex()[:12],
