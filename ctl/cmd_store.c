@@ -49,16 +49,17 @@ s_cell_str (s_listing_t *self, size_t row, int col)
     return cell? cell: "";
 }
 
-static s_listing_t *s_sort_listing;     //  qsort has no context argument
-
+//  Newest access first; equal times keep the store's order.
 static int
-s_by_access (const void *a, const void *b)
+s_by_access (const void *a, const void *b, void *arg)
 {
-    uint64_t ta = s_cell_u64 (s_sort_listing, *(const size_t *) a, s_sort_listing->col_accessed);
-    uint64_t tb = s_cell_u64 (s_sort_listing, *(const size_t *) b, s_sort_listing->col_accessed);
+    s_listing_t *self = (s_listing_t *) arg;
+    size_t ra = *(const size_t *) a, rb = *(const size_t *) b;
+    uint64_t ta = s_cell_u64 (self, ra, self->col_accessed);
+    uint64_t tb = s_cell_u64 (self, rb, self->col_accessed);
     if (ta != tb)
         return ta < tb? 1: -1;
-    return *(const size_t *) a < *(const size_t *) b? -1: 1;
+    return ra < rb? -1: 1;
 }
 
 static void
@@ -100,9 +101,7 @@ s_listing (ctl_t *ctl, const char *name, const char *key_prefix, s_listing_t *se
             continue;
         self->rows [self->count++] = row;
     }
-    s_sort_listing = self;
-    qsort (self->rows, self->count, sizeof (size_t), s_by_access);
-    s_sort_listing = NULL;
+    qsort_r (self->rows, self->count, sizeof (size_t), s_by_access, self);
     return 0;
 }
 

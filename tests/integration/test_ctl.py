@@ -297,6 +297,9 @@ def test_info(daemon):
 
 
 def test_cap(daemon):
+    # The capability actor registers only after measuring the machine,
+    # which takes far longer than usual on a loaded machine.
+    daemon.wait_ready(timeout=120, services=("cap",))
     doc = ok_json(daemon.ctl("--json", "cap"))
     assert doc
     r = daemon.ctl("cap")
