@@ -59,7 +59,7 @@ s_by_access (const void *a, const void *b, void *arg)
     uint64_t tb = s_cell_u64 (self, rb, self->col_accessed);
     if (ta != tb)
         return ta < tb? 1: -1;
-    return ra < rb? -1: 1;
+    return ra < rb? -1: ra > rb;
 }
 
 static void
@@ -480,6 +480,39 @@ s_file_bytes (const char *dir, const char *name)
     return stat (path, &st) == 0 && S_ISREG (st.st_mode)? (uint64_t) st.st_size: 0;
 }
 
+//  Ask the supervisor who it is (a standalone actor, --endpoint, has no
+//  "sup": ask the store itself). 0 and *pong when it answered, -1 when no
+//  daemon answers (not an error for info), else the exit code after
+//  printing why.
+static int
+s_info_ping (ctl_t *ctl, irh_pong_t *pong)
+{
+    memset (pong, 0, sizeof *pong);
+    if (!ctl_maybe_running (ctl))
+        return -1;
+    const char *who = ctl->endpoint_arg? "store": "sup";
+    irh_ping_t ping = { 0 };
+    zframe_t *frame = irh_ping_encode (&ping);
+    zmsg_t *reply = NULL;
+    const char *code = NULL;
+    int rc = ctl_call_quiet (ctl, who, &frame, ctl->timeout_ms, &reply, &code);
+    if (rc == CTL_EXIT_NOT_RUNNING)
+        return -1;
+    if (rc) {
+        zmsg_destroy (&reply);
+        const char *text = ctl->client? irh_client_error_text (ctl->client): NULL;
+        return ctl_fail (ctl, "%s: %s: %s", who, code? code: "error", text? text: "");
+    }
+    zframe_t *body = zmsg_pop (reply);
+    rc = body? irh_pong_decode (body, pong): -1;
+    zframe_destroy (&body);
+    zmsg_destroy (&reply);
+    if (rc)
+        return ctl_fail (ctl, "%s: bad reply to ping: %s", who, irh_msgs_error ());
+    ctl->checked = true;
+    return 0;
+}
+
 int
 ctl_cmd_info (ctl_t *ctl, int argc, char **argv)
 {
@@ -489,39 +522,16 @@ ctl_cmd_info (ctl_t *ctl, int argc, char **argv)
     irh_paths_t *paths = ctl_paths (ctl);
     if (!paths)
         return CTL_EXIT_ERROR;
-    //  Ask the supervisor who it is; a standalone actor (--endpoint) has
-    //  no "sup", so ask the store itself. No answer is not an error here.
-    const char *who = ctl->endpoint_arg? "store": "sup";
     irh_pong_t pong;
-    memset (&pong, 0, sizeof pong);
-    bool running = false;
-    if (ctl_maybe_running (ctl)) {
-        irh_ping_t ping = { 0 };
-        zframe_t *frame = irh_ping_encode (&ping);
-        zmsg_t *reply = NULL;
-        const char *code = NULL;
-        int rc = ctl_call_quiet (ctl, who, &frame, ctl->timeout_ms, &reply, &code);
-        if (rc == CTL_EXIT_ERROR) {
-            zmsg_destroy (&reply);
-            const char *text = ctl->client? irh_client_error_text (ctl->client): NULL;
-            return ctl_fail (ctl, "%s: %s: %s", who, code? code: "error", text? text: "");
-        }
-        if (rc == 0) {
-            zframe_t *body = zmsg_pop (reply);
-            rc = body? irh_pong_decode (body, &pong): -1;
-            zframe_destroy (&body);
-            zmsg_destroy (&reply);
-            if (rc)
-                return ctl_fail (ctl, "%s: bad reply to ping: %s", who, irh_msgs_error ());
-            running = true;
-            ctl->checked = true;
-        }
-    }
+    int rc = s_info_ping (ctl, &pong);
+    if (rc > 0)
+        return rc;
+    bool running = rc == 0;
     irh_table_t *store = NULL;
     if (running) {
         irh_info_t request = { 0 };
         zframe_t *frame = irh_info_encode (&request);
-        int rc = ctl_call_table (ctl, "store", &frame, &store);
+        rc = ctl_call_table (ctl, "store", &frame, &store);
         if (rc)
             return rc;
     }

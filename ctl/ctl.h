@@ -123,6 +123,8 @@ char *ctl_fmt_time (uint64_t us, char *buf, size_t size);
 //  How long before now_us: "just now", "42s ago", "3m ago", "5h ago",
 //  "2d ago"; past a week the local date instead; "-" for 0.
 char *ctl_fmt_ago (uint64_t us, uint64_t now_us, char *buf, size_t size);
+//  True if s is 1..max decimal digits.
+bool ctl_all_digits (const char *s, size_t max);
 //  True if the qualified function name fn is name, or ends with "." name
 //  (so "features" matches "__main__.features", never "myfeatures").
 bool ctl_fn_matches (const char *fn, const char *name);
