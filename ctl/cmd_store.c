@@ -535,12 +535,16 @@ ctl_cmd_info (ctl_t *ctl, int argc, char **argv)
         if (rc)
             return rc;
     }
-    irh_config_t *config = irh_config_load (paths->config);
-    uint64_t problems = config? irh_config_errors (config): 0;
-    irh_config_destroy (&config);
     struct stat st;
     bool home_exists = stat (paths->home, &st) == 0 && S_ISDIR (st.st_mode);
     bool config_exists = stat (paths->config, &st) == 0;
+    //  Never read a config that is not a regular file (a FIFO blocks).
+    uint64_t problems = config_exists && !S_ISREG (st.st_mode);
+    if (config_exists && !problems) {
+        irh_config_t *config = irh_config_load (paths->config);
+        problems = config? irh_config_errors (config): 0;
+        irh_config_destroy (&config);
+    }
     uint64_t store_bytes = s_file_bytes (paths->store, "data.mdb");
 
     //  One list of local facts for both forms: name, type, text.

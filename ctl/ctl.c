@@ -434,6 +434,14 @@ s_show_config_problems (ctl_t *ctl)
         if (!ctl->paths)
             return;
     }
+    //  A FIFO or device would block the read: only a regular file (or
+    //  none) is handed to the parser.
+    struct stat st;
+    if (stat (ctl->paths->config, &st) == 0 && !S_ISREG (st.st_mode)) {
+        fprintf (stderr, "irohds-ctl: warning: %s is not a regular file; ignored\n",
+                 ctl->paths->config);
+        return;
+    }
     irh_config_t *config = irh_config_load (ctl->paths->config);
     if (!config)
         return;

@@ -143,3 +143,14 @@ def test_config_problems_shown_once_by_every_command(home, tmp_path):
 def test_a_clean_config_prints_nothing(home):
     r = run(home, "--json", "info")
     assert r.returncode == 0 and r.stderr == ""
+
+
+def test_a_config_that_is_a_fifo_never_blocks(home):
+    path = os.path.join(home, "config.toml")
+    os.unlink(path)
+    os.mkfifo(path)
+    for args in (["--json", "info"], ["status"]):
+        r = run(home, *args)          # run() has a timeout: a hang fails
+        assert "config.toml is not a regular file" in r.stderr, r.stderr
+    r = run(home, "--json", "info")
+    assert r.returncode == 0 and json.loads(r.stdout)["local"]["config_problems"] == 1
