@@ -7,6 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef IROHDS_VERSION
+#define IROHDS_VERSION "0.0.0"
+#endif
+
+const char *
+irh_actor_version (void)
+{
+    return IROHDS_VERSION;
+}
+
+//  --help (problem NULL): the whole text on stdout, exit 0. Bad usage:
+//  the problem, the synopsis and where to look, on stderr, exit 2.
 static int
 s_usage (irh_actor_t *self, FILE *out, bool allow_service, const char *problem)
 {
@@ -14,7 +26,28 @@ s_usage (irh_actor_t *self, FILE *out, bool allow_service, const char *problem)
         fprintf (out, "irohds-%s: %s\n", self->name, problem);
     fprintf (out, "usage: irohds-%s [--home DIR] (--broker ENDPOINT | --bind ENDPOINT)%s [-v]\n",
              self->name, allow_service ? " [--service NAME]" : "");
-    return problem ? 2 : 0;
+    if (problem) {
+        fprintf (out, "run 'irohds-%s --help' for details\n", self->name);
+        return 2;
+    }
+    fprintf (out,
+        "\n"
+        "An irohds actor. irohds-daemon starts it with --broker; run it alone with\n"
+        "--bind to debug it (clients then talk to ENDPOINT directly).\n"
+        "\n"
+        "  --home DIR         irohds home (default $IROHDS_HOME, $XDG_DATA_HOME/irohds,\n"
+        "                     ~/.local/share/irohds)\n"
+        "  --broker ENDPOINT  register with the broker at ENDPOINT\n"
+        "  --bind ENDPOINT    serve clients at ENDPOINT, no broker\n"
+        "%s"
+        "  -v, --verbose      debug logging\n"
+        "  -h, --help         this text\n"
+        "  --version          print the version\n"
+        "\n"
+        "see irohds-%s(8)\n",
+        allow_service ? "  --service NAME     register as NAME instead of the default\n" : "",
+        self->name);
+    return 0;
 }
 
 int
@@ -33,6 +66,11 @@ irh_actor_init (irh_actor_t *self, const char *name, const char *service,
         else
         if (strcmp (arg, "-h") == 0 || strcmp (arg, "--help") == 0)
             return s_usage (self, stdout, allow_service, NULL);
+        else
+        if (strcmp (arg, "--version") == 0) {
+            printf ("irohds-%s %s\n", name, IROHDS_VERSION);
+            return 0;
+        }
         else
         if (strcmp (arg, "--home") == 0 && has_value)
             self->home = argv [++i];
@@ -107,6 +145,9 @@ irh_actor_test (bool verbose)
     irh_actor_cleanup (&actor);
     char *help [] = { "x", "--help" };
     assert (irh_actor_init (&actor, "test", "echo", false, 2, help) == 0);
+    char *version [] = { "x", "--version" };
+    assert (irh_actor_init (&actor, "test", "echo", false, 2, version) == 0);
+    assert (strcmp (irh_actor_version (), "0.0.0") != 0);
     char cmd [128];
     snprintf (cmd, sizeof (cmd), "rm -rf %s", home);
     assert (system (cmd) == 0);

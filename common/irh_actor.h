@@ -4,6 +4,7 @@
     arguments and fails the same way.
 
     usage: irohds-NAME [--home DIR] (--broker EP | --bind EP) [--service NAME] [-v]
+           irohds-NAME --help | --version
     (--service only for actors that allow it, e.g. the echo test actor.)
 */
 #ifndef IRH_ACTOR_H_INCLUDED
@@ -26,12 +27,14 @@ typedef struct {
 //  Parse argv and set up. service is the default service name; if
 //  allow_service, --service may replace it. Returns -1 when the actor
 //  should go on serving, else the exit status main should return (0
-//  after --help, 2 on bad usage, 1 when the home or log cannot be set up);
+//  after --help or --version, 2 on bad usage, 1 when the home or log cannot be set up);
 //  messages are already printed.
 int irh_actor_init (irh_actor_t *self, const char *name, const char *service,
                     bool allow_service, int argc, char **argv);
 //  Free what init made; safe after a failed init.
 void irh_actor_cleanup (irh_actor_t *self);
+//  The project's version ("0.1.0"), as every binary reports it.
+const char *irh_actor_version (void);
 void irh_actor_test (bool verbose);
 
 #endif

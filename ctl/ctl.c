@@ -1,6 +1,7 @@
-/*  ctl.c: irohds-ctl's main: option parsing, the command table, talking to
-    the broker (with a quick "not running" check that never waits), error
-    lines and exit codes, and the small JSON writer every command uses.
+/*  ctl.c: irohds-ctl's main: option parsing (with "did you mean" for
+    mistyped commands and options), the command table, config problems,
+    talking to the broker (with a quick "not running" check that never
+    waits), error lines and exit codes. What is printed: ctl_out.c.
 
     Exit codes: 0 success, 1 service or local error, 2 bad usage,
     3 daemon not running (no socket, nobody listening, or no answer within
@@ -8,10 +9,9 @@
     result (one JSON document with --json).
 */
 #include "ctl.h"
+#include "irh_config.h"
 #include "irh_log.h"
-#include "irh_wire.h"
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,30 +29,37 @@ typedef struct {
     ctl_cmd_fn *fn;
     const char *args;
     const char *help;
+    //  The command's own options, space-separated; a trailing '=' means
+    //  the option takes a value ("--limit="). Anything else that starts
+    //  with '-' is refused before the command runs, with a suggestion.
+    const char *options;
 } ctl_command_t;
 
 static const ctl_command_t s_commands [] = {
-    { "status", ctl_cmd_status, "",               "supervisor and actors: pid, state, uptime, restarts, heartbeat, RSS" },
-    { "ping",   ctl_cmd_ping,   "[SERVICE]",      "ping a service (default sup)" },
-    { "up",     ctl_cmd_up,     "",               "start irohds-daemon --detach unless running; wait until it answers" },
-    { "down",   ctl_cmd_down,   "",               "stop the daemon and wait until its process is gone (max 5 s)" },
-    { "ls",     ctl_cmd_ls,     "[FN] [--limit N]", "stored results, all or of one function" },
-    { "stats",  ctl_cmd_stats,  "",               "store counters and broker counters" },
-    { "evict",  ctl_cmd_evict,  "FN | --key HEX", "remove the results of one function, or one result" },
-    { "gc",     ctl_cmd_gc,     "",               "remove expired results and unreferenced blobs, apply the size cap" },
-    { "info",   ctl_cmd_info,   "",               "paths, versions and store settings" },
-    { "key",    ctl_cmd_key,    "FILE | -",       "BLAKE3-256 hex of a file's bytes (no daemon needed)" },
-    { "cap",    ctl_cmd_cap,    "",               "machine capability (service cap)" },
-    { NULL, NULL, NULL, NULL }
+    { "status", ctl_cmd_status, "",               "supervisor and actors: pid, state, uptime, restarts, heartbeat, RSS", "" },
+    { "ping",   ctl_cmd_ping,   "[SERVICE]",      "ping a service (default sup)", "" },
+    { "up",     ctl_cmd_up,     "",               "start irohds-daemon --detach unless running; wait until it answers", "" },
+    { "down",   ctl_cmd_down,   "",               "stop the daemon and wait until its process is gone (max 5 s)", "" },
+    { "ls",     ctl_cmd_ls,     "[FN] [--limit N]", "stored results, newest access first; FN matches a name's dotted tail", "--limit=" },
+    { "stats",  ctl_cmd_stats,  "",               "store counters and broker counters", "" },
+    { "evict",  ctl_cmd_evict,  "FN | --key HEX", "remove the results of one function, or one result (key or unique prefix)", "--key=" },
+    { "gc",     ctl_cmd_gc,     "",               "remove expired results and unreferenced blobs, apply the size cap", "" },
+    { "info",   ctl_cmd_info,   "",               "paths and versions (works without a daemon), store settings", "" },
+    { "key",    ctl_cmd_key,    "FILE | -",       "BLAKE3-256 hex of a file's bytes (no daemon needed)", "" },
+    { "cap",    ctl_cmd_cap,    "[--remeasure]",  "machine capability (service cap)", "--remeasure" },
+    { NULL, NULL, NULL, NULL, NULL }
 };
+
+//  Global options, for suggestions; '=' marks those taking a value.
+static const char *s_global_options =
+    "--home= --endpoint= --json --timeout= -v --verbose -h --help --version";
+
+#define S_SYNOPSIS "usage: irohds-ctl [--home DIR] [--endpoint EP] [--json] [--timeout MS] [-v] COMMAND [ARGS]\n"
 
 static void
 s_print_usage (FILE *out)
 {
-    fprintf (out,
-        "usage: irohds-ctl [--home DIR] [--endpoint EP] [--json] [--timeout MS] [-v] COMMAND [ARGS]\n"
-        "\n"
-        "commands:\n");
+    fprintf (out, S_SYNOPSIS "\ncommands:\n");
     for (const ctl_command_t *c = s_commands; c->name; c++) {
         char left [64];
         snprintf (left, sizeof left, "%s %s", c->name, c->args);
@@ -65,9 +72,12 @@ s_print_usage (FILE *out)
         "  --endpoint EP   talk to EP instead of the home's broker (e.g. a standalone actor's --bind)\n"
         "  --json          print one JSON document on stdout\n"
         "  --timeout MS    how long to wait for an answer (default 3000)\n"
-        "  -v              verbose\n"
+        "  -v, --verbose   verbose\n"
+        "  -h, --help      this text\n"
+        "  --version       print the version\n"
         "\n"
-        "exit status: 0 ok, 1 error, 2 bad usage, 3 daemon not running\n");
+        "exit status: 0 ok, 1 error, 2 bad usage, 3 daemon not running\n"
+        "see irohds-ctl(1)\n");
 }
 
 //  One error line: "irohds-ctl: <text>" on stderr.
@@ -98,8 +108,93 @@ ctl_usage (ctl_t *ctl, const char *format, ...)
     va_start (args, format);
     s_say (format, args);
     va_end (args);
-    s_print_usage (stderr);
+    //  The reason and the synopsis; the whole help only on request.
+    fprintf (stderr, S_SYNOPSIS "run 'irohds-ctl --help' for the commands and options\n");
     return CTL_EXIT_USAGE;
+}
+
+//  ---------------------------------------------------------------------
+//  "Did you mean": the closest candidate by edit distance (insertions,
+//  deletions, substitutions and swaps of neighbours, the optimal string
+//  alignment distance), if it is close enough to be a typo rather than a
+//  different word.
+
+static size_t
+s_distance (const char *a, const char *b)
+{
+    size_t la = strlen (a), lb = strlen (b);
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    uint8_t d [64][64];
+    for (size_t i = 0; i <= la; i++)
+        d [i][0] = (uint8_t) i;
+    for (size_t j = 0; j <= lb; j++)
+        d [0][j] = (uint8_t) j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d [i - 1][j - 1] + (a [i - 1] != b [j - 1]);
+            if (d [i - 1][j] + 1u < best)
+                best = d [i - 1][j] + 1u;
+            if (d [i][j - 1] + 1u < best)
+                best = d [i][j - 1] + 1u;
+            if (i > 1 && j > 1 && a [i - 1] == b [j - 2] && a [i - 2] == b [j - 1]
+            &&  d [i - 2][j - 2] + 1u < best)
+                best = d [i - 2][j - 2] + 1u;
+            d [i][j] = (uint8_t) best;
+        }
+    return d [la][lb];
+}
+
+//  Closest word in words (space-separated, a trailing '=' ignored) to
+//  word, copied into buf; NULL when nothing is close (at most 1 edit for
+//  short words, 2 for longer ones).
+static const char *
+s_suggest (const char *word, const char *words, char *buf, size_t size)
+{
+    size_t best = SIZE_MAX;
+    const char *found = NULL;
+    char candidate [64];
+    while (*words) {
+        size_t len = strcspn (words, " ");
+        if (len && len < sizeof candidate) {
+            memcpy (candidate, words, len);
+            candidate [len] = 0;
+            if (candidate [len - 1] == '=')
+                candidate [len - 1] = 0;
+            size_t d = s_distance (word, candidate);
+            if (d < best) {
+                best = d;
+                snprintf (buf, size, "%s", candidate);
+                found = buf;
+            }
+        }
+        words += len;
+        while (*words == ' ')
+            words++;
+    }
+    size_t limit = strlen (word) <= 4? 1: 2;
+    return found && best <= limit? found: NULL;
+}
+
+//  Does option (maybe "--opt=value") appear in options? *takes_value_p
+//  says whether it takes a value as the next argument.
+static bool
+s_option_known (const char *option, const char *options, bool *takes_value_p)
+{
+    size_t olen = strcspn (option, "=");
+    while (*options) {
+        size_t len = strcspn (options, " ");
+        bool value = len && options [len - 1] == '=';
+        size_t name = value? len - 1: len;
+        if (name == olen && strncmp (option, options, olen) == 0) {
+            *takes_value_p = value && option [olen] != '=';
+            return true;
+        }
+        options += len;
+        while (*options == ' ')
+            options++;
+    }
+    return false;
 }
 
 irh_paths_t *
@@ -159,6 +254,33 @@ s_probe_ipc (const char *endpoint)
     return 0;
 }
 
+//  "daemon not running (why)", with what to do about it: start it (the
+//  same home as this command), unless the command was down, or the
+//  endpoint is not a home's daemon at all.
+static void
+s_not_running (ctl_t *ctl, const char *why)
+{
+    fprintf (stderr, "irohds-ctl: daemon not running (%s)", why);
+    if (ctl->endpoint_arg)
+        fputs ("; check that something serves that endpoint", stderr);
+    else
+    if (!ctl->command || !streq (ctl->command, "down")) {
+        if (ctl->home_arg)
+            fprintf (stderr, " \xe2\x80\x94 start it with `irohds-ctl --home %s up`",
+                     ctl->home_arg);
+        else
+            fputs (" \xe2\x80\x94 start it with `irohds-ctl up`", stderr);
+    }
+    fputc ('\n', stderr);
+}
+
+bool
+ctl_maybe_running (ctl_t *ctl)
+{
+    const char *endpoint = ctl_endpoint (ctl);
+    return endpoint && s_probe_ipc (endpoint) == 0;
+}
+
 int
 ctl_check_running (ctl_t *ctl)
 {
@@ -168,12 +290,15 @@ ctl_check_running (ctl_t *ctl)
     if (!endpoint)
         return CTL_EXIT_NOT_RUNNING;
     int probe = s_probe_ipc (endpoint);
+    char why [600];
     if (probe == 1) {
-        fprintf (stderr, "irohds-ctl: daemon not running (no socket at %s)\n", endpoint + 6);
+        snprintf (why, sizeof why, "no socket at %s", endpoint + 6);
+        s_not_running (ctl, why);
         return CTL_EXIT_NOT_RUNNING;
     }
     if (probe == 2) {
-        fprintf (stderr, "irohds-ctl: daemon not running (nobody listening on %s)\n", endpoint);
+        snprintf (why, sizeof why, "nobody listening on %s", endpoint);
+        s_not_running (ctl, why);
         return CTL_EXIT_NOT_RUNNING;
     }
     ctl->checked = true;
@@ -234,9 +359,12 @@ ctl_call (ctl_t *ctl, const char *service, zframe_t **request_p, zmsg_t **reply_
     }
     const char *code = NULL;
     rc = ctl_call_quiet (ctl, service, request_p, ctl->timeout_ms, reply_p, &code);
-    if (rc == CTL_EXIT_NOT_RUNNING)
-        fprintf (stderr, "irohds-ctl: daemon not running (no answer on %s within %d ms)\n",
-                 ctl_endpoint (ctl), ctl->timeout_ms);
+    if (rc == CTL_EXIT_NOT_RUNNING) {
+        char why [600];
+        snprintf (why, sizeof why, "no answer on %s within %d ms",
+                  ctl_endpoint (ctl), ctl->timeout_ms);
+        s_not_running (ctl, why);
+    }
     else
     if (rc && code && streq (code, "connect"))
         ctl_fail (ctl, "cannot connect to %s", ctl_endpoint (ctl));
@@ -292,261 +420,35 @@ ctl_print_table (ctl_t *ctl, irh_table_t *table)
 }
 
 //  ---------------------------------------------------------------------
-//  JSON writer: one document on stdout, commas tracked per nesting level.
+//  Config problems: every command shows them once (they would otherwise
+//  only reach the daemon's log). The home is resolved quietly here; a
+//  command that needs it reports a failure itself.
 
 static void
-s_json_sep (ctl_t *ctl)
+s_show_config_problems (ctl_t *ctl)
 {
-    if (ctl->json_after_key) {
-        ctl->json_after_key = false;
+    if (!ctl->paths) {
+        char *err = NULL;
+        ctl->paths = irh_paths_new (ctl->home_arg, false, &err);
+        free (err);
+        if (!ctl->paths)
+            return;
+    }
+    //  A FIFO or device would block the read: only a regular file (or
+    //  none) is handed to the parser.
+    struct stat st;
+    if (stat (ctl->paths->config, &st) == 0 && !S_ISREG (st.st_mode)) {
+        fprintf (stderr, "irohds-ctl: warning: %s is not a regular file; ignored\n",
+                 ctl->paths->config);
         return;
     }
-    if (ctl->json_depth > 0) {
-        if (ctl->json_comma [ctl->json_depth - 1])
-            fputc (',', stdout);
-        ctl->json_comma [ctl->json_depth - 1] = true;
-    }
-}
-
-void
-ctl_json_open (ctl_t *ctl, char bracket)
-{
-    assert (bracket == '{' || bracket == '[');
-    assert (ctl->json_depth < CTL_JSON_DEPTH);
-    s_json_sep (ctl);
-    fputc (bracket, stdout);
-    ctl->json_bracket [ctl->json_depth] = bracket;
-    ctl->json_comma [ctl->json_depth] = false;
-    ctl->json_depth++;
-}
-
-void
-ctl_json_close (ctl_t *ctl)
-{
-    assert (ctl->json_depth > 0);
-    ctl->json_depth--;
-    fputc (ctl->json_bracket [ctl->json_depth] == '{'? '}': ']', stdout);
-}
-
-static void
-s_json_string (const char *value)
-{
-    //  Invalid UTF-8 (it can come from outside) is written byte by byte as
-    //  \u00XX so the document always parses.
-    bool utf8 = irh_wire_utf8_valid ((const uint8_t *) value, strlen (value));
-    fputc ('"', stdout);
-    for (const unsigned char *p = (const unsigned char *) value; *p; p++) {
-        if (*p == '"')
-            fputs ("\\\"", stdout);
-        else
-        if (*p == '\\')
-            fputs ("\\\\", stdout);
-        else
-        if (*p == '\n')
-            fputs ("\\n", stdout);
-        else
-        if (*p == '\t')
-            fputs ("\\t", stdout);
-        else
-        if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !utf8))
-            printf ("\\u%04x", *p);
-        else
-            fputc (*p, stdout);
-    }
-    fputc ('"', stdout);
-}
-
-void
-ctl_json_key (ctl_t *ctl, const char *key)
-{
-    s_json_sep (ctl);
-    s_json_string (key);
-    fputc (':', stdout);
-    ctl->json_after_key = true;
-}
-
-void
-ctl_json_str (ctl_t *ctl, const char *value)
-{
-    s_json_sep (ctl);
-    if (value)
-        s_json_string (value);
-    else
-        fputs ("null", stdout);
-}
-
-void
-ctl_json_u64 (ctl_t *ctl, uint64_t value)
-{
-    s_json_sep (ctl);
-    printf ("%" PRIu64, value);
-}
-
-void
-ctl_json_i64 (ctl_t *ctl, int64_t value)
-{
-    s_json_sep (ctl);
-    printf ("%" PRId64, value);
-}
-
-void
-ctl_json_double (ctl_t *ctl, double value)
-{
-    //  JSON has no infinities: they stay readable as strings.
-    if (isnan (value))
-        ctl_json_str (ctl, "nan");
-    else
-    if (isinf (value))
-        ctl_json_str (ctl, value > 0? "inf": "-inf");
-    else {
-        s_json_sep (ctl);
-        char buf [40];
-        snprintf (buf, sizeof buf, "%.15g", value);
-        if (strtod (buf, NULL) != value)
-            snprintf (buf, sizeof buf, "%.17g", value);
-        fputs (buf, stdout);
-    }
-}
-
-void
-ctl_json_bool (ctl_t *ctl, bool value)
-{
-    s_json_sep (ctl);
-    fputs (value? "true": "false", stdout);
-}
-
-static bool
-s_all_digits (const char *s, size_t max)
-{
-    size_t n = strlen (s);
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s [i] < '0' || s [i] > '9')
-            return false;
-    return true;
-}
-
-void
-ctl_json_cell (ctl_t *ctl, char type, const char *value)
-{
-    if (!value) {
-        ctl_json_str (ctl, NULL);
+    irh_config_t *config = irh_config_load (ctl->paths->config);
+    if (!config)
         return;
-    }
-    if (type == 'u' && s_all_digits (value, 20)) {
-        errno = 0;
-        unsigned long long v = strtoull (value, NULL, 10);
-        if (errno == 0) {
-            ctl_json_u64 (ctl, v);
-            return;
-        }
-    }
-    else
-    if (type == 'i' && s_all_digits (value [0] == '-'? value + 1: value, 19)) {
-        errno = 0;
-        long long v = strtoll (value, NULL, 10);
-        if (errno == 0) {
-            ctl_json_i64 (ctl, v);
-            return;
-        }
-    }
-    else
-    if (type == 'f' && *value) {
-        char *end;
-        double v = strtod (value, &end);
-        if (*end == 0) {
-            ctl_json_double (ctl, v);
-            return;
-        }
-    }
-    else
-    if (type == 'b' && (streq (value, "0") || streq (value, "1"))) {
-        ctl_json_bool (ctl, value [0] == '1');
-        return;
-    }
-    ctl_json_str (ctl, value);
-}
-
-void
-ctl_json_table (ctl_t *ctl, irh_table_t *table)
-{
-    ctl_json_open (ctl, '[');
-    size_t rows = irh_table_rows (table);
-    size_t cols = irh_table_columns (table);
-    for (size_t row = 0; row < rows; row++) {
-        ctl_json_open (ctl, '{');
-        for (size_t col = 0; col < cols; col++) {
-            ctl_json_key (ctl, irh_table_column_name (table, col));
-            ctl_json_cell (ctl, irh_table_column_type (table, col),
-                           irh_table_cell (table, row, col));
-        }
-        ctl_json_close (ctl);
-    }
-    ctl_json_close (ctl);
-}
-
-void
-ctl_json_table_object (ctl_t *ctl, irh_table_t *table)
-{
-    ctl_json_open (ctl, '{');
-    size_t rows = irh_table_rows (table);
-    if (irh_table_columns (table) >= 2) {
-        char type = irh_table_column_type (table, 1);
-        for (size_t row = 0; row < rows; row++) {
-            const char *name = irh_table_cell (table, row, 0);
-            ctl_json_key (ctl, name? name: "");
-            ctl_json_cell (ctl, type, irh_table_cell (table, row, 1));
-        }
-    }
-    ctl_json_close (ctl);
-}
-
-void
-ctl_json_end (ctl_t *ctl)
-{
-    assert (ctl->json_depth == 0);
-    fputc ('\n', stdout);
-}
-
-//  ---------------------------------------------------------------------
-//  Human formats.
-
-char *
-ctl_fmt_ms (uint64_t ms, char *buf, size_t size)
-{
-    if (ms < 1000)
-        snprintf (buf, size, "%" PRIu64 "ms", ms);
-    else
-    if (ms < 60000)
-        snprintf (buf, size, "%.1fs", ms / 1000.0);
-    else
-    if (ms < 3600000)
-        snprintf (buf, size, "%" PRIu64 "m%02" PRIu64 "s", ms / 60000, ms / 1000 % 60);
-    else
-    if (ms < 86400000)
-        snprintf (buf, size, "%" PRIu64 "h%02" PRIu64 "m", ms / 3600000, ms / 60000 % 60);
-    else
-        snprintf (buf, size, "%" PRIu64 "d%02" PRIu64 "h", ms / 86400000, ms / 3600000 % 24);
-    return buf;
-}
-
-char *
-ctl_fmt_bytes (uint64_t bytes, char *buf, size_t size)
-{
-    static const char *units [] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-    if (bytes < 1024) {
-        snprintf (buf, size, "%" PRIu64 " B", bytes);
-        return buf;
-    }
-    double value = (double) bytes / 1024;
-    int unit = 0;
-    while (value >= 1024 && unit < 5) {
-        value /= 1024;
-        unit++;
-    }
-    snprintf (buf, size, "%.1f %s", value, units [unit]);
-    return buf;
+    size_t count = irh_config_errors (config);
+    for (size_t i = 0; i < count; i++)
+        fprintf (stderr, "irohds-ctl: warning: %s\n", irh_config_error (config, i));
+    irh_config_destroy (&config);
 }
 
 //  ---------------------------------------------------------------------
@@ -562,12 +464,62 @@ s_option_value (int argc, char **argv, int *i, const char *name)
     return argv [++*i];
 }
 
+//  Every argument before "--" that looks like an option must be one the
+//  command knows; otherwise a usage error naming the closest option.
+static int
+s_check_options (ctl_t *ctl, const ctl_command_t *command, int nrest, char **rest,
+                 const bool *literal)
+{
+    for (int i = 1; i < nrest; i++) {
+        const char *arg = rest [i];
+        if (literal [i] || arg [0] != '-' || arg [1] == 0)
+            continue;
+        bool takes_value = false;
+        if (s_option_known (arg, command->options, &takes_value)) {
+            i += takes_value;
+            continue;
+        }
+        char words [512], buf [64];
+        snprintf (words, sizeof words, "%s %s", s_global_options, command->options);
+        char name [64];
+        snprintf (name, sizeof name, "%.*s", (int) strcspn (arg, "="), arg);
+        const char *hint = s_suggest (name, words, buf, sizeof buf);
+        if (hint)
+            return ctl_usage (ctl, "unknown option '%s' for %s (did you mean %s?)",
+                              name, command->name, hint);
+        return ctl_usage (ctl, "unknown option '%s' for %s", name, command->name);
+    }
+    return -1;
+}
+
+//  The command named name, or a usage error with the closest command (or,
+//  for something that looks like an option, the closest global option).
+static int
+s_find_command (ctl_t *ctl, const char *name, const ctl_command_t **command_p)
+{
+    for (const ctl_command_t *c = s_commands; c->name; c++)
+        if (streq (c->name, name)) {
+            *command_p = c;
+            return -1;
+        }
+    char names [256] = "", buf [64];
+    for (const ctl_command_t *c = s_commands; c->name; c++)
+        snprintf (names + strlen (names), sizeof names - strlen (names), "%s ", c->name);
+    bool option = name [0] == '-';
+    const char *hint = s_suggest (name, option? s_global_options: names, buf, sizeof buf);
+    const char *what = option? "option": "command";
+    if (hint)
+        return ctl_usage (ctl, "unknown %s '%s' (did you mean %s?)", what, name, hint);
+    return ctl_usage (ctl, "unknown %s '%s'", what, name);
+}
+
 int
 main (int argc, char **argv)
 {
     ctl_t ctl = { .timeout_ms = 3000 };
     char **rest = (char **) calloc ((size_t) argc + 1, sizeof (char *));
-    assert (rest);
+    bool *literal = (bool *) calloc ((size_t) argc + 1, sizeof (bool));
+    assert (rest && literal);
     int nrest = 0;
     bool only_args = false;
     int rc = -1;
@@ -577,8 +529,10 @@ main (int argc, char **argv)
     //  "--" ends them.
     for (int i = 1; i < argc && rc < 0; i++) {
         const char *arg = argv [i];
-        if (only_args)
+        if (only_args) {
+            literal [nrest] = true;
             rest [nrest++] = argv [i];
+        }
         else
         if (streq (arg, "--"))
             only_args = true;
@@ -613,7 +567,7 @@ main (int argc, char **argv)
         else
         if (streq (arg, "--timeout") || strncmp (arg, "--timeout=", 10) == 0) {
             const char *value = s_option_value (argc, argv, &i, "--timeout");
-            if (!value || !s_all_digits (value, 9) || atoi (value) < 1)
+            if (!value || !ctl_all_digits (value, 9) || atoi (value) < 1)
                 rc = ctl_usage (&ctl, "--timeout needs milliseconds (1 or more)");
             else
                 ctl.timeout_ms = atoi (value);
@@ -623,29 +577,31 @@ main (int argc, char **argv)
     }
     if (rc < 0 && nrest == 0)
         rc = ctl_usage (&ctl, "no command given");
+    if (rc < 0 && literal [0])
+        rc = ctl_usage (&ctl, "no command given before '--'");
     if (rc < 0 && streq (rest [0], "help")) {
         s_print_usage (stdout);
         rc = 0;
     }
+    const ctl_command_t *command = NULL;
+    if (rc < 0)
+        rc = s_find_command (&ctl, rest [0], &command);
+    if (rc < 0)
+        rc = s_check_options (&ctl, command, nrest, rest, literal);
     if (rc < 0) {
-        const ctl_command_t *command = NULL;
-        for (const ctl_command_t *c = s_commands; c->name; c++)
-            if (streq (c->name, rest [0]))
-                command = c;
-        if (!command)
-            rc = ctl_usage (&ctl, "unknown command '%s'", rest [0]);
-        else {
-            //  CZMQ's default handler would swallow Ctrl-C; keep the
-            //  ordinary behaviour for a command-line tool.
-            zsys_handler_set (NULL);
-            irh_log_init ("ctl", ctl.verbose? IRH_LOG_DEBUG: IRH_LOG_WARN, NULL);
-            rc = command->fn (&ctl, nrest, rest);
-        }
+        //  CZMQ's default handler would swallow Ctrl-C; keep the
+        //  ordinary behaviour for a command-line tool.
+        zsys_handler_set (NULL);
+        irh_log_init ("ctl", ctl.verbose? IRH_LOG_DEBUG: IRH_LOG_WARN, NULL);
+        ctl.command = command->name;
+        s_show_config_problems (&ctl);
+        rc = command->fn (&ctl, nrest, rest);
     }
     irh_client_destroy (&ctl.client);
     irh_paths_destroy (&ctl.paths);
     free (ctl.endpoint);
     free (rest);
+    free (literal);
     if (fflush (stdout) != 0 || ferror (stdout)) {
         fprintf (stderr, "irohds-ctl: cannot write output: %s\n", strerror (errno));
         if (rc == 0)

@@ -56,6 +56,7 @@ typedef struct {
     char json_bracket [CTL_JSON_DEPTH];
     bool checked;               //  ctl_check_running passed once
     bool json_after_key;
+    const char *command;        //  the command being run, e.g. "ls"
 } ctl_t;
 
 //  Resolved paths (home not created), or NULL after printing why.
@@ -67,6 +68,8 @@ const char *ctl_endpoint (ctl_t *ctl);
 //  (after printing the one line) when it is an ipc:// path with no socket
 //  file or nobody accepting on it. Never waits.
 int ctl_check_running (ctl_t *ctl);
+//  The same check, silent: false when surely not running.
+bool ctl_maybe_running (ctl_t *ctl);
 
 //  One request/reply. *request_p is taken. On 0, *reply_p holds the body.
 int ctl_call (ctl_t *ctl, const char *service, zframe_t **request_p, zmsg_t **reply_p);
@@ -101,6 +104,8 @@ void ctl_json_bool (ctl_t *ctl, bool value);
 void ctl_json_cell (ctl_t *ctl, char type, const char *value);
 //  A table as an array of objects.
 void ctl_json_table (ctl_t *ctl, irh_table_t *table);
+//  One row of a table as an object.
+void ctl_json_row (ctl_t *ctl, irh_table_t *table, size_t row);
 //  A two-column (name, value) table as one object.
 void ctl_json_table_object (ctl_t *ctl, irh_table_t *table);
 //  Newline after the top-level document.
@@ -112,6 +117,17 @@ int ctl_usage (ctl_t *ctl, const char *format, ...) __attribute__ ((format (prin
 //  Human forms of durations and sizes, into buf.
 char *ctl_fmt_ms (uint64_t ms, char *buf, size_t size);
 char *ctl_fmt_bytes (uint64_t bytes, char *buf, size_t size);
+//  Wall-clock time (microseconds since the epoch) in local time,
+//  "2026-12-02 11:40"; "-" for 0.
+char *ctl_fmt_time (uint64_t us, char *buf, size_t size);
+//  How long before now_us: "just now", "42s ago", "3m ago", "5h ago",
+//  "2d ago"; past a week the local date instead; "-" for 0.
+char *ctl_fmt_ago (uint64_t us, uint64_t now_us, char *buf, size_t size);
+//  True if s is 1..max decimal digits.
+bool ctl_all_digits (const char *s, size_t max);
+//  True if the qualified function name fn is name, or ends with "." name
+//  (so "features" matches "__main__.features", never "myfeatures").
+bool ctl_fn_matches (const char *fn, const char *name);
 
 //  Commands.
 int ctl_cmd_status (ctl_t *ctl, int argc, char **argv);

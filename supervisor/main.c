@@ -10,6 +10,7 @@
 */
 #include "broker.h"
 #include "supervisor.h"
+#include "irh_actor.h"
 #include "irh_client.h"
 #include "irh_config.h"
 #include "irh_envelope.h"
@@ -26,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IROHDS_VERSION "0.1.0"
+#define IROHDS_VERSION irh_actor_version ()
 
 typedef struct {
     supervisor_t *supervisor;
@@ -39,10 +40,13 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out, "usage: irohds-daemon [--home DIR] [--detach] [-v]\n"
-                  "  --home DIR   irohds home (default $IROHDS_HOME, $XDG_DATA_HOME/irohds,\n"
-                  "               ~/.local/share/irohds)\n"
-                  "  --detach     run in the background; returns once the broker answers\n"
-                  "  -v           verbose (debug) logging\n");
+                  "  --home DIR     irohds home (default $IROHDS_HOME, $XDG_DATA_HOME/irohds,\n"
+                  "                 ~/.local/share/irohds)\n"
+                  "  --detach       run in the background; returns once the broker answers\n"
+                  "  -v, --verbose  verbose (debug) logging\n"
+                  "  -h, --help     this text\n"
+                  "  --version      print the version\n"
+                  "see irohds-daemon(8); irohds-ctl up/down start and stop it\n");
 }
 
 static void
@@ -309,9 +313,15 @@ main (int argc, char *argv [])
             s_usage (stdout);
             return 0;
         }
+        else
+        if (streq (argv [i], "--version")) {
+            printf ("irohds-daemon %s\n", IROHDS_VERSION);
+            return 0;
+        }
         else {
-            fprintf (stderr, "irohds-daemon: unknown argument '%s'\n", argv [i]);
-            s_usage (stderr);
+            fprintf (stderr, "irohds-daemon: unknown or incomplete argument '%s'\n"
+                             "usage: irohds-daemon [--home DIR] [--detach] [-v]\n"
+                             "run 'irohds-daemon --help' for details\n", argv [i]);
             return 2;
         }
     }

@@ -22,7 +22,7 @@ CTL = binary("irohds-ctl")
 ABC = "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
 EMPTY = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 DAEMON_COMMANDS = [["status"], ["ping"], ["ping", "store"], ["ls"], ["stats"],
-                   ["evict", "some.fn"], ["gc"], ["info"], ["down"], ["cap"]]
+                   ["evict", "some.fn"], ["gc"], ["down"], ["cap"]]
 
 
 def ctl(home, *args, input=None, timeout=30):
@@ -126,10 +126,14 @@ def test_usage(home):
         assert "usage: irohds-ctl" in r.stderr, args
         assert r.stdout == "", args
     r = ctl(home, "--help")
-    assert r.returncode == 0 and "usage: irohds-ctl" in r.stdout
+    assert r.returncode == 0 and "usage: irohds-ctl" in r.stdout and r.stderr == ""
     for name in ("status", "ls", "stats", "evict", "gc", "info", "key", "up", "down",
                  "ping", "cap"):
         assert "\n  " + name in r.stdout
+    # The full help only on request: a usage error names the problem and
+    # where to look.
+    r = ctl(home, "nosuch")
+    assert "irohds-ctl --help" in r.stderr and "\n  status" not in r.stderr
 
 
 def check_not_running(home, args, why):
@@ -140,6 +144,9 @@ def check_not_running(home, args, why):
         assert r.returncode == 3, (args, r.stdout, r.stderr)
         line = one_line(r.stderr)
         assert line.startswith("irohds-ctl: daemon not running (") and why in line, line
+        # Says what to do, except to a command that wanted it stopped anyway.
+        if args != ["down"]:
+            assert "start it with `irohds-ctl --home %s up`" % home in line, line
         assert r.stdout == ""
         assert elapsed < 2.0, (args, elapsed)
 
@@ -244,7 +251,7 @@ def test_ls_evict_gc(daemon):
     assert sorted(r["key"] for r in alpha) == sorted([key1.hex(), key2.hex()])
     assert len(ok_json(daemon.ctl("--json", "ls", "--limit", "1"))) == 1
     text = daemon.ctl("ls", "tests.ctl.beta")
-    assert text.returncode == 0 and key3.hex() in text.stdout
+    assert text.returncode == 0 and key3.hex()[:12] in text.stdout
 
     doc = ok_json(daemon.ctl("--json", "evict", "tests.ctl.alpha"))
     assert doc["count"] == 2 and doc["bytes"] >= 7 and doc["fn"] == "tests.ctl.alpha"
@@ -252,7 +259,6 @@ def test_ls_evict_gc(daemon):
     r = daemon.ctl("evict", "--key", key3.hex())
     assert r.returncode == 0 and r.stdout.startswith("evicted 1 result ")
     assert ok_json(daemon.ctl("--json", "ls", "tests.ctl.beta")) == []
-    assert ok_json(daemon.ctl("--json", "evict", "tests.ctl.none"))["count"] == 0
 
     doc = ok_json(daemon.ctl("--json", "gc"))
     assert set(doc) == {"expired", "blobs", "files", "bytes"}
@@ -275,15 +281,25 @@ def test_info(daemon):
     local = doc["local"]
     assert local["home"] == os.path.realpath(daemon.home)
     assert local["endpoint"] == daemon.endpoint.replace(daemon.home, local["home"])
-    assert local["daemon_pid"] == str(daemon.proc.pid)
+    assert local["daemon_pid"] == daemon.proc.pid
+    assert local["daemon_running"] is True and local["home_exists"] is True
+    assert local["store_file_bytes"] > 0
     for key in ("ctl_version", "daemon_version", "run", "store", "blobs", "config", "log"):
         assert local[key], key
-    assert isinstance(doc["store"], dict) and doc["store"]
+    store = doc["store"]
+    assert isinstance(store, dict) and store
+    # Numbers are JSON numbers, text stays text.
+    for key in ("map_size", "inline_max", "max_bytes", "format"):
+        assert isinstance(store[key], int), (key, store[key])
+    assert isinstance(store["version"], str) and isinstance(store["home"], str)
     r = daemon.ctl("info")
     assert r.returncode == 0 and daemon.home in r.stdout
 
 
 def test_cap(daemon):
+    # The capability actor registers only after measuring the machine,
+    # which takes far longer than usual on a loaded machine.
+    daemon.wait_ready(timeout=120, services=("cap",))
     doc = ok_json(daemon.ctl("--json", "cap"))
     assert doc
     r = daemon.ctl("cap")
