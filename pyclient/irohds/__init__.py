@@ -10,7 +10,9 @@ directly from its LMDB) -> the daemon (run-once claims between local
 processes, and later peers). If the daemon is unavailable the function
 is computed locally with one IrohdsWarning. See docs/python.md.
 """
-from ._memo import (FileRef, IrohdsWarning, evict, mem, memo, resolve)
+from ._log import IrohdsWarning
+from ._memo import evict, mem, memo
+from ._scratch import FileRef, resolve
 from ._memcache import CACHE as _CACHE
 
 __all__ = ["memo", "mem", "evict", "FileRef", "File", "resolve", "status", "join",

@@ -6,7 +6,9 @@ up in "results" (manifest record, proto/store.def), the content in "blobs"
 (blob record: inline data, or a file <home>/blobs/<hh>/<hex>), and checks
 the BLAKE3 of the content against the manifest before anything is decoded.
 The daemon stays the only writer; the caller tells it about the hit with a
-fire-and-forget "touch" so LRU order stays right.
+fire-and-forget "touch" so LRU order stays right. Records are decoded by
+the codec generated from proto/store.def, and only after the store's
+meta "format" says the layout is the one this reader knows.
 
 Anything unexpected (no environment yet, a record that does not decode, a
 hash mismatch, a missing file) is reported as MISS or CORRUPT, never
@@ -14,10 +16,10 @@ raised: the caller then asks the daemon or recomputes.
 """
 import mmap
 import os
-import struct
 import threading
 import time
 
+from . import _config
 from . import _proto
 
 try:
@@ -25,58 +27,15 @@ try:
 except ImportError:         # pragma: no cover - python3-lmdb is a dependency
     lmdb = None
 
-# Hot-path decoders for the two records read on every local-store hit,
-# with the same checks as the generated codec (_proto) on the parts used:
-# exact id, bounded lengths, no truncation, no trailing bytes. The test
-# suite checks them against _proto on the same records.
-_M_HEAD = struct.Struct(">B32sQ")           # id, blob, size
-_M_TAIL = struct.Struct(">10Q32sI")         # created .. rss_growth, origin, flags
-_U16 = struct.Struct(">H")
-_B_HEAD = struct.Struct(">BBQI")            # id, kind, size, data length
-_STR_LIMITS = (32, 1024, 255)               # codec, fn, ns
+# The layout this reader understands (proto/store-layout.md, meta "format").
+# A store of any other format is left alone: every lookup is a MISS and the
+# daemon answers instead.
+STORE_FORMAT = 1
 
-
-def decode_manifest(buf):
-    """{"blob", "size", "codec", "expires_us", "flags"} or ProtoError."""
-    n = len(buf)
-    if n < _M_HEAD.size or buf[0] != _proto.MANIFEST:
-        raise _proto.ProtoError("not a manifest record")
-    _, blob, size = _M_HEAD.unpack_from(buf, 0)
-    pos = _M_HEAD.size
-    codec = b""
-    for i, limit in enumerate(_STR_LIMITS):
-        if pos + 2 > n:
-            raise _proto.ProtoError("manifest truncated")
-        (length,) = _U16.unpack_from(buf, pos)
-        pos += 2
-        if length > limit or pos + length > n:
-            raise _proto.ProtoError("manifest string too long")
-        if i == 0:
-            codec = bytes(buf[pos:pos + length])
-        pos += length
-    if pos + _M_TAIL.size != n:
-        raise _proto.ProtoError("manifest has the wrong size")
-    tail = _M_TAIL.unpack_from(buf, pos)
-    if b"\0" in codec:
-        raise _proto.ProtoError("manifest codec has NUL")
-    try:
-        codec = codec.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _proto.ProtoError("manifest codec not UTF-8") from None
-    return {"blob": blob, "size": size, "codec": codec, "expires_us": tail[2],
-            "flags": tail[11]}
-
-
-def decode_blob(buf):
-    """{"kind", "size", "data" (a view of buf)} or ProtoError."""
-    n = len(buf)
-    if n < _B_HEAD.size or buf[0] != _proto.BLOB:
-        raise _proto.ProtoError("not a blob record")
-    _, kind, size, length = _B_HEAD.unpack_from(buf, 0)
-    if _B_HEAD.size + length != n or length > 1073741824:
-        raise _proto.ProtoError("blob record has the wrong size")
-    return {"kind": kind, "size": size, "data": memoryview(buf)[_B_HEAD.size:]}
-
+# Record decoders generated from proto/store.def (proto/gen.py): the same
+# checks as _proto.decode, one struct per run of fixed-size fields.
+decode_manifest = _proto.decode_manifest
+decode_blob = _proto.decode_blob
 
 MISS = "miss"
 CORRUPT = "corrupt"
@@ -150,6 +109,7 @@ class LocalStore:
         self.dbs = None
         self._lock = threading.Lock()
         self._next_try = 0.0
+        self.bad_format = None      # meta "format" of a store we cannot read
         # FileRef files verified in this process: path -> (size, mtime, inode).
         self._verified_files = {}
 
@@ -172,11 +132,23 @@ class LocalStore:
             try:
                 env = lmdb.open(self.path, readonly=True, create=False, max_dbs=16,
                                 lock=True, subdir=True, readahead=False)
+            except lmdb.Error:
+                return False
+            try:
                 # No explicit txn: python-lmdb opens the handles in its own
                 # transaction and keeps them valid for the environment.
+                meta = env.open_db(b"meta", create=False)
+                with env.begin(db=meta) as txn:
+                    fmt = txn.get(b"format")
+                if fmt is None or len(fmt) != 8 or int.from_bytes(fmt, "big") != STORE_FORMAT:
+                    self.bad_format = fmt
+                    self._next_try = now + 30.0
+                    env.close()
+                    return False
                 dbs = (env.open_db(b"results", create=False),
                        env.open_db(b"blobs", create=False))
             except lmdb.Error:
+                env.close()
                 return False
             self.dbs = dbs
             self.env = env
@@ -217,8 +189,8 @@ class LocalStore:
 
     def lookup(self, key, now_us=None):
         """Found, MISS, or CORRUPT (stored but unverifiable)."""
-        # LMDB handles must never cross a fork: the owner (_memo._Process)
-        # is rebuilt in a child by an at-fork hook, so no pid check here.
+        # LMDB handles must never cross a fork: get() hands out a new
+        # LocalStore in a child (at-fork hook), so no pid check here.
         if not self._open():
             return MISS
         try:
@@ -265,3 +237,30 @@ class LocalStore:
             return False
         self._verified_files[path] = sig
         return True
+
+
+_store = None
+_store_lock = threading.Lock()
+
+
+def get():
+    """The process's LocalStore for the current home (a new one after fork:
+    LMDB handles must never cross a fork)."""
+    global _store
+    h = _config.home()
+    ls = _store
+    if ls is None or ls.home != h:
+        with _store_lock:
+            ls = _store
+            if ls is None or ls.home != h:
+                ls = _store = LocalStore(h)
+    return ls
+
+
+def _after_fork():
+    global _store, _store_lock
+    _store = None
+    _store_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -1,169 +1,57 @@
-"""@irohds.memo and @irohds.mem: the tiers of a memoized call.
+"""@irohds.memo and @irohds.mem: the order of the tiers of a memoized call.
 
     1. in-process (_memcache): bounded by bytes, LRU;
-    2. local store read directly from LMDB (_localstore), verified, then a
-       fire-and-forget "touch" so the daemon keeps LRU order;
-    3. the daemon: claim the key (run-once between local processes), or
-       wait for whoever holds it, or get what is already stored.
+    2. the local store read directly from LMDB (_localstore), verified,
+       then a batched "touch" (_background) so the store keeps LRU order;
+    3. the daemon (_daemon): claim the key (run-once between local
+       processes), or wait for whoever holds it, or get what is stored.
 
 On a miss the function runs here, is measured (wall, CPU, peak RSS growth,
 result size), its result serialized (_codec) and put with its cost; the
 put releases the claim. When the daemon cannot be reached, the value is
 computed locally with one IrohdsWarning per process: a broken daemon never
 breaks the program. The function's own exceptions propagate unchanged and
-are never cached.
+are never cached. Files (FileRef, scratch, staging) are _scratch's.
 """
-import contextvars
 import functools
-import itertools
 import os
 import resource
-import shutil
-import socket
 import sys
 import threading
 import time
-import uuid
-import warnings
 
+from . import _background
 from . import _codec
 from . import _config
+from . import _daemon
 from . import _localstore
 from . import _proto
-from . import _transport
+from . import _scratch
+from ._daemon import DaemonDown
+from ._log import IrohdsWarning, warn_once  # noqa: F401 (re-exported)
 from ._memcache import CACHE
+from ._scratch import FileRef, resolve  # noqa: F401 (re-exported)
 
-# Claim lease; renewed every third of it while the function runs.
-# IROHDS_LEASE_MS overrides (tests use short leases to prove renewal).
-LEASE_MS = int(os.environ.get("IROHDS_LEASE_MS") or 30000)
-WAIT_MS = 30000
 MAX_ROUNDS = 8
 FLAG_FILEREF = _localstore.FLAG_FILEREF   # manifest flag: the result is a file
 ZERO32 = bytes(32)
-_TOUCH_ID = bytes([_proto.TOUCH])       # a touch body is this + the key
 
 
-class IrohdsWarning(UserWarning):
-    """irohds degraded (no daemon, unstorable result, short function):
-    the program keeps running on local computation."""
-
-
-_warned = set()
-_warn_lock = threading.Lock()
-
-
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def warn_once(tag, message):
-    with _warn_lock:
-        if tag in _warned:
-            return
-        _warned.add(tag)
-    # Attribute the warning to the caller's code, outside this package.
-    level, f = 2, sys._getframe(1)
-    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
-        level += 1
-        f = f.f_back
-    warnings.warn(message, IrohdsWarning, stacklevel=level)
-
-
-# ---------------------------------------------------------------- FileRef
-
-class FileRef:
-    """A result that is a file. Inside a memoized call, write the file at
-    irohds.resolve(name) and return FileRef(that path); the file is
-    ingested into the store and every later call gets a FileRef whose
-    .path is the stored, read-only file."""
-
-    __slots__ = ("path",)
-
-    def __init__(self, path):
-        path = os.fspath(path)
-        scratch = _scratch.get()
-        if scratch is not None and scratch.path and not os.path.isabs(path):
-            path = os.path.join(scratch.path, path)
-        self.path = os.path.abspath(path)
-
-    def __fspath__(self):
-        return self.path
-
-    def __repr__(self):
-        return "irohds.FileRef(%r)" % self.path
-
-    def __eq__(self, other):
-        return isinstance(other, FileRef) and other.path == self.path
-
-    def __hash__(self):
-        return hash(self.path)
-
-    def read_bytes(self):
-        with open(self.path, "rb") as f:
-            return f.read()
-
-
-class _Scratch:
-    """The running call's scratch directory, made on first resolve()."""
-
-    __slots__ = ("path",)
+class _Locks:
+    """One computation per key in this process (rebuilt after fork)."""
 
     def __init__(self):
-        self.path = None
-
-    def get(self):
-        if self.path is None:
-            self.path = _new_scratch()
-        return self.path
-
-    def remove(self):
-        if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-
-
-_scratch = contextvars.ContextVar("irohds_scratch", default=None)
-
-
-def resolve(name):
-    """A scratch path for `name` private to the running memoized call."""
-    scratch = _scratch.get()
-    if scratch is None:
-        raise RuntimeError("irohds.resolve(%r) must be called inside an "
-                           "@irohds.memo function" % (name,))
-    name = os.fspath(name)
-    if os.path.isabs(name) or ".." in name.split(os.sep):
-        raise ValueError("irohds.resolve: %r must be a relative name" % (name,))
-    path = os.path.join(scratch.get(), name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return path
-
-
-# ---------------------------------------------------------------- process state
-
-class _Process:
-    """Things that must be new after a fork: holder id, renewer, locks."""
-
-    def __init__(self):
-        self.pid = os.getpid()
-        self.holder = "%d@%s/%s" % (self.pid, socket.gethostname()[:64], uuid.uuid4().hex)
         self.lock = threading.Lock()
-        self.inflight = {}          # key -> Lock: one computation per key here
-        self.renew = {}             # key -> last renewal (monotonic)
-        self.renew_thread = None
-        self.seq = itertools.count()
-        self.local = None           # _localstore.LocalStore
-        self.down_until = 0.0
-        self.touches = set()
-        self.touch_thread = None
-        self.touch_event = None
+        self.inflight = {}          # key -> Lock
 
-    def key_lock(self, key):
+    def acquire_for(self, key):
         with self.lock:
             lk = self.inflight.get(key)
             if lk is None:
                 lk = self.inflight[key] = threading.Lock()
             return lk
 
-    def key_unlock(self, key, lk):
+    def forget(self, key, lk):
         # Forget the lock once free, so the map does not grow with every
         # key ever computed; a thread still queued on it re-checks the
         # in-process tier and the store after acquiring it.
@@ -171,119 +59,21 @@ class _Process:
             if self.inflight.get(key) is lk and not lk.locked():
                 del self.inflight[key]
 
-    def localstore(self):
-        h = _config.home()
-        ls = self.local
-        if ls is None or ls.home != h:
-            ls = self.local = _localstore.LocalStore(h)
-        return ls
 
-    # Touches ("this key was just read from LMDB") are handed to one
-    # background thread: a zmq send costs tens of microseconds, too much
-    # for the local-store hit path, and LRU order does not need it at once.
-    def touch(self, key):
-        with self.lock:
-            first = not self.touches
-            self.touches.add(key)
-            if self.touch_thread is None:
-                self.touch_event = threading.Event()
-                t = threading.Thread(target=self._touch_loop, name="irohds-touch",
-                                     daemon=True)
-                self.touch_thread = t
-                t.start()
-        if first:                       # wake the sender once per batch
-            self.touch_event.set()
-
-    def _touch_loop(self):
-        while True:
-            self.touch_event.wait()
-            time.sleep(0.05)            # coalesce a burst of hits
-            with self.lock:
-                self.touch_event.clear()
-                keys, self.touches = self.touches, set()
-            if time.monotonic() < self.down_until:
-                continue
-            _transport.get_transport().post_many(
-                "store", [_TOUCH_ID + key for key in keys])
-
-    # Lease renewal for long computations: one thread per process
-    # re-claims (same holder) every key it computes, every lease/3.
-    def renew_add(self, key):
-        with self.lock:
-            self.renew[key] = time.monotonic()
-            if self.renew_thread is None:
-                t = threading.Thread(target=self._renew_loop, name="irohds-renew",
-                                     daemon=True)
-                self.renew_thread = t
-                t.start()
-
-    def renew_remove(self, key):
-        with self.lock:
-            self.renew.pop(key, None)
-
-    def _renew_loop(self):
-        every = LEASE_MS / 3000.0
-        while True:
-            time.sleep(min(1.0, every / 2))
-            if os.getpid() != self.pid:
-                return
-            now = time.monotonic()
-            with self.lock:
-                due = [k for k, t in self.renew.items() if now - t >= every]
-            for key in due:
-                try:
-                    _transport.get_transport().call("store", "claim", key=key,
-                                                    holder=self.holder, lease_ms=LEASE_MS)
-                except Exception:   # the put path reports problems; keep renewing
-                    pass
-                with self.lock:
-                    if key in self.renew:
-                        self.renew[key] = now
-
-
-_proc = _Process()
-
-
-def process():
-    # Rebuilt after fork by the at-fork hook below.
-    return _proc
+_locks = _Locks()
 
 
 def _after_fork():
-    global _proc
-    _proc = _Process()
+    global _locks
+    _locks = _Locks()
 
 
 os.register_at_fork(after_in_child=_after_fork)
 
 
-class _DaemonDown(Exception):
-    pass
-
-
 class _FastMiss(Exception):
     def __init__(self, key):
         self.key = key
-
-
-def _call(service, name, timeout=None, **fields):
-    """Transport call that honours a short back-off after the daemon was
-    found unreachable (so a dead daemon costs one timeout, not one per
-    call); raises _DaemonDown after warning once."""
-    p = process()
-    if time.monotonic() < p.down_until:
-        raise _DaemonDown()
-    try:
-        return _transport.get_transport().call(service, name, timeout=timeout, **fields)
-    except _transport.Unavailable as e:
-        p.down_until = time.monotonic() + 5.0
-        warn_once("daemon", "irohds: daemon unavailable (%s); computing locally "
-                            "without the shared store" % e)
-        raise _DaemonDown() from None
-    except _transport.ServiceError as e:
-        warn_once("svc:" + e.code, "irohds: store error %s (%s); computing locally"
-                  % (e.code, e.text))
-        raise _DaemonDown() from None
 
 
 # ---------------------------------------------------------------- keys
@@ -359,8 +149,8 @@ class Memo:
         if self.mem_only:
             value = self.fn(*args, **kwargs)
             return self._remember(key, value, _size_of(value))
-        p = process()
-        lk = p.key_lock(key)
+        locks = _locks
+        lk = locks.acquire_for(key)
         try:
             with lk:
                 if not self.refresh:
@@ -371,7 +161,7 @@ class Memo:
                 # Inside the lock: a thread queued on it finds the value.
                 return self._remember(key, value, size)
         finally:
-            p.key_unlock(key, lk)
+            locks.forget(key, lk)
 
     def _remember(self, key, value, size):
         CACHE.put(key, value, size, self.name)
@@ -404,7 +194,7 @@ class Memo:
         """(value, size) from the local store, or None. A stored result
         that fails verification or decoding is reported to the store (its
         own get verifies and removes it) and then recomputed."""
-        res = process().localstore().lookup(key)
+        res = _localstore.get().lookup(key)
         if res is _localstore.MISS:
             return None
         if res is not _localstore.CORRUPT:
@@ -413,7 +203,7 @@ class Memo:
             except _codec.CodecError:
                 res = _localstore.CORRUPT
             else:
-                process().touch(key)
+                _background.get().touch(key)
                 return value, res.manifest["size"]
         self._report_corrupt(key)
         return None
@@ -423,9 +213,8 @@ class Memo:
             # want_path=0: the store reads and verifies the content itself,
             # and removes (and counts) a corrupt entry so the put that
             # follows replaces it instead of deduplicating against it.
-            _call("store", "get", key=key, want_path=0, timeout=max(
-                _config.get().timeout, 30.0))
-        except _DaemonDown:
+            _daemon.get(key, want_path=0, timeout=max(_config.get().timeout, 30.0))
+        except DaemonDown:
             pass
 
     # ---- tier 3: the daemon, claims, compute ----
@@ -433,22 +222,19 @@ class Memo:
     def _shared(self, key, args, kwargs):
         if self.refresh:
             return self._compute_and_put(key, args, kwargs, claimed=False)
-        p = process()
         for _ in range(MAX_ROUNDS):
             try:
-                frames = _call("store", "claim", key=key, holder=p.holder, lease_ms=LEASE_MS)
-                _, r = _decode(frames, "claim_reply")
-            except (_DaemonDown, _proto.ProtoError):
+                r = _daemon.claim(key)
+            except DaemonDown:
                 return self._compute_local(args, kwargs)
             if r["status"] == 0:
                 return self._compute_and_put(key, args, kwargs, claimed=True)
             if r["status"] == 1:
                 left_ms = (r["expires_us"] - int(time.time() * 1e6)) // 1000 + 500
-                wait_ms = max(100, min(WAIT_MS, left_ms))
-                timeout = wait_ms / 1000.0 + _config.get().timeout
+                wait_ms = max(100, min(_daemon.WAIT_MS, left_ms))
                 try:
-                    _call("store", "wait", timeout=timeout, key=key, timeout_ms=wait_ms)
-                except _DaemonDown:
+                    _daemon.wait(key, wait_ms)
+                except DaemonDown:
                     return self._compute_local(args, kwargs)
             got = self._fetch(key)
             if got is not None:
@@ -463,14 +249,14 @@ class Memo:
         if got is not None:
             return got
         try:
-            frames = _call("store", "get", key=key, want_path=1)
-        except _DaemonDown:
+            frames = _daemon.get(key, want_path=1)
+        except DaemonDown:
             return None
         try:
             name, msg = _proto.decode(frames[0], ("hit", "miss"))
             if name == "miss":
                 return None
-            _, manifest = _proto.decode(frames[1], "manifest")
+            manifest = _proto.decode_manifest(frames[1])
             if msg["path"]:
                 if manifest["flags"] & FLAG_FILEREF:
                     return FileRef(msg["path"]), manifest["size"]
@@ -483,23 +269,26 @@ class Memo:
             if _localstore.blake3(content) != manifest["blob"]:
                 return None
             return _codec.decode(content), manifest["size"]
-        except (_codec.CodecError, IndexError, ValueError):
+        except (_codec.CodecError, _proto.ProtoError, IndexError, ValueError):
             return None
 
     def _compute_local(self, args, kwargs):
-        scratch = _Scratch()
+        scratch = _scratch.Scratch()
         try:
-            value, _ = self._run(args, kwargs, scratch)
+            value, measured = self._run(args, kwargs, scratch)
         except BaseException:
             scratch.remove()
             raise
         if isinstance(value, FileRef):
-            return value, 0         # keep the scratch file: it is the result
-        scratch.remove()
-        return value, _size_of(value)
+            result = value, 0         # keep the scratch file: it is the result
+        else:
+            scratch.remove()
+            result = value, _size_of(value)
+        self._notice_short(measured[0])
+        return result
 
     def _run(self, args, kwargs, scratch):
-        token = _scratch.set(scratch)
+        token = _scratch.enter(scratch)
         try:
             t0 = time.perf_counter()
             c0 = time.process_time()
@@ -509,49 +298,53 @@ class Memo:
             cpu = time.process_time() - c0
             rss = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) * 1024
         finally:
-            _scratch.reset(token)
+            _scratch.leave(token)
+        return value, (wall, cpu, rss)
+
+    def _notice_short(self, wall):
+        # After the result is stored (see _log): a notice never changes it.
         if wall < self.min_seconds:
             warn_once("short:" + self.name,
                       "irohds: %s took %.3fs (< min_seconds=%g): sharing it with peers "
                       "will not pay off; it is still cached locally"
                       % (self.name, wall, self.min_seconds))
-        return value, (wall, cpu, rss)
 
     def _compute_and_put(self, key, args, kwargs, claimed):
-        p = process()
-        scratch = _Scratch()
+        bg = _background.get()
+        scratch = _scratch.Scratch()
         if claimed:
-            p.renew_add(key)
+            bg.renew_add(key)
         try:
             try:
                 value, measured = self._run(args, kwargs, scratch)
             finally:
-                p.renew_remove(key)
+                bg.renew_remove(key)
         except BaseException:
             scratch.remove()
             if claimed:
-                self._release(key)
+                _daemon.release(key)
             raise
         try:
-            return self._put(key, value, measured)
+            result = self._put(key, value, measured)
         finally:
             scratch.remove()
+        self._notice_short(measured[0])
+        return result
 
     def _put(self, key, value, measured):
-        p = process()
         wall, cpu, rss = measured
         fields = dict(key=key, codec=_codec.CODEC, fn=self.name[:1024], ns=self.ns,
                       wall_us=int(wall * 1e6), cpu_us=int(cpu * 1e6), rss_growth=rss,
-                      origin=ZERO32, holder=p.holder)
+                      origin=ZERO32)
         extra = ()
         staged = None
         if isinstance(value, FileRef):
-            staged = _stage_file(value.path)
+            staged = _scratch.stage_file(value.path)
             if staged is None:
+                _daemon.release(key)
                 warn_once("fileref:" + self.name,
                           "irohds: %s returned %r, which is not a readable file; "
                           "not stored" % (self.name, value))
-                self._release(key)
                 return value, 0
             size = os.path.getsize(staged)
             fields.update(src=1, path=staged, codec="fileref", flags=FLAG_FILEREF)
@@ -559,39 +352,32 @@ class Memo:
             try:
                 enc = _codec.encode(value)
             except Exception as e:
+                _daemon.release(key)
                 warn_once("pickle:" + self.name,
                           "irohds: result of %s cannot be pickled (%s: %s); it is "
                           "cached in this process only" % (self.name, type(e).__name__, e))
-                self._release(key)
                 return value, _size_of_fallback(value)
             size = enc.size
             if size > _config.get().inline_max:
-                staged = _stage_encoded(enc)
+                staged = _scratch.stage_encoded(enc)
                 fields.update(src=1, path=staged)
             else:
                 extra = (enc.to_bytes(),)
         fields.update(self._cost_fields(wall, cpu, rss, size))
         try:
-            frames = _call("store", "put", extra=extra, **fields)
-            _, ok = _decode(frames, "put_ok")
-        except (_DaemonDown, _proto.ProtoError):
+            ok = _daemon.put(fields, extra)
+        except DaemonDown:
             if staged is not None:
-                _unlink(staged)
-            self._release(key)
+                _scratch.unlink(staged)
+            _daemon.release(key)
             return value, size
         if staged is not None:
-            _unlink(staged)          # normally moved away by the store already
+            _scratch.unlink(staged)     # normally moved away by the store already
         if isinstance(value, FileRef):
             stored = _localstore.blob_path(_config.home(), ok["blob"])
             if os.path.exists(stored):
                 return FileRef(stored), size
         return value, size
-
-    def _release(self, key):
-        try:
-            _call("store", "release", key=key, holder=process().holder)
-        except _DaemonDown:
-            pass
 
     def _cost_fields(self, wall, cpu, rss, size):
         c = self.cost
@@ -619,12 +405,6 @@ class Memo:
 
 # ---------------------------------------------------------------- helpers
 
-def _decode(frames, expect):
-    if not frames:
-        raise _proto.ProtoError("empty reply")
-    return _proto.decode(frames[0], expect)
-
-
 def _decode_found(found):
     if found.manifest["flags"] & FLAG_FILEREF:
         return FileRef(found.path)
@@ -642,70 +422,6 @@ def _size_of_fallback(value):
     return sys.getsizeof(value)
 
 
-def _staging_dir():
-    h = _config.home()
-    d = os.path.join(h, "run", "staging")
-    if not os.path.isdir(d):
-        for sub in (h, os.path.join(h, "run"), d):
-            try:
-                os.mkdir(sub, 0o700)
-            except FileExistsError:
-                pass
-    return d
-
-
-def _staging_name(kind):
-    """A fresh path under staging: <kind>-<pid>-<seq>-<random>."""
-    p = process()
-    return os.path.join(_staging_dir(), "%s-%d-%d-%s" % (kind, p.pid, next(p.seq),
-                                                         uuid.uuid4().hex[:8]))
-
-
-def _new_scratch():
-    d = _staging_name("call")
-    os.mkdir(d, 0o700)
-    return d
-
-
-def _stage_encoded(enc):
-    path = _staging_name("put")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        enc.write_fd(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink(path)
-        raise
-    os.close(fd)
-    return path
-
-
-def _stage_file(src):
-    """Put a FileRef's file under staging (rename when it is already in
-    our scratch, else hard link or copy); returns the staged path."""
-    if not os.path.isfile(src):
-        return None
-    dst = _staging_name("file")
-    try:
-        if os.path.abspath(src).startswith(os.path.dirname(dst) + os.sep):
-            os.rename(src, dst)
-        else:
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copyfile(src, dst)
-    except OSError:
-        return None
-    return dst
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 def evict(name):
     """Evict every stored result of function `name` ("pkg.mod.f"), here
     and in the local store; returns how many the store removed."""
@@ -713,12 +429,7 @@ def evict(name):
     for m in list(_registry):
         if m.name == name:
             m.fast_clear()
-    try:
-        frames = _call("store", "evict", fn=name, key=ZERO32)
-        _, r = _decode(frames, "evicted")
-        return r["count"]
-    except _DaemonDown:
-        return 0
+    return _daemon.evict(fn=name)
 
 
 _registry = []
