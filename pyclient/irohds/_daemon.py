@@ -19,9 +19,18 @@ from . import _transport
 ZERO32 = bytes(32)
 WAIT_MS = 30000
 
-# Claim lease; renewed every third of it while the function runs.
-# IROHDS_LEASE_MS overrides (tests use short leases to prove renewal).
-DEFAULT_LEASE_MS = 30000
+# Claim lease: short, renewed every third of it while the function runs
+# (_background), so a holder that dies blocks its waiters for at most one
+# lease even when the store cannot tell. IROHDS_LEASE_MS overrides.
+DEFAULT_LEASE_MS = 10000
+
+# After the daemon or its store failed (unreachable, actor-down, failed),
+# stop asking for a while and compute at full speed: 1 s, doubling to 30 s.
+BACKOFF_MIN = 1.0
+BACKOFF_MAX = 30.0
+# Errors that say the service, not this request, is in trouble.
+_DOWN_CODES = frozenset({"actor-down", "actor-failed", "unknown-service", "overload",
+                         "no-service"})
 
 
 def lease_ms():
@@ -40,7 +49,20 @@ class _State:
         self.pid = os.getpid()
         self.holder = "%d@%s/%s" % (self.pid, socket.gethostname()[:64], uuid.uuid4().hex)
         self.down_until = 0.0
+        self.backoff = 0.0
         self.lock = threading.Lock()
+
+    def failed(self):
+        with self.lock:
+            self.backoff = min(BACKOFF_MAX, max(BACKOFF_MIN, self.backoff * 2))
+            self.down_until = time.monotonic() + self.backoff
+        _log.count("backoffs")
+        _log.log.info("irohds: not asking the daemon for %.0fs", self.backoff)
+
+    def ok(self):
+        if self.backoff:
+            with self.lock:
+                self.backoff = 0.0
 
 
 _state = _State()
@@ -72,19 +94,29 @@ def call(service, name, timeout=None, extra=(), **fields):
     call); raises DaemonDown after warning once."""
     st = _state
     if time.monotonic() < st.down_until:
+        _log.count("daemon_skipped")
         raise DaemonDown()
     try:
-        return _transport.get_transport().call(service, name, timeout=timeout, extra=extra,
-                                               **fields)
+        frames = _transport.get_transport().call(service, name, timeout=timeout,
+                                                 extra=extra, **fields)
     except _transport.Unavailable as e:
-        st.down_until = time.monotonic() + 5.0
-        _log.warn_once("daemon", "irohds: daemon unavailable (%s); computing locally "
-                                 "without the shared store" % e)
+        st.failed()
+        _log.count("daemon_down")
+        _log.warn_once("daemon", "irohds: the irohds daemon is not reachable (%s); "
+                                 "results are computed here and kept in this process "
+                                 "only. Start it with `irohds-ctl up`" % e)
         raise DaemonDown() from None
     except _transport.ServiceError as e:
-        _log.warn_once("svc:" + e.code, "irohds: store error %s (%s); computing locally"
-                       % (e.code, e.text))
+        if e.code in _DOWN_CODES:
+            st.failed()
+            _log.count("daemon_down")
+        _log.count("store_errors")
+        _log.warn_once("svc:" + e.code, "irohds: the store answered %s (%s); results "
+                       "are computed here, not stored. `irohds-ctl status` shows the "
+                       "store's state" % (e.code, e.text))
         raise DaemonDown() from None
+    st.ok()
+    return frames
 
 
 def decode(frames, expect):
@@ -115,8 +147,13 @@ def renew(key):
 
 
 def wait(key, wait_ms):
+    """wait_reply status: 0 stored, 1 timeout, 2 claim released/expired."""
     timeout = wait_ms / 1000.0 + _config.get().timeout
-    call("store", "wait", timeout=timeout, key=key, timeout_ms=wait_ms)
+    frames = call("store", "wait", timeout=timeout, key=key, timeout_ms=wait_ms)
+    try:
+        return decode(frames, "wait_reply")[1]["status"]
+    except _proto.ProtoError:
+        return 1
 
 
 def get(key, want_path=1, timeout=None):

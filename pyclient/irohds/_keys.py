@@ -18,7 +18,7 @@ from . import _encoding
 
 __all__ = ["ENCODING_VERSION", "INLINE_LIMIT", "File", "encode_value",
            "call_encoding", "call_key", "call_keyer", "function_identity",
-           "qualified_name", "reference_identity"]
+           "qualified_name", "reference_identity", "ignore_identity"]
 
 _REF = _identity.encode_ref
 
@@ -64,8 +64,25 @@ def _bound_arguments(identity, args, kwargs):
     return list(bound.arguments.items())
 
 
-def call_encoding(identity: bytes, args: tuple, kwargs: dict, ns: str, version) -> bytes:
-    """The framed call encoding (proto/keys.md §3) whose BLAKE3 is the key."""
+IGNORE_MAGIC = b"IRHG"
+
+
+def ignore_identity(identity: bytes, ignore) -> bytes:
+    """The identity a function has when the parameters in `ignore` are left
+    out of its keys (proto/keys.md §3.1): BLAKE3("IRHG" ‖ identity ‖
+    E(sorted names as a tuple)); the identity itself when ignore is empty,
+    so functions without ignore= keep their keys."""
+    names = tuple(sorted(set(ignore)))
+    if not names:
+        return bytes(identity)
+    return _native.blake3(IGNORE_MAGIC + bytes(identity) + encode_value(names, "ignore"))
+
+
+def call_encoding(identity: bytes, args: tuple, kwargs: dict, ns: str, version,
+                  ignore=()) -> bytes:
+    """The framed call encoding (proto/keys.md §3) whose BLAKE3 is the key.
+    Parameters named in `ignore` are bound, then left out, and the
+    identity becomes ignore_identity(identity, ignore)."""
     if not isinstance(identity, (bytes, bytearray)) or len(identity) != 32:
         raise TypeError("irohds: function identity must be 32 bytes")
     if not isinstance(ns, str):
@@ -73,6 +90,8 @@ def call_encoding(identity: bytes, args: tuple, kwargs: dict, ns: str, version) 
     entries = []
     enc = _Encoder(_REF)
     for pname, value in _bound_arguments(bytes(identity), args, kwargs):
+        if pname in ignore:
+            continue
         try:
             entries.append((_enc_str(pname), enc.enc(value)))
         except _Unsupported as err:
@@ -82,13 +101,14 @@ def call_encoding(identity: bytes, args: tuple, kwargs: dict, ns: str, version) 
                             f"'{pname}': it is nested too deeply") from None
     entries.sort()
     return b"".join([CALL_MAGIC, bytes([ENCODING_VERSION]), _enc_str(ns),
-                     bytes(identity), encode_value(version, "version"),
+                     ignore_identity(identity, ignore), encode_value(version, "version"),
                      b"d", _u64(len(entries))] + [k + v for k, v in entries])
 
 
-def call_key(identity: bytes, args: tuple, kwargs: dict, ns: str, version) -> bytes:
+def call_key(identity: bytes, args: tuple, kwargs: dict, ns: str, version,
+             ignore=()) -> bytes:
     """32-byte key of a call: BLAKE3-256 of call_encoding(...)."""
-    return _native.blake3(call_encoding(identity, args, kwargs, ns, version))
+    return _native.blake3(call_encoding(identity, args, kwargs, ns, version, ignore))
 
 
 # --- the fast path: same bytes, less work ---------------------------------------
@@ -197,11 +217,11 @@ def _fast_plan(sig):
     return params, npos, min_args, var_pos
 
 
-def call_keyer(identity: bytes, ns: str, version):
+def call_keyer(identity: bytes, ns: str, version, ignore=()):
     """A function (args, kwargs) -> key that always equals
-    call_key(identity, args, kwargs, ns, version); fast for positional
-    calls of plain values on a function whose identity this process
-    derived. Raises what call_key raises."""
+    call_key(identity, args, kwargs, ns, version, ignore); fast for
+    positional calls of plain values on a function whose identity this
+    process derived. Raises what call_key raises."""
     if not isinstance(identity, (bytes, bytearray)) or len(identity) != 32:
         raise TypeError("irohds: function identity must be 32 bytes")
     if not isinstance(ns, str):
@@ -209,11 +229,13 @@ def call_keyer(identity: bytes, ns: str, version):
     identity = bytes(identity)
     blake3 = _native.blake3
 
+    ignore = frozenset(ignore)
+
     def generic(args, kwargs):
-        return blake3(call_encoding(identity, args, kwargs, ns, version))
+        return blake3(call_encoding(identity, args, kwargs, ns, version, ignore))
 
     sig = _identity.signature_for(identity)
-    plan = _fast_plan(sig) if sig is not None else None
+    plan = _fast_plan(sig) if sig is not None and not ignore else None
     if plan is None or type(version) not in _FAST_LEAF:
         return generic
     params, npos, min_args, var_pos = plan

@@ -110,6 +110,10 @@ class LocalStore:
         self._lock = threading.Lock()
         self._next_try = 0.0
         self.bad_format = None      # meta "format" of a store we cannot read
+        self.fd = -1                # data.mdb, to compare its size with the map
+        self.psize = 4096
+        self.checked_size = -1      # data.mdb size last found intact
+        self.truncated = 0          # times data.mdb was found shorter than its pages
         # FileRef files verified in this process: path -> (size, mtime, inode).
         self._verified_files = {}
 
@@ -150,9 +154,55 @@ class LocalStore:
             except lmdb.Error:
                 env.close()
                 return False
+            try:
+                self.fd = os.open(os.path.join(self.path, "data.mdb"),
+                                  os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+                self.psize = env.stat()["psize"]
+            except (OSError, lmdb.Error):
+                env.close()
+                return False
+            self.checked_size = -1
             self.dbs = dbs
             self.env = env
+            if not self._intact():
+                return False
             return True
+
+    def _intact(self):
+        """True when data.mdb holds every page LMDB may read. Reading a page
+        past the end of a truncated file through the map is SIGBUS, which
+        kills the caller; so the file's size is compared with the pages in
+        use before any read, and a short file closes the environment (the
+        daemon's store sets it aside; we retry later). Pages in use only
+        grow by writes that extend the file first, so an unchanged size
+        that was enough stays enough."""
+        try:
+            size = os.fstat(self.fd).st_size
+        except OSError:
+            size = -1
+        if size == self.checked_size:
+            return True
+        ok = size >= 2 * self.psize     # the two meta pages
+        if ok:
+            try:
+                ok = size >= (self.env.info()["last_pgno"] + 1) * self.psize
+            except lmdb.Error:
+                ok = False
+        if ok:
+            self.checked_size = size
+            return True
+        self.truncated += 1
+        self._close()
+        self._next_try = time.monotonic() + 5.0
+        return False
+
+    def _close(self):
+        env, self.env, self.dbs = self.env, None, None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if env is not None:
+            env.close()
 
     def _records(self, key):
         """(manifest bytes, blob bytes) copied out of one read txn."""
@@ -191,11 +241,11 @@ class LocalStore:
         """Found, MISS, or CORRUPT (stored but unverifiable)."""
         # LMDB handles must never cross a fork: get() hands out a new
         # LocalStore in a child (at-fork hook), so no pid check here.
-        if not self._open():
+        if not self._open() or not self._intact():
             return MISS
         try:
             manifest, blob = self._records(key)
-        except lmdb.Error:
+        except (lmdb.Error, AttributeError):    # closed by _intact in another thread
             return MISS
         if manifest is None:
             return MISS

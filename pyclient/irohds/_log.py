@@ -8,6 +8,7 @@ ready to return, and a warning turned into an exception by a filter is
 swallowed here (it was logged): a notice must never change what a call
 returns or whether it is kept.
 """
+import collections
 import logging
 import os
 import sys
@@ -15,11 +16,24 @@ import threading
 import warnings
 
 log = logging.getLogger("irohds")
+# A library logs, the application decides where it goes: without this,
+# logging's last-resort handler would print every WARNING a second time
+# next to its IrohdsWarning.
+log.addHandler(logging.NullHandler())
 
 
 class IrohdsWarning(UserWarning):
     """irohds degraded (no daemon, unstorable result, short function):
     the program keeps running on local computation."""
+
+
+# Client-side counters (irohds.status()["client"], f.cache_info()):
+# disk_full, stage_errors, put_failed, daemon_down, backoffs, ...
+counters = collections.Counter()
+
+
+def count(name, n=1):
+    counters[name] += n
 
 
 _warned = set()
@@ -59,3 +73,23 @@ def reset():
     """Forget which warnings were given (tests)."""
     with _lock:
         _warned.clear()
+
+
+_handler = None
+
+
+def set_verbose(level):
+    """verbose= of @irohds.memo: 1 shows INFO (waits, daemon start,
+    fallbacks), 2 also DEBUG (every hit and miss), on stderr through one
+    handler on the "irohds" logger; 0 leaves logging as configured."""
+    global _handler
+    if not level:
+        return
+    want = logging.DEBUG if level >= 2 else logging.INFO
+    if log.level == logging.NOTSET or log.level > want:
+        log.setLevel(want)
+    if _handler is None and not [h for h in log.handlers
+                                 if not isinstance(h, logging.NullHandler)]:
+        _handler = logging.StreamHandler()
+        _handler.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+        log.addHandler(_handler)

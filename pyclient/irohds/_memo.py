@@ -13,24 +13,30 @@ computed locally with one IrohdsWarning per process: a broken daemon never
 breaks the program. The function's own exceptions propagate unchanged and
 are never cached. Files (FileRef, scratch, staging) are _scratch's.
 """
+import collections
+import errno
 import functools
+import inspect
+import logging
 import os
 import resource
 import sys
 import threading
 import time
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 from . import _background
 from . import _codec
 from . import _config
 from . import _daemon
 from . import _localstore
+from . import _log
 from . import _proto
 from . import _scratch
 from ._daemon import DaemonDown
-from ._log import IrohdsWarning, warn_once  # noqa: F401 (re-exported)
+from ._log import log, warn_once
 from ._memcache import CACHE
-from ._scratch import FileRef, resolve  # noqa: F401 (re-exported)
+from ._scratch import FileRef
 
 MAX_ROUNDS = 8
 FLAG_FILEREF = _localstore.FLAG_FILEREF   # manifest flag: the result is a file
@@ -96,11 +102,31 @@ _ATOMIC = frozenset({int, str, bytes, bool, float, type(None)})
 
 # ---------------------------------------------------------------- the decorator
 
+class CacheInfo(NamedTuple):
+    """f.cache_info(): where this function's calls were answered."""
+    hits_memory: int        # in-process tier
+    hits_local: int         # local store, read directly from LMDB
+    hits_daemon: int        # from the daemon: a result another process stored
+    misses: int             # calls that found nothing stored
+    computed: int           # calls that ran the function
+    not_stored: int         # values returned but not stored (disk full, ...)
+    currsize: int           # this function's entries in the in-process tier
+
+
+# What _acquire tells the caller to do (or a (value, size) tuple: stored).
+_CLAIMED = "claimed"        # we hold the claim: compute, put (releases it)
+_LOCAL = "local"            # the daemon cannot help: compute, keep in process
+_OVERWRITE = "overwrite"    # compute and put without a claim (refresh, bad copies)
+
+LONG_WAIT = 3.0             # a wait longer than this is logged at INFO, once
+
+
 class Memo:
     """State of one decorated function."""
 
     def __init__(self, fn, ns="", version=0, cost=None, min_seconds=15.0,
-                 local_only=False, refresh=False, mem_only=False):
+                 local_only=False, refresh=False, mem_only=False, ignore=(), ttl=None,
+                 verbose=0):
         self.fn = fn
         self.ns = ns or ""
         self.version = version
@@ -109,10 +135,16 @@ class Memo:
         self.local_only = local_only
         self.refresh = refresh
         self.mem_only = mem_only
+        self.ignore = ignore
+        self.ttl = ttl
+        self.verbose = verbose
         self.fast = None            # set by make()
         self._identity = None
         self._name = None
         self._keyer = None
+        self.stats = collections.Counter()
+        self.fast_hits = 0          # hits of the fast map before its last clear
+        self.pending = {}           # (loop, key) -> Future: one await per key
 
     @property
     def name(self):
@@ -130,42 +162,102 @@ class Memo:
         # framing precomputed and a fast path for plain positional calls.
         k = self._keyer
         if k is None:
-            k = self._keyer = keys().call_keyer(self.identity(), self.ns, self.version)
+            k = self._keyer = keys().call_keyer(self.identity(), self.ns, self.version,
+                                                self.ignore)
         return k(args, kwargs)
 
-    # ---- the slow path (everything but a fast-key hit) ----
+    # ---- the slow path (everything but a fast-map hit) ----
 
-    def call(self, args, kwargs, key=None):
+    def call(self, args, kwargs, key=None, force=False):
         if key is None:
             key = self.key(args, kwargs)      # TypeError on unsupported args
-        if not self.refresh:
-            e = CACHE.get(key)
-            if e is not None:
-                return e.value
-            if not self.mem_only:
-                found = self._read_local(key)
-                if found is not None:
-                    return self._remember(key, found[0], found[1])
+        force = force or self.refresh
+        if not force:
+            found = self._lookup(key)
+            if found is not None:
+                return found[0]
         if self.mem_only:
+            self._miss(key)
             value = self.fn(*args, **kwargs)
+            self.stats["computed"] += 1
             return self._remember(key, value, _size_of(value))
         locks = _locks
         lk = locks.acquire_for(key)
         try:
             with lk:
-                if not self.refresh:
+                if not force:
                     e = CACHE.get(key)      # another thread finished it
                     if e is not None:
+                        self._hit("memory", key)
                         return e.value
-                value, size = self._shared(key, args, kwargs)
+                    plan = self._acquire(key)
+                    if isinstance(plan, tuple):
+                        self._hit("daemon", key)
+                        return self._remember(key, *plan)
+                else:
+                    CACHE.drop(key)
+                    plan = _OVERWRITE
+                scratch = _scratch.Scratch()
+                claimed = plan is _CLAIMED
+                bg = _background.get()
+                if claimed:
+                    bg.renew_add(key)
+                try:
+                    try:
+                        value, measured = self._run(args, kwargs, scratch)
+                    finally:
+                        bg.renew_remove(key)
+                except BaseException:
+                    scratch.remove()
+                    if claimed:
+                        _daemon.release(key)
+                    raise
+                value, size = self._finish(key, value, measured, plan, scratch)
                 # Inside the lock: a thread queued on it finds the value.
-                return self._remember(key, value, size)
+                self._remember(key, value, size)
         finally:
             locks.forget(key, lk)
+        self._notice_short(measured[0])
+        return value
+
+    def _lookup(self, key):
+        """(value, size) from the in-process tier or the local store."""
+        e = CACHE.get(key)
+        if e is not None:
+            self._hit("memory", key)
+            return e.value, e.size
+        if self.mem_only:
+            return None
+        found = self._read_local(key)
+        if found is not None:
+            self._hit("local", key)
+            self._remember(key, found[0], found[1])
+        return found
+
+    def _hit(self, tier, key):
+        self.stats[tier] += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("irohds: %s hit (%s) for %s", self.name, tier, key.hex()[:16])
+
+    def _miss(self, key):
+        self.stats["misses"] += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("irohds: %s miss for %s", self.name, key.hex()[:16])
 
     def _remember(self, key, value, size):
         CACHE.put(key, value, size, self.name)
         return value
+
+    def cached(self, args, kwargs):
+        """Is a result of this call here (in process or in the local
+        store)? Never computes and never asks the daemon."""
+        key = self.key(args, kwargs)
+        if CACHE.get(key) is not None:
+            return True
+        if self.mem_only:
+            return False
+        res = _localstore.get().lookup(key)
+        return isinstance(res, _localstore.Found)
 
     def fast_lookup(self, *args):
         """The live in-process Entry for positional atomic args, for the
@@ -186,7 +278,16 @@ class Memo:
         return e
 
     def fast_clear(self):
+        self.fast_hits += self.fast.cache_info().hits
         self.fast.cache_clear()
+
+    def cache_info(self):
+        s = self.stats
+        name = self.name
+        return CacheInfo(s["memory"] + self.fast_hits + self.fast.cache_info().hits,
+                         s["local"], s["daemon"], s["misses"], s["computed"],
+                         s["not_stored"], sum(1 for e in list(CACHE.lru.values())
+                                              if e.fn == name))
 
     # ---- tier 2: LMDB, read-only ----
 
@@ -217,31 +318,57 @@ class Memo:
         except DaemonDown:
             pass
 
-    # ---- tier 3: the daemon, claims, compute ----
+    # ---- tier 3: the daemon, claims ----
 
-    def _shared(self, key, args, kwargs):
-        if self.refresh:
-            return self._compute_and_put(key, args, kwargs, claimed=False)
-        for _ in range(MAX_ROUNDS):
+    def _acquire(self, key):
+        """Claim the key, or wait for its holder and fetch what it stored.
+        Returns (value, size) when a stored result was fetched, else
+        _CLAIMED, _LOCAL or _OVERWRITE (see above). A holder that dies
+        stops renewing its short lease; the store answers the wait at
+        once when the claim is released or expires, and we claim at once."""
+        bad = 0
+        started = None
+        told = False
+        while bad < MAX_ROUNDS:
             try:
                 r = _daemon.claim(key)
             except DaemonDown:
-                return self._compute_local(args, kwargs)
-            if r["status"] == 0:
-                return self._compute_and_put(key, args, kwargs, claimed=True)
-            if r["status"] == 1:
+                self._miss(key)
+                return _LOCAL
+            status = r["status"]
+            if status == 0:
+                self._miss(key)
+                return _CLAIMED
+            if status == 1:
+                now = time.monotonic()
+                if started is None:
+                    started = now
+                    log.debug("irohds: %s: waiting for %s (holder %s)", self.name,
+                              key.hex()[:16], r["holder"])
                 left_ms = (r["expires_us"] - int(time.time() * 1e6)) // 1000 + 500
                 wait_ms = max(100, min(_daemon.WAIT_MS, left_ms))
+                if not told:
+                    wait_ms = min(wait_ms, max(100, int((started + LONG_WAIT - now) * 1000)))
                 try:
-                    _daemon.wait(key, wait_ms)
+                    got = _daemon.wait(key, wait_ms)
                 except DaemonDown:
-                    return self._compute_local(args, kwargs)
+                    self._miss(key)
+                    return _LOCAL
+                if got != 0:
+                    if not told and time.monotonic() - started >= LONG_WAIT:
+                        told = True
+                        log.info("irohds: %s: waiting for %s, computed by %s (lease "
+                                 "until %s)", self.name, key.hex()[:16], r["holder"],
+                                 time.strftime("%H:%M:%S", time.localtime(
+                                     r["expires_us"] / 1e6)))
+                    continue        # released, expired or still held: claim again
             got = self._fetch(key)
             if got is not None:
                 return got
+            bad += 1
         # The store keeps saying "done" but cannot produce a good copy:
         # recompute and overwrite.
-        return self._compute_and_put(key, args, kwargs, claimed=False)
+        return _OVERWRITE
 
     def _fetch(self, key):
         """(value, size) already stored, via LMDB or a daemon get."""
@@ -272,20 +399,7 @@ class Memo:
         except (_codec.CodecError, _proto.ProtoError, IndexError, ValueError):
             return None
 
-    def _compute_local(self, args, kwargs):
-        scratch = _scratch.Scratch()
-        try:
-            value, measured = self._run(args, kwargs, scratch)
-        except BaseException:
-            scratch.remove()
-            raise
-        if isinstance(value, FileRef):
-            result = value, 0         # keep the scratch file: it is the result
-        else:
-            scratch.remove()
-            result = value, _size_of(value)
-        self._notice_short(measured[0])
-        return result
+    # ---- computing and storing ----
 
     def _run(self, args, kwargs, scratch):
         token = _scratch.enter(scratch)
@@ -299,85 +413,117 @@ class Memo:
             rss = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) * 1024
         finally:
             _scratch.leave(token)
+        self.stats["computed"] += 1
         return value, (wall, cpu, rss)
 
     def _notice_short(self, wall):
         # After the result is stored (see _log): a notice never changes it.
         if wall < self.min_seconds:
             warn_once("short:" + self.name,
-                      "irohds: %s took %.3fs (< min_seconds=%g): sharing it with peers "
-                      "will not pay off; it is still cached locally"
+                      "irohds: %s ran in %.3fs, under min_seconds=%g. Its results are "
+                      "cached, but a function this fast gains little from a shared "
+                      "store; pass min_seconds=0 to @irohds.memo to silence this, or "
+                      "use @irohds.mem to cache in this process only"
                       % (self.name, wall, self.min_seconds))
 
-    def _compute_and_put(self, key, args, kwargs, claimed):
-        bg = _background.get()
-        scratch = _scratch.Scratch()
-        if claimed:
-            bg.renew_add(key)
-        try:
-            try:
-                value, measured = self._run(args, kwargs, scratch)
-            finally:
-                bg.renew_remove(key)
-        except BaseException:
+    def _finish(self, key, value, measured, plan, scratch):
+        """Store a computed value (unless the daemon is down); returns the
+        (value, size) the caller gets. Never raises for storage problems:
+        the value is returned, the claim released, the cause counted."""
+        if plan is _LOCAL:
+            self.stats["not_stored"] += 1
+            if isinstance(value, FileRef):
+                return value, 0         # keep the scratch file: it is the result
             scratch.remove()
-            if claimed:
-                _daemon.release(key)
-            raise
+            return value, _size_of(value)
+        keep_scratch = False
         try:
-            result = self._put(key, value, measured)
+            result, keep_scratch = self._put(key, value, measured, plan, scratch)
+            return result
         finally:
-            scratch.remove()
-        self._notice_short(measured[0])
-        return result
+            if not keep_scratch:
+                scratch.remove()
 
-    def _put(self, key, value, measured):
+    def _not_stored(self, key, plan, tag, message):
+        self.stats["not_stored"] += 1
+        _log.count(tag)
+        if plan is _CLAIMED:
+            _daemon.release(key)
+        warn_once(tag + ":" + self.name, message)
+
+    def _put(self, key, value, measured, plan, scratch):
+        """((value, size), keep_scratch)."""
         wall, cpu, rss = measured
         fields = dict(key=key, codec=_codec.CODEC, fn=self.name[:1024], ns=self.ns,
                       wall_us=int(wall * 1e6), cpu_us=int(cpu * 1e6), rss_growth=rss,
                       origin=ZERO32)
+        if self.ttl:
+            fields.update(_ttl_fields(self.ttl))
         extra = ()
-        staged = None
-        if isinstance(value, FileRef):
-            staged = _scratch.stage_file(value.path)
-            if staged is None:
-                _daemon.release(key)
-                warn_once("fileref:" + self.name,
-                          "irohds: %s returned %r, which is not a readable file; "
-                          "not stored" % (self.name, value))
-                return value, 0
-            size = os.path.getsize(staged)
-            fields.update(src=1, path=staged, codec="fileref", flags=FLAG_FILEREF)
-        else:
-            try:
-                enc = _codec.encode(value)
-            except Exception as e:
-                _daemon.release(key)
-                warn_once("pickle:" + self.name,
-                          "irohds: result of %s cannot be pickled (%s: %s); it is "
-                          "cached in this process only" % (self.name, type(e).__name__, e))
-                return value, _size_of_fallback(value)
-            size = enc.size
-            if size > _config.get().inline_max:
-                staged = _scratch.stage_encoded(enc)
-                fields.update(src=1, path=staged)
+        staged = moved = None
+        is_file = isinstance(value, FileRef)
+        try:
+            if is_file:
+                got = _scratch.stage_file(value.path, scratch)
+                if got is None:
+                    self._not_stored(key, plan, "fileref",
+                                     "irohds: %s returned %r, which is not a readable "
+                                     "regular file; not stored" % (self.name, value))
+                    return (value, 0), True
+                staged, moved = got
+                size = os.path.getsize(staged)
+                fields.update(src=1, path=staged, codec="fileref", flags=FLAG_FILEREF)
             else:
-                extra = (enc.to_bytes(),)
+                try:
+                    enc = _codec.encode(value)
+                except Exception as e:
+                    self._not_stored(key, plan, "unpicklable",
+                                     "irohds: the result of %s cannot be pickled (%s: %s); "
+                                     "it is cached in this process only"
+                                     % (self.name, type(e).__name__, e))
+                    return (value, _size_of_fallback(value)), False
+                size = enc.size
+                if size > _config.get().inline_max:
+                    staged = _scratch.stage_encoded(enc)
+                    fields.update(src=1, path=staged)
+                else:
+                    extra = (enc.to_bytes(),)
+        except OSError as e:
+            full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+            self._not_stored(key, plan, "disk_full" if full else "stage_errors",
+                             "irohds: cannot write the result of %s for the store (%s); "
+                             "it is returned but not stored%s"
+                             % (self.name, e, ": the disk of %s is full; free space or "
+                                "set store.max_bytes" % _config.home() if full else ""))
+            return (value, _size_of(value) if not is_file else 0), is_file
         fields.update(self._cost_fields(wall, cpu, rss, size))
         try:
             ok = _daemon.put(fields, extra)
         except DaemonDown:
+            self.stats["not_stored"] += 1
+            _log.count("put_failed")
+            if plan is _CLAIMED:
+                _daemon.release(key)
+            if staged is not None and moved:
+                # Give the user the file back where the function wrote it.
+                try:
+                    os.rename(staged, value.path)
+                except OSError:
+                    found = self._read_local(key)   # the store may have taken it
+                    if found is not None:
+                        return found, False
+                return (value, size), True
             if staged is not None:
                 _scratch.unlink(staged)
-            _daemon.release(key)
-            return value, size
+            return (value, size), is_file
         if staged is not None:
             _scratch.unlink(staged)     # normally moved away by the store already
-        if isinstance(value, FileRef):
+        if is_file:
             stored = _localstore.blob_path(_config.home(), ok["blob"])
             if os.path.exists(stored):
-                return FileRef(stored), size
-        return value, size
+                return (FileRef(stored), size), False
+            return (value, size), not moved
+        return (value, size), False
 
     def _cost_fields(self, wall, cpu, rss, size):
         c = self.cost
@@ -402,6 +548,90 @@ class Memo:
             return 0
         return evict(self.name)
 
+    # ---- async def ----
+
+    async def acall(self, args, kwargs, force=False):
+        """The tiers for a coroutine function: the awaited value is what
+        is memoized; store and daemon I/O run in the loop's default
+        executor so the event loop never blocks on them; concurrent
+        awaits of one key in one loop share one computation."""
+        key = self.key(args, kwargs)
+        force = force or self.refresh
+        if not force:
+            e = CACHE.get(key)
+            if e is not None:
+                self._hit("memory", key)
+                return e.value
+        import asyncio              # only for async def functions: not at import
+        loop = asyncio.get_running_loop()
+        slot = (loop, key)
+        fut = self.pending.get(slot)
+        if fut is not None and not force:
+            return await asyncio.shield(fut)
+        fut = self.pending[slot] = loop.create_future()
+        try:
+            value = await self._acompute(loop, key, args, kwargs, force)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                fut.cancel()
+            else:
+                fut.set_exception(exc)
+                fut.exception()         # retrieved: no "never retrieved" log
+            raise
+        else:
+            fut.set_result(value)
+            return value
+        finally:
+            if self.pending.get(slot) is fut:
+                del self.pending[slot]
+
+    async def _acompute(self, loop, key, args, kwargs, force):
+        def run(fn, *a):
+            return loop.run_in_executor(None, functools.partial(fn, *a))
+        if force:
+            CACHE.drop(key)
+            plan = _OVERWRITE
+        else:
+            found = None if self.mem_only else await run(self._read_local, key)
+            if found is not None:
+                self._hit("local", key)
+                return self._remember(key, *found)
+            if self.mem_only:
+                self._miss(key)
+                plan = _LOCAL
+            else:
+                plan = await run(self._acquire, key)
+                if isinstance(plan, tuple):
+                    self._hit("daemon", key)
+                    return self._remember(key, *plan)
+        scratch = _scratch.Scratch()
+        claimed = plan is _CLAIMED
+        bg = _background.get()
+        if claimed:
+            bg.renew_add(key)
+        token = _scratch.enter(scratch)
+        try:
+            t0 = time.perf_counter()
+            value = await self.fn(*args, **kwargs)
+            wall = time.perf_counter() - t0
+        except BaseException:
+            scratch.remove()
+            if claimed:
+                await run(_daemon.release, key)
+            raise
+        finally:
+            _scratch.leave(token)
+            bg.renew_remove(key)
+        self.stats["computed"] += 1
+        if self.mem_only:
+            size = _size_of(value)
+        else:
+            value, size = await run(self._finish, key, value, (wall, wall, 0), plan,
+                                    scratch)
+        self._remember(key, value, size)
+        self._notice_short(wall)
+        return value
+
 
 # ---------------------------------------------------------------- helpers
 
@@ -422,7 +652,7 @@ def _size_of_fallback(value):
     return sys.getsizeof(value)
 
 
-def evict(name):
+def evict(name: str) -> int:
     """Evict every stored result of function `name` ("pkg.mod.f"), here
     and in the local store; returns how many the store removed."""
     CACHE.drop_fn(name)
@@ -432,19 +662,70 @@ def evict(name):
     return _daemon.evict(fn=name)
 
 
+def _ttl_fields(ttl):
+    """The put field for a per-function expiry: ttl_ms (u64, milliseconds)
+    when the generated codec has it, else the older ttl_s (seconds,
+    rounded up); nothing when neither exists."""
+    put = {f[0] for f in _proto.FIELDS["put"]}
+    if "ttl_ms" in put:
+        return {"ttl_ms": max(1, int(round(ttl * 1000)))}
+    if "ttl_s" in put:
+        return {"ttl_s": max(1, int(-(-ttl // 1)))}
+    return {}
+
+
 _registry = []
 
 
 FAST_MAX = 4096                 # argument tuples per function in the fast map
 
 
+def _check_options(fn, ns, version, min_seconds, ignore, ttl):
+    if not callable(fn):
+        raise TypeError("irohds.memo: %r is not callable" % (fn,))
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise TypeError("irohds.memo: %s is a generator function; a generator is "
+                        "consumed once and cannot be cached. Memoize a function that "
+                        "returns a list instead (e.g. return list(...))"
+                        % getattr(fn, "__qualname__", fn))
+    if not isinstance(ns, str) or len(ns.encode("utf-8", "surrogatepass")) > 255:
+        raise TypeError("irohds.memo: ns must be a str of at most 255 bytes")
+    if isinstance(ignore, str):
+        ignore = (ignore,)
+    ignore = tuple(ignore or ())
+    if any(not isinstance(n, str) for n in ignore):
+        raise TypeError("irohds.memo: ignore must be a list of parameter names")
+    if ignore:
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = None
+        unknown = [n for n in ignore if params is not None and n not in params]
+        if unknown:
+            raise ValueError("irohds.memo: ignore names %s, which %s does not have"
+                             % (", ".join(unknown), getattr(fn, "__qualname__", fn)))
+    if ttl is not None:
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not (
+                0 < ttl < 1e12):
+            raise ValueError("irohds.memo: ttl must be a positive number of seconds")
+    if not isinstance(min_seconds, (int, float)) or min_seconds != min_seconds:
+        raise TypeError("irohds.memo: min_seconds must be a number of seconds")
+    return frozenset(ignore)
+
+
 def make(fn, **opts):
+    opts["ignore"] = _check_options(fn, opts.get("ns", ""), opts.get("version", 0),
+                                    opts.get("min_seconds", 15), opts.get("ignore", ()),
+                                    opts.get("ttl"))
+    _log.set_verbose(opts.get("verbose", 0))
     m = Memo(fn, **opts)
     _registry.append(m)
+    if inspect.iscoroutinefunction(fn):
+        return _async_wrapper(m)
     call = m.call
     recent = CACHE.lru.move_to_end
     fast = m.fast = functools.lru_cache(maxsize=FAST_MAX, typed=True)(m.fast_lookup)
-    fast_clear = fast.cache_clear
+    fast_clear = m.fast_clear
 
     if m.refresh:
         def wrapper(*args, **kwargs):
@@ -459,6 +740,10 @@ def make(fn, **opts):
                 e = fast(*args)
             except _FastMiss as miss:
                 return call(args, kwargs, miss.key)
+            except TypeError:
+                # Unhashable arguments (dict, list, set, numpy arrays): the
+                # fast map cannot hold them; the key encoder can.
+                return call(args, kwargs)
             # Value before liveness: eviction marks dead before dropping
             # the value, so a value read from a live entry is the right one.
             v = e.value
@@ -472,25 +757,96 @@ def make(fn, **opts):
             return call(args, kwargs)
 
     functools.update_wrapper(wrapper, fn)
-    wrapper.key = lambda *a, **kw: m.key(a, kw).hex()
-    wrapper.evict = m.evict
-    wrapper.memo = m
+    _attach(wrapper, m, lambda a, kw: call(a, kw, force=True))
     return wrapper
 
 
-def memo(fn=None, *, ns="", version=0, cost=None, min_seconds=15, local_only=False,
-         refresh=False):
-    """@irohds.memo or @irohds.memo(ns=..., version=..., ...)."""
+def _async_wrapper(m):
+    m.fast = functools.lru_cache(maxsize=1)(lambda: None)   # no fast map: cache_info
+
+    async def awrapper(*args, **kwargs):
+        return await m.acall(args, kwargs)
+
+    async def refresh(*args, **kwargs):
+        return await m.acall(args, kwargs, force=True)
+
+    functools.update_wrapper(awrapper, m.fn)
+    _attach(awrapper, m, None)
+    awrapper.refresh = refresh
+    return awrapper
+
+
+def _attach(wrapper, m, refresh):
+    wrapper.key = lambda *a, **kw: m.key(a, kw).hex()
+    wrapper.evict = m.evict
+    wrapper.cached = lambda *a, **kw: m.cached(a, kw)
+    wrapper.cache_info = m.cache_info
+    if refresh is not None:
+        wrapper.refresh = lambda *a, **kw: refresh(a, kw)
+    wrapper.memo = m
+
+
+def memo(fn: Optional[Callable] = None, *, ns: str = "", version: Any = 0,
+         cost: Any = None, min_seconds: float = 15, local_only: bool = False,
+         refresh: bool = False, ignore: Iterable[str] = (), ttl: Optional[float] = None,
+         verbose: int = 0) -> Any:
+    """Memoize a function's results in this process, in the local store
+    (shared by every process of this user on this machine) and, through
+    the daemon, run each distinct call once.
+
+    Use as ``@irohds.memo`` or ``@irohds.memo(ns="lab", version=2, ...)``.
+
+    A call's key covers the function's code (and the user code it uses),
+    its arguments (bound to the signature, so ``f(1)``, ``f(x=1)`` and an
+    omitted default give one key; dicts, lists, sets, numpy arrays,
+    dataclasses, ``irohds.File`` ... are all keyed by value), ``ns`` and
+    ``version``. Arguments without a canonical encoding raise TypeError
+    naming the argument. The function's own exceptions propagate and are
+    never cached. If the daemon cannot be reached the function is
+    computed here and one IrohdsWarning says so: irohds never breaks the
+    program. ``async def`` functions are supported (the awaited value is
+    cached; store I/O runs in the loop's executor); generator functions
+    are refused with TypeError.
+
+    Options:
+      ns: namespace (str, at most 255 bytes); results are shared within it.
+      version: any encodable value; change it to invalidate by hand.
+      cost: an irohds.coren.FnCost for the function, else measured.
+      min_seconds: a call faster than this gets one notice per process
+        that caching it gains little (0 silences it).
+      local_only: keep results on this machine (reserved for peers;
+        today every result is local).
+      refresh: always recompute and overwrite (for every call).
+      ignore: parameter names left out of the key (e.g. ["verbose",
+        "n_jobs"]); the list is part of the function's identity.
+      ttl: seconds a result lives after its last access (None: the
+        store's default, store.default_ttl).
+      verbose: 1 logs waits, daemon start and fallbacks (INFO), 2 also
+        every hit and miss (DEBUG), on the "irohds" logger (a stderr
+        handler is added when it has none).
+
+    The decorated function gains:
+      f.key(*a, **kw) -> hex key of that call;
+      f.refresh(*a, **kw) -> recompute that call and overwrite its result;
+      f.cached(*a, **kw) -> bool, whether a result is here (no compute,
+        no daemon needed);
+      f.cache_info() -> CacheInfo(hits_memory, hits_local, hits_daemon,
+        misses, computed, not_stored, currsize);
+      f.evict() -> number of this function's results the store removed.
+    """
     opts = dict(ns=ns, version=version, cost=cost, min_seconds=min_seconds,
-                local_only=local_only, refresh=refresh)
+                local_only=local_only, refresh=refresh, ignore=ignore, ttl=ttl,
+                verbose=verbose)
     if fn is None:
         return lambda f: make(f, **opts)
     return make(fn, **opts)
 
 
-def mem(fn=None, *, ns="", version=0):
-    """In-process only memoization (the key is the same as memo's)."""
-    opts = dict(ns=ns, version=version, mem_only=True)
+def mem(fn: Optional[Callable] = None, *, ns: str = "", version: Any = 0,
+        ignore: Iterable[str] = ()) -> Any:
+    """In-process only memoization (the key is the same as memo's); the
+    same attributes as @irohds.memo, no store, no daemon."""
+    opts = dict(ns=ns, version=version, mem_only=True, ignore=ignore)
     if fn is None:
         return lambda f: make(f, **opts)
     return make(fn, **opts)

@@ -3,9 +3,11 @@
 what the store then moves into blobs/; proto/store-layout.md).
 """
 import contextvars
+import errno
 import itertools
 import os
 import shutil
+import stat
 import uuid
 
 from . import _config
@@ -133,23 +135,75 @@ def stage_encoded(enc):
     return path
 
 
-def stage_file(src):
-    """Put a FileRef's file under staging (rename when it is already in
-    our scratch, else hard link or copy); returns the staged path."""
-    if not os.path.isfile(src):
-        return None
-    dst = staging_name("file")
+def _clone(src_fd, dst_fd, size):
+    """Make dst an independent copy of src: a reflink where the filesystem
+    has one (FICLONE: shares blocks copy-on-write, never an inode), else
+    copy_file_range (in-kernel), else read/write."""
     try:
-        if os.path.abspath(src).startswith(os.path.dirname(dst) + os.sep):
-            os.rename(src, dst)
-        else:
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copyfile(src, dst)
+        import fcntl
+        fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+        return
+    except (ImportError, OSError):
+        pass
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src_fd, dst_fd, size - done)
+            if n == 0:
+                break
+            done += n
+        if done == size:
+            return
+    except (AttributeError, OSError) as e:
+        if getattr(e, "errno", None) == errno.ENOSPC:
+            raise
+    os.lseek(src_fd, done, os.SEEK_SET)
+    os.lseek(dst_fd, done, os.SEEK_SET)
+    while True:
+        chunk = os.read(src_fd, 1 << 20)
+        if not chunk:
+            break
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst_fd, view):]
+
+
+_FICLONE = 0x40049409       # linux/fs.h: _IOW(0x94, 9, int)
+
+
+def stage_file(src, scratch=None):
+    """Put a FileRef's file under staging; returns (staged path, moved).
+    A file in this call's own scratch directory is ours and is renamed
+    (moved=True: rename it back if the put fails). Any other file is the
+    user's: the store gets an independent copy (reflink or copy, never a
+    hard link: the store makes its blobs read-only and renames them, which
+    must never touch a file the user can still write), and the user's
+    file keeps its name, mode and content. None when src is not a regular
+    file. OSError (ENOSPC, ...) propagates: the caller keeps the value."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
-    return dst
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if scratch is not None and scratch.owns(src) and not os.path.islink(src):
+            dst = staging_name("file")
+            os.rename(src, dst)
+            return dst, True
+        dst = staging_name("file")
+        out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            _clone(fd, out, st.st_size)
+        except BaseException:
+            os.close(out)
+            unlink(dst)
+            raise
+        os.close(out)
+        return dst, False
+    finally:
+        os.close(fd)
 
 
 def unlink(path):

@@ -257,7 +257,7 @@ def test_daemon_killed_mid_call(daemon, counter):
     kill_daemon_hard(daemon)
     out = finish_worker(p)
     assert out["value"] == 63
-    assert sum("unavailable" in w for w in out["warnings"]) == 1, out["warnings"]
+    assert sum("not reachable" in w for w in out["warnings"]) == 1, out["warnings"]
     # A new daemon on the same home: the value is still right.
     daemon.start()
     assert run_worker(daemon.home, counter, "slow", 21, 0)["value"] == 63

@@ -248,7 +248,7 @@ def test_parse_table_types_and_escapes():
 def test_no_daemon_computes_locally_and_warns_once(home, counter):
     out = run_worker(home, counter, "square", 4, IROHDS_DAEMON="/bin/false")
     assert out["value"] == {"x": 4, "sq": 16, "pad": "p" * 1024}
-    daemon_warnings = [w for w in out["warnings"] if "daemon unavailable" in w]
+    daemon_warnings = [w for w in out["warnings"] if "daemon is not reachable" in w]
     assert len(daemon_warnings) == 1, out["warnings"]
     assert count(counter) == 1
     # And again in a fresh process: computed again (nothing stored), right value.
@@ -267,7 +267,7 @@ def test_no_daemon_warning_once_per_process(home):
             "    warnings.simplefilter('always')\n"
             "    assert [f(i) for i in range(5)] == [1, 2, 3, 4, 5]\n"
             "    assert f(3) == 4\n"
-            "print(sum('daemon unavailable' in str(x.message) for x in w))\n")
+            "print(sum('daemon is not reachable' in str(x.message) for x in w))\n")
     script = os.path.join(home, "once.py")
     with open(script, "w") as fh:
         fh.write(code)
