@@ -118,12 +118,12 @@ class LocalStore:
         self._verified_files = {}
 
     def _open(self):
-        if self.env is not None:
+        if self.dbs is not None:
             return True
         if lmdb is None:
             return False
         with self._lock:
-            if self.env is not None:
+            if self.dbs is not None:
                 return True
             now = time.monotonic()
             if now < self._next_try:
@@ -131,12 +131,31 @@ class LocalStore:
             # The daemon may create the environment later: retry, but not
             # on every call.
             self._next_try = now + 0.5
-            if not os.path.exists(os.path.join(self.path, "data.mdb")):
+            try:
+                fd = os.open(os.path.join(self.path, "data.mdb"),
+                             os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError:
                 return False
             try:
+                # LMDB reads its two meta pages through the map at open.
+                if os.fstat(fd).st_size < 2 * mmap.PAGESIZE:
+                    raise OSError("data.mdb shorter than its meta pages")
                 env = lmdb.open(self.path, readonly=True, create=False, max_dbs=16,
                                 lock=True, subdir=True, readahead=False)
+            except (OSError, lmdb.Error):
+                os.close(fd)
+                return False
+            self.fd = fd
+            self.env = env
+            try:
+                self.psize = env.stat()["psize"]
             except lmdb.Error:
+                self._close()
+                return False
+            self.checked_size = -1
+            # Before any page is read (opening a named database reads the
+            # main tree): the file must hold every page in use.
+            if not self._intact():
                 return False
             try:
                 # No explicit txn: python-lmdb opens the handles in its own
@@ -146,25 +165,13 @@ class LocalStore:
                     fmt = txn.get(b"format")
                 if fmt is None or len(fmt) != 8 or int.from_bytes(fmt, "big") != STORE_FORMAT:
                     self.bad_format = fmt
+                    self._close()
                     self._next_try = now + 30.0
-                    env.close()
                     return False
-                dbs = (env.open_db(b"results", create=False),
-                       env.open_db(b"blobs", create=False))
+                self.dbs = (env.open_db(b"results", create=False),
+                            env.open_db(b"blobs", create=False))
             except lmdb.Error:
-                env.close()
-                return False
-            try:
-                self.fd = os.open(os.path.join(self.path, "data.mdb"),
-                                  os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-                self.psize = env.stat()["psize"]
-            except (OSError, lmdb.Error):
-                env.close()
-                return False
-            self.checked_size = -1
-            self.dbs = dbs
-            self.env = env
-            if not self._intact():
+                self._close()
                 return False
             return True
 
@@ -245,7 +252,7 @@ class LocalStore:
             return MISS
         try:
             manifest, blob = self._records(key)
-        except (lmdb.Error, AttributeError):    # closed by _intact in another thread
+        except (lmdb.Error, AttributeError, TypeError):    # closed by another thread
             return MISS
         if manifest is None:
             return MISS
