@@ -185,10 +185,18 @@ def calls():
     ]
 
 
+IGNORED = ("verbose", "n_jobs")
+
+
+def _ignore_example(x, verbose=False, n_jobs=1):
+    pass
+
+
 def build():
     out = {"encoding_version": _keys.ENCODING_VERSION,
            "inline_limit": _keys.INLINE_LIMIT,
-           "fake_identity": FAKE_IDENTITY.hex(), "values": [], "calls": []}
+           "fake_identity": FAKE_IDENTITY.hex(), "values": [], "calls": [],
+           "ignore": []}
     with tempfile.TemporaryDirectory(prefix="irh-vec-") as tmp:
         for name, desc, value in values(tmp):
             enc = _keys.encode_value(value, name)
@@ -203,6 +211,21 @@ def build():
             enc = _keys.call_encoding(FAKE_IDENTITY, args, kwargs, ns, version)
             out["calls"].append({"name": name, "python": desc, "ns": ns,
                                  "encoding": enc.hex(), "key": _native.blake3(enc).hex()})
+        # ignore= (proto/keys.md §3.1): the identity with the ignore list,
+        # then a call whose ignored arguments are left out.
+        enc = (_keys.IGNORE_MAGIC + FAKE_IDENTITY
+               + _keys.encode_value(tuple(sorted(IGNORED))))
+        out["ignore"].append({"name": "ignore-identity",
+                              "python": "ignore_identity(fake, ['verbose', 'n_jobs'])",
+                              "encoding": enc.hex(), "key": _native.blake3(enc).hex()})
+        _identity._SIGNATURES[FAKE_IDENTITY] = inspect.signature(_ignore_example)
+        enc = _keys.call_encoding(FAKE_IDENTITY, (1,), {"verbose": True}, "lab", 1,
+                                  ignore=IGNORED)
+        out["ignore"].append({"name": "ignore-call",
+                              "python": "f(x, verbose=False, n_jobs=1), ignore=['verbose', "
+                                        "'n_jobs'], called f(1, verbose=True), ns 'lab'",
+                              "ns": "lab", "encoding": enc.hex(),
+                              "key": _native.blake3(enc).hex()})
     finally:
         _identity._SIGNATURES.clear()
         _identity._SIGNATURES.update(saved)
@@ -220,8 +243,9 @@ def main():
         with open(OUT, encoding="utf-8") as f:
             golden = json.load(f)
         if dumps(golden) != text:
-            old = {v["name"]: v for v in golden.get("values", []) + golden.get("calls", [])}
-            for v in data["values"] + data["calls"]:
+            old = {v["name"]: v for v in golden.get("values", []) + golden.get("calls", [])
+                   + golden.get("ignore", [])}
+            for v in data["values"] + data["calls"] + data["ignore"]:
                 if old.get(v["name"]) != v:
                     print(f"differs: {v['name']}", file=sys.stderr)
             print("keys.json differs from the current encoding", file=sys.stderr)

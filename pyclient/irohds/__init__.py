@@ -10,11 +10,13 @@ directly from its LMDB) -> the daemon (run-once claims between local
 processes, and later peers). If the daemon is unavailable the function
 is computed locally with one IrohdsWarning. See docs/python.md.
 """
-from ._memo import (FileRef, IrohdsWarning, evict, mem, memo, resolve)
+from ._log import IrohdsWarning
+from ._memo import CacheInfo, evict, mem, memo
+from ._scratch import FileRef, resolve
 from ._memcache import CACHE as _CACHE
 
 __all__ = ["memo", "mem", "evict", "FileRef", "File", "resolve", "status", "join",
-           "IrohdsWarning", "set_memory_limit"]
+           "IrohdsWarning", "set_memory_limit", "CacheInfo"]
 
 __version__ = "0.1.0"
 
@@ -30,13 +32,13 @@ def __getattr__(name):
     raise AttributeError("module 'irohds' has no attribute %r" % name)
 
 
-def set_memory_limit(nbytes):
+def set_memory_limit(nbytes: int) -> None:
     """Bound the in-process tier to nbytes (default 256 MiB; also
     IROHDS_MEM_BYTES or config client.mem_bytes)."""
     _CACHE.set_budget(nbytes)
 
 
-def join(ns):
+def join(ns: str) -> None:
     """Record interest in namespace ns (used for discovery when peers
     exist; accepted and remembered now)."""
     if not isinstance(ns, str) or not ns or len(ns.encode()) > 255:
@@ -45,17 +47,20 @@ def join(ns):
     _joined.add(ns)
 
 
-def joined():
+def joined() -> list:
     return sorted(_joined)
 
 
-def status():
+def status() -> dict:
     """{"home", "daemon": bool, "actors": [rows of sup status],
-    "store": {stat: value}, "memory": {...}} without raising."""
-    from . import _config, _transport
+    "store": {stat: value}, "memory": {...}, "client": {counter: n}}
+    without raising. "client" counts what this process could not do
+    (disk_full, stage_errors, put_failed, daemon_down, backoffs, ...)."""
+    from . import _config, _log, _transport
     out = {"home": _config.home(), "daemon": False, "actors": [], "store": {},
            "memory": {"entries": len(_CACHE.lru), "bytes": _CACHE.total,
                       "budget": _CACHE.budget},
+           "client": dict(_log.counters),
            "namespaces": joined()}
     t = _transport.get_transport()
     try:

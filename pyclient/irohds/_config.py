@@ -18,6 +18,7 @@ import threading
 DEFAULT_TIMEOUT = 2.0            # seconds per request to the daemon
 DEFAULT_INLINE_MAX = 64 * 1024   # store.inline_max: larger results go as files
 DEFAULT_MEM_BYTES = 256 << 20    # in-process tier budget
+MAX_TIMEOUT = 3600.0             # longer (inf, 1e308) falls back to the default
 
 _lib = None
 _lib_lock = threading.Lock()
@@ -77,10 +78,21 @@ class Config:
         if env:
             try:
                 t = float(env)
-                if t > 0:
-                    self.timeout = t
             except ValueError:
-                self.errors.append("IROHDS_TIMEOUT=%r is not a number of seconds" % env)
+                self.errors.append("IROHDS_TIMEOUT=%r is not a number of seconds; "
+                                   "using %gs" % (env, DEFAULT_TIMEOUT))
+            else:
+                self._set_timeout(t, "IROHDS_TIMEOUT")
+
+    def _set_timeout(self, t, where):
+        # nan, inf, 1e308 and negative values would overflow or never end a
+        # wait: refuse them with a message instead.
+        if t == t and 0 < t <= MAX_TIMEOUT:
+            self.timeout = t
+        else:
+            self.timeout = DEFAULT_TIMEOUT
+            self.errors.append("%s = %r is not a timeout between 0 and %gs; using %gs"
+                               % (where, t, MAX_TIMEOUT, DEFAULT_TIMEOUT))
 
     def _load(self):
         if not os.path.exists(self.path):
@@ -115,8 +127,8 @@ class Config:
             return
         try:
             t = get_double(cfg, b"client.timeout", -1.0)
-            if t > 0:
-                self.timeout = t
+            if t != -1.0:
+                self._set_timeout(t, "client.timeout")
             self.inline_max = int(get_u64(cfg, b"store.inline_max", DEFAULT_INLINE_MAX))
             self.mem_bytes = int(get_u64(cfg, b"client.mem_bytes", DEFAULT_MEM_BYTES))
             for i in range(nerr(cfg)):
@@ -139,4 +151,15 @@ def get():
     if _config is None or _config_key != key:
         _config = Config(key[0])
         _config_key = key
+        if _config.errors:
+            _report(_config)
     return _config
+
+
+def _report(cfg):
+    """Config problems, once per process and home: one IrohdsWarning
+    naming them all, and the log (docs/config.md promises both)."""
+    from . import _log
+    _log.warn_once("config:" + cfg.path + "|".join(cfg.errors),
+                   "irohds: problems in the configuration (%s): %s; the defaults are "
+                   "used for these" % (cfg.path, "; ".join(cfg.errors)))

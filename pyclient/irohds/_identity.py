@@ -10,6 +10,10 @@ none), defaults, closure values, and every global it names: user code by
 name (and walked), library code by name + package version, other values
 by their canonical encoding (or, when they have none, type + repr with
 addresses removed). Public entry points are re-exported by _keys.
+
+Dependencies go one way: this module uses the value encoder (_encoding)
+and gives it encode_ref for functions and classes met inside values;
+_keys (call keys) imports both, and nothing here imports _keys.
 """
 import ast
 import inspect
@@ -23,7 +27,8 @@ import tokenize
 import types
 import weakref
 
-from . import _keys, _native
+from . import _native
+from . import _encoding as _enc   # the value encoder (one-way: _keys imports us)
 
 IDENTITY_VERSION = 1
 _STDLIB_NAMES = (frozenset(getattr(sys, "stdlib_module_names", ()))
@@ -75,20 +80,16 @@ def _lib_version(module):
 
 
 def _raw_name(obj):
-    if _keys._is_ufunc(obj, sys.modules.get("numpy")):
+    if _enc._is_ufunc(obj, sys.modules.get("numpy")):
         return "numpy." + obj.__name__      # ufuncs carry no __module__
     module = getattr(obj, "__module__", None) or getattr(
         getattr(obj, "__objclass__", None), "__module__", None)
     qual = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) \
-        or _keys._type_name(type(obj))
+        or _enc._type_name(type(obj))
     return f"{module}.{qual}" if module else qual
 
 
-def _unwrap(fn):
-    try:
-        return inspect.unwrap(fn)
-    except ValueError:          # a __wrapped__ cycle
-        return fn
+_unwrap = _enc._unwrap
 
 
 def qualified_name(fn) -> str:
@@ -102,7 +103,7 @@ def qualified_name(fn) -> str:
 def _external_identity(obj):
     name = _raw_name(obj)
     module = getattr(obj, "__module__", None) or name.partition(".")[0]
-    return _native.blake3(b"IRHX" + _keys._enc_str(name) + _keys._enc_str(_lib_version(module)))
+    return _native.blake3(b"IRHX" + _enc._enc_str(name) + _enc._enc_str(_lib_version(module)))
 
 
 def _is_user_code(obj):
@@ -124,7 +125,7 @@ def _strip_docstrings(tree):
 
 def _ast_bytes(node, out):
     """Our own canonical AST dump: node names and non-empty fields, constants
-    via _keys.encode_value. Unlike ast.dump it is the same on Python 3.9-3.13
+    via _encoding.encode_value. Unlike ast.dump it is the same on Python 3.9-3.13
     (fields added later, e.g. type_params, are empty and so omitted)."""
     if isinstance(node, ast.AST):
         out.append(b"(" + type(node).__name__.encode())
@@ -146,7 +147,7 @@ def _ast_bytes(node, out):
     elif node is Ellipsis:
         out.append(b"...")
     else:
-        out.append(_keys.encode_value(node))
+        out.append(_encode_value(node))
 
 
 def _normalized_source(src, kind):
@@ -223,18 +224,18 @@ def _current_source(code, module_globals):
 
 
 def _code_bytes(code, out):
-    out.append(_keys.encode_value((code.co_name, code.co_argcount, code.co_posonlyargcount,
+    out.append(_encode_value((code.co_name, code.co_argcount, code.co_posonlyargcount,
                              code.co_kwonlyargcount, code.co_flags, code.co_names,
                              code.co_varnames, code.co_freevars, code.co_cellvars)))
-    out.append(b"b" + _keys._blob(memoryview(code.co_code)))
+    out.append(b"b" + _enc._blob(memoryview(code.co_code)))
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             _code_bytes(c, out)
         else:
             try:
-                out.append(_keys.encode_value(c))
+                out.append(_encode_value(c))
             except TypeError:
-                out.append(_keys._enc_str(_keys._type_name(type(c)) + ":" + repr(c)))
+                out.append(_enc._enc_str(_enc._type_name(type(c)) + ":" + repr(c)))
 
 
 def _code_token(fn):
@@ -281,20 +282,20 @@ def _value_token(v, refs, names, depth=0):
             return ("user", _raw_name(v))
         return ("lib", _raw_name(v), _lib_version(getattr(v, "__module__", "")))
     if isinstance(v, (staticmethod, classmethod)):
-        return ("wrapped", _keys._type_name(type(v)), _value_token(v.__func__, refs, names, depth))
+        return ("wrapped", _enc._type_name(type(v)), _value_token(v.__func__, refs, names, depth))
     if inspect.ismethod(v):
         return ("method", _value_token(v.__func__, refs, names, depth),
                 _value_token(v.__self__, refs, names, depth + 1))
-    if isinstance(v, _keys._FUNCTION_TYPES) or _keys._is_ufunc(v, sys.modules.get("numpy")):
+    if isinstance(v, _enc._FUNCTION_TYPES) or _enc._is_ufunc(v, sys.modules.get("numpy")):
         return ("lib", _raw_name(v), _lib_version(getattr(v, "__module__", None)
                                                    or _raw_name(v).partition(".")[0]))
     if callable(v) and hasattr(v, "__wrapped__") and _unwrap(v) is not v:
-        return ("wrapper", _keys._type_name(type(v)), _value_token(_unwrap(v), refs, names, depth))
+        return ("wrapper", _enc._type_name(type(v)), _value_token(_unwrap(v), refs, names, depth))
     try:
-        enc = _keys._Encoder()
+        enc = _enc._Encoder(encode_ref)
         enc.refs = refs
         return ("value", enc.enc(v))
-    except (_keys._Unsupported, RecursionError, OSError):
+    except (_enc._Unsupported, RecursionError, OSError):
         pass
     t = type(v)
     if _is_user_code(t):
@@ -303,7 +304,7 @@ def _value_token(v, refs, names, depth=0):
         text = repr(v)
     except Exception:
         text = "<unrepresentable>"
-    return ("opaque", _keys._type_name(t), _ADDRESS.sub("0x?", text[:65536]))
+    return ("opaque", _enc._type_name(t), _ADDRESS.sub("0x?", text[:65536]))
 
 
 def _owner_class(fn):
@@ -395,7 +396,7 @@ def _local_record(obj):
         return hit
     refs = []
     items = _class_record(obj, refs) if isinstance(obj, type) else _function_record(obj, refs)
-    enc = _keys._Encoder()
+    enc = _enc._Encoder(encode_ref)
     enc.refs = []
     record = (_native.blake3(enc.enc(tuple(items))), tuple(refs))
     try:
@@ -419,7 +420,7 @@ def _full_identity(root):
                 stack.append(r)
     name, digest = records.pop(id(root))
     payload = (name, digest, tuple(sorted(records.values())))
-    return _native.blake3(b"IRHI" + bytes([IDENTITY_VERSION]) + _keys.encode_value(payload))
+    return _native.blake3(b"IRHI" + bytes([IDENTITY_VERSION]) + _encode_value(payload))
 
 
 def _object_identity(obj):
@@ -444,15 +445,15 @@ def function_identity(fn) -> bytes:
         ident = _full_identity(fn)          # the root is walked even if it is library code
     elif inspect.ismethod(fn):
         ident = _native.blake3(b"IRHM" + function_identity(fn.__func__)
-                               + _keys.encode_value(fn.__self__, "self"))
+                               + _encode_value(fn.__self__, "self"))
     elif callable(fn) and hasattr(fn, "__wrapped__") and _unwrap(fn) is not fn:
-        ident = _native.blake3(b"IRHW" + _keys._enc_str(_keys._type_name(type(fn)))
+        ident = _native.blake3(b"IRHW" + _enc._enc_str(_enc._type_name(type(fn)))
                                + function_identity(_unwrap(fn)))
-    elif isinstance(fn, _keys._FUNCTION_TYPES) or _keys._is_ufunc(fn, sys.modules.get("numpy")):
+    elif isinstance(fn, _enc._FUNCTION_TYPES) or _enc._is_ufunc(fn, sys.modules.get("numpy")):
         ident = _external_identity(fn)
     else:
         raise TypeError(f"irohds: cannot derive a function identity from an object "
-                        f"of type {_keys._type_name(type(fn))}")
+                        f"of type {_enc._type_name(type(fn))}")
     try:
         _SIGNATURES[ident] = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -462,6 +463,21 @@ def function_identity(fn) -> bytes:
     except TypeError:
         pass
     return ident
+
+
+def encode_ref(enc, x):
+    """Encoding of a function or class met as a value: in an identity
+    record (enc.refs is a list) user code is named and walked as part of
+    the graph; elsewhere it is its name and full identity."""
+    target = _unwrap(x)
+    if enc.refs is not None and _is_user_code(target):
+        enc.refs.append(target)
+        return b"r" + _enc._enc_str(_raw_name(target))
+    return b"R" + _enc._enc_str(qualified_name(x)) + _object_identity(x)
+
+
+def _encode_value(value, name="arg"):
+    return _enc.encode_value(value, name, encode_ref)
 
 
 def signature_for(identity):

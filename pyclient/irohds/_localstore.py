@@ -6,7 +6,9 @@ up in "results" (manifest record, proto/store.def), the content in "blobs"
 (blob record: inline data, or a file <home>/blobs/<hh>/<hex>), and checks
 the BLAKE3 of the content against the manifest before anything is decoded.
 The daemon stays the only writer; the caller tells it about the hit with a
-fire-and-forget "touch" so LRU order stays right.
+fire-and-forget "touch" so LRU order stays right. Records are decoded by
+the codec generated from proto/store.def, and only after the store's
+meta "format" says the layout is the one this reader knows.
 
 Anything unexpected (no environment yet, a record that does not decode, a
 hash mismatch, a missing file) is reported as MISS or CORRUPT, never
@@ -14,10 +16,10 @@ raised: the caller then asks the daemon or recomputes.
 """
 import mmap
 import os
-import struct
 import threading
 import time
 
+from . import _config
 from . import _proto
 
 try:
@@ -25,58 +27,15 @@ try:
 except ImportError:         # pragma: no cover - python3-lmdb is a dependency
     lmdb = None
 
-# Hot-path decoders for the two records read on every local-store hit,
-# with the same checks as the generated codec (_proto) on the parts used:
-# exact id, bounded lengths, no truncation, no trailing bytes. The test
-# suite checks them against _proto on the same records.
-_M_HEAD = struct.Struct(">B32sQ")           # id, blob, size
-_M_TAIL = struct.Struct(">10Q32sI")         # created .. rss_growth, origin, flags
-_U16 = struct.Struct(">H")
-_B_HEAD = struct.Struct(">BBQI")            # id, kind, size, data length
-_STR_LIMITS = (32, 1024, 255)               # codec, fn, ns
+# The layout this reader understands (proto/store-layout.md, meta "format").
+# A store of any other format is left alone: every lookup is a MISS and the
+# daemon answers instead.
+STORE_FORMAT = 1
 
-
-def decode_manifest(buf):
-    """{"blob", "size", "codec", "expires_us", "flags"} or ProtoError."""
-    n = len(buf)
-    if n < _M_HEAD.size or buf[0] != _proto.MANIFEST:
-        raise _proto.ProtoError("not a manifest record")
-    _, blob, size = _M_HEAD.unpack_from(buf, 0)
-    pos = _M_HEAD.size
-    codec = b""
-    for i, limit in enumerate(_STR_LIMITS):
-        if pos + 2 > n:
-            raise _proto.ProtoError("manifest truncated")
-        (length,) = _U16.unpack_from(buf, pos)
-        pos += 2
-        if length > limit or pos + length > n:
-            raise _proto.ProtoError("manifest string too long")
-        if i == 0:
-            codec = bytes(buf[pos:pos + length])
-        pos += length
-    if pos + _M_TAIL.size != n:
-        raise _proto.ProtoError("manifest has the wrong size")
-    tail = _M_TAIL.unpack_from(buf, pos)
-    if b"\0" in codec:
-        raise _proto.ProtoError("manifest codec has NUL")
-    try:
-        codec = codec.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _proto.ProtoError("manifest codec not UTF-8") from None
-    return {"blob": blob, "size": size, "codec": codec, "expires_us": tail[2],
-            "flags": tail[11]}
-
-
-def decode_blob(buf):
-    """{"kind", "size", "data" (a view of buf)} or ProtoError."""
-    n = len(buf)
-    if n < _B_HEAD.size or buf[0] != _proto.BLOB:
-        raise _proto.ProtoError("not a blob record")
-    _, kind, size, length = _B_HEAD.unpack_from(buf, 0)
-    if _B_HEAD.size + length != n or length > 1073741824:
-        raise _proto.ProtoError("blob record has the wrong size")
-    return {"kind": kind, "size": size, "data": memoryview(buf)[_B_HEAD.size:]}
-
+# Record decoders generated from proto/store.def (proto/gen.py): the same
+# checks as _proto.decode, one struct per run of fixed-size fields.
+decode_manifest = _proto.decode_manifest
+decode_blob = _proto.decode_blob
 
 MISS = "miss"
 CORRUPT = "corrupt"
@@ -150,16 +109,21 @@ class LocalStore:
         self.dbs = None
         self._lock = threading.Lock()
         self._next_try = 0.0
+        self.bad_format = None      # meta "format" of a store we cannot read
+        self.fd = -1                # data.mdb, to compare its size with the map
+        self.psize = 4096
+        self.checked_size = -1      # data.mdb size last found intact
+        self.truncated = 0          # times data.mdb was found shorter than its pages
         # FileRef files verified in this process: path -> (size, mtime, inode).
         self._verified_files = {}
 
     def _open(self):
-        if self.env is not None:
+        if self.dbs is not None:
             return True
         if lmdb is None:
             return False
         with self._lock:
-            if self.env is not None:
+            if self.dbs is not None:
                 return True
             now = time.monotonic()
             if now < self._next_try:
@@ -167,20 +131,85 @@ class LocalStore:
             # The daemon may create the environment later: retry, but not
             # on every call.
             self._next_try = now + 0.5
-            if not os.path.exists(os.path.join(self.path, "data.mdb")):
+            try:
+                fd = os.open(os.path.join(self.path, "data.mdb"),
+                             os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError:
                 return False
             try:
+                # LMDB reads its two meta pages through the map at open.
+                if os.fstat(fd).st_size < 2 * mmap.PAGESIZE:
+                    raise OSError("data.mdb shorter than its meta pages")
                 env = lmdb.open(self.path, readonly=True, create=False, max_dbs=16,
                                 lock=True, subdir=True, readahead=False)
+            except (OSError, lmdb.Error):
+                os.close(fd)
+                return False
+            self.fd = fd
+            self.env = env
+            try:
+                self.psize = env.stat()["psize"]
+            except lmdb.Error:
+                self._close()
+                return False
+            self.checked_size = -1
+            # Before any page is read (opening a named database reads the
+            # main tree): the file must hold every page in use.
+            if not self._intact():
+                return False
+            try:
                 # No explicit txn: python-lmdb opens the handles in its own
                 # transaction and keeps them valid for the environment.
-                dbs = (env.open_db(b"results", create=False),
-                       env.open_db(b"blobs", create=False))
+                meta = env.open_db(b"meta", create=False)
+                with env.begin(db=meta) as txn:
+                    fmt = txn.get(b"format")
+                if fmt is None or len(fmt) != 8 or int.from_bytes(fmt, "big") != STORE_FORMAT:
+                    self.bad_format = fmt
+                    self._close()
+                    self._next_try = now + 30.0
+                    return False
+                self.dbs = (env.open_db(b"results", create=False),
+                            env.open_db(b"blobs", create=False))
             except lmdb.Error:
+                self._close()
                 return False
-            self.dbs = dbs
-            self.env = env
             return True
+
+    def _intact(self):
+        """True when data.mdb holds every page LMDB may read. Reading a page
+        past the end of a truncated file through the map is SIGBUS, which
+        kills the caller; so the file's size is compared with the pages in
+        use before any read, and a short file closes the environment (the
+        daemon's store sets it aside; we retry later). Pages in use only
+        grow by writes that extend the file first, so an unchanged size
+        that was enough stays enough."""
+        try:
+            size = os.fstat(self.fd).st_size
+        except OSError:
+            size = -1
+        if size == self.checked_size:
+            return True
+        ok = size >= 2 * self.psize     # the two meta pages
+        if ok:
+            try:
+                ok = size >= (self.env.info()["last_pgno"] + 1) * self.psize
+            except lmdb.Error:
+                ok = False
+        if ok:
+            self.checked_size = size
+            return True
+        self.truncated += 1
+        self._close()
+        self._next_try = time.monotonic() + 5.0
+        return False
+
+    def _close(self):
+        env, self.env, self.dbs = self.env, None, None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if env is not None:
+            env.close()
 
     def _records(self, key):
         """(manifest bytes, blob bytes) copied out of one read txn."""
@@ -217,13 +246,13 @@ class LocalStore:
 
     def lookup(self, key, now_us=None):
         """Found, MISS, or CORRUPT (stored but unverifiable)."""
-        # LMDB handles must never cross a fork: the owner (_memo._Process)
-        # is rebuilt in a child by an at-fork hook, so no pid check here.
-        if not self._open():
+        # LMDB handles must never cross a fork: get() hands out a new
+        # LocalStore in a child (at-fork hook), so no pid check here.
+        if not self._open() or not self._intact():
             return MISS
         try:
             manifest, blob = self._records(key)
-        except lmdb.Error:
+        except (lmdb.Error, AttributeError, TypeError):    # closed by another thread
             return MISS
         if manifest is None:
             return MISS
@@ -265,3 +294,30 @@ class LocalStore:
             return False
         self._verified_files[path] = sig
         return True
+
+
+_store = None
+_store_lock = threading.Lock()
+
+
+def get():
+    """The process's LocalStore for the current home (a new one after fork:
+    LMDB handles must never cross a fork)."""
+    global _store
+    h = _config.home()
+    ls = _store
+    if ls is None or ls.home != h:
+        with _store_lock:
+            ls = _store
+            if ls is None or ls.home != h:
+                ls = _store = LocalStore(h)
+    return ls
+
+
+def _after_fork():
+    global _store, _store_lock
+    _store = None
+    _store_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -1,169 +1,63 @@
-"""@irohds.memo and @irohds.mem: the tiers of a memoized call.
+"""@irohds.memo and @irohds.mem: the order of the tiers of a memoized call.
 
     1. in-process (_memcache): bounded by bytes, LRU;
-    2. local store read directly from LMDB (_localstore), verified, then a
-       fire-and-forget "touch" so the daemon keeps LRU order;
-    3. the daemon: claim the key (run-once between local processes), or
-       wait for whoever holds it, or get what is already stored.
+    2. the local store read directly from LMDB (_localstore), verified,
+       then a batched "touch" (_background) so the store keeps LRU order;
+    3. the daemon (_daemon): claim the key (run-once between local
+       processes), or wait for whoever holds it, or get what is stored.
 
 On a miss the function runs here, is measured (wall, CPU, peak RSS growth,
 result size), its result serialized (_codec) and put with its cost; the
 put releases the claim. When the daemon cannot be reached, the value is
 computed locally with one IrohdsWarning per process: a broken daemon never
 breaks the program. The function's own exceptions propagate unchanged and
-are never cached.
+are never cached. Files (FileRef, scratch, staging) are _scratch's.
 """
-import contextvars
+import collections
+import errno
 import functools
-import itertools
+import inspect
+import logging
 import os
 import resource
-import shutil
-import socket
 import sys
 import threading
 import time
-import uuid
-import warnings
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
+from . import _background
 from . import _codec
 from . import _config
+from . import _daemon
 from . import _localstore
+from . import _log
 from . import _proto
-from . import _transport
+from . import _scratch
+from ._daemon import DaemonDown
+from ._log import log, warn_once
 from ._memcache import CACHE
+from ._scratch import FileRef
 
-# Claim lease; renewed every third of it while the function runs.
-# IROHDS_LEASE_MS overrides (tests use short leases to prove renewal).
-LEASE_MS = int(os.environ.get("IROHDS_LEASE_MS") or 30000)
-WAIT_MS = 30000
 MAX_ROUNDS = 8
 FLAG_FILEREF = _localstore.FLAG_FILEREF   # manifest flag: the result is a file
 ZERO32 = bytes(32)
-_TOUCH_ID = bytes([_proto.TOUCH])       # a touch body is this + the key
 
 
-class IrohdsWarning(UserWarning):
-    """irohds degraded (no daemon, unstorable result, short function):
-    the program keeps running on local computation."""
-
-
-_warned = set()
-_warn_lock = threading.Lock()
-
-
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def warn_once(tag, message):
-    with _warn_lock:
-        if tag in _warned:
-            return
-        _warned.add(tag)
-    # Attribute the warning to the caller's code, outside this package.
-    level, f = 2, sys._getframe(1)
-    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
-        level += 1
-        f = f.f_back
-    warnings.warn(message, IrohdsWarning, stacklevel=level)
-
-
-# ---------------------------------------------------------------- FileRef
-
-class FileRef:
-    """A result that is a file. Inside a memoized call, write the file at
-    irohds.resolve(name) and return FileRef(that path); the file is
-    ingested into the store and every later call gets a FileRef whose
-    .path is the stored, read-only file."""
-
-    __slots__ = ("path",)
-
-    def __init__(self, path):
-        path = os.fspath(path)
-        scratch = _scratch.get()
-        if scratch is not None and scratch.path and not os.path.isabs(path):
-            path = os.path.join(scratch.path, path)
-        self.path = os.path.abspath(path)
-
-    def __fspath__(self):
-        return self.path
-
-    def __repr__(self):
-        return "irohds.FileRef(%r)" % self.path
-
-    def __eq__(self, other):
-        return isinstance(other, FileRef) and other.path == self.path
-
-    def __hash__(self):
-        return hash(self.path)
-
-    def read_bytes(self):
-        with open(self.path, "rb") as f:
-            return f.read()
-
-
-class _Scratch:
-    """The running call's scratch directory, made on first resolve()."""
-
-    __slots__ = ("path",)
+class _Locks:
+    """One computation per key in this process (rebuilt after fork)."""
 
     def __init__(self):
-        self.path = None
-
-    def get(self):
-        if self.path is None:
-            self.path = _new_scratch()
-        return self.path
-
-    def remove(self):
-        if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-
-
-_scratch = contextvars.ContextVar("irohds_scratch", default=None)
-
-
-def resolve(name):
-    """A scratch path for `name` private to the running memoized call."""
-    scratch = _scratch.get()
-    if scratch is None:
-        raise RuntimeError("irohds.resolve(%r) must be called inside an "
-                           "@irohds.memo function" % (name,))
-    name = os.fspath(name)
-    if os.path.isabs(name) or ".." in name.split(os.sep):
-        raise ValueError("irohds.resolve: %r must be a relative name" % (name,))
-    path = os.path.join(scratch.get(), name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return path
-
-
-# ---------------------------------------------------------------- process state
-
-class _Process:
-    """Things that must be new after a fork: holder id, renewer, locks."""
-
-    def __init__(self):
-        self.pid = os.getpid()
-        self.holder = "%d@%s/%s" % (self.pid, socket.gethostname()[:64], uuid.uuid4().hex)
         self.lock = threading.Lock()
-        self.inflight = {}          # key -> Lock: one computation per key here
-        self.renew = {}             # key -> last renewal (monotonic)
-        self.renew_thread = None
-        self.seq = itertools.count()
-        self.local = None           # _localstore.LocalStore
-        self.down_until = 0.0
-        self.touches = set()
-        self.touch_thread = None
-        self.touch_event = None
+        self.inflight = {}          # key -> Lock
 
-    def key_lock(self, key):
+    def acquire_for(self, key):
         with self.lock:
             lk = self.inflight.get(key)
             if lk is None:
                 lk = self.inflight[key] = threading.Lock()
             return lk
 
-    def key_unlock(self, key, lk):
+    def forget(self, key, lk):
         # Forget the lock once free, so the map does not grow with every
         # key ever computed; a thread still queued on it re-checks the
         # in-process tier and the store after acquiring it.
@@ -171,119 +65,21 @@ class _Process:
             if self.inflight.get(key) is lk and not lk.locked():
                 del self.inflight[key]
 
-    def localstore(self):
-        h = _config.home()
-        ls = self.local
-        if ls is None or ls.home != h:
-            ls = self.local = _localstore.LocalStore(h)
-        return ls
 
-    # Touches ("this key was just read from LMDB") are handed to one
-    # background thread: a zmq send costs tens of microseconds, too much
-    # for the local-store hit path, and LRU order does not need it at once.
-    def touch(self, key):
-        with self.lock:
-            first = not self.touches
-            self.touches.add(key)
-            if self.touch_thread is None:
-                self.touch_event = threading.Event()
-                t = threading.Thread(target=self._touch_loop, name="irohds-touch",
-                                     daemon=True)
-                self.touch_thread = t
-                t.start()
-        if first:                       # wake the sender once per batch
-            self.touch_event.set()
-
-    def _touch_loop(self):
-        while True:
-            self.touch_event.wait()
-            time.sleep(0.05)            # coalesce a burst of hits
-            with self.lock:
-                self.touch_event.clear()
-                keys, self.touches = self.touches, set()
-            if time.monotonic() < self.down_until:
-                continue
-            _transport.get_transport().post_many(
-                "store", [_TOUCH_ID + key for key in keys])
-
-    # Lease renewal for long computations: one thread per process
-    # re-claims (same holder) every key it computes, every lease/3.
-    def renew_add(self, key):
-        with self.lock:
-            self.renew[key] = time.monotonic()
-            if self.renew_thread is None:
-                t = threading.Thread(target=self._renew_loop, name="irohds-renew",
-                                     daemon=True)
-                self.renew_thread = t
-                t.start()
-
-    def renew_remove(self, key):
-        with self.lock:
-            self.renew.pop(key, None)
-
-    def _renew_loop(self):
-        every = LEASE_MS / 3000.0
-        while True:
-            time.sleep(min(1.0, every / 2))
-            if os.getpid() != self.pid:
-                return
-            now = time.monotonic()
-            with self.lock:
-                due = [k for k, t in self.renew.items() if now - t >= every]
-            for key in due:
-                try:
-                    _transport.get_transport().call("store", "claim", key=key,
-                                                    holder=self.holder, lease_ms=LEASE_MS)
-                except Exception:   # the put path reports problems; keep renewing
-                    pass
-                with self.lock:
-                    if key in self.renew:
-                        self.renew[key] = now
-
-
-_proc = _Process()
-
-
-def process():
-    # Rebuilt after fork by the at-fork hook below.
-    return _proc
+_locks = _Locks()
 
 
 def _after_fork():
-    global _proc
-    _proc = _Process()
+    global _locks
+    _locks = _Locks()
 
 
 os.register_at_fork(after_in_child=_after_fork)
 
 
-class _DaemonDown(Exception):
-    pass
-
-
 class _FastMiss(Exception):
     def __init__(self, key):
         self.key = key
-
-
-def _call(service, name, timeout=None, **fields):
-    """Transport call that honours a short back-off after the daemon was
-    found unreachable (so a dead daemon costs one timeout, not one per
-    call); raises _DaemonDown after warning once."""
-    p = process()
-    if time.monotonic() < p.down_until:
-        raise _DaemonDown()
-    try:
-        return _transport.get_transport().call(service, name, timeout=timeout, **fields)
-    except _transport.Unavailable as e:
-        p.down_until = time.monotonic() + 5.0
-        warn_once("daemon", "irohds: daemon unavailable (%s); computing locally "
-                            "without the shared store" % e)
-        raise _DaemonDown() from None
-    except _transport.ServiceError as e:
-        warn_once("svc:" + e.code, "irohds: store error %s (%s); computing locally"
-                  % (e.code, e.text))
-        raise _DaemonDown() from None
 
 
 # ---------------------------------------------------------------- keys
@@ -306,11 +102,31 @@ _ATOMIC = frozenset({int, str, bytes, bool, float, type(None)})
 
 # ---------------------------------------------------------------- the decorator
 
+class CacheInfo(NamedTuple):
+    """f.cache_info(): where this function's calls were answered."""
+    hits_memory: int        # in-process tier
+    hits_local: int         # local store, read directly from LMDB
+    hits_daemon: int        # from the daemon: a result another process stored
+    misses: int             # calls that found nothing stored
+    computed: int           # calls that ran the function
+    not_stored: int         # values returned but not stored (disk full, ...)
+    currsize: int           # this function's entries in the in-process tier
+
+
+# What _acquire tells the caller to do (or a (value, size) tuple: stored).
+_CLAIMED = "claimed"        # we hold the claim: compute, put (releases it)
+_LOCAL = "local"            # the daemon cannot help: compute, keep in process
+_OVERWRITE = "overwrite"    # compute and put without a claim (refresh, bad copies)
+
+LONG_WAIT = 3.0             # a wait longer than this is logged at INFO, once
+
+
 class Memo:
     """State of one decorated function."""
 
     def __init__(self, fn, ns="", version=0, cost=None, min_seconds=15.0,
-                 local_only=False, refresh=False, mem_only=False):
+                 local_only=False, refresh=False, mem_only=False, ignore=(), ttl=None,
+                 verbose=0):
         self.fn = fn
         self.ns = ns or ""
         self.version = version
@@ -319,10 +135,16 @@ class Memo:
         self.local_only = local_only
         self.refresh = refresh
         self.mem_only = mem_only
+        self.ignore = ignore
+        self.ttl = ttl
+        self.verbose = verbose
         self.fast = None            # set by make()
         self._identity = None
         self._name = None
         self._keyer = None
+        self.stats = collections.Counter()
+        self.fast_hits = 0          # hits of the fast map before its last clear
+        self.pending = {}           # (loop, key) -> Future: one await per key
 
     @property
     def name(self):
@@ -340,42 +162,102 @@ class Memo:
         # framing precomputed and a fast path for plain positional calls.
         k = self._keyer
         if k is None:
-            k = self._keyer = keys().call_keyer(self.identity(), self.ns, self.version)
+            k = self._keyer = keys().call_keyer(self.identity(), self.ns, self.version,
+                                                self.ignore)
         return k(args, kwargs)
 
-    # ---- the slow path (everything but a fast-key hit) ----
+    # ---- the slow path (everything but a fast-map hit) ----
 
-    def call(self, args, kwargs, key=None):
+    def call(self, args, kwargs, key=None, force=False):
         if key is None:
             key = self.key(args, kwargs)      # TypeError on unsupported args
-        if not self.refresh:
-            e = CACHE.get(key)
-            if e is not None:
-                return e.value
-            if not self.mem_only:
-                found = self._read_local(key)
-                if found is not None:
-                    return self._remember(key, found[0], found[1])
+        force = force or self.refresh
+        if not force:
+            found = self._lookup(key)
+            if found is not None:
+                return found[0]
         if self.mem_only:
+            self._miss(key)
             value = self.fn(*args, **kwargs)
+            self.stats["computed"] += 1
             return self._remember(key, value, _size_of(value))
-        p = process()
-        lk = p.key_lock(key)
+        locks = _locks
+        lk = locks.acquire_for(key)
         try:
             with lk:
-                if not self.refresh:
+                if not force:
                     e = CACHE.get(key)      # another thread finished it
                     if e is not None:
+                        self._hit("memory", key)
                         return e.value
-                value, size = self._shared(key, args, kwargs)
+                    plan = self._acquire(key)
+                    if isinstance(plan, tuple):
+                        self._hit("daemon", key)
+                        return self._remember(key, *plan)
+                else:
+                    CACHE.drop(key)
+                    plan = _OVERWRITE
+                scratch = _scratch.Scratch()
+                claimed = plan is _CLAIMED
+                bg = _background.get()
+                if claimed:
+                    bg.renew_add(key)
+                try:
+                    try:
+                        value, measured = self._run(args, kwargs, scratch)
+                    finally:
+                        bg.renew_remove(key)
+                except BaseException:
+                    scratch.remove()
+                    if claimed:
+                        _daemon.release(key)
+                    raise
+                value, size = self._finish(key, value, measured, plan, scratch)
                 # Inside the lock: a thread queued on it finds the value.
-                return self._remember(key, value, size)
+                self._remember(key, value, size)
         finally:
-            p.key_unlock(key, lk)
+            locks.forget(key, lk)
+        self._notice_short(measured[0])
+        return value
+
+    def _lookup(self, key):
+        """(value, size) from the in-process tier or the local store."""
+        e = CACHE.get(key)
+        if e is not None:
+            self._hit("memory", key)
+            return e.value, e.size
+        if self.mem_only:
+            return None
+        found = self._read_local(key)
+        if found is not None:
+            self._hit("local", key)
+            self._remember(key, found[0], found[1])
+        return found
+
+    def _hit(self, tier, key):
+        self.stats[tier] += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("irohds: %s hit (%s) for %s", self.name, tier, key.hex()[:16])
+
+    def _miss(self, key):
+        self.stats["misses"] += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("irohds: %s miss for %s", self.name, key.hex()[:16])
 
     def _remember(self, key, value, size):
         CACHE.put(key, value, size, self.name)
         return value
+
+    def cached(self, args, kwargs):
+        """Is a result of this call here (in process or in the local
+        store)? Never computes and never asks the daemon."""
+        key = self.key(args, kwargs)
+        if CACHE.get(key) is not None:
+            return True
+        if self.mem_only:
+            return False
+        res = _localstore.get().lookup(key)
+        return isinstance(res, _localstore.Found)
 
     def fast_lookup(self, *args):
         """The live in-process Entry for positional atomic args, for the
@@ -396,7 +278,16 @@ class Memo:
         return e
 
     def fast_clear(self):
+        self.fast_hits += self.fast.cache_info().hits
         self.fast.cache_clear()
+
+    def cache_info(self):
+        s = self.stats
+        name = self.name
+        return CacheInfo(s["memory"] + self.fast_hits + self.fast.cache_info().hits,
+                         s["local"], s["daemon"], s["misses"], s["computed"],
+                         s["not_stored"], sum(1 for e in list(CACHE.lru.values())
+                                              if e.fn == name))
 
     # ---- tier 2: LMDB, read-only ----
 
@@ -404,7 +295,7 @@ class Memo:
         """(value, size) from the local store, or None. A stored result
         that fails verification or decoding is reported to the store (its
         own get verifies and removes it) and then recomputed."""
-        res = process().localstore().lookup(key)
+        res = _localstore.get().lookup(key)
         if res is _localstore.MISS:
             return None
         if res is not _localstore.CORRUPT:
@@ -413,7 +304,7 @@ class Memo:
             except _codec.CodecError:
                 res = _localstore.CORRUPT
             else:
-                process().touch(key)
+                _background.get().touch(key)
                 return value, res.manifest["size"]
         self._report_corrupt(key)
         return None
@@ -423,39 +314,61 @@ class Memo:
             # want_path=0: the store reads and verifies the content itself,
             # and removes (and counts) a corrupt entry so the put that
             # follows replaces it instead of deduplicating against it.
-            _call("store", "get", key=key, want_path=0, timeout=max(
-                _config.get().timeout, 30.0))
-        except _DaemonDown:
+            _daemon.get(key, want_path=0, timeout=max(_config.get().timeout, 30.0))
+        except DaemonDown:
             pass
 
-    # ---- tier 3: the daemon, claims, compute ----
+    # ---- tier 3: the daemon, claims ----
 
-    def _shared(self, key, args, kwargs):
-        if self.refresh:
-            return self._compute_and_put(key, args, kwargs, claimed=False)
-        p = process()
-        for _ in range(MAX_ROUNDS):
+    def _acquire(self, key):
+        """Claim the key, or wait for its holder and fetch what it stored.
+        Returns (value, size) when a stored result was fetched, else
+        _CLAIMED, _LOCAL or _OVERWRITE (see above). A holder that dies
+        stops renewing its short lease; the store answers the wait at
+        once when the claim is released or expires, and we claim at once."""
+        bad = 0
+        started = None
+        told = False
+        while bad < MAX_ROUNDS:
             try:
-                frames = _call("store", "claim", key=key, holder=p.holder, lease_ms=LEASE_MS)
-                _, r = _decode(frames, "claim_reply")
-            except (_DaemonDown, _proto.ProtoError):
-                return self._compute_local(args, kwargs)
-            if r["status"] == 0:
-                return self._compute_and_put(key, args, kwargs, claimed=True)
-            if r["status"] == 1:
+                r = _daemon.claim(key)
+            except DaemonDown:
+                self._miss(key)
+                return _LOCAL
+            status = r["status"]
+            if status == 0:
+                self._miss(key)
+                return _CLAIMED
+            if status == 1:
+                now = time.monotonic()
+                if started is None:
+                    started = now
+                    log.debug("irohds: %s: waiting for %s (holder %s)", self.name,
+                              key.hex()[:16], r["holder"])
                 left_ms = (r["expires_us"] - int(time.time() * 1e6)) // 1000 + 500
-                wait_ms = max(100, min(WAIT_MS, left_ms))
-                timeout = wait_ms / 1000.0 + _config.get().timeout
+                wait_ms = max(100, min(_daemon.WAIT_MS, left_ms))
+                if not told:
+                    wait_ms = min(wait_ms, max(100, int((started + LONG_WAIT - now) * 1000)))
                 try:
-                    _call("store", "wait", timeout=timeout, key=key, timeout_ms=wait_ms)
-                except _DaemonDown:
-                    return self._compute_local(args, kwargs)
+                    got = _daemon.wait(key, wait_ms)
+                except DaemonDown:
+                    self._miss(key)
+                    return _LOCAL
+                if got != 0:
+                    if not told and time.monotonic() - started >= LONG_WAIT:
+                        told = True
+                        log.info("irohds: %s: waiting for %s, computed by %s (lease "
+                                 "until %s)", self.name, key.hex()[:16], r["holder"],
+                                 time.strftime("%H:%M:%S", time.localtime(
+                                     r["expires_us"] / 1e6)))
+                    continue        # released, expired or still held: claim again
             got = self._fetch(key)
             if got is not None:
                 return got
+            bad += 1
         # The store keeps saying "done" but cannot produce a good copy:
         # recompute and overwrite.
-        return self._compute_and_put(key, args, kwargs, claimed=False)
+        return _OVERWRITE
 
     def _fetch(self, key):
         """(value, size) already stored, via LMDB or a daemon get."""
@@ -463,14 +376,14 @@ class Memo:
         if got is not None:
             return got
         try:
-            frames = _call("store", "get", key=key, want_path=1)
-        except _DaemonDown:
+            frames = _daemon.get(key, want_path=1)
+        except DaemonDown:
             return None
         try:
             name, msg = _proto.decode(frames[0], ("hit", "miss"))
             if name == "miss":
                 return None
-            _, manifest = _proto.decode(frames[1], "manifest")
+            manifest = _proto.decode_manifest(frames[1])
             if msg["path"]:
                 if manifest["flags"] & FLAG_FILEREF:
                     return FileRef(msg["path"]), manifest["size"]
@@ -483,23 +396,13 @@ class Memo:
             if _localstore.blake3(content) != manifest["blob"]:
                 return None
             return _codec.decode(content), manifest["size"]
-        except (_codec.CodecError, IndexError, ValueError):
+        except (_codec.CodecError, _proto.ProtoError, IndexError, ValueError):
             return None
 
-    def _compute_local(self, args, kwargs):
-        scratch = _Scratch()
-        try:
-            value, _ = self._run(args, kwargs, scratch)
-        except BaseException:
-            scratch.remove()
-            raise
-        if isinstance(value, FileRef):
-            return value, 0         # keep the scratch file: it is the result
-        scratch.remove()
-        return value, _size_of(value)
+    # ---- computing and storing ----
 
     def _run(self, args, kwargs, scratch):
-        token = _scratch.set(scratch)
+        token = _scratch.enter(scratch)
         try:
             t0 = time.perf_counter()
             c0 = time.process_time()
@@ -509,89 +412,118 @@ class Memo:
             cpu = time.process_time() - c0
             rss = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) * 1024
         finally:
-            _scratch.reset(token)
-        if wall < self.min_seconds:
-            warn_once("short:" + self.name,
-                      "irohds: %s took %.3fs (< min_seconds=%g): sharing it with peers "
-                      "will not pay off; it is still cached locally"
-                      % (self.name, wall, self.min_seconds))
+            _scratch.leave(token)
+        self.stats["computed"] += 1
         return value, (wall, cpu, rss)
 
-    def _compute_and_put(self, key, args, kwargs, claimed):
-        p = process()
-        scratch = _Scratch()
-        if claimed:
-            p.renew_add(key)
-        try:
-            try:
-                value, measured = self._run(args, kwargs, scratch)
-            finally:
-                p.renew_remove(key)
-        except BaseException:
-            scratch.remove()
-            if claimed:
-                self._release(key)
-            raise
-        try:
-            return self._put(key, value, measured)
-        finally:
-            scratch.remove()
+    def _notice_short(self, wall):
+        # After the result is stored (see _log): a notice never changes it.
+        if wall < self.min_seconds:
+            warn_once("short:" + self.name,
+                      "irohds: %s ran in %.3fs, under min_seconds=%g. Its results are "
+                      "cached, but a function this fast gains little from a shared "
+                      "store; pass min_seconds=0 to @irohds.memo to silence this, or "
+                      "use @irohds.mem to cache in this process only"
+                      % (self.name, wall, self.min_seconds))
 
-    def _put(self, key, value, measured):
-        p = process()
+    def _finish(self, key, value, measured, plan, scratch):
+        """Store a computed value (unless the daemon is down); returns the
+        (value, size) the caller gets. Never raises for storage problems:
+        the value is returned, the claim released, the cause counted."""
+        if plan is _LOCAL:
+            self.stats["not_stored"] += 1
+            if isinstance(value, FileRef):
+                return value, 0         # keep the scratch file: it is the result
+            scratch.remove()
+            return value, _size_of(value)
+        keep_scratch = False
+        try:
+            result, keep_scratch = self._put(key, value, measured, plan, scratch)
+            return result
+        finally:
+            if not keep_scratch:
+                scratch.remove()
+
+    def _not_stored(self, key, plan, tag, message):
+        self.stats["not_stored"] += 1
+        _log.count(tag)
+        if plan is _CLAIMED:
+            _daemon.release(key)
+        warn_once(tag + ":" + self.name, message)
+
+    def _put(self, key, value, measured, plan, scratch):
+        """((value, size), keep_scratch)."""
         wall, cpu, rss = measured
         fields = dict(key=key, codec=_codec.CODEC, fn=self.name[:1024], ns=self.ns,
                       wall_us=int(wall * 1e6), cpu_us=int(cpu * 1e6), rss_growth=rss,
-                      origin=ZERO32, holder=p.holder)
+                      origin=ZERO32)
+        if self.ttl:
+            fields.update(_ttl_fields(self.ttl))
         extra = ()
-        staged = None
-        if isinstance(value, FileRef):
-            staged = _stage_file(value.path)
-            if staged is None:
-                warn_once("fileref:" + self.name,
-                          "irohds: %s returned %r, which is not a readable file; "
-                          "not stored" % (self.name, value))
-                self._release(key)
-                return value, 0
-            size = os.path.getsize(staged)
-            fields.update(src=1, path=staged, codec="fileref", flags=FLAG_FILEREF)
-        else:
-            try:
-                enc = _codec.encode(value)
-            except Exception as e:
-                warn_once("pickle:" + self.name,
-                          "irohds: result of %s cannot be pickled (%s: %s); it is "
-                          "cached in this process only" % (self.name, type(e).__name__, e))
-                self._release(key)
-                return value, _size_of_fallback(value)
-            size = enc.size
-            if size > _config.get().inline_max:
-                staged = _stage_encoded(enc)
-                fields.update(src=1, path=staged)
+        staged = moved = None
+        is_file = isinstance(value, FileRef)
+        try:
+            if is_file:
+                got = _scratch.stage_file(value.path, scratch)
+                if got is None:
+                    self._not_stored(key, plan, "fileref",
+                                     "irohds: %s returned %r, which is not a readable "
+                                     "regular file; not stored" % (self.name, value))
+                    return (value, 0), True
+                staged, moved = got
+                size = os.path.getsize(staged)
+                fields.update(src=1, path=staged, codec="fileref", flags=FLAG_FILEREF)
             else:
-                extra = (enc.to_bytes(),)
+                try:
+                    enc = _codec.encode(value)
+                except Exception as e:
+                    self._not_stored(key, plan, "unpicklable",
+                                     "irohds: the result of %s cannot be pickled (%s: %s); "
+                                     "it is cached in this process only"
+                                     % (self.name, type(e).__name__, e))
+                    return (value, _size_of_fallback(value)), False
+                size = enc.size
+                if size > _config.get().inline_max:
+                    staged = _scratch.stage_encoded(enc)
+                    fields.update(src=1, path=staged)
+                else:
+                    extra = (enc.to_bytes(),)
+        except OSError as e:
+            full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+            self._not_stored(key, plan, "disk_full" if full else "stage_errors",
+                             "irohds: cannot write the result of %s for the store (%s); "
+                             "it is returned but not stored%s"
+                             % (self.name, e, ": the disk of %s is full; free space or "
+                                "set store.max_bytes" % _config.home() if full else ""))
+            return (value, _size_of(value) if not is_file else 0), is_file
         fields.update(self._cost_fields(wall, cpu, rss, size))
         try:
-            frames = _call("store", "put", extra=extra, **fields)
-            _, ok = _decode(frames, "put_ok")
-        except (_DaemonDown, _proto.ProtoError):
+            ok = _daemon.put(fields, extra)
+        except DaemonDown:
+            self.stats["not_stored"] += 1
+            _log.count("put_failed")
+            if plan is _CLAIMED:
+                _daemon.release(key)
+            if staged is not None and moved:
+                # Give the user the file back where the function wrote it.
+                try:
+                    os.rename(staged, value.path)
+                except OSError:
+                    found = self._read_local(key)   # the store may have taken it
+                    if found is not None:
+                        return found, False
+                return (value, size), True
             if staged is not None:
-                _unlink(staged)
-            self._release(key)
-            return value, size
+                _scratch.unlink(staged)
+            return (value, size), is_file
         if staged is not None:
-            _unlink(staged)          # normally moved away by the store already
-        if isinstance(value, FileRef):
+            _scratch.unlink(staged)     # normally moved away by the store already
+        if is_file:
             stored = _localstore.blob_path(_config.home(), ok["blob"])
             if os.path.exists(stored):
-                return FileRef(stored), size
-        return value, size
-
-    def _release(self, key):
-        try:
-            _call("store", "release", key=key, holder=process().holder)
-        except _DaemonDown:
-            pass
+                return (FileRef(stored), size), False
+            return (value, size), not moved
+        return (value, size), False
 
     def _cost_fields(self, wall, cpu, rss, size):
         c = self.cost
@@ -616,14 +548,92 @@ class Memo:
             return 0
         return evict(self.name)
 
+    # ---- async def ----
+
+    async def acall(self, args, kwargs, force=False):
+        """The tiers for a coroutine function: the awaited value is what
+        is memoized; store and daemon I/O run in the loop's default
+        executor so the event loop never blocks on them; concurrent
+        awaits of one key in one loop share one computation."""
+        key = self.key(args, kwargs)
+        force = force or self.refresh
+        if not force:
+            e = CACHE.get(key)
+            if e is not None:
+                self._hit("memory", key)
+                return e.value
+        import asyncio              # only for async def functions: not at import
+        loop = asyncio.get_running_loop()
+        slot = (loop, key)
+        fut = self.pending.get(slot)
+        if fut is not None and not force:
+            return await asyncio.shield(fut)
+        fut = self.pending[slot] = loop.create_future()
+        try:
+            value = await self._acompute(loop, key, args, kwargs, force)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                fut.cancel()
+            else:
+                fut.set_exception(exc)
+                fut.exception()         # retrieved: no "never retrieved" log
+            raise
+        else:
+            fut.set_result(value)
+            return value
+        finally:
+            if self.pending.get(slot) is fut:
+                del self.pending[slot]
+
+    async def _acompute(self, loop, key, args, kwargs, force):
+        def run(fn, *a):
+            return loop.run_in_executor(None, functools.partial(fn, *a))
+        if force:
+            CACHE.drop(key)
+            plan = _OVERWRITE
+        else:
+            found = None if self.mem_only else await run(self._read_local, key)
+            if found is not None:
+                self._hit("local", key)
+                return self._remember(key, *found)
+            if self.mem_only:
+                self._miss(key)
+                plan = _LOCAL
+            else:
+                plan = await run(self._acquire, key)
+                if isinstance(plan, tuple):
+                    self._hit("daemon", key)
+                    return self._remember(key, *plan)
+        scratch = _scratch.Scratch()
+        claimed = plan is _CLAIMED
+        bg = _background.get()
+        if claimed:
+            bg.renew_add(key)
+        token = _scratch.enter(scratch)
+        try:
+            t0 = time.perf_counter()
+            value = await self.fn(*args, **kwargs)
+            wall = time.perf_counter() - t0
+        except BaseException:
+            scratch.remove()
+            if claimed:
+                await run(_daemon.release, key)
+            raise
+        finally:
+            _scratch.leave(token)
+            bg.renew_remove(key)
+        self.stats["computed"] += 1
+        if self.mem_only:
+            size = _size_of(value)
+        else:
+            value, size = await run(self._finish, key, value, (wall, wall, 0), plan,
+                                    scratch)
+        self._remember(key, value, size)
+        self._notice_short(wall)
+        return value
+
 
 # ---------------------------------------------------------------- helpers
-
-def _decode(frames, expect):
-    if not frames:
-        raise _proto.ProtoError("empty reply")
-    return _proto.decode(frames[0], expect)
-
 
 def _decode_found(found):
     if found.manifest["flags"] & FLAG_FILEREF:
@@ -642,83 +652,26 @@ def _size_of_fallback(value):
     return sys.getsizeof(value)
 
 
-def _staging_dir():
-    h = _config.home()
-    d = os.path.join(h, "run", "staging")
-    if not os.path.isdir(d):
-        for sub in (h, os.path.join(h, "run"), d):
-            try:
-                os.mkdir(sub, 0o700)
-            except FileExistsError:
-                pass
-    return d
-
-
-def _staging_name(kind):
-    """A fresh path under staging: <kind>-<pid>-<seq>-<random>."""
-    p = process()
-    return os.path.join(_staging_dir(), "%s-%d-%d-%s" % (kind, p.pid, next(p.seq),
-                                                         uuid.uuid4().hex[:8]))
-
-
-def _new_scratch():
-    d = _staging_name("call")
-    os.mkdir(d, 0o700)
-    return d
-
-
-def _stage_encoded(enc):
-    path = _staging_name("put")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        enc.write_fd(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink(path)
-        raise
-    os.close(fd)
-    return path
-
-
-def _stage_file(src):
-    """Put a FileRef's file under staging (rename when it is already in
-    our scratch, else hard link or copy); returns the staged path."""
-    if not os.path.isfile(src):
-        return None
-    dst = _staging_name("file")
-    try:
-        if os.path.abspath(src).startswith(os.path.dirname(dst) + os.sep):
-            os.rename(src, dst)
-        else:
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copyfile(src, dst)
-    except OSError:
-        return None
-    return dst
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def evict(name):
+def evict(name: str) -> int:
     """Evict every stored result of function `name` ("pkg.mod.f"), here
     and in the local store; returns how many the store removed."""
     CACHE.drop_fn(name)
     for m in list(_registry):
         if m.name == name:
             m.fast_clear()
-    try:
-        frames = _call("store", "evict", fn=name, key=ZERO32)
-        _, r = _decode(frames, "evicted")
-        return r["count"]
-    except _DaemonDown:
-        return 0
+    return _daemon.evict(fn=name)
+
+
+def _ttl_fields(ttl):
+    """The put field for a per-function expiry: ttl_ms (u64, milliseconds)
+    when the generated codec has it, else the older ttl_s (seconds,
+    rounded up); nothing when neither exists."""
+    put = {f[0] for f in _proto.FIELDS["put"]}
+    if "ttl_ms" in put:
+        return {"ttl_ms": max(1, int(round(ttl * 1000)))}
+    if "ttl_s" in put:
+        return {"ttl_s": max(1, int(-(-ttl // 1)))}
+    return {}
 
 
 _registry = []
@@ -727,13 +680,52 @@ _registry = []
 FAST_MAX = 4096                 # argument tuples per function in the fast map
 
 
+def _check_options(fn, ns, version, min_seconds, ignore, ttl):
+    if not callable(fn):
+        raise TypeError("irohds.memo: %r is not callable" % (fn,))
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise TypeError("irohds.memo: %s is a generator function; a generator is "
+                        "consumed once and cannot be cached. Memoize a function that "
+                        "returns a list instead (e.g. return list(...))"
+                        % getattr(fn, "__qualname__", fn))
+    if not isinstance(ns, str) or len(ns.encode("utf-8", "surrogatepass")) > 255:
+        raise TypeError("irohds.memo: ns must be a str of at most 255 bytes")
+    if isinstance(ignore, str):
+        ignore = (ignore,)
+    ignore = tuple(ignore or ())
+    if any(not isinstance(n, str) for n in ignore):
+        raise TypeError("irohds.memo: ignore must be a list of parameter names")
+    if ignore:
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = None
+        unknown = [n for n in ignore if params is not None and n not in params]
+        if unknown:
+            raise ValueError("irohds.memo: ignore names %s, which %s does not have"
+                             % (", ".join(unknown), getattr(fn, "__qualname__", fn)))
+    if ttl is not None:
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not (
+                0 < ttl < 1e12):
+            raise ValueError("irohds.memo: ttl must be a positive number of seconds")
+    if not isinstance(min_seconds, (int, float)) or min_seconds != min_seconds:
+        raise TypeError("irohds.memo: min_seconds must be a number of seconds")
+    return frozenset(ignore)
+
+
 def make(fn, **opts):
+    opts["ignore"] = _check_options(fn, opts.get("ns", ""), opts.get("version", 0),
+                                    opts.get("min_seconds", 15), opts.get("ignore", ()),
+                                    opts.get("ttl"))
+    _log.set_verbose(opts.get("verbose", 0))
     m = Memo(fn, **opts)
     _registry.append(m)
+    if inspect.iscoroutinefunction(fn):
+        return _async_wrapper(m)
     call = m.call
     recent = CACHE.lru.move_to_end
     fast = m.fast = functools.lru_cache(maxsize=FAST_MAX, typed=True)(m.fast_lookup)
-    fast_clear = fast.cache_clear
+    fast_clear = m.fast_clear
 
     if m.refresh:
         def wrapper(*args, **kwargs):
@@ -748,6 +740,10 @@ def make(fn, **opts):
                 e = fast(*args)
             except _FastMiss as miss:
                 return call(args, kwargs, miss.key)
+            except TypeError:
+                # Unhashable arguments (dict, list, set, numpy arrays): the
+                # fast map cannot hold them; the key encoder can.
+                return call(args, kwargs)
             # Value before liveness: eviction marks dead before dropping
             # the value, so a value read from a live entry is the right one.
             v = e.value
@@ -761,25 +757,96 @@ def make(fn, **opts):
             return call(args, kwargs)
 
     functools.update_wrapper(wrapper, fn)
-    wrapper.key = lambda *a, **kw: m.key(a, kw).hex()
-    wrapper.evict = m.evict
-    wrapper.memo = m
+    _attach(wrapper, m, lambda a, kw: call(a, kw, force=True))
     return wrapper
 
 
-def memo(fn=None, *, ns="", version=0, cost=None, min_seconds=15, local_only=False,
-         refresh=False):
-    """@irohds.memo or @irohds.memo(ns=..., version=..., ...)."""
+def _async_wrapper(m):
+    m.fast = functools.lru_cache(maxsize=1)(lambda: None)   # no fast map: cache_info
+
+    async def awrapper(*args, **kwargs):
+        return await m.acall(args, kwargs)
+
+    async def refresh(*args, **kwargs):
+        return await m.acall(args, kwargs, force=True)
+
+    functools.update_wrapper(awrapper, m.fn)
+    _attach(awrapper, m, None)
+    awrapper.refresh = refresh
+    return awrapper
+
+
+def _attach(wrapper, m, refresh):
+    wrapper.key = lambda *a, **kw: m.key(a, kw).hex()
+    wrapper.evict = m.evict
+    wrapper.cached = lambda *a, **kw: m.cached(a, kw)
+    wrapper.cache_info = m.cache_info
+    if refresh is not None:
+        wrapper.refresh = lambda *a, **kw: refresh(a, kw)
+    wrapper.memo = m
+
+
+def memo(fn: Optional[Callable] = None, *, ns: str = "", version: Any = 0,
+         cost: Any = None, min_seconds: float = 15, local_only: bool = False,
+         refresh: bool = False, ignore: Iterable[str] = (), ttl: Optional[float] = None,
+         verbose: int = 0) -> Any:
+    """Memoize a function's results in this process, in the local store
+    (shared by every process of this user on this machine) and, through
+    the daemon, run each distinct call once.
+
+    Use as ``@irohds.memo`` or ``@irohds.memo(ns="lab", version=2, ...)``.
+
+    A call's key covers the function's code (and the user code it uses),
+    its arguments (bound to the signature, so ``f(1)``, ``f(x=1)`` and an
+    omitted default give one key; dicts, lists, sets, numpy arrays,
+    dataclasses, ``irohds.File`` ... are all keyed by value), ``ns`` and
+    ``version``. Arguments without a canonical encoding raise TypeError
+    naming the argument. The function's own exceptions propagate and are
+    never cached. If the daemon cannot be reached the function is
+    computed here and one IrohdsWarning says so: irohds never breaks the
+    program. ``async def`` functions are supported (the awaited value is
+    cached; store I/O runs in the loop's executor); generator functions
+    are refused with TypeError.
+
+    Options:
+      ns: namespace (str, at most 255 bytes); results are shared within it.
+      version: any encodable value; change it to invalidate by hand.
+      cost: an irohds.coren.FnCost for the function, else measured.
+      min_seconds: a call faster than this gets one notice per process
+        that caching it gains little (0 silences it).
+      local_only: keep results on this machine (reserved for peers;
+        today every result is local).
+      refresh: always recompute and overwrite (for every call).
+      ignore: parameter names left out of the key (e.g. ["verbose",
+        "n_jobs"]); the list is part of the function's identity.
+      ttl: seconds a result lives after its last access (None: the
+        store's default, store.default_ttl).
+      verbose: 1 logs waits, daemon start and fallbacks (INFO), 2 also
+        every hit and miss (DEBUG), on the "irohds" logger (a stderr
+        handler is added when it has none).
+
+    The decorated function gains:
+      f.key(*a, **kw) -> hex key of that call;
+      f.refresh(*a, **kw) -> recompute that call and overwrite its result;
+      f.cached(*a, **kw) -> bool, whether a result is here (no compute,
+        no daemon needed);
+      f.cache_info() -> CacheInfo(hits_memory, hits_local, hits_daemon,
+        misses, computed, not_stored, currsize);
+      f.evict() -> number of this function's results the store removed.
+    """
     opts = dict(ns=ns, version=version, cost=cost, min_seconds=min_seconds,
-                local_only=local_only, refresh=refresh)
+                local_only=local_only, refresh=refresh, ignore=ignore, ttl=ttl,
+                verbose=verbose)
     if fn is None:
         return lambda f: make(f, **opts)
     return make(fn, **opts)
 
 
-def mem(fn=None, *, ns="", version=0):
-    """In-process only memoization (the key is the same as memo's)."""
-    opts = dict(ns=ns, version=version, mem_only=True)
+def mem(fn: Optional[Callable] = None, *, ns: str = "", version: Any = 0,
+        ignore: Iterable[str] = ()) -> Any:
+    """In-process only memoization (the key is the same as memo's); the
+    same attributes as @irohds.memo, no store, no daemon."""
+    opts = dict(ns=ns, version=version, mem_only=True, ignore=ignore)
     if fn is None:
         return lambda f: make(f, **opts)
     return make(fn, **opts)

@@ -16,7 +16,7 @@ from client_support import (count, finish_worker, irohds_test, pin_home, run_wor
                             start_worker)
 
 import irohds
-from irohds import _memo, _proto, _transport
+from irohds import _daemon, _log, _memo, _proto, _transport
 
 
 @pytest.fixture
@@ -33,8 +33,8 @@ def counter(daemon):
 def here(daemon, monkeypatch):
     """Point this pytest process's client at the daemon's home."""
     pin_home(monkeypatch, daemon.home)
-    _memo.process().down_until = 0.0
-    _memo._warned.clear()
+    _daemon.state().down_until = 0.0
+    _log.reset()
     yield daemon
     t = _transport._transport
     if t is not None:
@@ -146,7 +146,7 @@ def test_exception_propagates_and_releases_claim(daemon, counter):
     b = run_worker(daemon.home, counter, "boom", 3)
     assert b["error"] == "ValueError: boom 3"
     assert count(counter, "boom") == 2
-    assert time.monotonic() - t0 < _memo.LEASE_MS / 1000.0
+    assert time.monotonic() - t0 < _daemon.lease_ms() / 1000.0
 
 
 def test_refresh_recomputes_and_overwrites(daemon, counter):
@@ -257,7 +257,7 @@ def test_daemon_killed_mid_call(daemon, counter):
     kill_daemon_hard(daemon)
     out = finish_worker(p)
     assert out["value"] == 63
-    assert sum("unavailable" in w for w in out["warnings"]) == 1, out["warnings"]
+    assert sum("not reachable" in w for w in out["warnings"]) == 1, out["warnings"]
     # A new daemon on the same home: the value is still right.
     daemon.start()
     assert run_worker(daemon.home, counter, "slow", 21, 0)["value"] == 63

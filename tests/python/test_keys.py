@@ -14,7 +14,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from irohds import _keys, _native
+from irohds import _encoding, _keys, _native
 
 SOURCE = os.environ.get("IROHDS_SOURCE") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -286,13 +286,13 @@ def test_file_by_content_and_memo(tmpdir_path, monkeypatch):
         with open(p, "wb") as f:
             f.write(b"same content\n" * 1000)
     calls = []
-    real = _keys._blake3_file_size
+    real = _encoding._blake3_file_size
 
     def counting(path):
         calls.append(path)
         return real(path)
-    monkeypatch.setattr(_keys, "_blake3_file_size", counting)
-    monkeypatch.setattr(_keys, "_FILE_MEMO", {})
+    monkeypatch.setattr(_encoding, "_blake3_file_size", counting)
+    monkeypatch.setattr(_encoding, "_FILE_MEMO", {})
     ka = enc(_keys.File(a))
     assert enc(_keys.File(b)) == ka                         # by content, not name
     assert ka != enc(a) and ka != enc(__import__("pathlib").Path(a))

@@ -1,0 +1,138 @@
+"""Background work of the client: batched touches and lease renewal.
+
+Touches ("this key was just read from LMDB", proto/store.def `touch`) go
+to the store from one thread: a zmq send costs tens of microseconds, too
+much for the local-store hit path, and LRU order does not need them at
+once. What is still pending when the process exits is flushed by an atexit
+hook, so a short script's hits reach the store's LRU and hit counter.
+
+Lease renewal: while this process computes a key it claimed, one thread
+re-claims it (same holder) every third of the lease, so a live holder
+keeps its claim and a dead one loses it within one short lease.
+"""
+import atexit
+import os
+import threading
+import time
+
+from . import _daemon
+from . import _proto
+from . import _transport
+
+FLUSH_TIMEOUT = 1.0         # seconds the exit flush may take at most
+
+
+class Background:
+    """Per-process state (rebuilt after fork)."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.touches = set()
+        self.touch_thread = None
+        self.touch_event = None
+        self.renew = {}             # key -> last renewal (monotonic)
+        self.renew_thread = None
+
+    # ---- touches ----
+
+    def touch(self, key):
+        with self.lock:
+            first = not self.touches
+            self.touches.add(key)
+            if self.touch_thread is None:
+                self.touch_event = threading.Event()
+                t = threading.Thread(target=self._touch_loop, name="irohds-touch",
+                                     daemon=True)
+                self.touch_thread = t
+                t.start()
+        if first:                       # wake the sender once per batch
+            self.touch_event.set()
+
+    def _take(self):
+        with self.lock:
+            keys, self.touches = self.touches, set()
+        return keys
+
+    def _send(self, keys):
+        if keys and not _daemon.is_down():
+            _transport.get_transport().post_many(
+                "store", [_proto.encode_touch(key=key) for key in keys])
+
+    def _touch_loop(self):
+        while True:
+            self.touch_event.wait()
+            time.sleep(0.05)            # coalesce a burst of hits
+            with self.lock:
+                self.touch_event.clear()
+            self._send(self._take())
+
+    def flush(self):
+        """Send pending touches and wait (bounded) until the store has
+        them: a ping to the store is answered after the touches queued
+        before it on the same connection."""
+        if os.getpid() != self.pid:
+            return
+        keys = self._take()
+        if not keys or _daemon.is_down():
+            return
+        try:
+            self._send(keys)
+            t = _transport.get_transport()      # send/recv: never start a daemon here
+            t.recv(t.send("store", "ping", timeout=FLUSH_TIMEOUT), FLUSH_TIMEOUT)
+        except Exception:           # exiting: never raise from here
+            pass
+
+    # ---- lease renewal ----
+
+    def renew_add(self, key):
+        with self.lock:
+            self.renew[key] = time.monotonic()
+            if self.renew_thread is None:
+                t = threading.Thread(target=self._renew_loop, name="irohds-renew",
+                                     daemon=True)
+                self.renew_thread = t
+                t.start()
+
+    def renew_remove(self, key):
+        with self.lock:
+            self.renew.pop(key, None)
+
+    def _renew_loop(self):
+        every = _daemon.lease_ms() / 3000.0
+        while True:
+            time.sleep(min(1.0, every / 2))
+            if os.getpid() != self.pid:
+                return
+            now = time.monotonic()
+            with self.lock:
+                due = [k for k, t in self.renew.items() if now - t >= every]
+            for key in due:
+                _daemon.renew(key)
+                with self.lock:
+                    if key in self.renew:
+                        self.renew[key] = now
+
+
+_bg = Background()
+
+
+def get():
+    return _bg
+
+
+def _after_fork():
+    global _bg
+    _bg = Background()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _at_exit():
+    _bg.flush()
+
+
+# Registered after _transport's own hook (imported above), so it runs
+# first: atexit hooks run last-in first-out.
+atexit.register(_at_exit)
