@@ -17,7 +17,8 @@ compiles, never copies of them):
 It needs the build packages scripts/setup.sh lists (gcc, pkg-config,
 python3-dev, librust-blake3-dev, lib{zmq3,czmq,lmdb,sodium,xxhash}-dev).
 The build is in place (pip builds a local directory in place), so the
-paths up to the repository root resolve; an sdist is not supported.
+paths up to the repository root resolve; an sdist is refused (it would
+lack them), hence no MANIFEST.in.
 Which BLAKE3 files and flags to use follows cmake/blake3.cmake: keep the
 two in step.
 """
@@ -31,17 +32,22 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 COMMON = os.path.join(ROOT, "common")
 PROTO = os.path.join(ROOT, "proto")
+# The common/ modules _b3module.c calls into; pyclient/CMakeLists.txt
+# compiles the same list into the extension.
+B3_COMMON_SOURCES = ["irh_hash.c"]
 LIB_SONAME = "libirohds.so.0"
 LIB_PACKAGES = ["libczmq", "libzmq", "libsodium", "lmdb", "libxxhash"]
 # What CMakeLists.txt adds to every target, minus -Werror: a user's newer
 # compiler must not turn a new warning into a failed install (the CMake
-# build and CI keep -Werror).
-C_FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-fvisibility=hidden"]
+# build and CI keep -Werror). -UNDEBUG: Python's own CFLAGS define NDEBUG,
+# but our asserts guard against misuse and stay in every build.
+C_FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-UNDEBUG", "-Wall", "-Wextra", "-fvisibility=hidden"]
 
 
 def _fail(message):
@@ -130,20 +136,34 @@ class BuildExt(build_ext):
         self._blake3_include = cdir
         return self.compiler.compile(sources, output_dir=os.path.join(self.build_temp, "blake3"),
                                      macros=macros, include_dirs=[cdir],
-                                     extra_postargs=["-O3", "-fvisibility=hidden"],
+                                     extra_postargs=["-O3", "-UNDEBUG", "-fvisibility=hidden"],
                                      debug=self.debug)
 
     def build_extension(self, ext):
         # setup() takes only paths inside pyclient/: the shared C from
         # common/ is compiled here and linked in as objects.
         shared = self.compiler.compile(
-            [os.path.join(COMMON, "irh_hash.c")],
+            [os.path.join(COMMON, name) for name in B3_COMMON_SOURCES],
             output_dir=os.path.join(self.build_temp, "b3"),
             include_dirs=[COMMON, self._blake3_include], extra_postargs=C_FLAGS,
             debug=self.debug)
         ext.include_dirs += [COMMON, self._blake3_include]
         ext.extra_objects = shared + self._blake3_objects
         super().build_extension(ext)
+        self._check_loads(ext)
+
+    def _check_loads(self, ext):
+        """Load the module once in a child interpreter: a call into common/
+        code that B3_COMMON_SOURCES lacks links fine (an extension may leave
+        symbols to the interpreter) but fails at import; fail here instead."""
+        path = self.get_ext_fullpath(ext.name)
+        code = ("import importlib.util as u, sys; s = u.spec_from_file_location(%r, sys.argv[1]);"
+                " u.module_from_spec(s)" % ext.name)
+        proc = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no error text"])[-1]
+            _fail("%s does not load (%s): does _b3module.c call common/ code missing "
+                  "from B3_COMMON_SOURCES?" % (path, last))
 
     def _build_libirohds(self):
         gen_dir, _ = _generate(self.build_temp)
@@ -173,6 +193,15 @@ def _readme():
         return f.read()
 
 
+class NoSdist(sdist):
+    """An sdist of pyclient/ alone would lack common/ and proto/: say so
+    rather than ship an archive that cannot build."""
+
+    def run(self):
+        _fail("no sdist: the client builds from the repository's common/ and "
+              "proto/; install from a checkout (pip install --no-build-isolation ./pyclient)")
+
+
 setup(
     long_description=_readme(),
     long_description_content_type="text/markdown",
@@ -181,5 +210,5 @@ setup(
         sources=["irohds/_b3module.c"],
         libraries=["xxhash"],
         extra_compile_args=C_FLAGS)],
-    cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt, "sdist": NoSdist},
 )

@@ -80,12 +80,18 @@ say "pip install --no-build-isolation --no-index ./pyclient"
 (cd "$TMP/src" && "$VPY" -m pip install -q --no-build-isolation --no-index ./pyclient) \
     || die "pip install failed"
 
-# The package must come from the venv and carry its native parts.
-(cd "$TMP" && "$VPY" - "$TMP/venv") <<'EOF' || die "the installed package is incomplete"
+# The package must come from the venv and carry its native parts: _b3,
+# the codec, and libirohds for the config parser (a typo in config.toml
+# must be reported, not silently replaced by "parser unavailable").
+mkdir -p "$TMP/cfg"
+printf '[store]\nmax_byte = 1\n' >"$TMP/cfg/config.toml"
+(cd "$TMP" && "$VPY" - "$TMP/venv" "$TMP/cfg") <<'EOF' || die "the installed package is incomplete"
 import os, sys
 import irohds
-from irohds import _b3, _proto
+from irohds import _b3, _config, _proto
 venv = os.path.realpath(sys.argv[1])
+errors = _config.Config(sys.argv[2]).errors
+assert any("max_byte" in e for e in errors), "config typo not reported: %r" % errors
 for mod in (irohds, _b3, _proto):
     path = os.path.realpath(mod.__file__)
     assert path.startswith(venv + os.sep), "%s loaded from %s, not the venv" % (mod.__name__, path)
