@@ -193,9 +193,9 @@ def percentile(values, p):
 
 
 def traffic(cluster, seconds):
-    before = [n.counters() for n in cluster.nodes]
+    before = cluster.counters()
     time.sleep(seconds)
-    after = [n.counters() for n in cluster.nodes]
+    after = cluster.counters()
     sent = [(a["sent_bytes"] - b["sent_bytes"]) / seconds for a, b in zip(after, before)]
     got = [(a["received_bytes"] - b["received_bytes"]) / seconds for a, b in zip(after, before)]
     return {"seconds": seconds, "sent_bps_mean": sum(sent) / len(sent), "sent_bps_max": max(sent),

@@ -30,6 +30,7 @@ Needs root, iproute2, nftables, and for tests iputils-ping and iperf3.
 import atexit
 import fcntl
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -306,15 +307,8 @@ class Node:
             os.kill(self.daemon.proc.pid, signal.SIGCONT)
 
     def counters(self):
-        """Bytes and packets of eth0 seen from the bridge port (veth peer):
-        tx of the port is what the node received."""
-        stats = {}
-        for key in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets"):
-            out = _run(["ip", "netns", "exec", self.cluster.bridge_ns, "cat",
-                        "/sys/class/net/%s/statistics/%s" % (self.port, key)]).stdout
-            stats[key] = int(out)
-        return {"sent_bytes": stats["rx_bytes"], "received_bytes": stats["tx_bytes"],
-                "sent_packets": stats["rx_packets"], "received_packets": stats["tx_packets"]}
+        """What the node sent and received (bytes, packets); see Cluster.counters."""
+        return self.cluster.counters()[self.index]
 
 
 class Cluster:
@@ -419,6 +413,22 @@ class Cluster:
             _on_signal(signum, None)
         if errors:
             raise HarnessError("clean-up incomplete: " + "; ".join(errors))
+
+    def counters(self):
+        """Per node: bytes and packets it sent and received, read from its
+        bridge port in one snapshot (a port receives what its node sends)."""
+        out = _run(["ip", "-n", self.bridge_ns, "-s", "-j", "link", "show", "master", "br0"]).stdout
+        ports = {link["ifname"]: link["stats64"] for link in json.loads(out)}
+        for br in sorted(self.bridges - {"br0"}):
+            out = _run(["ip", "-n", self.bridge_ns, "-s", "-j", "link", "show", "master", br]).stdout
+            ports.update({link["ifname"]: link["stats64"] for link in json.loads(out)})
+        result = []
+        for node in self.nodes:
+            stats = ports[node.port]
+            result.append({"sent_bytes": stats["rx"]["bytes"], "sent_packets": stats["rx"]["packets"],
+                           "received_bytes": stats["tx"]["bytes"],
+                           "received_packets": stats["tx"]["packets"]})
+        return result
 
     # ---- capability profile -----------------------------------------------
     def seed_capability(self, home):

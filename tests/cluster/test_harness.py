@@ -67,12 +67,19 @@ def ping_loss(node, addr, count):
 
 def test_three_nodes_ping_each_other(unchanged_root):
     with harness.Cluster(3) as c:
+        before = c.counters()
         for a in c.nodes:
             out = a.run(["ip", "-o", "-4", "addr", "show"]).stdout
             assert re.findall(r"inet (\S+)", out) == ["127.0.0.1/8", a.addr + "/16"]
             for b in c.nodes:
                 if a is not b:
                     assert a.ping(b.addr, timeout=2), "%s cannot reach %s" % (a, b)
+        after = c.counters()
+        for node, old, new in zip(c.nodes, before, after):
+            # Each node sent 2 requests and 2 replies, and received as many.
+            assert new["sent_packets"] - old["sent_packets"] >= 4, node
+            assert new["received_packets"] - old["received_packets"] >= 4, node
+            assert new["sent_bytes"] - old["sent_bytes"] >= 4 * 98, node
         prefix = c.prefix
     assert_gone(prefix)
 
