@@ -148,12 +148,13 @@ s_write_new (const char *dir, const char *name, const char *text, mode_t mode, c
 {
     char *path = s_join (dir, name);
     char *temp = NULL;
-    if (!path || asprintf (&temp, "%s/.%s.%d.tmp", dir, name, (int) getpid ()) < 0) {
+    //  Random part: threads of one process may race here too.
+    if (!path || asprintf (&temp, "%s/.%s.%d.%08x.tmp", dir, name, (int) getpid (),
+                           (unsigned) randombytes_random ()) < 0) {
         free (path);
         return s_fail (err, "out of memory");
     }
     int rc = -1;
-    unlink (temp);          //  a leftover of a crashed start with our pid
     int fd = open (temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd == -1)
         s_fail (err, "%s: cannot create: %s", temp, strerror (errno));

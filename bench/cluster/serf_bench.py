@@ -202,7 +202,26 @@ def traffic(cluster, seconds):
             "received_bps_mean": sum(got) / len(got)}
 
 
-def run_size(n, trials, idle, crash_trials):
+def false_deaths(cluster, agents, percent, seconds):
+    """Every node drops percent% of what it receives for seconds: the
+    (observer, member) pairs ever listed as failed, though all are up."""
+    for node in cluster.nodes:
+        cluster.set_loss(node, percent)
+    failed = set()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for agent in agents:
+            for m in agent.rpc.call("members")[b"Members"]:
+                if m[b"Status"] == b"failed":
+                    failed.add((agent.name, m[b"Name"].decode()))
+        time.sleep(0.5)
+    cluster.clear_loss()
+    wait_converged(agents, len(agents), 120)
+    return {"loss_percent": percent, "seconds": seconds, "false_failed_pairs": len(failed),
+            "members_falsely_failed": len({m for _, m in failed})}
+
+
+def run_size(n, trials, idle, crash_trials, loss=0, loss_seconds=60):
     result = {"nodes": n}
     with harness.Cluster(n) as c:
         members = [Agent(node, node.name) for node in c.nodes[:-1]]
@@ -233,6 +252,10 @@ def run_size(n, trials, idle, crash_trials):
             time.sleep(5)
             result["idle"] = traffic(c, idle)
 
+        # No false deaths under loss (the irohds goal at 10%).
+        if loss:
+            result["loss"] = false_deaths(c, members, loss, loss_seconds)
+
         # (b) crashes: SIGKILL, until every other agent says failed.
         crashes = []
         for trial in range(crash_trials):
@@ -260,6 +283,9 @@ def main():
     parser.add_argument("--crashes", type=int, default=2, help="crashes per size")
     parser.add_argument("--idle", type=float, default=20.0,
                         help="seconds of idle traffic measured at the largest size (0: off)")
+    parser.add_argument("--loss", type=int, default=0,
+                        help="percent loss on every node for --loss-seconds: count false deaths")
+    parser.add_argument("--loss-seconds", type=float, default=60.0)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -272,7 +298,7 @@ def main():
     results = []
     for n in sizes:
         idle = args.idle if n == max(sizes) else 0
-        results.append(run_size(n, args.trials, idle, args.crashes))
+        results.append(run_size(n, args.trials, idle, args.crashes, args.loss, args.loss_seconds))
         print("done: %d nodes" % n, file=sys.stderr)
     print("Serf anchor (%s, LAN profile, chain join, namespaces on one bridge)" % version)
     print("%6s %12s %12s %12s %14s %14s %16s" % ("nodes", "join p50 s", "join p99 s",
@@ -285,6 +311,11 @@ def main():
             r.get("crash", {}).get("all_s_mean", float("nan")),
             r.get("crash", {}).get("p50_s_mean", float("nan")),
             "%.0f out, %.0f in" % (idle["sent_bps_mean"], idle["received_bps_mean"]) if idle else "-"))
+    for r in results:
+        if "loss" in r:
+            print("%d nodes, %d%% loss for %.0f s: %d members falsely failed (%d observer pairs)" % (
+                r["nodes"], r["loss"]["loss_percent"], r["loss"]["seconds"],
+                r["loss"]["members_falsely_failed"], r["loss"]["false_failed_pairs"]))
     report = {"anchor": "serf", "version": version, "profile": "lan", "results": results}
     print(json.dumps(report, indent=1))
     if args.json:
