@@ -1,0 +1,609 @@
+/*  irh_identity.c: the node's key pairs and name under <home>/identity/
+    (see irh_identity.h for the files and rules).
+
+    Reading: every file is opened O_NOFOLLOW | O_NONBLOCK (a planted FIFO
+    must not hang a start, a symlink must not redirect us), then checked on
+    the open descriptor (regular, ours, private when secret, small) before a
+    byte is read. Writing: a new key goes to a temp file that is fsync'd and
+    then link()ed to its name, which fails if the name exists: when two
+    processes make the identity at once, one file wins and both load it.
+*/
+#include "irh_identity.h"
+#include "irh_config.h"
+#include "irh_log.h"
+#include "irh_paths.h"
+#include "irh_utf8.h"
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define S_FILE_MAX      4096        //  our files are ~300 bytes; more is not ours
+#define S_CERT_SECRET   "node.cert_secret"
+#define S_CERT_PUBLIC   "node.cert"
+#define S_SIGN_KEY      "sign.key"
+#define S_Z85_KEY       40          //  Z85 text of a 32-byte key
+
+struct _irh_identity_t {
+    char *dir;
+    char node_id [IRH_NODE_ID_HEX + 1];
+    char name [IRH_NODE_NAME_MAX + 1];
+    uint8_t curve_public [IRH_KEY_BYTES];
+    uint8_t curve_secret [IRH_KEY_BYTES];
+    uint8_t sign_secret [crypto_sign_SECRETKEYBYTES];   //  seed + public key
+    zcert_t *cert;
+};
+
+//  Sets *err (if wanted) to a formatted message; returns -1.
+static int
+s_fail (char **err, const char *format, ...)
+{
+    if (err) {
+        va_list args;
+        va_start (args, format);
+        char *message = NULL;
+        if (vasprintf (&message, format, args) < 0)
+            message = NULL;
+        va_end (args);
+        free (*err);
+        *err = message;
+    }
+    return -1;
+}
+
+static char *
+s_join (const char *dir, const char *name)
+{
+    char *path = NULL;
+    if (asprintf (&path, "%s/%s", dir, name) < 0)
+        return NULL;
+    return path;
+}
+
+//  <home>/identity: ours, a real directory (not a symlink), mode 0700.
+static int
+s_private_dir (const char *path, char **err)
+{
+    if (mkdir (path, 0700) == -1 && errno != EEXIST)
+        return s_fail (err, "%s: cannot create: %s", path, strerror (errno));
+    struct stat st;
+    if (lstat (path, &st) == -1)
+        return s_fail (err, "%s: %s", path, strerror (errno));
+    if (!S_ISDIR (st.st_mode))
+        return s_fail (err, "%s: not a directory (a symlink or file is refused); "
+                            "move it away and start again", path);
+    if (st.st_uid != geteuid ())
+        return s_fail (err, "%s: owned by uid %u, not by us (uid %u); refusing it",
+                       path, (unsigned) st.st_uid, (unsigned) geteuid ());
+    if ((st.st_mode & 07777) != 0700 && chmod (path, 0700) == -1)
+        return s_fail (err, "%s: cannot set mode 0700: %s", path, strerror (errno));
+    return 0;
+}
+
+//  Reads a whole small file into a NUL-terminated malloc'd buffer. Returns
+//  0, 1 if the file does not exist, -1 (with *err) if it is refused.
+static int
+s_read_file (const char *path, bool secret, char **text, size_t *size, char **err)
+{
+    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd == -1) {
+        if (errno == ENOENT)
+            return 1;
+        if (errno == ELOOP)
+            return s_fail (err, "%s: is a symlink; refusing to follow it "
+                                "(replace it with the real file)", path);
+        return s_fail (err, "%s: cannot open: %s", path, strerror (errno));
+    }
+    struct stat st;
+    int rc = -1;
+    if (fstat (fd, &st) == -1)
+        s_fail (err, "%s: %s", path, strerror (errno));
+    else
+    if (!S_ISREG (st.st_mode))
+        s_fail (err, "%s: not a regular file; refusing it", path);
+    else
+    if (st.st_uid != geteuid ())
+        s_fail (err, "%s: owned by uid %u, not by us (uid %u); refusing it",
+                path, (unsigned) st.st_uid, (unsigned) geteuid ());
+    else
+    if (secret && (st.st_mode & 077))
+        s_fail (err, "%s: mode %04o lets others read a secret key; "
+                     "refusing it (chmod 600 %s if it is yours)",
+                path, (unsigned) (st.st_mode & 07777), path);
+    else
+    if (st.st_size > S_FILE_MAX)
+        s_fail (err, "%s: %lld bytes, larger than a key file can be; refusing it",
+                path, (long long) st.st_size);
+    else
+        rc = 0;
+    if (rc == 0) {
+        char *buffer = malloc (S_FILE_MAX + 1);
+        ssize_t got = buffer ? read (fd, buffer, S_FILE_MAX + 1) : -1;
+        if (got < 0 || got > S_FILE_MAX) {
+            rc = s_fail (err, "%s: cannot read: %s", path,
+                         got < 0 ? strerror (errno) : "file grew while reading");
+            free (buffer);
+        }
+        else {
+            buffer [got] = 0;
+            *text = buffer;
+            *size = (size_t) got;
+        }
+    }
+    close (fd);
+    return rc;
+}
+
+//  Writes text to dir/name as a new file (mode) unless the name exists.
+//  Returns 0 written, 1 the name already existed (nothing changed), -1.
+static int
+s_write_new (const char *dir, const char *name, const char *text, mode_t mode, char **err)
+{
+    char *path = s_join (dir, name);
+    char *temp = NULL;
+    //  Random part: threads of one process may race here too.
+    if (!path || asprintf (&temp, "%s/.%s.%d.%08x.tmp", dir, name, (int) getpid (),
+                           (unsigned) randombytes_random ()) < 0) {
+        free (path);
+        return s_fail (err, "out of memory");
+    }
+    int rc = -1;
+    int fd = open (temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd == -1)
+        s_fail (err, "%s: cannot create: %s", temp, strerror (errno));
+    else {
+        size_t size = strlen (text);
+        bool ok = fchmod (fd, mode) == 0                //  whatever the umask
+               && write (fd, text, size) == (ssize_t) size
+               && fsync (fd) == 0;
+        int saved = errno;
+        close (fd);
+        if (!ok)
+            s_fail (err, "%s: cannot write: %s", temp, strerror (saved));
+        else
+        if (link (temp, path) == 0)
+            rc = 0;
+        else
+        if (errno == EEXIST)
+            rc = 1;
+        else
+            s_fail (err, "%s: cannot create: %s", path, strerror (errno));
+        unlink (temp);
+        int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd != -1) {
+            fsync (dfd);
+            close (dfd);
+        }
+    }
+    free (temp);
+    free (path);
+    return rc;
+}
+
+void
+irh_identity_id_from_key (const uint8_t key [IRH_KEY_BYTES], char *id)
+{
+    static const char hex [] = "0123456789abcdef";
+    for (size_t i = 0; i < IRH_KEY_BYTES; i++) {
+        id [2 * i] = hex [key [i] >> 4];
+        id [2 * i + 1] = hex [key [i] & 15];
+    }
+    id [IRH_NODE_ID_HEX] = 0;
+}
+
+static int
+s_hex_digit (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;          //  upper case too: an id has one spelling
+}
+
+int
+irh_identity_key_from_id (const char *id, uint8_t key [IRH_KEY_BYTES])
+{
+    if (!id || strlen (id) != IRH_NODE_ID_HEX)
+        return -1;
+    for (size_t i = 0; i < IRH_KEY_BYTES; i++) {
+        int high = s_hex_digit (id [2 * i]), low = s_hex_digit (id [2 * i + 1]);
+        if (high < 0 || low < 0)
+            return -1;
+        key [i] = (uint8_t) (high << 4 | low);
+    }
+    return 0;
+}
+
+bool
+irh_identity_name_valid (const char *name)
+{
+    size_t size = name ? strlen (name) : 0;
+    if (size == 0 || size > IRH_NODE_NAME_MAX || !irh_utf8_valid (name, size))
+        return false;
+    for (size_t i = 0; i < size; i++)
+        if ((unsigned char) name [i] < 0x20 || name [i] == 0x7f)
+            return false;
+    return true;
+}
+
+//  Parses ZPL text (no NULs) into a zconfig tree, NULL with *err if not.
+static zconfig_t *
+s_parse_zpl (const char *text, size_t size, const char *what, char **err)
+{
+    if (size == 0 || size > S_FILE_MAX || memchr (text, 0, size)) {
+        s_fail (err, "%s: empty, too large or binary", what);
+        return NULL;
+    }
+    //  zconfig_str_load wants a C string; text may not end with a NUL.
+    char *copy = strndup (text, size);
+    zconfig_t *root = copy ? zconfig_str_load (copy) : NULL;
+    free (copy);
+    if (!root)
+        s_fail (err, "%s: not in zcert/ZPL format", what);
+    return root;
+}
+
+static int
+s_z85_key (zconfig_t *root, const char *path, uint8_t key [IRH_KEY_BYTES], char **err)
+{
+    const char *text = zconfig_get (root, path, NULL);
+    if (!text)
+        return s_fail (err, "no %s", path);
+    if (strlen (text) != S_Z85_KEY || !zmq_z85_decode (key, text))
+        return s_fail (err, "%s is not a Z85 key of %d characters", path, S_Z85_KEY);
+    return 0;
+}
+
+int
+irh_identity_decode_cert (const char *text, size_t size, uint8_t public_key [IRH_KEY_BYTES],
+                          uint8_t *secret, char **err)
+{
+    zconfig_t *root = s_parse_zpl (text, size, "certificate", err);
+    if (!root)
+        return -1;
+    int rc = s_z85_key (root, "curve/public-key", public_key, err);
+    if (rc == 0 && secret) {
+        rc = s_z85_key (root, "curve/secret-key", secret, err);
+        uint8_t derived [IRH_KEY_BYTES];
+        if (rc == 0 && (crypto_scalarmult_base (derived, secret) != 0
+                    ||  sodium_memcmp (derived, public_key, IRH_KEY_BYTES) != 0))
+            rc = s_fail (err, "curve/secret-key does not belong to curve/public-key");
+    }
+    zconfig_destroy (&root);
+    return rc;
+}
+
+static int
+s_hex_key (const char *text, uint8_t *key, size_t bytes)
+{
+    if (!text || strlen (text) != 2 * bytes)
+        return -1;
+    return sodium_hex2bin (key, bytes, text, 2 * bytes, NULL, NULL, NULL) == 0 ? 0 : -1;
+}
+
+int
+irh_identity_decode_sign (const char *text, size_t size, uint8_t *secret, char **err)
+{
+    zconfig_t *root = s_parse_zpl (text, size, "signing key", err);
+    if (!root)
+        return -1;
+    uint8_t seed [crypto_sign_SEEDBYTES], public_key [crypto_sign_PUBLICKEYBYTES];
+    uint8_t written [crypto_sign_PUBLICKEYBYTES];
+    int rc = 0;
+    if (s_hex_key (zconfig_get (root, "ed25519/seed", NULL), seed, sizeof (seed)) != 0)
+        rc = s_fail (err, "ed25519/seed is not %d hex characters", 2 * crypto_sign_SEEDBYTES);
+    else
+    if (s_hex_key (zconfig_get (root, "ed25519/public-key", NULL), written, sizeof (written)))
+        rc = s_fail (err, "ed25519/public-key is not %d hex characters",
+                     2 * crypto_sign_PUBLICKEYBYTES);
+    else {
+        crypto_sign_seed_keypair (public_key, secret, seed);
+        if (sodium_memcmp (public_key, written, sizeof (written)) != 0)
+            rc = s_fail (err, "ed25519/public-key does not belong to ed25519/seed");
+    }
+    sodium_memzero (seed, sizeof (seed));
+    zconfig_destroy (&root);
+    return rc;
+}
+
+//  Text of a file in zcert's layout; the node id goes in the metadata for
+//  people reading the file.
+static char *
+s_cert_text (const uint8_t public_key [IRH_KEY_BYTES], const uint8_t *secret)
+{
+    char z85 [S_Z85_KEY + 1], id [IRH_NODE_ID_HEX + 1];
+    zconfig_t *root = zconfig_new ("root", NULL);
+    zconfig_set_comment (root, "   irohds node certificate%s",
+                         secret ? " with its SECRET key: never share this file" : "");
+    irh_identity_id_from_key (public_key, id);
+    zconfig_put (root, "metadata/node-id", id);
+    zconfig_put (root, "curve/public-key", zmq_z85_encode (z85, public_key, IRH_KEY_BYTES));
+    if (secret)
+        zconfig_put (root, "curve/secret-key", zmq_z85_encode (z85, secret, IRH_KEY_BYTES));
+    char *text = zconfig_str_save (root);
+    zconfig_destroy (&root);
+    sodium_memzero (z85, sizeof (z85));
+    return text;
+}
+
+static int
+s_free_fail (char *path)
+{
+    free (path);
+    return -1;
+}
+
+//  Loads dir/name into the keys with decode, creating it with make first
+//  if missing. make returns the malloc'd text of a new file.
+typedef char *(s_make_fn) (void);
+typedef int (s_decode_fn) (irh_identity_t *self, const char *text, size_t size, char **err);
+
+static int
+s_load_or_make (irh_identity_t *self, const char *name, s_make_fn *make,
+                s_decode_fn *decode, char **err)
+{
+    char *path = s_join (self->dir, name);
+    if (!path)
+        return s_fail (err, "out of memory");
+    int rc = -1;
+    bool done = false;          //  rc and *err final
+    for (int attempt = 0; attempt < 3 && !done; attempt++) {
+        char *text = NULL, *problem = NULL;
+        size_t size = 0;
+        int found = s_read_file (path, true, &text, &size, err);
+        if (found == 0) {
+            rc = decode (self, text, size, &problem);
+            if (rc != 0)
+                s_fail (err, "%s: %s; refusing it (move it away to make a new identity,"
+                             " which changes this node's id)", path, problem);
+            sodium_memzero (text, size);
+            free (text);
+            free (problem);
+            done = true;
+            break;
+        }
+        if (found < 0)
+            return s_free_fail (path);
+        char *fresh = make ();
+        if (!fresh) {
+            s_fail (err, "out of memory");
+            return s_free_fail (path);
+        }
+        int wrote = s_write_new (self->dir, name, fresh, 0600, err);
+        sodium_memzero (fresh, strlen (fresh));
+        zstr_free (&fresh);
+        if (wrote < 0)
+            return s_free_fail (path);
+        if (wrote == 0)
+            irh_info ("made %s", path);
+        //  Loop: read back what is there now (ours, or a racing process's).
+    }
+    if (!done)
+        s_fail (err, "%s: removed as soon as made; something else manages this folder", path);
+    free (path);
+    return rc;
+}
+
+static char *
+s_make_cert (void)
+{
+    uint8_t public_key [IRH_KEY_BYTES], secret [IRH_KEY_BYTES];
+    crypto_box_keypair (public_key, secret);
+    char *text = s_cert_text (public_key, secret);
+    sodium_memzero (secret, sizeof (secret));
+    return text;
+}
+
+static int
+s_decode_cert (irh_identity_t *self, const char *text, size_t size, char **err)
+{
+    return irh_identity_decode_cert (text, size, self->curve_public, self->curve_secret, err);
+}
+
+static char *
+s_make_sign (void)
+{
+    uint8_t public_key [crypto_sign_PUBLICKEYBYTES], secret [crypto_sign_SECRETKEYBYTES];
+    uint8_t seed [crypto_sign_SEEDBYTES];
+    crypto_sign_keypair (public_key, secret);
+    crypto_sign_ed25519_sk_to_seed (seed, secret);
+    char seed_hex [2 * crypto_sign_SEEDBYTES + 1], public_hex [2 * crypto_sign_PUBLICKEYBYTES + 1];
+    sodium_bin2hex (seed_hex, sizeof (seed_hex), seed, sizeof (seed));
+    sodium_bin2hex (public_hex, sizeof (public_hex), public_key, sizeof (public_key));
+    zconfig_t *root = zconfig_new ("root", NULL);
+    zconfig_set_comment (root, "   irohds node signing key (Ed25519): SECRET, never share this file");
+    zconfig_put (root, "ed25519/seed", seed_hex);
+    zconfig_put (root, "ed25519/public-key", public_hex);
+    char *text = zconfig_str_save (root);
+    zconfig_destroy (&root);
+    sodium_memzero (secret, sizeof (secret));
+    sodium_memzero (seed, sizeof (seed));
+    sodium_memzero (seed_hex, sizeof (seed_hex));
+    return text;
+}
+
+static int
+s_decode_sign (irh_identity_t *self, const char *text, size_t size, char **err)
+{
+    return irh_identity_decode_sign (text, size, self->sign_secret, err);
+}
+
+//  node.cert: written from the secret certificate when missing; when
+//  present it must name the same key (else someone swapped one of them).
+static int
+s_public_cert (irh_identity_t *self, char **err)
+{
+    char *path = s_join (self->dir, S_CERT_PUBLIC);
+    char *text = NULL, *problem = NULL;
+    size_t size = 0;
+    int rc = path ? s_read_file (path, false, &text, &size, err) : s_fail (err, "out of memory");
+    if (rc == 0) {
+        uint8_t key [IRH_KEY_BYTES];
+        if (irh_identity_decode_cert (text, size, key, NULL, &problem) != 0)
+            rc = s_fail (err, "%s: %s; refusing it (delete it: it is remade from %s)",
+                         path, problem, S_CERT_SECRET);
+        else
+        if (memcmp (key, self->curve_public, IRH_KEY_BYTES) != 0)
+            rc = s_fail (err, "%s: names another key than %s; refusing both "
+                              "(delete %s if %s is the right one)",
+                         path, S_CERT_SECRET, S_CERT_PUBLIC, S_CERT_SECRET);
+    }
+    else
+    if (rc == 1) {
+        char *fresh = s_cert_text (self->curve_public, NULL);
+        rc = fresh ? s_write_new (self->dir, S_CERT_PUBLIC, fresh, 0644, err)
+                   : s_fail (err, "out of memory");
+        zstr_free (&fresh);
+        if (rc == 1)        //  a racing process wrote it: check what it wrote
+            rc = s_public_cert (self, err);
+    }
+    free (text);
+    free (problem);
+    free (path);
+    return rc < 0 ? -1 : 0;
+}
+
+//  config node.name, else the host name, else "node".
+static void
+s_load_name (irh_identity_t *self, const char *config_path)
+{
+    irh_config_t *config = irh_config_load (config_path);
+    const char *name = irh_config_str (config, "node.name", NULL);
+    if (name && !irh_identity_name_valid (name)) {
+        irh_warn ("%s: node.name must be 1..%d bytes of printable UTF-8; using the host name",
+                  config_path, IRH_NODE_NAME_MAX);
+        name = NULL;
+    }
+    char host [256] = "";
+    if (!name && gethostname (host, sizeof (host) - 1) == 0) {
+        //  A long host name is cut at a character boundary, never refused.
+        size_t size = strnlen (host, IRH_NODE_NAME_MAX);
+        while (size > 0 && !irh_utf8_valid (host, size))
+            size--;
+        host [size] = 0;
+        if (irh_identity_name_valid (host))
+            name = host;
+    }
+    snprintf (self->name, sizeof (self->name), "%s", name ? name : "node");
+    irh_config_destroy (&config);
+}
+
+irh_identity_t *
+irh_identity_load_or_create (const char *home, char **err)
+{
+    if (sodium_init () < 0) {
+        s_fail (err, "libsodium failed to initialise");
+        return NULL;
+    }
+    irh_paths_t *paths = irh_paths_new (home, true, err);
+    if (!paths)
+        return NULL;
+    irh_identity_t *self = (irh_identity_t *) zmalloc (sizeof (irh_identity_t));
+    self->dir = s_join (paths->home, "identity");
+    int rc = self->dir ? s_private_dir (self->dir, err) : s_fail (err, "out of memory");
+    if (rc == 0)
+        rc = s_load_or_make (self, S_CERT_SECRET, s_make_cert, s_decode_cert, err);
+    if (rc == 0)
+        rc = s_public_cert (self, err);
+    if (rc == 0)
+        rc = s_load_or_make (self, S_SIGN_KEY, s_make_sign, s_decode_sign, err);
+    if (rc == 0) {
+        irh_identity_id_from_key (self->curve_public, self->node_id);
+        s_load_name (self, paths->config);
+        self->cert = zcert_new_from (self->curve_public, self->curve_secret);
+        if (!self->cert)
+            rc = s_fail (err, "out of memory");
+    }
+    irh_paths_destroy (&paths);
+    if (rc != 0)
+        irh_identity_destroy (&self);
+    return self;
+}
+
+void
+irh_identity_destroy (irh_identity_t **self_p)
+{
+    if (self_p && *self_p) {
+        irh_identity_t *self = *self_p;
+        zcert_destroy (&self->cert);
+        free (self->dir);
+        sodium_memzero (self, sizeof (*self));
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const char *
+irh_identity_node_id (irh_identity_t *self)
+{
+    assert (self);
+    return self->node_id;
+}
+
+const char *
+irh_identity_name (irh_identity_t *self)
+{
+    assert (self);
+    return self->name;
+}
+
+const uint8_t *
+irh_identity_curve_public (irh_identity_t *self)
+{
+    assert (self);
+    return self->curve_public;
+}
+
+const uint8_t *
+irh_identity_curve_secret (irh_identity_t *self)
+{
+    assert (self);
+    return self->curve_secret;
+}
+
+const uint8_t *
+irh_identity_sign_public (irh_identity_t *self)
+{
+    assert (self);
+    //  libsodium's Ed25519 secret key is seed || public key.
+    return self->sign_secret + crypto_sign_SEEDBYTES;
+}
+
+zcert_t *
+irh_identity_cert (irh_identity_t *self)
+{
+    assert (self);
+    return self->cert;
+}
+
+const char *
+irh_identity_dir (irh_identity_t *self)
+{
+    assert (self);
+    return self->dir;
+}
+
+void
+irh_identity_sign (irh_identity_t *self, const void *data, size_t size,
+                   uint8_t signature [IRH_SIGNATURE_BYTES])
+{
+    assert (self);
+    assert (data || size == 0);
+    crypto_sign_detached (signature, NULL, (const uint8_t *) data, size, self->sign_secret);
+}
+
+int
+irh_identity_verify (const uint8_t public_key [IRH_KEY_BYTES], const void *data, size_t size,
+                     const uint8_t signature [IRH_SIGNATURE_BYTES])
+{
+    return crypto_sign_verify_detached (signature, (const uint8_t *) data, size, public_key) == 0
+           ? 0 : -1;
+}
