@@ -40,8 +40,8 @@ swim_config_default (swim_config_t *config)
     //  shorter suspicion to detect a crash within 5 s at 50 nodes, more
     //  gossip fan-out so a join reaches 10,000 nodes within 3 s (p99).
     swim_config_lan (config);
-    config->probe_interval_ms = 500;
-    config->probe_timeout_ms = 250;
+    config->probe_interval_ms = 400;
+    config->probe_timeout_ms = 200;
     config->suspicion_mult = 3;
     config->gossip_interval_ms = 100;
     config->gossip_nodes = 4;
@@ -382,18 +382,19 @@ s_set_state (swim_t *self, swim_entry_t *m, uint8_t state, int64_t now)
     m->state = state;
 }
 
-//  Someone doubts we are alive: outbid them with a higher incarnation.
+//  Someone doubts we are alive at incarnation: outbid them. If we already
+//  did (their news is older than our refutation), they missed it: send
+//  the refutation round again rather than a new incarnation.
 void
 swim_refute (swim_t *self, uint32_t incarnation)
 {
     if (self->leaving)
         return;
-    if (incarnation >= self->incarnation)
+    if (incarnation >= self->incarnation) {
         self->incarnation = incarnation + 1;
-    else
-        self->incarnation++;
-    self->stats.refutes++;
-    swim_awareness (self, 1);
+        self->stats.refutes++;
+        swim_awareness (self, 1);
+    }
     swim_broadcast_alive (self, self->self_rec, self->incarnation);
 }
 
@@ -444,8 +445,7 @@ swim_on_suspect (swim_t *self, uint32_t incarnation, const uint8_t *node,
                  const uint8_t *from, int64_t now)
 {
     if (memcmp (node, swim_self_id (self), SWIM_ID_SIZE) == 0) {
-        if (incarnation >= self->incarnation)
-            swim_refute (self, incarnation);
+        swim_refute (self, incarnation);
         return;
     }
     swim_entry_t *m = swim_lookup (self, node);
@@ -471,7 +471,7 @@ swim_on_dead (swim_t *self, uint32_t incarnation, const uint8_t *node,
 {
     bool leaving = memcmp (node, from, SWIM_ID_SIZE) == 0;
     if (memcmp (node, swim_self_id (self), SWIM_ID_SIZE) == 0) {
-        if (!leaving && incarnation >= self->incarnation)
+        if (!leaving)
             swim_refute (self, incarnation);
         return;
     }
@@ -557,6 +557,11 @@ swim_suspicion_start (swim_t *self, const uint8_t *node, uint32_t incarnation,
     double scale = n > 10 ? log10 ((double) n) : 1.0;
     s->min_ms = (uint32_t) (self->config.suspicion_mult * scale
                             * self->config.probe_interval_ms);
+    //  Check on the suspect ourselves now (we did not accuse it) or after
+    //  an interval (we just failed to reach it), then every two.
+    s->check_at = now;
+    if (memcmp (from, swim_self_id (self), SWIM_ID_SIZE) == 0)
+        s->check_at += self->config.probe_interval_ms;
     s->max_ms = self->config.suspicion_max_mult * s->min_ms;
     s->k = self->config.suspicion_mult > 2 ? self->config.suspicion_mult - 2 : 0;
     if (n < (size_t) s->k + 2)
@@ -607,8 +612,20 @@ swim_suspicion_expire (swim_t *self, int64_t now)
                 swim_suspicion_drop (self, node);
             continue;
         }
+        if (s->check_at <= now) {
+            //  A ping with seq 0 (no probe waits for it) carrying the
+            //  accusation: if the suspect is alive, its ack brings back
+            //  its refutation. Gossip alone misses a node now and then,
+            //  and one missed refutation is a false death.
+            s->check_at = now + 2 * (int64_t) self->config.probe_interval_ms;
+            swim_entry_t *m = swim_lookup (self, s->node);
+            if (m)
+                swim_send_ping (self, m, 0);
+        }
         if (s->deadline < next)
             next = s->deadline;
+        if (s->check_at < next)
+            next = s->check_at;
         i++;
     }
     return next;

@@ -27,6 +27,7 @@ typedef struct {
     uint32_t incarnation, confirmations, k;
     uint32_t min_ms, max_ms;
     int64_t start, deadline;
+    int64_t check_at;           //  next direct ping to the suspect
 } swim_suspicion_t;
 
 //  A ping_req we relay: our ping to target, their seq to answer.
@@ -67,6 +68,14 @@ struct _swim_t {
 };
 
 uint64_t swim_rand (swim_t *self);
+//  Next probe sequence number; 0 is reserved (suspicion checks).
+static inline uint32_t
+swim_next_seq (swim_t *self)
+{
+    if (++self->seq == 0)
+        self->seq = 1;
+    return self->seq;
+}
 const uint8_t *swim_self_id (swim_t *self);
 swim_entry_t *swim_lookup (swim_t *self, const uint8_t *id);
 void swim_index_rebuild (swim_t *self);

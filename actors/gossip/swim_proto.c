@@ -196,6 +196,8 @@ swim_send_push_pull (swim_t *self, const uint8_t *to, const char *address, bool 
 static void
 s_on_ack (swim_t *self, const uint8_t *from, uint32_t seq, int64_t now)
 {
+    if (seq == 0)
+        return;         //  answer to a suspicion check: its gossip was the point
     if (self->probe.active && seq == self->probe.seq && !self->probe.acked) {
         self->probe.acked = true;
         swim_entry_t *m = swim_lookup (self, self->probe.target);
@@ -237,7 +239,7 @@ s_on_ping_req (swim_t *self, const uint8_t *from, const irh_peer_ping_req_t *msg
     swim_relay_t *r = &self->relays [self->nrelays++];
     memcpy (r->requester, from, SWIM_ID_SIZE);
     r->seq_in = msg->seq;
-    r->seq_out = ++self->seq;
+    r->seq_out = swim_next_seq (self);
     r->nack_at = now + self->config.probe_timeout_ms;
     swim_send_ping (self, target, r->seq_out);
 }
@@ -256,10 +258,8 @@ s_on_gossip (swim_t *self, const uint8_t *from, const uint8_t *data, size_t size
             if (msg.state == SWIM_ALIVE)
                 swim_on_alive (self, &msg, now, true);
             else
-            if (memcmp (msg.node, swim_self_id (self), SWIM_ID_SIZE) == 0) {
-                if (msg.incarnation >= self->incarnation)
-                    swim_refute (self, msg.incarnation);
-            }
+            if (memcmp (msg.node, swim_self_id (self), SWIM_ID_SIZE) == 0)
+                swim_refute (self, msg.incarnation);
             else
             if (full_state) {
                 //  Someone else's view of a failure is only a suspicion
@@ -340,6 +340,8 @@ swim_on_message (swim_t *self, const uint8_t *from, const uint8_t *data, size_t 
     if (sender)
         sender->seen_ms = now;
     int rc = 0;
+    bool ack = false;
+    uint32_t ack_seq = 0;
     switch (id) {
         case IRH_MSG_PEER_PING: {
             irh_peer_ping_t msg;
@@ -349,7 +351,10 @@ swim_on_message (swim_t *self, const uint8_t *from, const uint8_t *data, size_t 
                 self->stats.unexpected++;   //  meant for whoever had this address
                 break;
             }
-            s_send_seq (self, false, msg.seq, from);
+            //  Answered after the piggybacked gossip is applied, so a
+            //  refutation it provokes rides on the ack.
+            ack_seq = msg.seq;
+            ack = true;
             break;
         }
         case IRH_MSG_PEER_ACK: {
@@ -396,6 +401,8 @@ swim_on_message (swim_t *self, const uint8_t *from, const uint8_t *data, size_t 
             goto malformed;
     if (bad)
         goto malformed;
+    if (ack)
+        s_send_seq (self, false, ack_seq, from);
     return 0;
 malformed:
     self->stats.bad_packets++;

@@ -11,6 +11,7 @@
     irohds-gossip-sim --nodes 1000 --loss 0.01 [--profile lan|default]
         [--seconds 60] [--joins 5] [--crashes 5] [--latency-ms 0.5]
         [--jitter-ms 0.5] [--seed 1]
+        [--probe-ms MS] [--suspicion-mult M] [--gossip-ms MS] [--gossip-nodes K]
 */
 #include "swim_net.h"
 #include <assert.h>
@@ -52,8 +53,13 @@ s_on_event (void *arg, size_t observer, size_t subject, swim_event_t event, int6
     (void) arg;
     if (event == SWIM_EVENT_SUSPECT)
         s_sim.suspicions++;
-    if (event == SWIM_EVENT_DEAD && !s_sim.crashed [subject])
+    if (event == SWIM_EVENT_DEAD && !s_sim.crashed [subject]) {
         s_sim.false_deaths++;
+        if (getenv ("SIMDEBUG"))
+            fprintf (stderr, "false death: %zu by %zu at %lld\n", subject, observer, (long long) now);
+    }
+    if (getenv ("SIMDEBUG") && subject == (size_t) atoi (getenv ("SIMDEBUG")))
+        fprintf (stderr, "%lld: %zu sees %zu event %d\n", (long long) now, observer, subject, event);
     long s = s_subject (subject);
     if (s < 0 || s_sim.start_ms [s] < 0)
         return;
@@ -107,7 +113,8 @@ s_usage (void)
 {
     fprintf (stderr, "usage: irohds-gossip-sim [--nodes N] [--loss P] [--profile lan|default]\n"
              "  [--seconds S] [--joins J] [--crashes C] [--latency-ms L] [--jitter-ms J]"
-             " [--seed S]\n");
+             " [--seed S]\n  overrides of the profile: [--probe-ms MS] (timeout half of it)"
+             " [--suspicion-mult M] [--gossip-ms MS] [--gossip-nodes K]\n");
     exit (2);
 }
 
@@ -118,6 +125,7 @@ main (int argc, char *argv [])
     double loss = 0.01, seconds = 60, latency = 0.5, jitter = 0.5;
     uint64_t seed = 1;
     const char *profile = "default";
+    int probe_ms = 0, suspicion_mult = 0, gossip_ms = 0, gossip_nodes = 0;     //  0 = profile's
     for (int i = 1; i < argc; i++) {
         const char *opt = argv [i], *val = i + 1 < argc ? argv [i + 1] : NULL;
         if (!val)
@@ -132,6 +140,10 @@ main (int argc, char *argv [])
         else if (s_is (opt, "--jitter-ms")) jitter = atof (val);
         else if (s_is (opt, "--seed")) seed = strtoull (val, NULL, 10);
         else if (s_is (opt, "--profile")) profile = val;
+        else if (s_is (opt, "--probe-ms")) probe_ms = atoi (val);
+        else if (s_is (opt, "--suspicion-mult")) suspicion_mult = atoi (val);
+        else if (s_is (opt, "--gossip-ms")) gossip_ms = atoi (val);
+        else if (s_is (opt, "--gossip-nodes")) gossip_nodes = atoi (val);
         else s_usage ();
     }
     if (nodes < 4 || nodes > SWIM_MEMBERS_MAX - 64 || loss < 0 || loss >= 1 || seconds < 10
@@ -143,6 +155,16 @@ main (int argc, char *argv [])
         swim_config_lan (&config.config);
     else
         swim_config_default (&config.config);
+    if (probe_ms > 0) {
+        config.config.probe_interval_ms = (uint32_t) probe_ms;
+        config.config.probe_timeout_ms = (uint32_t) probe_ms / 2;
+    }
+    if (suspicion_mult > 0)
+        config.config.suspicion_mult = (uint32_t) suspicion_mult;
+    if (gossip_ms > 0)
+        config.config.gossip_interval_ms = (uint32_t) gossip_ms;
+    if (gossip_nodes > 0)
+        config.config.gossip_nodes = (uint32_t) gossip_nodes;
     s_sim.nodes = nodes;
     s_sim.total = nodes + joins;
     s_sim.nsubjects = joins + crashes;
@@ -199,6 +221,19 @@ main (int argc, char *argv [])
     printf ("traffic        %.0f bytes/node/s (%llu packets in all)\n",
             (double) (swim_net_tx_bytes (net) - bytes0) / (double) s_sim.total / steady_s,
             (unsigned long long) swim_net_packets (net));
+    uint64_t probes = 0, failures = 0, awareness = 0, running = 0;
+    for (size_t i = 0; i < s_sim.total; i++) {
+        swim_t *swim = swim_net_node (net, i);
+        if (!swim)
+            continue;
+        running++;
+        probes += swim_stats (swim)->probes;
+        failures += swim_stats (swim)->probe_failures;
+        awareness += swim_stats (swim)->awareness;
+    }
+    printf ("probes         %llu, %.2f%% failed; mean local health score at the end %.2f\n",
+            (unsigned long long) probes, probes ? 100.0 * failures / probes : 0.0,
+            running ? (double) awareness / running : 0.0);
     swim_net_destroy (&net);
     free (s_sim.subjects);
     free (s_sim.start_ms);

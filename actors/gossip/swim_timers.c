@@ -127,7 +127,7 @@ s_probe_start (swim_t *self, int64_t now)
     uint32_t scale = self->awareness + 1;
     memset (&self->probe, 0, sizeof (self->probe));
     self->probe.active = true;
-    self->probe.seq = ++self->seq;
+    self->probe.seq = swim_next_seq (self);
     memcpy (self->probe.target, swim_pool_get (target->rec)->id, SWIM_ID_SIZE);
     self->probe.sent = now;
     self->probe.timeout_at = now + (int64_t) self->config.probe_timeout_ms * scale;
