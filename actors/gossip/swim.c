@@ -351,13 +351,13 @@ s_broadcast_accuse (swim_t *self, bool dead, uint32_t incarnation, const uint8_t
     if (dead) {
         irh_peer_dead_t msg = { .incarnation = incarnation };
         memcpy (msg.node, node, SWIM_ID_SIZE);
-        memcpy (msg.from, from, SWIM_ID_SIZE);
+        memcpy (msg.accuser, from, SWIM_ID_SIZE);
         size = irh_peer_dead_encode_buf (&msg, buf, sizeof (buf));
     }
     else {
         irh_peer_suspect_t msg = { .incarnation = incarnation };
         memcpy (msg.node, node, SWIM_ID_SIZE);
-        memcpy (msg.from, from, SWIM_ID_SIZE);
+        memcpy (msg.accuser, from, SWIM_ID_SIZE);
         size = irh_peer_suspect_encode_buf (&msg, buf, sizeof (buf));
     }
     assert (size);

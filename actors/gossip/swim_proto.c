@@ -71,13 +71,13 @@ s_add_buddy (swim_t *self, const swim_entry_t *to, uint8_t *buf, size_t *used)
     if (to->state == SWIM_SUSPECT) {
         irh_peer_suspect_t msg = { .incarnation = to->incarnation };
         memcpy (msg.node, swim_pool_get (to->rec)->id, SWIM_ID_SIZE);
-        memcpy (msg.from, swim_self_id (self), SWIM_ID_SIZE);
+        memcpy (msg.accuser, swim_self_id (self), SWIM_ID_SIZE);
         size = irh_peer_suspect_encode_buf (&msg, buf + *used + 2, SWIM_PACKET_MAX - *used - 2);
     }
     else {
         irh_peer_dead_t msg = { .incarnation = to->incarnation };
         memcpy (msg.node, swim_pool_get (to->rec)->id, SWIM_ID_SIZE);
-        memcpy (msg.from, swim_self_id (self), SWIM_ID_SIZE);
+        memcpy (msg.accuser, swim_self_id (self), SWIM_ID_SIZE);
         size = irh_peer_dead_encode_buf (&msg, buf + *used + 2, SWIM_PACKET_MAX - *used - 2);
     }
     if (size)
@@ -272,14 +272,14 @@ s_on_gossip (swim_t *self, const uint8_t *from, const uint8_t *data, size_t size
             irh_peer_suspect_t msg;
             if (irh_peer_suspect_decode_buf (data, size, &msg))
                 return -1;
-            swim_on_suspect (self, msg.incarnation, msg.node, msg.from, now);
+            swim_on_suspect (self, msg.incarnation, msg.node, msg.accuser, now);
             return 0;
         }
         case IRH_MSG_PEER_DEAD: {
             irh_peer_dead_t msg;
             if (irh_peer_dead_decode_buf (data, size, &msg))
                 return -1;
-            swim_on_dead (self, msg.incarnation, msg.node, msg.from, now);
+            swim_on_dead (self, msg.incarnation, msg.node, msg.accuser, now);
             return 0;
         }
         default:

@@ -263,7 +263,7 @@ swim_leave (swim_t *self)
     self->leaving = true;
     irh_peer_dead_t msg = { .incarnation = self->incarnation };
     memcpy (msg.node, swim_self_id (self), SWIM_ID_SIZE);
-    memcpy (msg.from, swim_self_id (self), SWIM_ID_SIZE);
+    memcpy (msg.accuser, swim_self_id (self), SWIM_ID_SIZE);
     uint8_t buf [128];
     size_t size = irh_peer_dead_encode_buf (&msg, buf, sizeof (buf));
     assert (size);

@@ -256,7 +256,7 @@ test_refute_and_bad_input (void)
     //  and the refutation goes out with the next packet.
     irh_peer_suspect_t suspect = { .incarnation = 0 };
     memset (suspect.node, 1, SWIM_ID_SIZE);
-    memset (suspect.from, 2, SWIM_ID_SIZE);
+    memset (suspect.accuser, 2, SWIM_ID_SIZE);
     uint8_t msg [256], packet [512];
     size_t size = irh_peer_suspect_encode_buf (&suspect, msg, sizeof (msg));
     size_t psize = s_packet (packet, msg, size, 0);
