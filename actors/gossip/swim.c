@@ -390,6 +390,12 @@ swim_refute (swim_t *self, uint32_t incarnation)
 {
     if (self->leaving)
         return;
+    if (incarnation == UINT32_MAX) {
+        //  Cannot be outbid (a forged or corrupt accusation): refuse it
+        //  rather than wrap to 0 and lose every future refutation.
+        self->stats.unexpected++;
+        return;
+    }
     if (incarnation >= self->incarnation) {
         self->incarnation = incarnation + 1;
         self->stats.refutes++;

@@ -125,6 +125,7 @@ void swim_destroy (swim_t **self_p);
 
 //  Feed one packet received from the member with node id from (as the
 //  transport authenticated it). 0, or -1 if malformed (dropped, counted).
+//  A packet may start timers: call swim_tick afterwards for the next wake-up.
 int swim_on_message (swim_t *self, const uint8_t *from, const uint8_t *data, size_t size);
 //  Run timers due at now_ms; returns when to call again (ms).
 int64_t swim_tick (swim_t *self, int64_t now_ms);

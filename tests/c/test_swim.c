@@ -267,6 +267,15 @@ test_refute_and_bad_input (void)
     assert (swim_on_message (swim, peer.id, packet, psize) == 0);
     assert (swim_incarnation (swim) == 1);
 
+    //  An accusation at the highest incarnation cannot be outbid: refused
+    //  (counted), never wrapping our incarnation to 0.
+    suspect.incarnation = UINT32_MAX;
+    size = irh_peer_suspect_encode_buf (&suspect, msg, sizeof (msg));
+    uint64_t unexpected = swim_stats (swim)->unexpected;
+    assert (swim_on_message (swim, peer.id, packet, s_packet (packet, msg, size, 0)) == 0);
+    assert (swim_incarnation (swim) == 1);
+    assert (swim_stats (swim)->unexpected == unexpected + 1);
+
     //  A ping for us is acked, carrying our alive record at incarnation 1.
     irh_peer_ping_t ping = { .seq = 42 };
     memset (ping.target, 1, SWIM_ID_SIZE);
