@@ -8,6 +8,7 @@ never disagree on a field. Grammar and wire encoding: proto/README.md.
 
 usage: gen.py OUT_C_DIR OUT_PY_FILE DEF...
 """
+import keyword
 import os
 import re
 import sys
@@ -72,7 +73,9 @@ def parse(paths):
                             sys.exit("%s: str limit above 65535" % where)
                     elif len(words) != 2:
                         sys.exit("%s: bad field" % where)
-                    if any(f.name == name for f in current.fields) or name in ("id", "self"):
+                    # Field names become Python keyword arguments too.
+                    if (any(f.name == name for f in current.fields) or name in ("id", "self")
+                            or keyword.iskeyword(name)):
                         sys.exit("%s: duplicate or reserved field %s" % (where, name))
                     current.fields.append(Field(kind, name, limit, comment.strip()))
         if current is not None:
