@@ -29,11 +29,19 @@ def prefix():
     path = tempfile.mkdtemp(prefix="irh-install-")
     try:
         r = subprocess.run(["cmake", "--install", BUILD, "--prefix", path],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, env=tool_env())
         assert r.returncode == 0, r.stdout + r.stderr
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def tool_env(**extra):
+    """Environment for system tools: without the ASan runtime a sanitized
+    build's tests preload (groff would report its own allocations)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
+    env.update(extra)
+    return env
 
 
 def tool(name):
@@ -47,9 +55,9 @@ def render(page):
     """Rendered text of a page via man -l, after checking that groff and
     man both render it without warnings."""
     r = subprocess.run([tool("groff"), "-man", "-Tutf8", "-ww", "-z", page],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=tool_env())
     assert r.returncode == 0 and r.stderr == "", (page, r.stderr)
-    env = dict(os.environ, MANWIDTH="100", MANPAGER="cat", PAGER="cat", LC_ALL="C.UTF-8")
+    env = tool_env(MANWIDTH="100", MANPAGER="cat", PAGER="cat", LC_ALL="C.UTF-8")
     r = subprocess.run([tool("man"), "--warnings", "-l", page], capture_output=True,
                        text=True, timeout=60, env=env)
     assert r.returncode == 0 and r.stderr == "", (page, r.stderr)
