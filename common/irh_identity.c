@@ -492,7 +492,10 @@ s_load_name (irh_identity_t *self, const char *config_path)
         if (irh_identity_name_valid (host))
             name = host;
     }
-    snprintf (self->name, sizeof (self->name), "%s", name ? name : "node");
+    const char *chosen = name ? name : "node";
+    size_t size = strlen (chosen);
+    assert (size <= IRH_NODE_NAME_MAX);         //  checked by irh_identity_name_valid
+    memcpy (self->name, chosen, size + 1);
     irh_config_destroy (&config);
 }
 

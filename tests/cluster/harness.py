@@ -92,6 +92,19 @@ def _start_time(pid):
         return None
 
 
+def wait_for(predicate, timeout, interval=0.05, what="condition"):
+    """Poll predicate until it returns a true value; returns the seconds it
+    took. TimeoutError after timeout (a bound against hangs, not a
+    measurement)."""
+    start = time.monotonic()
+    while True:
+        if predicate():
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise TimeoutError("%s not met within %.1f s" % (what, timeout))
+        time.sleep(interval)
+
+
 def _kill_all(pids, sig=signal.SIGKILL):
     for pid in pids:
         try:

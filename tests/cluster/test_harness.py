@@ -325,15 +325,11 @@ def test_daemon_per_node_kill_and_stop():
         actors = [p for p in harness.netns_pids(c.nodes[0].ns) if p != daemons[0].pid]
         c.nodes[0].kill_daemon()
         assert daemons[0].proc.returncode == -signal.SIGKILL
-        deadline = time.monotonic() + 10        # actors follow their supervisor
-        while harness.netns_pids(c.nodes[0].ns) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not harness.netns_pids(c.nodes[0].ns), actors
+        # The actors follow their supervisor (PR_SET_PDEATHSIG).
+        harness.wait_for(lambda: not harness.netns_pids(c.nodes[0].ns), 10,
+                         what="actors %s gone" % actors)
         c.nodes[1].pause_daemon()
-        deadline = time.monotonic() + 10        # signals arrive asynchronously
-        while state(daemons[1].pid) != "T" and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert state(daemons[1].pid) == "T"
+        harness.wait_for(lambda: state(daemons[1].pid) == "T", 10, what="daemon stopped")
         c.nodes[1].resume_daemon()
         assert c.nodes[2].daemon.ctl("status").returncode == 0
         pids = [p for node in c.nodes for p in harness.netns_pids(node.ns)]
