@@ -53,13 +53,8 @@ s_on_event (void *arg, size_t observer, size_t subject, swim_event_t event, int6
     (void) arg;
     if (event == SWIM_EVENT_SUSPECT)
         s_sim.suspicions++;
-    if (event == SWIM_EVENT_DEAD && !s_sim.crashed [subject]) {
+    if (event == SWIM_EVENT_DEAD && !s_sim.crashed [subject])
         s_sim.false_deaths++;
-        if (getenv ("SIMDEBUG"))
-            fprintf (stderr, "false death: %zu by %zu at %lld\n", subject, observer, (long long) now);
-    }
-    if (getenv ("SIMDEBUG") && subject == (size_t) atoi (getenv ("SIMDEBUG")))
-        fprintf (stderr, "%lld: %zu sees %zu event %d\n", (long long) now, observer, subject, event);
     long s = s_subject (subject);
     if (s < 0 || s_sim.start_ms [s] < 0)
         return;
