@@ -424,8 +424,14 @@ s_dispatch (broker_t *self, service_t *service, zframe_t *client, zframe_t *rid,
     while ((frame = zmsg_pop (body)))
         zmsg_append (msg, &frame);
     if (s_send (self, &msg)) {
-        s_reject (self, client, service->name, rid, C_OVERLOAD, "overload",
-                  "the actor's queue is full; try again later");
+        //  Full pipe: the worker cannot keep up. No pipe: it has just died
+        //  (its exit is reaped a moment later), as if it held the request.
+        if (errno == EAGAIN)
+            s_reject (self, client, service->name, rid, C_OVERLOAD, "overload",
+                      "the actor's queue is full; try again later");
+        else
+            s_reject (self, client, service->name, rid, C_ACTOR_DOWN, "actor-down",
+                      "the worker of this service is gone");
         s_inflight_add (self, client, -1);
         zframe_destroy (&client);
         zframe_destroy (&rid);
