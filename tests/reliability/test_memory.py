@@ -76,6 +76,8 @@ def test_greedy_client_memory_given_back(daemon):
             raise AssertionError("RSS idle sup %d store %d, peak sup %d, now sup %d store %d"
                                  % (idle_sup, idle_store, peak_sup, rss(sup_pid),
                                     rss(store_pid)))
+        print("RSS idle sup %d store %d, peak sup %d, after sup %d store %d"
+              % (idle_sup, idle_store, peak_sup, rss(sup_pid), rss(store_pid)))
         # Bounded while it lasted: replies beyond the queue were dropped.
         assert broker_stats(c)["dropped"] > 0
         assert status(c)["store"]["restarts"] == 0
