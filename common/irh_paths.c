@@ -1,7 +1,7 @@
 /*  irh_paths.c: resolve the irohds home and every path under it
-    (DESIGN §3), create the directories with safe modes, and refuse homes
-    we must not use: owned by someone else, or so deep that the ipc socket
-    paths under run/ would not fit a sockaddr_un.
+    (proto/store-layout.md), create the directories with safe modes, and
+    refuse homes we must not use: owned by someone else, or so deep that
+    the ipc socket paths under run/ would not fit a sockaddr_un.
 */
 #include "irh_paths.h"
 #include <assert.h>

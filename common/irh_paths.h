@@ -1,4 +1,4 @@
-/*  irh_paths.h: where everything lives, per DESIGN §3.
+/*  irh_paths.h: where everything lives (proto/store-layout.md).
 
     Home: --home, else $IROHDS_HOME, else $XDG_DATA_HOME/irohds, else
     ~/.local/share/irohds; created mode 0700. Runtime sockets live under

@@ -10,9 +10,11 @@
     of ours inside staging (bad_paths counted), and never change a file
     outside the staging directory.
 */
+#define _XOPEN_SOURCE 700
 #include "store_db.h"
 #include <assert.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +24,26 @@
 static char s_root [64];
 static store_db_t *s_db;
 
+static int
+s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st, (void) flag, (void) ftw;
+    remove (path);
+    return 0;
+}
+
+//  Remove a tree without following symlinks (they are removed as links).
 static void
 s_rmtree (const char *path)
 {
-    char cmd [256];
-    snprintf (cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system (cmd)) { /* best effort between runs */ }
+    nftw (path, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+s_cleanup (void)
+{
+    store_db_destroy (&s_db);
+    s_rmtree (s_root);
 }
 
 static void
@@ -48,6 +64,7 @@ s_setup (void)
     char *err = NULL;
     s_db = store_db_new (store, blobs, staging, &config, &err);
     assert (s_db);
+    atexit (s_cleanup);
 }
 
 //  A name from the input: 1..8 bytes of [a-z./], never empty.

@@ -12,6 +12,7 @@
 #include "irh_log.h"
 #include "irh_table.h"
 #include <assert.h>
+#include <errno.h>
 #include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -69,6 +70,7 @@ struct _broker_t {
     irh_frame_view_t *views;
     zhashx_t *inflight;         //  client hex -> uint32_t requests held (malloc'd)
     int64_t next_trim;          //  zclock_mono of the next malloc_trim
+    bool full_logged;           //  a full client queue was logged (once)
     uint64_t counters [COUNTERS_MAX];
     char *counter_names [COUNTERS_MAX];
     size_t ncounters;
@@ -298,8 +300,14 @@ s_send (broker_t *self, zmsg_t **msg_p)
 static void
 s_send_client (broker_t *self, zmsg_t **msg_p)
 {
-    if (s_send (self, msg_p))
-        self->counters [C_DROPPED]++;
+    if (s_send (self, msg_p) == 0)
+        return;
+    self->counters [C_DROPPED]++;
+    if (errno == EAGAIN && !self->full_logged) {
+        self->full_logged = true;
+        irh_warn ("broker: a client does not read its replies; replies beyond %d queued "
+                  "are dropped (counted in \"dropped\", logged once)", BROKER_HWM);
+    }
 }
 
 //  Requests a client has in flight (dispatched or queued, not answered).
@@ -424,8 +432,14 @@ s_dispatch (broker_t *self, service_t *service, zframe_t *client, zframe_t *rid,
     while ((frame = zmsg_pop (body)))
         zmsg_append (msg, &frame);
     if (s_send (self, &msg)) {
-        s_reject (self, client, service->name, rid, C_OVERLOAD, "overload",
-                  "the actor's queue is full; try again later");
+        //  Full pipe: the worker cannot keep up. No pipe: it has just died
+        //  (its exit is reaped a moment later), as if it held the request.
+        if (errno == EAGAIN)
+            s_reject (self, client, service->name, rid, C_OVERLOAD, "overload",
+                      "the actor's queue is full; try again later");
+        else
+            s_reject (self, client, service->name, rid, C_ACTOR_DOWN, "actor-down",
+                      "the worker of this service is gone");
         s_inflight_add (self, client, -1);
         zframe_destroy (&client);
         zframe_destroy (&rid);
@@ -558,7 +572,9 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
     }
     if (s_inflight (self, client) >= BROKER_INFLIGHT_MAX) {
         //  One client cannot hold the actors' queues (and our memory).
-        self->counters [C_INFLIGHT_MAX]++;
+        if (self->counters [C_INFLIGHT_MAX]++ == 0)
+            irh_warn ("broker: a client has %d requests in flight; more get \"overload\" "
+                      "(counted in \"overload_inflight\", logged once)", BROKER_INFLIGHT_MAX);
         s_reject (self, client, name, rid, C_OVERLOAD, "overload",
                   "too many requests in flight from this client; read the replies first");
         zframe_destroy (&client);

@@ -1,4 +1,4 @@
-/*  store_db.h: the store's LMDB layer (DESIGN §3, proto/store-layout.md).
+/*  store_db.h: the store's LMDB layer (docs/store.md, proto/store-layout.md).
 
     Owns the LMDB environment <home>/store/ and the blob files under
     <home>/blobs/. Knows nothing about sockets: the actor (store_server.c)

@@ -1,5 +1,6 @@
 /*  store_dbi.h: internals of the store's LMDB layer, shared by
-    store_db.c (environment, put/get, touches) and store_ops.c (ls, evict,
+    store_db.c (transactions, removal, touches, get), store_env.c (open,
+    close, sync, space reserve), store_put.c and store_ops.c (ls, evict,
     gc, claims, stats). Not for use outside actors/store/.
 */
 #ifndef STORE_DBI_H_INCLUDED
@@ -50,6 +51,15 @@ struct _store_db_t {
 #define STORE_FN_PREFIX     400     //  fnindex keeps this much of fn (LMDB key <= 511)
 
 extern const char *store_counter_names [STORE_COUNTERS];
+extern const char *store_dbi_sum_names [3];
+
+//  mkdir 0700; an existing directory is fine. 0 or -1.
+int store_dbi_mkdir (const char *path);
+//  u64 big-endian values of the "meta" database (0 when absent).
+int store_dbi_meta_put_u64 (store_db_t *self, MDB_txn *txn, const char *name, uint64_t value);
+uint64_t store_dbi_meta_get_u64 (store_db_t *self, MDB_txn *txn, const char *name);
+//  Make the space reserve if it is missing and there is room (rate-limited).
+void store_dbi_reserve_make (store_db_t *self);
 
 //  Set error code and text; returns -1.
 int store_dbi_fail (store_db_t *self, const char *code, const char *format, ...)

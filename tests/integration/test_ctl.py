@@ -53,7 +53,11 @@ def home():
 
 @pytest.fixture(scope="module")
 def daemon():
-    yield from serve(Daemon())
+    for d in serve(Daemon()):
+        # The capability actor measures the machine (a few seconds, more
+        # under load or ASan) before it registers: `cap` needs it up.
+        d.wait_ready(60.0, services=("cap",))
+        yield d
 
 
 def put(daemon, key, fn, content):

@@ -31,13 +31,20 @@ def rss(pid):
     return psutil.Process(pid).memory_info().rss
 
 
+def sanitized(pid):
+    """True when pid runs with ASan's allocator (glibc's malloc_trim does
+    not apply there)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 def greedy(endpoint, key, count):
     """Send count gets without reading a single reply; returns the socket."""
     from irohds import _proto
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.setsockopt(zmq.SNDHWM, 0)        # never blocks sending; receives into the
+                                          # default queue, which nobody reads
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)
     body = _proto.encode("get", key=key, want_path=0)
@@ -66,6 +73,11 @@ def test_greedy_client_memory_given_back(daemon):
             peak_sup = rss(sup_pid)
         finally:
             sock.close(0)
+        # Bounded while it lasted: replies beyond the queue were dropped.
+        assert broker_stats(c)["dropped"] > 0
+        if sanitized(sup_pid):
+            pytest.skip("ASan keeps freed memory in its quarantine: RSS cannot come back "
+                        "(peak sup %d)" % peak_sup)
         limit_sup, limit_store = 1.5 * idle_sup, 1.5 * idle_store
 
         def back():
@@ -76,8 +88,8 @@ def test_greedy_client_memory_given_back(daemon):
             raise AssertionError("RSS idle sup %d store %d, peak sup %d, now sup %d store %d"
                                  % (idle_sup, idle_store, peak_sup, rss(sup_pid),
                                     rss(store_pid)))
-        # Bounded while it lasted: replies beyond the queue were dropped.
-        assert broker_stats(c)["dropped"] > 0
+        print("RSS idle sup %d store %d, peak sup %d, after sup %d store %d"
+              % (idle_sup, idle_store, peak_sup, rss(sup_pid), rss(store_pid)))
         assert status(c)["store"]["restarts"] == 0
     finally:
         c.close()
