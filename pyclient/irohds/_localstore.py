@@ -31,6 +31,7 @@ except ImportError:         # pragma: no cover - python3-lmdb is a dependency
 # A store of any other format is left alone: every lookup is a MISS and the
 # daemon answers instead.
 STORE_FORMAT = 1
+CHECK_EVERY = 0.05          # seconds between size checks of data.mdb
 
 # Record decoders generated from proto/store.def (proto/gen.py): the same
 # checks as _proto.decode, one struct per run of fixed-size fields.
@@ -113,6 +114,7 @@ class LocalStore:
         self.fd = -1                # data.mdb, to compare its size with the map
         self.psize = 4096
         self.checked_size = -1      # data.mdb size last found intact
+        self.next_check = 0.0       # monotonic time of the next size check
         self.truncated = 0          # times data.mdb was found shorter than its pages
         # FileRef files verified in this process: path -> (size, mtime, inode).
         self._verified_files = {}
@@ -153,6 +155,7 @@ class LocalStore:
                 self._close()
                 return False
             self.checked_size = -1
+            self.next_check = 0.0
             # Before any page is read (opening a named database reads the
             # main tree): the file must hold every page in use.
             if not self._intact():
@@ -183,11 +186,17 @@ class LocalStore:
         daemon's store sets it aside; we retry later). Pages in use only
         grow by writes that extend the file first, so an unchanged size
         that was enough stays enough."""
+        now = time.monotonic()
+        if now < self.next_check:
+            return True
         try:
             size = os.fstat(self.fd).st_size
         except OSError:
             size = -1
         if size == self.checked_size:
+            # An fstat per hit is a third of a local-store hit: re-check
+            # the size at most every CHECK_EVERY seconds.
+            self.next_check = now + CHECK_EVERY
             return True
         ok = size >= 2 * self.psize     # the two meta pages
         if ok:
@@ -197,6 +206,7 @@ class LocalStore:
                 ok = False
         if ok:
             self.checked_size = size
+            self.next_check = now + CHECK_EVERY
             return True
         self.truncated += 1
         self._close()

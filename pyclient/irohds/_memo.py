@@ -171,9 +171,12 @@ class Memo:
     def call(self, args, kwargs, key=None, force=False):
         if key is None:
             key = self.key(args, kwargs)      # TypeError on unsupported args
+            fresh = False
+        else:
+            fresh = True                    # the fast map just missed it in memory
         force = force or self.refresh
         if not force:
-            found = self._lookup(key)
+            found = self._lookup(key, fresh)
             if found is not None:
                 return found[0]
         if self.mem_only:
@@ -220,12 +223,14 @@ class Memo:
         self._notice_short(measured[0])
         return value
 
-    def _lookup(self, key):
-        """(value, size) from the in-process tier or the local store."""
-        e = CACHE.get(key)
-        if e is not None:
-            self._hit("memory", key)
-            return e.value, e.size
+    def _lookup(self, key, fresh=False):
+        """(value, size) from the in-process tier (unless the caller just
+        looked there) or the local store."""
+        if not fresh:
+            e = CACHE.get(key)
+            if e is not None:
+                self._hit("memory", key)
+                return e.value, e.size
         if self.mem_only:
             return None
         found = self._read_local(key)
