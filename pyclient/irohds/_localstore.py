@@ -16,6 +16,7 @@ raised: the caller then asks the daemon or recomputes.
 """
 import mmap
 import os
+import stat
 import threading
 import time
 
@@ -75,12 +76,13 @@ def read_file_verified(path, expect_hash, expect_size, want_content=True):
     """mmap a blob file copy-on-write and check its hash; returns the mmap
     (or True when want_content is False), or None when it does not match."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # Never block on a FIFO or follow a link planted in blobs/.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
         st = os.fstat(fd)
-        if st.st_size != expect_size:
+        if not stat.S_ISREG(st.st_mode) or st.st_size != expect_size:
             return None
         if expect_size == 0:
             ok = blake3(b"") == expect_hash

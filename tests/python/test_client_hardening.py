@@ -284,3 +284,16 @@ def test_failed_store_backs_off_and_computes_at_full_speed(monkeypatch):
         _reset_client()
         d.stop()
         d.cleanup()
+
+
+# ---------------------------------------------------------------- 9 (client side)
+
+def test_fifo_config_never_blocks_the_client(tmp_path):
+    home = str(tmp_path)
+    os.mkfifo(os.path.join(home, "config.toml"))
+    out = subprocess.run([PYTHON, "-c", "from irohds import _config; "
+                          "c = _config.Config(); print(c.timeout, len(c.errors))"],
+                         capture_output=True, text=True, timeout=60,
+                         env=irohds_test.test_env(home, IROHDS_DAEMON="/bin/false"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(_config.DEFAULT_TIMEOUT), "1"]
