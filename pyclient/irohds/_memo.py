@@ -728,7 +728,6 @@ def make(fn, **opts):
     if inspect.iscoroutinefunction(fn):
         return _async_wrapper(m)
     call = m.call
-    recent = CACHE.lru.move_to_end
     fast = m.fast = functools.lru_cache(maxsize=FAST_MAX, typed=True)(m.fast_lookup)
     fast_clear = m.fast_clear
 
@@ -753,10 +752,7 @@ def make(fn, **opts):
             # the value, so a value read from a live entry is the right one.
             v = e.value
             if e.alive:
-                try:
-                    recent(e.key)
-                except KeyError:        # evicted this instant; v is still right
-                    pass
+                e.hot = True            # recency for eviction (_memcache: CLOCK)
                 return v
             fast_clear()                # drop dead entries from the map
             return call(args, kwargs)
