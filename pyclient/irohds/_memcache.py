@@ -3,7 +3,7 @@
 Entries are keyed by the full 32-byte call key, so nothing the key tells
 apart is ever conflated. A decorated function also keeps a
 small map from atomic positional arguments (exact types included) to
-entries, so a repeated call skips the key derivation (see _memo.make);
+entries, so a repeated call skips the key derivation (see _decorate.make);
 an evicted entry is marked dead and its value dropped at once. Hits
 through that map mark the entry "hot" rather than reordering the list
 (CLOCK: a hot entry gets a second chance at eviction).
