@@ -315,15 +315,7 @@ def py_module(msgs):
            '    """Malformed or unexpected message bytes."""', "", "",
            "_U = {1: _struct.Struct('>B'), 2: _struct.Struct('>H'), 4: _struct.Struct('>I'),",
            "      8: _struct.Struct('>Q')}", "_LEN16 = _struct.Struct('>H')",
-           "_LEN32 = _struct.Struct('>I')", "_ZERO32 = bytes(32)", "", "",
-           "def _text(buf, pos, n, where):",
-           "    raw = bytes(buf[pos:pos + n])",
-           "    if b'\\0' in raw:",
-           "        raise ProtoError(where + ' has NUL')",
-           "    try:",
-           "        return raw.decode('utf-8')",
-           "    except UnicodeDecodeError:",
-           "        raise ProtoError(where + ' not UTF-8') from None", "", ""]
+           "_LEN32 = _struct.Struct('>I')", "_ZERO32 = bytes(32)", ""]
     for m in msgs:
         out.append("%s = %d" % (m.name.upper(), m.id))
     out.append("")
@@ -456,8 +448,17 @@ def py_fast_decoder(m):
     out += structs
     out.append("")
     out.append("")
+    has_str = any(f.kind == "str" for f in m.fields)
     out.append("def decode_%s(buf):" % m.name)
     out.append('    """%s record/message -> dict of fields, or ProtoError."""' % m.name)
+    if has_str:
+        out.append("    try:")
+        out.append("        return _decode_%s(buf)" % m.name)
+        out.append("    except UnicodeDecodeError:")
+        out.append("        raise ProtoError('%s: a str field is not UTF-8') from None" % m.name)
+        out.append("")
+        out.append("")
+        out.append("def _decode_%s(buf):" % m.name)
     out.append("    end = len(buf)")
     out.append("    if end < 1 or buf[0] != %d:" % m.id)
     out.append("        raise ProtoError('not a %s message')" % m.name)
@@ -488,7 +489,9 @@ def py_fast_decoder(m):
                 out.append("    pos += 2")
                 out.append("    if n > %d or pos + n > end:" % f.limit)
                 out.append("        raise ProtoError('%s.%s bad length')" % (m.name, f.name))
-                out.append("    v_%s = _text(buf, pos, n, '%s.%s')" % (f.name, m.name, f.name))
+                out.append("    v_%s = str(buf[pos:pos + n], 'utf-8')" % f.name)
+                out.append("    if '\\0' in v_%s:" % f.name)
+                out.append("        raise ProtoError('%s.%s has NUL')" % (m.name, f.name))
             else:
                 out.append("    if pos + 4 > end:")
                 out.append("        raise ProtoError('%s.%s truncated')" % (m.name, f.name))

@@ -11,7 +11,8 @@ processes, and later peers). If the daemon is unavailable the function
 is computed locally with one IrohdsWarning. See docs/python.md.
 """
 from ._log import IrohdsWarning
-from ._memo import CacheInfo, evict, mem, memo
+from ._decorate import mem, memo
+from ._memo import CacheInfo, evict
 from ._scratch import FileRef, resolve
 from ._memcache import CACHE as _CACHE
 

@@ -12,6 +12,7 @@ client runs on defaults: a config problem must never break a program.
 import ctypes
 import os
 import pwd
+import stat
 import threading
 
 # Defaults (also documented in docs/python.md).
@@ -95,7 +96,13 @@ class Config:
                                % (where, t, MAX_TIMEOUT, DEFAULT_TIMEOUT))
 
     def _load(self):
-        if not os.path.exists(self.path):
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO or device would block the parser forever: never open it.
+            self.errors.append("%s is not a regular file; using defaults" % self.path)
             return
         lib = native_lib()
         try:

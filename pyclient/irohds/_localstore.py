@@ -16,6 +16,7 @@ raised: the caller then asks the daemon or recomputes.
 """
 import mmap
 import os
+import stat
 import threading
 import time
 
@@ -31,6 +32,7 @@ except ImportError:         # pragma: no cover - python3-lmdb is a dependency
 # A store of any other format is left alone: every lookup is a MISS and the
 # daemon answers instead.
 STORE_FORMAT = 1
+CHECK_EVERY = 0.05          # seconds between size checks of data.mdb
 
 # Record decoders generated from proto/store.def (proto/gen.py): the same
 # checks as _proto.decode, one struct per run of fixed-size fields.
@@ -74,12 +76,13 @@ def read_file_verified(path, expect_hash, expect_size, want_content=True):
     """mmap a blob file copy-on-write and check its hash; returns the mmap
     (or True when want_content is False), or None when it does not match."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # Never block on a FIFO or follow a link planted in blobs/.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
         st = os.fstat(fd)
-        if st.st_size != expect_size:
+        if not stat.S_ISREG(st.st_mode) or st.st_size != expect_size:
             return None
         if expect_size == 0:
             ok = blake3(b"") == expect_hash
@@ -113,6 +116,7 @@ class LocalStore:
         self.fd = -1                # data.mdb, to compare its size with the map
         self.psize = 4096
         self.checked_size = -1      # data.mdb size last found intact
+        self.next_check = 0.0       # monotonic time of the next size check
         self.truncated = 0          # times data.mdb was found shorter than its pages
         # FileRef files verified in this process: path -> (size, mtime, inode).
         self._verified_files = {}
@@ -153,6 +157,7 @@ class LocalStore:
                 self._close()
                 return False
             self.checked_size = -1
+            self.next_check = 0.0
             # Before any page is read (opening a named database reads the
             # main tree): the file must hold every page in use.
             if not self._intact():
@@ -183,11 +188,17 @@ class LocalStore:
         daemon's store sets it aside; we retry later). Pages in use only
         grow by writes that extend the file first, so an unchanged size
         that was enough stays enough."""
+        now = time.monotonic()
+        if now < self.next_check:
+            return True
         try:
             size = os.fstat(self.fd).st_size
         except OSError:
             size = -1
         if size == self.checked_size:
+            # An fstat per hit is a third of a local-store hit: re-check
+            # the size at most every CHECK_EVERY seconds.
+            self.next_check = now + CHECK_EVERY
             return True
         ok = size >= 2 * self.psize     # the two meta pages
         if ok:
@@ -197,6 +208,7 @@ class LocalStore:
                 ok = False
         if ok:
             self.checked_size = size
+            self.next_check = now + CHECK_EVERY
             return True
         self.truncated += 1
         self._close()

@@ -3,8 +3,10 @@
 Entries are keyed by the full 32-byte call key, so nothing the key tells
 apart is ever conflated. A decorated function also keeps a
 small map from atomic positional arguments (exact types included) to
-entries, so a repeated call skips the key derivation (see _memo.make);
-an evicted entry is marked dead and its value dropped at once.
+entries, so a repeated call skips the key derivation (see _decorate.make);
+an evicted entry is marked dead and its value dropped at once. Hits
+through that map mark the entry "hot" rather than reordering the list
+(CLOCK: a hot entry gets a second chance at eviction).
 """
 import os
 import threading
@@ -14,7 +16,7 @@ from . import _config
 
 
 class Entry:
-    __slots__ = ("key", "value", "size", "fn", "alive")
+    __slots__ = ("key", "value", "size", "fn", "alive", "hot")
 
     def __init__(self, key, value, size, fn):
         self.key = key
@@ -24,6 +26,11 @@ class Entry:
         # False once evicted: a decorated function's fast map may still
         # hold this Entry, and must then take the slow path.
         self.alive = True
+        # Set by a fast-map hit instead of moving the entry to the end of
+        # the LRU list (an attribute store is cheaper than a dict
+        # operation on the hottest path); eviction gives a hot entry a
+        # second chance (CLOCK, an approximation of LRU).
+        self.hot = False
 
 
 class MemCache:
@@ -64,9 +71,16 @@ class MemCache:
         return e
 
     def _shrink(self):
-        # Under self.lock: drop least recently used entries to the budget.
-        while self.total > self.budget and self.lru:
-            _, victim = self.lru.popitem(last=False)
+        # Under self.lock: drop least recently used entries to the budget;
+        # an entry hit through a fast map since it was last looked at goes
+        # to the most recent end once instead (each at most once per pass).
+        lru = self.lru
+        while self.total > self.budget and lru:
+            key, victim = lru.popitem(last=False)
+            if victim.hot:
+                victim.hot = False
+                lru[key] = victim
+                continue
             self._forget(victim)
 
     def _forget(self, e):

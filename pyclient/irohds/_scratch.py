@@ -21,17 +21,17 @@ class FileRef:
 
     __slots__ = ("path",)
 
-    def __init__(self, path):
+    def __init__(self, path: "str | os.PathLike[str]") -> None:
         path = os.fspath(path)
         scratch = _current.get()
         if scratch is not None and scratch.path and not os.path.isabs(path):
             path = os.path.join(scratch.path, path)
         self.path = os.path.abspath(path)
 
-    def __fspath__(self):
+    def __fspath__(self) -> str:
         return self.path
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "irohds.FileRef(%r)" % self.path
 
     def __eq__(self, other):
@@ -40,7 +40,7 @@ class FileRef:
     def __hash__(self):
         return hash(self.path)
 
-    def read_bytes(self):
+    def read_bytes(self) -> bytes:
         with open(self.path, "rb") as f:
             return f.read()
 
@@ -78,7 +78,7 @@ def leave(token):
     _current.reset(token)
 
 
-def resolve(name):
+def resolve(name: "str | os.PathLike[str]") -> str:
     """A scratch path for `name` private to the running memoized call."""
     scratch = _current.get()
     if scratch is None:

@@ -27,6 +27,7 @@ import time
 import zmq
 
 from . import _config
+from . import _log
 from . import _proto
 
 PROTOCOL = b"IRC1"
@@ -238,14 +239,19 @@ class Transport:
             self._start_tried = True
         binary = self._daemon_binary()
         if not binary:
+            _log.log.info("irohds: no daemon at %s and no irohds-daemon binary to start",
+                          self.home)
             return False
+        _log.log.info("irohds: starting %s --home %s --detach", binary, self.home)
         try:
             proc = subprocess.run([binary, "--home", self.home, "--detach"],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, timeout=30)
-        except (OSError, subprocess.SubprocessError):
+        except (OSError, subprocess.SubprocessError) as e:
+            _log.log.warning("irohds: cannot start %s: %s", binary, e)
             return False
         if proc.returncode != 0:
+            _log.log.warning("irohds: %s --detach exited with %d", binary, proc.returncode)
             return False
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
@@ -253,6 +259,7 @@ class Transport:
                 rid = self.send("store", "ping", timeout=0.5)
                 self.recv(rid, 0.5)
                 self.started_daemon = True
+                _log.log.info("irohds: daemon started for %s", self.home)
                 return True
             except ServiceError as e:
                 if e.code not in ("actor-down", "unknown-service"):

@@ -20,11 +20,11 @@ import warnings
 import numpy as np
 import pytest
 
-from client_support import (PYTHON, count, finish_worker, irohds_test, pin_home,
+from client_support import (PYTHON, count, irohds_test, pin_home,
                             run_worker, start_worker)
 
 import irohds
-from irohds import _daemon, _keys, _log, _memo, _proto, _transport
+from irohds import _daemon, _keys, _log, _proto, _transport
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from client_support import (count, finish_worker, irohds_test, pin_home, run_wor
                             start_worker)
 
 import irohds
-from irohds import _daemon, _log, _memo, _proto, _transport
+from irohds import _daemon, _log, _proto, _transport
 
 
 @pytest.fixture

@@ -284,3 +284,50 @@ def test_failed_store_backs_off_and_computes_at_full_speed(monkeypatch):
         _reset_client()
         d.stop()
         d.cleanup()
+
+
+# ---------------------------------------------------------------- 9 (client side)
+
+def test_fifo_config_never_blocks_the_client(tmp_path):
+    home = str(tmp_path)
+    os.mkfifo(os.path.join(home, "config.toml"))
+    out = subprocess.run([PYTHON, "-c", "from irohds import _config; "
+                          "c = _config.Config(); print(c.timeout, len(c.errors))"],
+                         capture_output=True, text=True, timeout=60,
+                         env=irohds_test.test_env(home, IROHDS_DAEMON="/bin/false"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(_config.DEFAULT_TIMEOUT), "1"]
+
+
+# ---------------------------------------------------------------- store format
+
+FORMAT_SCRIPT = """
+    import irohds
+    from irohds import _localstore
+    @irohds.memo(min_seconds=0)
+    def item(i):
+        return ("item", i)
+    assert item(1) == ("item", 1)
+    print(item.cache_info().hits_local, item.cache_info().computed,
+          _localstore.get().bad_format is not None)
+"""
+
+
+def test_store_of_another_format_is_not_read(daemon):
+    import lmdb
+    out = run_script(daemon.home, FORMAT_SCRIPT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "1", "False"]
+    out = run_script(daemon.home, FORMAT_SCRIPT)
+    assert out.stdout.split() == ["1", "0", "False"]      # read from LMDB
+    daemon.stop()
+    env = lmdb.open(os.path.join(daemon.home, "store"), max_dbs=16)
+    try:
+        meta = env.open_db(b"meta")
+        with env.begin(write=True, db=meta) as txn:
+            txn.put(b"format", (2).to_bytes(8, "big"))
+    finally:
+        env.close()
+    out = run_script(daemon.home, FORMAT_SCRIPT, IROHDS_DAEMON="/bin/false")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "1", "True"]       # not trusted: recomputed
