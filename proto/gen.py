@@ -412,7 +412,7 @@ def py_module(msgs):
             "    return name, out",
             "",
             "",
-            "def encode(name, **fields):",
+            "def encode(name, /, **fields):",
             '    """Encode message name; missing fields are zero or empty."""',
             "    try:",
             "        fn = globals()['encode_' + name]",

@@ -204,17 +204,26 @@ class Transport:
                     raise
                 deadline = time.monotonic() + timeout
 
-    def post_many(self, service, bodies):
+    def post_many(self, service, bodies, wait=0.5):
         """Fire and forget many encoded request bodies (e.g. batched
-        "touch"); stops at the first one that cannot be queued."""
+        "touch"); stops at the first one that cannot be queued. A fresh
+        socket has no connected peer for a moment (ipc connects in the
+        background) and refuses a non-blocking send until it has: wait up
+        to `wait` seconds for it to accept, never longer (callers are a
+        background thread and the exit flush)."""
         sock = self._socket()
         svc = service.encode()
         prefix = self._prefix
         rids = self._rids
         try:
             for body in bodies:
-                sock.send_multipart([PROTOCOL, svc, prefix + b"%x" % next(rids), body],
-                                    flags=zmq.NOBLOCK)
+                frames = [PROTOCOL, svc, prefix + b"%x" % next(rids), body]
+                try:
+                    sock.send_multipart(frames, flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    if not sock.poll(int(wait * 1000), zmq.POLLOUT):
+                        return
+                    sock.send_multipart(frames, flags=zmq.NOBLOCK)
         except (zmq.Again, zmq.ZMQError):
             pass
 
@@ -225,9 +234,12 @@ class Transport:
         if env:
             return env
         pkg = os.path.dirname(os.path.abspath(__file__))
-        cand = os.path.normpath(os.path.join(pkg, "..", "..", "bin", "irohds-daemon"))
-        if os.access(cand, os.X_OK):
-            return cand
+        # <build>/python/irohds -> <build>/bin; an install's
+        # <prefix>/lib/python3.X/site-packages/irohds -> <prefix>/bin.
+        for up in (2, 4):
+            cand = os.path.normpath(os.path.join(pkg, *[".."] * up, "bin", "irohds-daemon"))
+            if os.access(cand, os.X_OK):
+                return cand
         return shutil.which("irohds-daemon")
 
     def _start_daemon(self):
