@@ -334,9 +334,11 @@ def test_missing_actor_binary_is_absent():
         d.start()
         c = d.client()
         try:
+            # "running" follows the echo actor's registration, which a
+            # loaded machine may take a moment to see.
+            assert wait_for(lambda: status(c)["echo"]["state"] == "running", 10)
             rows = status(c)
             assert rows["ghost"]["state"] == "absent"
-            assert rows["echo"]["state"] == "running"
             st, frames = c.call("ghost", "ping", timeout=2)
             assert st == "ERR" and frames[0] == b"actor-down"
         finally:
