@@ -1,4 +1,5 @@
-"""The examples users copy: every ```python block of docs/python.md, and
+"""The examples users copy: every ```python block of docs/python.md and
+README.md, and
 the examples of the seeds irohds (000) and cloudm (002) with their irohds
 calls as written (only the elided bodies, `...`, are filled in, and
 torch is a two-function stand-in), each run in a fresh interpreter
@@ -43,6 +44,16 @@ def test_docs_python_md_examples_run(daemon, index):
     code = _blocks(DOC)[index]
     out = run(daemon.home, {"example.py": code}, "example.py")
     assert out.returncode == 0, "docs/python.md block %d:\n%s\n%s" % (index, code, out.stderr)
+
+
+README = os.path.join(irohds_test.SOURCE, "README.md")
+
+
+@pytest.mark.parametrize("index", range(len(_blocks(README))))
+def test_readme_examples_run(daemon, index):
+    code = _blocks(README)[index]
+    out = run(daemon.home, {"example.py": code}, "example.py")
+    assert out.returncode == 0, "README.md block %d:\n%s\n%s" % (index, code, out.stderr)
 
 
 FAKE_TORCH = """
