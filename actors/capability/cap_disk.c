@@ -66,7 +66,7 @@ cap_disk_measure (const char *dir, double budget_s, double *read_bps, double *wr
             break;
         }
         written += S_BLOCK;
-        if (cap_now () - t0 > budget_s / 2)
+        if (cap_now () - t0 > budget_s / 2 || zsys_interrupted)
             break;
     }
     if (rc == 0 && fsync (fd) != 0)
