@@ -221,13 +221,24 @@ def test_requests_during_measurement_are_answered_after_it(monkeypatch):
         first = client.sock.recv_multipart() if client.sock.poll(5000) else None
         assert first is not None and first[2] == ping, first
         status, frames = client.recv(asked, timeout=15)
-        assert status == "OK", frames
-        _n, info = _proto.decode(frames[0], expect="machcap_info")
+        if status == "ERR":
+            # A machine so loaded that the measurement outlasted the
+            # actor's bound (8 s): the answer is the clear error, and only
+            # while nothing has been measured yet.
+            assert frames[0] == b"measuring", frames
+            assert "measured in" not in actor.read_log()
+            info = wait_measured(actor.endpoint)
+        else:
+            assert status == "OK", frames
+            _n, info = _proto.decode(frames[0], expect="machcap_info")
         # Answered with the new measurement, not a cache or the fixed profile.
         assert info["measured_ms"] >= before_ms
         assert not info["flags"] & (FLAG_CACHED | FLAG_FIXED)
         assert info["mem_bw"] > 0 and info["flops_all"] > 0
         status, frames = client.recv(verdict, timeout=15)
+        if status == "ERR":
+            assert frames[0] == b"measuring", frames
+            status, frames = client.call("cap", "verdict", timeout=5, flops=10 ** 9)
         assert status == "OK", frames
         _n, out = _proto.decode(frames[0], expect="verdict_info")
         assert out["bottleneck"] in ("compute", "memory", "network", "disk")
@@ -322,18 +333,12 @@ def test_unknown_profile_is_logged_and_measured(monkeypatch):
     monkeypatch.setenv("IROHDS_CAP_PROFILE", "sometimes")
     actor = support.Actor("irohds-capability", "cap")
     actor.endpoint = "ipc://%s/cap.ipc" % actor.home
-    client = None
     try:
         actor.start()
-        client = Client(actor.endpoint)
-        status, frames = client.call("cap", "machcap", timeout=15)
-        assert status == "OK", frames
-        info = _proto.decode(frames[0], expect="machcap_info")[1]
+        info = wait_measured(actor.endpoint)
         assert not info["flags"] & FLAG_FIXED and info["mem_bw"] > 0
         assert 'IROHDS_CAP_PROFILE = "sometimes"' in actor.read_log()
     finally:
-        if client:
-            client.close()
         try:
             actor.stop()
         finally:
