@@ -38,8 +38,9 @@
 #endif
 #define S_LIVE_MS 2000
 //  How long a machcap or verdict request waits for the first measurement:
-//  below the 10 s the tests and the 15 s `irohds-ctl cap` allow, so they
-//  get an answer (figures or "measuring") rather than a timeout.
+//  below the 10 s that tests and `irohds-ctl cap` wait, so they get an
+//  answer (figures or "measuring") rather than a timeout. Clients that
+//  wait less (the Python client's 2 s) fall back on their own.
 #define S_HOLD_MS 8000
 #define S_DELAY_MAX_MS 60000
 
