@@ -7,7 +7,7 @@
       cap_disk.c    sequential disk read/write on the home filesystem
       cap_sys.c     OS figures: RAM, cores, load, CPU idle, CPU model, NIC, GPU
       cap_measure.c all of it together, the hardware fingerprint, the cache file
-      cap_main.c    the actor: service loop, live refresh
+      cap_main.c    the actor: service loop, background measurement, live refresh
 */
 #ifndef CAP_H_INCLUDED
 #define CAP_H_INCLUDED
@@ -24,12 +24,22 @@
 #define CAP_FLAG_FMA           (1u << 3)
 #define CAP_FLAG_TRIAD_CAPPED  (1u << 4)
 #define CAP_FLAG_CACHED        (1u << 5)
+#define CAP_FLAG_FIXED         (1u << 6)   //  the fixed profile, nothing measured
 
 //  Used when no NIC reports a speed: 100 Mbit/s, conservative on purpose
 //  (a verdict then leans towards computing locally).
 #define CAP_DEFAULT_NET_BW     12500000ULL
 //  Default round trip assumed for a peer until transfers teach better.
 #define CAP_DEFAULT_LATENCY_NS 1000000ULL
+
+//  The fixed profile (cap.profile = "fixed", docs/coren.md): figures of a
+//  modest machine, the same as the Python client's defaults, so test nodes
+//  start without measuring and all decide alike.
+#define CAP_FIXED_FLOPS_CORE   5000000000ULL       //  5 GFLOP/s
+#define CAP_FIXED_FLOPS_ALL    10000000000ULL      //  10 GFLOP/s
+#define CAP_FIXED_MEM_BW       5000000000ULL       //  5 GB/s
+#define CAP_FIXED_DISK_BW      100000000ULL        //  100 MB/s read and write
+#define CAP_FIXED_NIC          "fixed"             //  nic name shown for the fixed figure
 
 //  Checksum seed of the cache file ("coren").
 #define CAP_CACHE_SEED         0x636f72656eULL
@@ -75,13 +85,19 @@ void cap_sys_gpu (uint32_t *count, char *model, size_t size, uint64_t *mem_total
 //  cap_measure.c
 //  Hardware fingerprint: CPU model, cores, RAM total, home fs device, NICs.
 uint64_t cap_fingerprint (const char *home);
-//  Measure everything (<= ~2 s) into info.
+//  Measure everything (<= ~2 s) into info; cut short (info partial, to be
+//  discarded) once zsys_interrupted is set, so a stopping actor exits soon.
 void cap_measure_all (const char *home, irh_machcap_info_t *info);
+//  The fixed profile into info: CAP_FIXED_* figures, the default network,
+//  real cores, CPU model, RAM and fingerprint (all cheap), no GPU probe.
+void cap_measure_fixed (const char *home, irh_machcap_info_t *info);
 //  Refresh the live figures (RAM available, load, CPU idle, GPU free).
 void cap_measure_live (irh_machcap_info_t *info, cap_cpu_sample_t *cpu);
 //  Cache file: 0 and info filled when path holds a valid record for
-//  fingerprint; -1 when missing, stale (other fingerprint) or corrupt
-//  (*corrupt set, so the caller can count and log it).
+//  fingerprint; 1 and info filled when the record is valid but was made
+//  on other hardware (the previous profile, until a new measurement);
+//  -1 when missing or corrupt (*corrupt set, so the caller can count and
+//  log it).
 int cap_cache_load (const char *path, uint64_t fingerprint, irh_machcap_info_t *info,
                     bool *corrupt);
 //  Write atomically (temp file + rename). 0/-1.

@@ -66,7 +66,7 @@ cap_disk_measure (const char *dir, double budget_s, double *read_bps, double *wr
             break;
         }
         written += S_BLOCK;
-        if (cap_now () - t0 > budget_s / 2)
+        if (cap_now () - t0 > budget_s / 2 || zsys_interrupted)
             break;
     }
     if (rc == 0 && fsync (fd) != 0)
@@ -92,7 +92,7 @@ cap_disk_measure (const char *dir, double budget_s, double *read_bps, double *wr
         if (rfd >= 0) {
             size_t done = 0;
             t0 = cap_now ();
-            while (done < written) {
+            while (done < written && !zsys_interrupted) {
                 ssize_t n = read (rfd, buf, S_BLOCK);
                 if (n < 0 && direct && errno == EINVAL && done == 0) {
                     //  O_DIRECT accepted at open but not for reads (tmpfs

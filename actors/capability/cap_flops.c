@@ -131,8 +131,8 @@ s_run (void *arg)
             best = flops / dt;
         if (dt < 0.005)
             rounds *= 2;        //  bursts of at least ~5 ms: clock noise stays small
-        if (t1 - start >= job->budget_s)
-            break;
+        if (t1 - start >= job->budget_s || zsys_interrupted)
+            break;          //  budget spent, or the actor is stopping
     }
     job->rate = best;
     return NULL;

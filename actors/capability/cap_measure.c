@@ -1,6 +1,6 @@
-/*  cap_measure.c: one full MachCap measurement (at most ~2 s), the hardware
-    fingerprint it belongs to, live figures, and the cache file
-    <home>/machcap.cache (a machcap_cache record of proto/cap.def).
+/*  cap_measure.c: one full MachCap measurement (at most ~2 s), the fixed
+    profile for test nodes, the hardware fingerprint, live figures, and the
+    cache file <home>/machcap.cache (a machcap_cache record of proto/cap.def).
 */
 #include "cap.h"
 #include "irh_hash.h"
@@ -91,6 +91,8 @@ cap_measure_all (const char *home, irh_machcap_info_t *info)
     if (fma)
         info->flags |= CAP_FLAG_FMA;
     double t_flops = cap_now ();
+    if (zsys_interrupted)
+        return;                 //  the actor is stopping: these figures go unused
 
     uint64_t mem_max = S_MEM_MAX;
     if (info->ram_avail && mem_max > info->ram_avail / 4)
@@ -108,6 +110,8 @@ cap_measure_all (const char *home, irh_machcap_info_t *info)
     if (capped)
         info->flags |= CAP_FLAG_TRIAD_CAPPED;
     double t_mem = cap_now ();
+    if (zsys_interrupted)
+        return;
 
     double rd = 0, wr = 0;
     bool fadvise = false;
@@ -143,6 +147,28 @@ cap_measure_all (const char *home, irh_machcap_info_t *info)
                (cap_now () - t_disk) * 1e3);
 }
 
+void
+cap_measure_fixed (const char *home, irh_machcap_info_t *info)
+{
+    memset (info, 0, sizeof (*info));
+    info->cores = cap_sys_cores ();
+    cap_sys_cpu_model (info->cpu_model, sizeof (info->cpu_model));
+    cap_sys_meminfo (&info->ram_total, &info->ram_avail);
+    cap_sys_loadavg (&info->load1_milli);
+    info->flops_core = CAP_FIXED_FLOPS_CORE;
+    info->flops_all = CAP_FIXED_FLOPS_ALL;
+    info->mem_bw = CAP_FIXED_MEM_BW;
+    info->disk_read = CAP_FIXED_DISK_BW;
+    info->disk_write = CAP_FIXED_DISK_BW;
+    info->net_bw = CAP_DEFAULT_NET_BW;
+    info->net_latency_ns = CAP_DEFAULT_LATENCY_NS;
+    snprintf (info->nic, sizeof (info->nic), "%s", CAP_FIXED_NIC);
+    info->flags = CAP_FLAG_FIXED;
+    info->fingerprint = cap_fingerprint (home);
+    info->measured_ms = (uint64_t) zclock_time ();
+    info->live_ms = info->measured_ms;
+}
+
 int
 cap_cache_load (const char *path, uint64_t fingerprint, irh_machcap_info_t *info, bool *corrupt)
 {
@@ -168,7 +194,7 @@ cap_cache_load (const char *path, uint64_t fingerprint, irh_machcap_info_t *info
         return -1;
     }
     if (cache.fingerprint != fingerprint)
-        return -1;                          //  other hardware: measure again
+        return 1;                           //  other hardware: measure again
     return 0;
 }
 

@@ -1,12 +1,15 @@
 """irohds-capability as a process: standalone (--bind) answering machcap,
 verdict and ping, `irohds-ctl --endpoint EP cap [--json|--remeasure]`, and
-the same under the supervisor (service "cap" through the broker)."""
+the same under the supervisor (service "cap" through the broker); start-up
+(registered at once, requests held until the first measurement, a bounded
+hold) with the test knob IROHDS_CAP_MEASURE_DELAY_MS; the fixed profile."""
 import json
 import math
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -15,15 +18,35 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import irohds_test as support  # noqa: E402
 from irohds_test import Client, Daemon, binary, make_home  # noqa: E402
 
-from irohds import _proto  # noqa: E402
+from irohds import _proto, _transport  # noqa: E402
+
+
+def wait_measured(endpoint, timeout=60):
+    """The first machcap_info once the actor has a profile. The actor
+    answers ping at once but measures in the background: a machcap waits
+    for that, or after the actor's bound gets "measuring" (asked again)."""
+    deadline = time.monotonic() + timeout
+    client = Client(endpoint)
+    try:
+        while True:
+            status, frames = client.call("cap", "machcap", timeout=15)
+            if status == "OK":
+                return _proto.decode(frames[0], expect="machcap_info")[1]
+            assert frames[0] == b"measuring", frames
+            assert time.monotonic() < deadline, "never measured"
+    finally:
+        client.close()
 
 
 @pytest.fixture
 def standalone():
-    """irohds-capability --bind in a temp home of its own (removed after)."""
+    """irohds-capability --bind in a temp home of its own (removed after),
+    its first measurement done."""
     actor = support.Actor("irohds-capability", "cap")
     actor.endpoint = "ipc://%s/cap.ipc" % actor.home
-    yield from support.serve(actor)
+    for served in support.serve(actor):
+        wait_measured(served.endpoint)
+        yield served
 
 
 def ctl(home, endpoint, *args, timeout=30):
@@ -109,14 +132,8 @@ def test_under_the_daemon():
     try:
         d.start()
         d.wait_ready(timeout=20, services=("sup", "cap"))
-        client = d.client()
-        try:
-            status, frames = client.call("cap", "machcap", timeout=10)
-            assert status == "OK", frames
-            _n, info = _proto.decode(frames[0], expect="machcap_info")
-            assert info["flops_all"] > 0 and info["mem_bw"] > 0
-        finally:
-            client.close()
+        info = wait_measured(d.endpoint)
+        assert info["flops_all"] > 0 and info["mem_bw"] > 0
         out = d.ctl("--json", "cap")
         assert out.returncode == 0, out.stderr
         check_cap_json(json.loads(out.stdout))
@@ -126,3 +143,203 @@ def test_under_the_daemon():
             d.stop()
         finally:
             d.cleanup()
+
+
+# ---- start-up: register first, measure in the background ----------------
+
+FLAG_CACHED = 1 << 5
+FLAG_FIXED = 1 << 6
+
+
+def cap_row(client):
+    """The capability row of `sup status` (a dict), or None."""
+    status, frames = client.call("sup", "status", timeout=5)
+    assert status == "OK"
+    for row in _transport.parse_table(frames):
+        if row["name"] == "capability":
+            return row
+    return None
+
+
+def test_registers_at_once_while_measuring(monkeypatch):
+    # The measurement is forced to take longer than the supervisor's
+    # registration deadline (SUP_REGISTER_MS, 10 s): the actor must be
+    # registered and answering long before, and never be restarted.
+    monkeypatch.setenv("IROHDS_CAP_MEASURE_DELAY_MS", "20000")
+    d = Daemon()
+    try:
+        started = time.monotonic()
+        d.start()
+        d.wait_ready(timeout=20, services=("sup", "cap"))
+        client = d.client()
+        try:
+            row = cap_row(client)
+            assert row["state"] == "running", row
+            pid = int(row["pid"])
+            # Registered before any measurement finished: no cache file yet.
+            assert not os.path.exists(os.path.join(d.home, "machcap.cache"))
+            # A machcap request is held; ping still answers at once.
+            held = client.send("cap", "machcap")
+            status, frames = client.call("cap", "ping", timeout=2)
+            assert status == "OK"
+            assert _proto.decode(frames[0], expect="pong")[1]["pid"] == pid
+            # With no previous profile the held request gets a clear error
+            # within the actor's bound (well before the measurement ends),
+            # never silence.
+            status, frames = client.recv(held, timeout=15)
+            assert status == "ERR" and frames[0] == b"measuring", frames
+            # Past the registration deadline: same process, no restart.
+            while time.monotonic() - started < 12:
+                time.sleep(0.5)
+            row = cap_row(client)
+            assert row["state"] == "running" and int(row["pid"]) == pid, row
+            assert int(row["restarts"]) == 0, row
+            assert "measured in" not in d.read_log()
+        finally:
+            client.close()
+        # Stopping while measuring is prompt and clean.
+        assert d.stop(timeout=10) == 0
+        assert "ignored SIGTERM" not in d.read_log()
+    finally:
+        d.cleanup()
+
+
+def test_requests_during_measurement_are_answered_after_it(monkeypatch):
+    monkeypatch.setenv("IROHDS_CAP_MEASURE_DELAY_MS", "500")
+    actor = support.Actor("irohds-capability", "cap", args=["-v"])
+    actor.endpoint = "ipc://%s/cap.ipc" % actor.home
+    client = None
+    try:
+        before_ms = time.time() * 1000
+        actor.start()
+        client = Client(actor.endpoint)
+        asked = client.send("cap", "machcap")
+        verdict = client.send("cap", "verdict", flops=10 ** 9, mem_bytes=10 ** 6,
+                              result_bytes=1000)
+        ping = client.send("cap", "ping")
+        # The ping overtakes the held requests.
+        first = client.sock.recv_multipart() if client.sock.poll(5000) else None
+        assert first is not None and first[2] == ping, first
+        status, frames = client.recv(asked, timeout=15)
+        if status == "ERR":
+            # A machine so loaded that the measurement outlasted the
+            # actor's bound (8 s): the answer is the clear error, and only
+            # while nothing has been measured yet.
+            assert frames[0] == b"measuring", frames
+            assert "measured in" not in actor.read_log()
+            info = wait_measured(actor.endpoint)
+        else:
+            assert status == "OK", frames
+            _n, info = _proto.decode(frames[0], expect="machcap_info")
+        # Answered with the new measurement, not a cache or the fixed profile.
+        assert info["measured_ms"] >= before_ms
+        assert not info["flags"] & (FLAG_CACHED | FLAG_FIXED)
+        assert info["mem_bw"] > 0 and info["flops_all"] > 0
+        status, frames = client.recv(verdict, timeout=15)
+        if status == "ERR":
+            assert frames[0] == b"measuring", frames
+            status, frames = client.call("cap", "verdict", timeout=5, flops=10 ** 9)
+        assert status == "OK", frames
+        _n, out = _proto.decode(frames[0], expect="verdict_info")
+        assert out["bottleneck"] in ("compute", "memory", "network", "disk")
+        assert "measured in" in actor.read_log()
+        assert os.path.exists(os.path.join(actor.home, "machcap.cache"))
+    finally:
+        if client:
+            client.close()
+        try:
+            actor.stop()
+        finally:
+            actor.cleanup()
+
+
+def fixed_figures(info):
+    assert info["flags"] & FLAG_FIXED
+    assert not info["flags"] & FLAG_CACHED
+    assert info["flops_core"] == 5_000_000_000 and info["flops_all"] == 10_000_000_000
+    assert info["mem_bw"] == 5_000_000_000
+    assert info["disk_read"] == info["disk_write"] == 100_000_000
+    assert info["net_bw"] == 12_500_000 and info["net_latency_ns"] == 1_000_000
+    assert info["nic"] == "fixed" and info["measure_wall_us"] == 0
+    assert info["cores"] >= 1 and info["ram_total"] > 0
+
+
+def test_fixed_profile_from_the_environment(monkeypatch):
+    # The measurement knob must not matter: nothing is measured.
+    monkeypatch.setenv("IROHDS_CAP_PROFILE", "fixed")
+    monkeypatch.setenv("IROHDS_CAP_MEASURE_DELAY_MS", "60000")
+    actor = support.Actor("irohds-capability", "cap")
+    actor.endpoint = "ipc://%s/cap.ipc" % actor.home
+    client = None
+    try:
+        actor.start()
+        client = Client(actor.endpoint)
+        status, frames = client.call("cap", "machcap", timeout=5)
+        assert status == "OK", frames
+        first = _proto.decode(frames[0], expect="machcap_info")[1]
+        fixed_figures(first)
+        time.sleep(0.01)
+        status, frames = client.call("cap", "remeasure", timeout=5)
+        assert status == "OK", frames
+        again = _proto.decode(frames[0], expect="machcap_info")[1]
+        fixed_figures(again)
+        assert again["measured_ms"] > first["measured_ms"]
+        status, frames = client.call("cap", "verdict", timeout=5, flops=10 ** 12)
+        assert status == "OK"
+        # A fixed profile never touches (or creates) the cache file.
+        assert not os.path.exists(os.path.join(actor.home, "machcap.cache"))
+        assert "measured in" not in actor.read_log()
+    finally:
+        if client:
+            client.close()
+        try:
+            actor.stop()
+        finally:
+            actor.cleanup()
+
+
+def test_fixed_profile_from_the_config_under_the_daemon(monkeypatch):
+    monkeypatch.delenv("IROHDS_CAP_PROFILE", raising=False)
+    d = Daemon()
+    with open(os.path.join(d.home, "config.toml"), "a") as f:
+        f.write('[cap]\nprofile = "fixed"\n')
+    try:
+        d.start()
+        d.wait_ready(timeout=20, services=("sup", "cap"))
+        client = d.client()
+        try:
+            status, frames = client.call("cap", "machcap", timeout=5)
+            assert status == "OK", frames
+            fixed_figures(_proto.decode(frames[0], expect="machcap_info")[1])
+        finally:
+            client.close()
+        out = d.ctl("--json", "cap")
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        check_cap_json(doc)
+        assert doc["machine"]["nic"] == "fixed"
+        assert doc["machine"]["mem_bw"]["value"] == 5e9
+        out = d.ctl("cap")
+        assert out.returncode == 0 and "12.5 MB/s on fixed" in out.stdout, out.stdout
+        assert not os.path.exists(os.path.join(d.home, "machcap.cache"))
+    finally:
+        try:
+            d.stop()
+        finally:
+            d.cleanup()
+
+
+def test_unknown_profile_is_logged_and_measured(monkeypatch):
+    monkeypatch.setenv("IROHDS_CAP_PROFILE", "sometimes")
+    actor = support.Actor("irohds-capability", "cap")
+    actor.endpoint = "ipc://%s/cap.ipc" % actor.home
+    try:
+        actor.start()
+        info = wait_measured(actor.endpoint)
+        assert not info["flags"] & FLAG_FIXED and info["mem_bw"] > 0
+        assert 'IROHDS_CAP_PROFILE = "sometimes"' in actor.read_log()
+    finally:
+        try:
+            actor.stop()
+        finally:
+            actor.cleanup()
