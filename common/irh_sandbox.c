@@ -181,6 +181,7 @@ irh_sandbox_allow_write (irh_sandbox_t *self, const char *path)
 int
 irh_sandbox_allow_system (irh_sandbox_t *self, const char *path)
 {
+    assert (self);
     assert (path);
     char *resolved = realpath (path, NULL);
     if (!resolved) {
@@ -448,7 +449,6 @@ irh_sandbox_apply (const irh_sandbox_t *self, irh_sandbox_status_t *status, char
               status->seccomp? "on": self->seccomp? "off": "unused",
               status->no_new_privs? "on": "off",
               status->unconfined_threads? " threads-unconfined": "");
-    if (rc == 0)
-        irh_info ("sandbox %s: %s", self->name, status->summary);
+    irh_info ("sandbox %s: %s", self->name, status->summary);
     return rc;
 }
