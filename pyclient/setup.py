@@ -42,7 +42,7 @@ PROTO = os.path.join(ROOT, "proto")
 # compiles the same list into the extension.
 B3_COMMON_SOURCES = ["irh_hash.c"]
 LIB_SONAME = "libirohds.so.0"
-LIB_PACKAGES = ["libczmq", "libzmq", "libsodium", "lmdb", "libxxhash"]
+LIB_PACKAGES = ["libczmq", "libzmq", "libsodium", "lmdb", "libxxhash", "libseccomp"]
 # What CMakeLists.txt adds to every target, minus -Werror: a user's newer
 # compiler must not turn a new warning into a failed install (the CMake
 # build and CI keep -Werror). -UNDEBUG: Python's own CFLAGS define NDEBUG,
@@ -87,7 +87,7 @@ def _pkg_config(*args):
                              capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         _fail("pkg-config cannot find %s (%s): apt-get install pkg-config "
-              "libczmq-dev libzmq3-dev libsodium-dev liblmdb-dev libxxhash-dev"
+              "libczmq-dev libzmq3-dev libsodium-dev liblmdb-dev libxxhash-dev libseccomp-dev"
               % (" ".join(LIB_PACKAGES), getattr(exc, "stderr", "") or exc))
     return shlex.split(out)
 

@@ -21,7 +21,8 @@ ASAN_DIR="${ASAN_DIR:-$ROOT/build-asan}"
 PYTHON=/usr/bin/python3
 
 PACKAGES_BUILD=(cmake gcc clang pkg-config make libzmq3-dev libczmq-dev liblmdb-dev
-                libsodium-dev libxxhash-dev librust-blake3-dev libclang-rt-14-dev)
+                libsodium-dev libxxhash-dev librust-blake3-dev libclang-rt-14-dev
+                libseccomp-dev)
 PACKAGES_RUN=(python3 python3-zmq python3-pytest python3-numpy python3-lmdb
               python3-psutil iproute2 lmdb-utils python3-dev groff-base man-db)
 PACKAGES_BENCH=(b3sum python3-diskcache python3-joblib sysbench)
