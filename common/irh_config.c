@@ -32,6 +32,7 @@
 //  here AND to docs/config.md.
 static const char *s_known_keys [] = {
     "broker.max_message",
+    "cap.profile",
     "client.mem_bytes",
     "client.timeout",
     "discovery.lan",

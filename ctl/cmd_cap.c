@@ -20,6 +20,7 @@
 #define S_FMA           (1u << 3)
 #define S_TRIAD_CAPPED  (1u << 4)
 #define S_CACHED        (1u << 5)
+#define S_FIXED         (1u << 6)
 
 typedef struct {
     const char *task;
@@ -148,6 +149,8 @@ s_print_json (ctl_t *ctl, const irh_machcap_info_t *info, const irh_fncost_cap_t
     s_json_fig (ctl, "live_at", info->live_ms / 1e3, "s since epoch");
     ctl_json_key (ctl, "cached");
     ctl_json_bool (ctl, info->flags & S_CACHED);
+    ctl_json_key (ctl, "fixed");
+    ctl_json_bool (ctl, info->flags & S_FIXED);
     ctl_json_key (ctl, "fma");
     ctl_json_bool (ctl, info->flags & S_FMA);
     ctl_json_key (ctl, "disk_fadvise");
@@ -197,7 +200,8 @@ s_print_text (const irh_machcap_info_t *info, const irh_fncost_cap_t *cap)
         strftime (stamp, sizeof (stamp), "%Y-%m-%d %H:%M", &tm);
     printf ("irohds cap  [%s]\n", info->cpu_model);
     printf ("  measured   %s in %.2f s%s, fingerprint %016" PRIx64 "\n", stamp,
-            info->measure_wall_us / 1e6, info->flags & S_CACHED ? " (from cache)" : "",
+            info->measure_wall_us / 1e6, info->flags & S_FIXED ? " (fixed profile, nothing measured)"
+            : info->flags & S_CACHED ? " (from cache)" : "",
             info->fingerprint);
     printf ("  compute    %.1f GFLOP/s per core, %.1f GFLOP/s on %u cores%s\n",
             info->flops_core / 1e9, info->flops_all / 1e9, info->cores,
@@ -256,13 +260,17 @@ ctl_cmd_cap (ctl_t *ctl, int argc, char **argv)
     if (remeasure) {
         irh_remeasure_t request = { 0 };
         frame = irh_remeasure_encode (&request);
-        //  A measurement takes up to ~2 s, more on a loaded machine.
-        if (ctl->timeout_ms < 15000)
-            ctl->timeout_ms = 15000;
+        //  A measurement takes ~2 s, many more on a loaded machine.
+        if (ctl->timeout_ms < 60000)
+            ctl->timeout_ms = 60000;
     }
     else {
         irh_machcap_t request = { 0 };
         frame = irh_machcap_encode (&request);
+        //  The actor holds machcap for up to 8 s while it takes its first
+        //  measurement, then answers with what it has (or `measuring`).
+        if (ctl->timeout_ms < 15000)
+            ctl->timeout_ms = 15000;
     }
     zframe_t *body = NULL;
     int rc = ctl_call_message (ctl, "cap", &frame, &body);

@@ -32,6 +32,7 @@ FLAG_DISK_FADVISE = 1 << 2
 FLAG_FMA = 1 << 3
 FLAG_TRIAD_CAPPED = 1 << 4
 FLAG_CACHED = 1 << 5
+FLAG_FIXED = 1 << 6               # cap.profile = "fixed": nothing was measured
 
 CACHE_SEED = 0x636F72656E          # "coren", seed of the cache checksum
 CACHE_FORMAT = 1
@@ -374,6 +375,7 @@ class MachCap:
             out[attr] = {"value": getattr(self, attr), "unit": ""}
         out["gpu_count"] = {"value": self.gpu_count, "unit": "count"}
         out["nic_unknown"] = {"value": bool(self.flags & FLAG_NIC_UNKNOWN), "unit": ""}
+        out["fixed"] = {"value": bool(self.flags & FLAG_FIXED), "unit": ""}
         out["fingerprint"] = {"value": "%016x" % self.fingerprint, "unit": ""}
         return out
 

@@ -20,22 +20,9 @@ from irohds_test import Client, Daemon, binary, make_home  # noqa: E402
 
 from irohds import _proto, _transport  # noqa: E402
 
-
-def wait_measured(endpoint, timeout=60):
-    """The first machcap_info once the actor has a profile. The actor
-    answers ping at once but measures in the background: a machcap waits
-    for that, or after the actor's bound gets "measuring" (asked again)."""
-    deadline = time.monotonic() + timeout
-    client = Client(endpoint)
-    try:
-        while True:
-            status, frames = client.call("cap", "machcap", timeout=15)
-            if status == "OK":
-                return _proto.decode(frames[0], expect="machcap_info")[1]
-            assert frames[0] == b"measuring", frames
-            assert time.monotonic() < deadline, "never measured"
-    finally:
-        client.close()
+# These tests are about measuring the real machine: never the fixed
+# profile that the rest of the suite uses (tests/CMakeLists.txt).
+os.environ.pop("IROHDS_CAP_PROFILE", None)
 
 
 @pytest.fixture
@@ -45,7 +32,7 @@ def standalone():
     actor = support.Actor("irohds-capability", "cap")
     actor.endpoint = "ipc://%s/cap.ipc" % actor.home
     for served in support.serve(actor):
-        wait_measured(served.endpoint)
+        support.wait_measured(served.endpoint)
         yield served
 
 
@@ -132,7 +119,7 @@ def test_under_the_daemon():
     try:
         d.start()
         d.wait_ready(timeout=20, services=("sup", "cap"))
-        info = wait_measured(d.endpoint)
+        info = support.wait_measured(d.endpoint)
         assert info["flops_all"] > 0 and info["mem_bw"] > 0
         out = d.ctl("--json", "cap")
         assert out.returncode == 0, out.stderr
@@ -227,7 +214,7 @@ def test_requests_during_measurement_are_answered_after_it(monkeypatch):
             # while nothing has been measured yet.
             assert frames[0] == b"measuring", frames
             assert "measured in" not in actor.read_log()
-            info = wait_measured(actor.endpoint)
+            info = support.wait_measured(actor.endpoint)
         else:
             assert status == "OK", frames
             _n, info = _proto.decode(frames[0], expect="machcap_info")
@@ -335,7 +322,7 @@ def test_unknown_profile_is_logged_and_measured(monkeypatch):
     actor.endpoint = "ipc://%s/cap.ipc" % actor.home
     try:
         actor.start()
-        info = wait_measured(actor.endpoint)
+        info = support.wait_measured(actor.endpoint)
         assert not info["flags"] & FLAG_FIXED and info["mem_bw"] > 0
         assert 'IROHDS_CAP_PROFILE = "sometimes"' in actor.read_log()
     finally:

@@ -20,6 +20,10 @@ from irohds_test import Client, make_home  # noqa: E402
 from irohds import _proto, _transport, coren  # noqa: E402
 from irohds.coren import FnCost, MachCap  # noqa: E402
 
+# These tests are about measuring the real machine: never the fixed
+# profile that the rest of the suite uses (tests/CMakeLists.txt).
+os.environ.pop("IROHDS_CAP_PROFILE", None)
+
 
 def cap_actor(home):
     """irohds-capability --bind ipc://<home>/run/broker.ipc, killed by pid."""
@@ -42,7 +46,9 @@ def home(monkeypatch):
 
 @pytest.fixture
 def actor(home):
-    yield from support.serve(cap_actor(home))
+    for served in support.serve(cap_actor(home)):
+        support.wait_measured(served.endpoint)
+        yield served
 
 
 def info(actor, name="machcap", timeout=10.0):
@@ -129,7 +135,7 @@ def test_fingerprint_change_triggers_measurement(actor):
     write_cache(actor.home, before, fingerprint=before["fingerprint"] ^ 1)
     time.sleep(0.01)
     actor.start()
-    after = info(actor)
+    after = support.wait_measured(actor.endpoint)
     assert not after["flags"] & coren.FLAG_CACHED
     assert after["measured_ms"] > before["measured_ms"]
     assert after["fingerprint"] == before["fingerprint"]
@@ -157,7 +163,7 @@ def test_corrupt_cache_is_ignored_counted_and_rewritten(actor, damage):
         f.write(data)
     assert MachCap.read_cache() is None
     actor.start()
-    after = info(actor)
+    after = support.wait_measured(actor.endpoint)
     assert after["cache_corrupt"] == 1
     assert not after["flags"] & coren.FLAG_CACHED
     assert after["measured_ms"] > before["measured_ms"]
@@ -253,6 +259,7 @@ def test_bad_requests_are_answered_and_counted(actor):
 def test_fallbacks_when_no_daemon_answers(home):
     actor = cap_actor(home).start()
     try:
+        support.wait_measured(actor.endpoint)
         live = MachCap.read()
     finally:
         actor.stop()

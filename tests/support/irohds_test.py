@@ -205,3 +205,22 @@ class Actor(Daemon):
                 stdout=logf, stderr=subprocess.STDOUT, env=test_env(self.home))
         self.wait_ready(timeout, services=(self.service,))
         return self
+
+
+def wait_measured(endpoint, timeout=60):
+    """The first machcap_info once a capability actor has a profile. The
+    actor answers ping at once but measures in the background: a machcap
+    waits for that, or after the actor's bound gets "measuring" (asked
+    again)."""
+    from irohds import _proto
+    deadline = time.monotonic() + timeout
+    client = Client(endpoint)
+    try:
+        while True:
+            status, frames = client.call("cap", "machcap", timeout=15)
+            if status == "OK":
+                return _proto.decode(frames[0], expect="machcap_info")[1]
+            assert frames[0] == b"measuring", frames
+            assert time.monotonic() < deadline, "never measured"
+    finally:
+        client.close()
