@@ -10,21 +10,9 @@ import psutil
 import pytest
 import zmq
 
-from faults import Daemon, broker_stats, call_ok, key_of, put, status, wait_for
+from faults import broker_stats, call_ok, key_of, put, status, wait_for
 
 GETS = 20000
-
-
-@pytest.fixture
-def daemon():
-    d = Daemon()
-    try:
-        yield d.start()
-    finally:
-        try:
-            d.stop()
-        finally:
-            d.cleanup()
 
 
 def rss(pid):

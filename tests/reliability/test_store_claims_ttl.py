@@ -4,7 +4,6 @@ holder (defect 5), a client's touch is a local hit and an access
 real daemon.
 """
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -13,18 +12,6 @@ import uuid
 import pytest
 
 from faults import Daemon, get, key_of, put, store_stats, table, call_ok
-
-
-@pytest.fixture
-def daemon():
-    d = Daemon()
-    try:
-        yield d.start()
-    finally:
-        try:
-            d.stop()
-        finally:
-            d.cleanup()
 
 
 def holder_for(pid):

@@ -12,18 +12,6 @@ from faults import (Daemon, broker_stats, call_ok, fill, get, key_of, put, statu
                     store_stats, tmpfs)
 
 
-@pytest.fixture
-def daemon():
-    d = Daemon()
-    try:
-        yield d.start()
-    finally:
-        try:
-            d.stop()
-        finally:
-            d.cleanup()
-
-
 def victim_dir():
     """A directory outside the home with files gc must never touch."""
     where = tempfile.mkdtemp(prefix="irh-victim-", dir="/tmp")

@@ -8,21 +8,7 @@ import os
 import stat
 import time
 
-import pytest
-
-from faults import Daemon, broker_stats, get, key_of, put, put_path, status, store_stats
-
-
-@pytest.fixture
-def daemon():
-    d = Daemon()
-    try:
-        yield d.start()
-    finally:
-        try:
-            d.stop()
-        finally:
-            d.cleanup()
+from faults import broker_stats, get, key_of, put, put_path, status, store_stats
 
 
 def staging(d):
