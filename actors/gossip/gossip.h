@@ -41,11 +41,14 @@ typedef struct _gossip_net_t gossip_net_t;
 typedef void (gossip_packet_fn) (void *arg, const uint8_t *from, const uint8_t *data,
                                  size_t size);
 
-//  Bind the CURVE ROUTER on listen (tcp://ADDR:PORT), with its own zauth.
-//  advertise is the address put in our hello and member record.
+//  Bind the CURVE ROUTER on listen (tcp://ADDR:PORT; a free port on
+//  ADDR if PORT is taken), with its own ZAP handler.
 gossip_net_t *gossip_net_new (irh_identity_t *identity, const char *listen,
-                              const char *advertise, zloop_t *loop,
-                              gossip_packet_fn *packet, void *arg);
+                              zloop_t *loop, gossip_packet_fn *packet, void *arg);
+//  The TCP port bound.
+int gossip_net_port (gossip_net_t *self);
+//  The address peers reach us at (put in our hello); call before sending.
+void gossip_net_advertise (gossip_net_t *self, const char *advertise);
 void gossip_net_destroy (gossip_net_t **self_p);
 //  swim's send callback (see swim_host_t).
 void gossip_net_send (void *arg, const uint8_t *to_id, const char *to_address,

@@ -43,6 +43,7 @@ struct _gossip_net_t {
     zsock_t *router;
     zframe_t *hello;            //  our encoded hello
     char advertise [65];
+    int port;                   //  the TCP port bound
     gossip_packet_fn *packet;
     void *arg;
     zhashx_t *links;            //  hex id -> gossip_link_t
@@ -477,34 +478,22 @@ s_frame_free (void **item)
 }
 
 gossip_net_t *
-gossip_net_new (irh_identity_t *identity, const char *listen, const char *advertise,
-                zloop_t *loop, gossip_packet_fn *packet, void *arg)
+gossip_net_new (irh_identity_t *identity, const char *listen, zloop_t *loop,
+                gossip_packet_fn *packet, void *arg)
 {
-    assert (identity && listen && advertise && loop && packet);
+    assert (identity && listen && loop && packet);
     gossip_net_t *self = (gossip_net_t *) zmalloc (sizeof (gossip_net_t));
     assert (self);
     self->identity = identity;
     self->loop = loop;
     self->packet = packet;
     self->arg = arg;
-    snprintf (self->advertise, sizeof self->advertise, "%s", advertise);
     self->links = zhashx_new ();
     zhashx_set_destructor (self->links, s_link_free);
     self->inbound = zhashx_new ();
     zhashx_set_destructor (self->inbound, s_inbound_free);
     self->routes = zhashx_new ();
     zhashx_set_destructor (self->routes, s_frame_free);
-
-    irh_peer_hello_t hello;
-    memset (&hello, 0, sizeof hello);
-    hello.version = SWIM_PROTOCOL_VERSION;
-    memcpy (hello.node_id, irh_identity_curve_public (identity), SWIM_ID_SIZE);
-    snprintf (hello.name, sizeof hello.name, "%s", irh_identity_name (identity));
-    hello.capabilities = 1;
-    memcpy (hello.sign_key, irh_identity_sign_public (identity), SWIM_ID_SIZE);
-    snprintf (hello.listen, sizeof hello.listen, "%s", advertise);
-    self->hello = irh_peer_hello_encode (&hello);
-    assert (self->hello);
 
     //  The ZAP handler first: a CURVE server with none accepts anyone
     //  without telling us their key. (zauth's allow-any leaves the user
@@ -523,8 +512,19 @@ gossip_net_new (irh_identity_t *identity, const char *listen, const char *advert
     zsock_set_zap_domain (self->router, "irohds");
     zcert_apply (irh_identity_cert (identity), self->router);
     zsock_set_curve_server (self->router, 1);
-    if (zsock_bind (self->router, "%s", listen) < 0) {
-        irh_error ("cannot listen on %s (peers.listen): %s", listen, zmq_strerror (zmq_errno ()));
+    self->port = zsock_bind (self->router, "%s", listen);
+    if (self->port < 0) {
+        //  Port taken (e.g. a second daemon on this host): any free port
+        //  on the same address beats no membership at all; the address we
+        //  advertise (hello, member record, beacon) carries the real one.
+        irh_warn ("cannot listen on %s (peers.listen): %s; using a free port instead",
+                  listen, zmq_strerror (zmq_errno ()));
+        char any [80];
+        snprintf (any, sizeof any, "%.*s:*", (int) (strrchr (listen, ':') - listen), listen);
+        self->port = zsock_bind (self->router, "%s", any);
+    }
+    if (self->port < 0) {
+        irh_error ("cannot listen on %s: %s", listen, zmq_strerror (zmq_errno ()));
         gossip_net_destroy (&self);
         return NULL;
     }
@@ -540,6 +540,31 @@ gossip_net_new (irh_identity_t *identity, const char *listen, const char *advert
         zloop_reader (loop, (zsock_t *) self->monitor, s_monitor_readable, self);
     }
     return self;
+}
+
+void
+gossip_net_advertise (gossip_net_t *self, const char *advertise)
+{
+    snprintf (self->advertise, sizeof self->advertise, "%s", advertise);
+    irh_identity_t *identity = self->identity;
+    irh_peer_hello_t hello;
+    memset (&hello, 0, sizeof hello);
+    hello.version = SWIM_PROTOCOL_VERSION;
+    memcpy (hello.node_id, irh_identity_curve_public (identity), SWIM_ID_SIZE);
+    snprintf (hello.name, sizeof hello.name, "%s", irh_identity_name (identity));
+    hello.capabilities = 1;
+    memcpy (hello.sign_key, irh_identity_sign_public (identity), SWIM_ID_SIZE);
+    snprintf (hello.listen, sizeof hello.listen, "%s", self->advertise);
+    zframe_destroy (&self->hello);
+    self->hello = irh_peer_hello_encode (&hello);
+    assert (self->hello);
+
+}
+
+int
+gossip_net_port (gossip_net_t *self)
+{
+    return self->port;
 }
 
 void

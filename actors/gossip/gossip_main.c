@@ -177,6 +177,7 @@ s_stats_table (s_gossip_t *self)
     gossip_counters_t *c = gossip_net_counters (self->net);
     const swim_stats_t *s = swim_stats (self->swim);
     struct { const char *name; uint64_t value; } rows [] = {
+        { "port", (uint64_t) gossip_net_port (self->net) },
         { "members", swim_size (self->swim) },
         { "live", swim_live (self->swim) },
         { "incarnation", swim_incarnation (self->swim) },
@@ -312,7 +313,7 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
 //  address, with a wildcard host replaced by this machine's first
 //  interface address.
 static void
-s_advertise (irh_config_t *config, const char *listen, char *out, size_t size)
+s_advertise (irh_config_t *config, const char *listen, int port, char *out, size_t size)
 {
     const char *advertise = irh_config_str (config, "peers.advertise", NULL);
     if (advertise && gossip_address_valid (advertise)) {
@@ -320,16 +321,16 @@ s_advertise (irh_config_t *config, const char *listen, char *out, size_t size)
         return;
     }
     const char *host = listen + 6;
-    const char *colon = strrchr (host, ':');
+    int host_len = (int) (strrchr (host, ':') - host);
     if (strncmp (host, "0.0.0.0:", 8) != 0 && strncmp (host, "*:", 2) != 0) {
-        snprintf (out, size, "%s", listen);
+        snprintf (out, size, "tcp://%.*s:%d", host_len, host, port);
         return;
     }
     const char *address = "127.0.0.1";
     ziflist_t *iflist = ziflist_new ();
     if (iflist && ziflist_first (iflist))
         address = ziflist_address (iflist);
-    snprintf (out, size, "tcp://%s%s", address, colon);
+    snprintf (out, size, "tcp://%s:%d", address, port);
     ziflist_destroy (&iflist);
 }
 
@@ -363,7 +364,6 @@ main (int argc, char *argv [])
     snprintf (self.listen, sizeof self.listen, "%s", listen);
     swim_node_t *node = &self.self_node;
     memcpy (node->id, irh_identity_curve_public (self.identity), SWIM_ID_SIZE);
-    s_advertise (actor.config, self.listen, node->address, sizeof node->address);
     snprintf (node->name, sizeof node->name, "%s", irh_identity_name (self.identity));
     snprintf (node->hb.version, sizeof node->hb.version, "%s", IROHDS_VERSION);
     uint32_t gpus = 0;
@@ -376,8 +376,12 @@ main (int argc, char *argv [])
     s_heartbeat (&self);
 
     self.loop = zloop_new ();
-    self.net = gossip_net_new (self.identity, self.listen, node->address, self.loop,
-                               s_packet, &self);
+    self.net = gossip_net_new (self.identity, self.listen, self.loop, s_packet, &self);
+    if (self.net) {
+        s_advertise (actor.config, self.listen, gossip_net_port (self.net), node->address,
+                     sizeof node->address);
+        gossip_net_advertise (self.net, node->address);
+    }
     swim_config_t config;
     swim_config_default (&config);
     config.seed = (uint64_t) getpid () ^ (uint64_t) zclock_time ();
