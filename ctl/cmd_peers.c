@@ -155,12 +155,51 @@ s_peers_text (irh_table_t *table)
     irh_table_destroy (&out);
 }
 
+//  "peers --stats": the counters of gossip and discovery (bad frames,
+//  refused hellos, bad beacons, ...), one object per service with --json.
+static int
+s_peers_stats (ctl_t *ctl)
+{
+    irh_table_t *tables [2] = { NULL, NULL };
+    irh_gossip_stats_t gossip = { 0 };
+    zframe_t *frame = irh_gossip_stats_encode (&gossip);
+    int rc = ctl_call_table (ctl, "gossip", &frame, &tables [0]);
+    if (rc == 0) {
+        irh_discovery_stats_t discovery = { 0 };
+        frame = irh_discovery_stats_encode (&discovery);
+        rc = ctl_call_table (ctl, "discovery", &frame, &tables [1]);
+    }
+    if (rc == 0) {
+        const char *names [] = { "gossip", "discovery" };
+        if (ctl->json)
+            ctl_json_open (ctl, '{');
+        for (int i = 0; i < 2; i++) {
+            if (ctl->json) {
+                ctl_json_key (ctl, names [i]);
+                ctl_json_table_object (ctl, tables [i]);
+            }
+            else {
+                printf ("%s%s:\n", i ? "\n" : "", names [i]);
+                irh_table_print (tables [i], stdout);
+            }
+        }
+        if (ctl->json) {
+            ctl_json_close (ctl);
+            ctl_json_end (ctl);
+        }
+    }
+    irh_table_destroy (&tables [0]);
+    irh_table_destroy (&tables [1]);
+    return rc;
+}
+
 int
 ctl_cmd_peers (ctl_t *ctl, int argc, char **argv)
 {
-    (void) argv;
+    if (argc == 2 && streq (argv [1], "--stats"))
+        return s_peers_stats (ctl);
     if (argc != 1)
-        return ctl_usage (ctl, "peers takes no arguments");
+        return ctl_usage (ctl, "peers takes no arguments but --stats");
     irh_gossip_peers_t request = { 0 };
     zframe_t *frame = irh_gossip_peers_encode (&request);
     irh_table_t *table = NULL;
