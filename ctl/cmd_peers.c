@@ -17,6 +17,14 @@ ctl_node_fields (ctl_t *ctl, char *node_id, char *node_name, char *listen, size_
     irh_paths_t *paths = ctl_paths (ctl);
     if (!paths)
         return CTL_EXIT_ERROR;
+    snprintf (listen, size, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
+    node_id [0] = node_name [0] = 0;
+    //  A home that does not exist is reported, never created (info must
+    //  not leave one behind for a mistyped --home); in an existing home a
+    //  missing identity is made here.
+    struct stat st;
+    if (stat (paths->home, &st) != 0 || !S_ISDIR (st.st_mode))
+        return 0;
     char *err = NULL;
     irh_identity_t *identity = irh_identity_load_or_create (paths->home, &err);
     if (!identity) {
@@ -27,8 +35,6 @@ ctl_node_fields (ctl_t *ctl, char *node_id, char *node_name, char *listen, size_
     snprintf (node_id, size, "%s", irh_identity_node_id (identity));
     snprintf (node_name, size, "%s", irh_identity_name (identity));
     irh_identity_destroy (&identity);
-    snprintf (listen, size, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
-    struct stat st;
     if (stat (paths->config, &st) == 0 && S_ISREG (st.st_mode)) {
         irh_config_t *config = irh_config_load (paths->config);
         const char *value = config ? irh_config_str (config, "peers.listen", NULL) : NULL;

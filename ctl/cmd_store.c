@@ -573,17 +573,17 @@ ctl_cmd_info (ctl_t *ctl, int argc, char **argv)
         { "config_problems", "u", problems_text },
         { "log", "s", paths->log },
         { "endpoint", "s", ctl_endpoint (ctl) },
-        { "node_id", "s", node_id },
-        { "node_name", "s", node_name },
+        { "node_id", "s", *node_id? node_id: NULL },
+        { "node_name", "s", *node_name? node_name: NULL },
         { "listen", "s", listen },
         { NULL, NULL, NULL }
     };
     if (ctl->json) {
         ctl_json_open (ctl, '{');
         ctl_json_key (ctl, "node_id");
-        ctl_json_str (ctl, node_id);
+        ctl_json_str (ctl, *node_id? node_id: NULL);
         ctl_json_key (ctl, "node_name");
-        ctl_json_str (ctl, node_name);
+        ctl_json_str (ctl, *node_name? node_name: NULL);
         ctl_json_key (ctl, "listen");
         ctl_json_str (ctl, listen);
         ctl_json_key (ctl, "local");

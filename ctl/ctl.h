@@ -144,7 +144,8 @@ int ctl_cmd_cap (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_peers (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_join (ctl_t *ctl, int argc, char **argv);
 //  This node's id, name and peers.listen (cmd_peers.c); creates the
-//  identity if missing. 0 or an exit code (message printed).
+//  identity if missing, but never the home (id and name "" then).
+//  0 or an exit code (message printed).
 int ctl_node_fields (ctl_t *ctl, char *node_id, char *node_name, char *listen, size_t size);
 
 #endif
