@@ -163,3 +163,55 @@ time.sleep(1.5)
         status = json.loads(a.daemon.ctl("--json", "status").stdout)
         text = json.dumps(status)
         assert "gossip" in text and "discovery" in text
+
+
+CURVE_CLIENT = r"""
+import sys, zmq
+from zmq.utils import z85
+from irohds import _proto
+host, port, server_hex = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = zmq.Context()
+results = []
+def attempt(hello):
+    pub, sec = zmq.curve_keypair()
+    s = ctx.socket(zmq.DEALER)
+    s.linger = 0
+    s.curve_publickey, s.curve_secretkey = pub, sec
+    s.curve_serverkey = z85.encode(bytes.fromhex(server_hex))
+    s.connect("tcp://%s:%d" % (host, port))
+    s.send(hello(z85.decode(pub)))
+    if s.poll(5000):
+        reply = s.recv()
+        results.append((reply[0], _proto.decode(reply)[1].get("reason", "")))
+    else:
+        results.append((None, "no answer"))
+    s.close()
+# A hello claiming someone else's node id (not our CURVE key).
+attempt(lambda key: _proto.encode_peer_hello(version=1, node_id=b"\x07" * 32, name="liar"))
+# A hello of a protocol version this node does not speak.
+attempt(lambda key: _proto.encode_peer_hello(version=2, node_id=key, name="future"))
+# Garbage instead of a hello.
+attempt(lambda key: b"\x01garbage")
+for r in results:
+    print(r[0], r[1])
+"""
+
+
+def test_curve_hello_refusals_counted():
+    with harness.Cluster(2) as c:
+        c.start_daemons(lan=False)
+        a, b = c.nodes
+        server = info(a)["node_id"]
+        env = harness.irohds_test.test_env(b.home)
+        proc = b.run([sys.executable, "-c", CURVE_CLIENT, a.addr, str(PORT), server],
+                     timeout=60, env=env)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        print("\n".join(lines))
+        assert len(lines) == 3 and all(line.startswith("129 ") for line in lines)
+        assert "CURVE key" in lines[0]
+        assert "version 2 not supported" in lines[1]
+        g = stats(a, "gossip")
+        assert g["unknown_keys"] >= 1 and g["version_mismatch"] >= 1 and g["refused_hellos"] >= 1
+        assert g["hellos_accepted"] == 0
+        assert peers(a) == []
