@@ -394,8 +394,9 @@ main (int argc, char *argv [])
         irh_error ("cannot start the gossip actor");
         return 1;
     }
-    irh_info ("node %s (%s) listening on %s as %s", irh_identity_node_id (self.identity),
-              node->name, self.listen, node->address);
+    irh_info ("node %s (%s) listening on port %d (peers.listen %s) as %s",
+              irh_identity_node_id (self.identity), node->name, gossip_net_port (self.net),
+              self.listen, node->address);
     zloop_reader (self.loop, irh_worker_sock (self.worker), s_on_worker, &self);
     zloop_timer (self.loop, S_TICK_MS, 0, s_on_swim_timer, &self);
     zloop_timer (self.loop, S_SWEEP_MS, 0, s_on_slow_timer, &self);
