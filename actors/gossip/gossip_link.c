@@ -572,6 +572,10 @@ gossip_net_destroy (gossip_net_t **self_p)
 {
     gossip_net_t *self = *self_p;
     if (self) {
+        //  Let a departure (swim_leave) just sent get out.
+        for (gossip_link_t *link = (gossip_link_t *) zhashx_first (self->links); link;
+             link = (gossip_link_t *) zhashx_next (self->links))
+            zsock_set_linger (link->sock, 200);
         zhashx_destroy (&self->links);
         if (self->monitor)
             zloop_reader_end (self->loop, (zsock_t *) self->monitor);
