@@ -8,6 +8,7 @@ the bounds only catch hangs and the issue's limits (3 s, 10 s).
 """
 import json
 import os
+import signal
 import socket
 import struct
 import sys
@@ -94,20 +95,37 @@ def test_bootstrap_chain_five_nodes_lan_off():
         assert d["lan"] == 0 and d["beacons_heard"] == 0
 
 
-def test_killed_node_declared_dead():
+def _dead_everywhere(c, observers, node_id):
+    return all(any(p["id"] == node_id and p["state"] == "dead" for p in peers(n))
+               for n in observers)
+
+
+def test_paused_and_killed_nodes_declared_dead():
     with harness.Cluster(3) as c:
         c.start_daemons(lan=True)
         ids = [info(n)["node_id"] for n in c.nodes]
         harness.wait_for(lambda: all(len(alive_ids(n)) == 2 for n in c.nodes), timeout=5.0,
                          interval=0.1, what="3 nodes alive")
+        # SIGSTOP every process of node 1: it stops answering probes.
+        paused = harness.netns_pids(c.nodes[1].ns)
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            took = harness.wait_for(lambda: _dead_everywhere(c, [c.nodes[0], c.nodes[2]], ids[1]),
+                                    timeout=30.0, interval=0.2, what="paused node dead")
+            print("SIGSTOP of a node: dead at every other node after %.2f s" % took)
+        finally:
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
+        # Resumed, it refutes its death and is alive again everywhere.
+        harness.wait_for(lambda: ids[1] in alive_ids(c.nodes[0]) and ids[1] in alive_ids(c.nodes[2]),
+                         timeout=60.0, interval=0.2, what="resumed node alive again")
+        # kill -9 of the daemon and its actors (a crash, no departure sent).
         victim = c.nodes[2]
-        # The daemon and its actors: kill -9 every process of the node.
         for pid in harness.netns_pids(victim.ns):
-            os.kill(pid, 9)
-        took = harness.wait_for(
-            lambda: all(any(p["id"] == ids[2] and p["state"] == "dead" for p in peers(n))
-                        for n in c.nodes[:2]),
-            timeout=30.0, interval=0.2, what="killed node dead everywhere")
+            os.kill(pid, signal.SIGKILL)
+        took = harness.wait_for(lambda: _dead_everywhere(c, c.nodes[:2], ids[2]),
+                                timeout=30.0, interval=0.2, what="killed node dead everywhere")
         print("kill -9 of a node: dead at every other node after %.2f s" % took)
 
 
