@@ -38,6 +38,7 @@ typedef struct {
     int64_t started_ms;
     char listen [65];
     uint64_t bad_requests;
+    uint64_t joins_skipped;     //  join of a member already alive
 } s_gossip_t;
 
 static int64_t
@@ -209,6 +210,7 @@ s_stats_table (s_gossip_t *self)
         { "reconnects", s->reconnects },
         { "awareness", s->awareness },
         { "bad_requests", self->bad_requests },
+        { "joins_skipped", self->joins_skipped },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
         irh_table_row (table);
@@ -247,9 +249,17 @@ s_handle_join (s_gossip_t *self, irh_request_t *request, zframe_t *frame)
     if (memcmp (key, irh_identity_curve_public (self->identity), IRH_KEY_BYTES) == 0)
         irh_worker_error (self->worker, request, "bad-request", "join: that is this node");
     else {
-        irh_info ("joining %s#%.12s...", join.address, join.node_id);
-        swim_join (self->swim, join.address, key);
-        self->swim_due = 0;
+        //  Beacons repeat every second: a member already alive needs no
+        //  push-pull (N^2 of them on a LAN otherwise). Suspect or dead
+        //  ones get it: that is how a healed partition is noticed sooner.
+        swim_member_t member;
+        if (swim_member_find (self->swim, key, &member) == 0 && member.state == SWIM_ALIVE)
+            self->joins_skipped++;
+        else {
+            irh_info ("joining %s#%.12s...", join.address, join.node_id);
+            swim_join (self->swim, join.address, key);
+            self->swim_due = 0;
+        }
         zmsg_t *reply = zmsg_new ();
         irh_ok_t ok;
         memset (&ok, 0, sizeof ok);
