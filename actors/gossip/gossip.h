@@ -53,6 +53,9 @@ void gossip_net_destroy (gossip_net_t **self_p);
 //  swim's send callback (see swim_host_t).
 void gossip_net_send (void *arg, const uint8_t *to_id, const char *to_address,
                       const uint8_t *data, size_t size);
+//  Free closed links (call every swim tick: closed links wait two calls,
+//  so no zloop poll set still refers to them).
+void gossip_net_reap (gossip_net_t *self);
 //  Close idle links, forget stale inbound connections.
 void gossip_net_sweep (gossip_net_t *self, int64_t now_ms);
 gossip_counters_t *gossip_net_counters (gossip_net_t *self);

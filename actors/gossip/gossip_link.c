@@ -27,6 +27,8 @@ struct _gossip_link_t {
     char address [65];
     zsock_t *sock;
     bool helloed;               //  the peer's hello came back
+    bool closed;                //  dropped, waiting in the graveyard
+    uint64_t reap_gen;
     int64_t used_ms;
 };
 
@@ -49,6 +51,8 @@ struct _gossip_net_t {
     zhashx_t *links;            //  hex id -> gossip_link_t
     zhashx_t *inbound;          //  hex routing id -> s_inbound_t
     zhashx_t *routes;           //  hex node id -> routing id (zframe_t)
+    zlist_t *graveyard;         //  closed links not freed yet (s_link_drop)
+    uint64_t gen;               //  gossip_net_reap calls
     gossip_counters_t counters;
 };
 
@@ -68,26 +72,39 @@ s_link_destroy (gossip_link_t **self_p)
 {
     gossip_link_t *self = *self_p;
     if (self) {
-        zloop_reader_end (self->net->loop, self->sock);
         zsock_destroy (&self->sock);
-        self->net->counters.links_closed++;
         free (self);
         *self_p = NULL;
     }
 }
 
+//  Close a link. zloop polls a copy of its reader list and may still call
+//  this link's handler in the current pass (a timer or another handler
+//  closed it): so the link is only marked closed and parked, and freed by
+//  gossip_net_reap two swim ticks later, when no poll set holds it.
 static void
 s_link_drop (gossip_net_t *self, gossip_link_t *link)
 {
     char key [2 * SWIM_ID_SIZE + 1];
     s_hex (link->id, SWIM_ID_SIZE, key);
-    zhashx_delete (self->links, key);   //  destructor closes it
+    zhashx_delete (self->links, key);
+    zloop_reader_end (self->loop, link->sock);
+    link->closed = true;
+    link->reap_gen = self->gen;
+    zlist_append (self->graveyard, link);
+    self->counters.links_closed++;
 }
 
-static void
-s_link_free (void **item)
+void
+gossip_net_reap (gossip_net_t *self)
 {
-    s_link_destroy ((gossip_link_t **) item);
+    self->gen++;
+    gossip_link_t *link = (gossip_link_t *) zlist_first (self->graveyard);
+    while (link && link->reap_gen + 2 <= self->gen) {
+        zlist_pop (self->graveyard);
+        s_link_destroy (&link);
+        link = (gossip_link_t *) zlist_first (self->graveyard);
+    }
 }
 
 //  A refusal or hello on an outgoing link; true if the link stays.
@@ -125,6 +142,8 @@ s_link_readable (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop; (void) reader;
     gossip_link_t *link = (gossip_link_t *) arg;
+    if (link->closed)
+        return 0;                       //  a stale poll set entry
     gossip_net_t *self = link->net;
     zmsg_t *msg = zmsg_recv (link->sock);
     if (!msg)
@@ -489,7 +508,7 @@ gossip_net_new (irh_identity_t *identity, const char *listen, zloop_t *loop,
     self->packet = packet;
     self->arg = arg;
     self->links = zhashx_new ();
-    zhashx_set_destructor (self->links, s_link_free);
+    self->graveyard = zlist_new ();
     self->inbound = zhashx_new ();
     zhashx_set_destructor (self->inbound, s_inbound_free);
     self->routes = zhashx_new ();
@@ -576,7 +595,17 @@ gossip_net_destroy (gossip_net_t **self_p)
         for (gossip_link_t *link = (gossip_link_t *) zhashx_first (self->links); link;
              link = (gossip_link_t *) zhashx_next (self->links))
             zsock_set_linger (link->sock, 200);
+        gossip_link_t *link;
+        while ((link = (gossip_link_t *) zhashx_first (self->links))) {
+            char key [2 * SWIM_ID_SIZE + 1];
+            s_hex (link->id, SWIM_ID_SIZE, key);
+            zhashx_delete (self->links, key);
+            s_link_destroy (&link);
+        }
         zhashx_destroy (&self->links);
+        while ((link = (gossip_link_t *) zlist_pop (self->graveyard)))
+            s_link_destroy (&link);
+        zlist_destroy (&self->graveyard);
         if (self->monitor)
             zloop_reader_end (self->loop, (zsock_t *) self->monitor);
         zactor_destroy (&self->monitor);

@@ -98,6 +98,7 @@ s_on_swim_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop; (void) timer_id;
     s_gossip_t *self = (s_gossip_t *) arg;
+    gossip_net_reap (self->net);
     int64_t now = zclock_mono ();
     if (now >= self->swim_due)
         self->swim_due = swim_tick (self->swim, now);
