@@ -546,6 +546,11 @@ ctl_cmd_info (ctl_t *ctl, int argc, char **argv)
         irh_config_destroy (&config);
     }
     uint64_t store_bytes = s_file_bytes (paths->store, "data.mdb");
+    //  Who this node is (creates the identity if missing: cmd_peers.c).
+    char node_id [80], node_name [80], listen [80];
+    rc = ctl_node_fields (ctl, node_id, node_name, listen, sizeof node_id);
+    if (rc)
+        return rc;
 
     //  One list of local facts for both forms: name, type, text.
     char pid [16], problems_text [24], store_text [24];
@@ -568,10 +573,19 @@ ctl_cmd_info (ctl_t *ctl, int argc, char **argv)
         { "config_problems", "u", problems_text },
         { "log", "s", paths->log },
         { "endpoint", "s", ctl_endpoint (ctl) },
+        { "node_id", "s", *node_id? node_id: NULL },
+        { "node_name", "s", *node_name? node_name: NULL },
+        { "listen", "s", listen },
         { NULL, NULL, NULL }
     };
     if (ctl->json) {
         ctl_json_open (ctl, '{');
+        ctl_json_key (ctl, "node_id");
+        ctl_json_str (ctl, *node_id? node_id: NULL);
+        ctl_json_key (ctl, "node_name");
+        ctl_json_str (ctl, *node_name? node_name: NULL);
+        ctl_json_key (ctl, "listen");
+        ctl_json_str (ctl, listen);
         ctl_json_key (ctl, "local");
         ctl_json_open (ctl, '{');
         for (int i = 0; local [i][0]; i++) {

@@ -141,5 +141,11 @@ int ctl_cmd_gc (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_info (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_key (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_cap (ctl_t *ctl, int argc, char **argv);
+int ctl_cmd_peers (ctl_t *ctl, int argc, char **argv);
+int ctl_cmd_join (ctl_t *ctl, int argc, char **argv);
+//  This node's id, name and peers.listen (cmd_peers.c); creates the
+//  identity if missing, but never the home (id and name "" then).
+//  0 or an exit code (message printed).
+int ctl_node_fields (ctl_t *ctl, char *node_id, char *node_name, char *listen, size_t size);
 
 #endif

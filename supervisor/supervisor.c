@@ -29,11 +29,14 @@ static const char *s_state_names [] = {
 };
 
 //  The one table of actors: name, binary, service, stop order (lower
-//  stops first). Discovery and gossip join here later, with low orders.
+//  stops first). The network actors stop first: nothing new arrives from
+//  peers while the store and cap shut down.
 static const struct {
     const char *name, *binary, *service;
     int stop_order;
 } s_actor_table [] = {
+    { "gossip",     "irohds-gossip",     "gossip",    4 },
+    { "discovery",  "irohds-discovery",  "discovery", 2 },
     { "capability", "irohds-capability", "cap",   10 },
     { "store",      "irohds-store",      "store", 90 },
 };

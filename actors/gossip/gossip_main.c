@@ -1,0 +1,426 @@
+/*  gossip_main.c: irohds-gossip, the actor behind service "gossip".
+
+    usage: irohds-gossip [--home DIR] (--broker EP | --bind EP) [-v]
+
+    Runs the SWIM membership library (swim.h) on the real network: loads
+    the node identity, listens for peers on peers.listen (gossip_link.c),
+    drives swim_tick from a zloop timer, announces this node's homie
+    heartbeat (CPU idle, RAM free, load, GPU) and answers the broker
+    requests of proto/gossip.def: gossip_peers, gossip_join, gossip_stats.
+    docs/peers.md is the user's view.
+*/
+#include "gossip.h"
+#include "../capability/cap.h"
+#include "irh_actor.h"
+#include "irh_log.h"
+#include "irh_msgs.h"
+#include "irh_table.h"
+#include "irh_worker.h"
+#include <string.h>
+#include <unistd.h>
+
+#ifndef IROHDS_VERSION
+#define IROHDS_VERSION "0.0.0"
+#endif
+#define S_TICK_MS       20          //  swim timer resolution
+#define S_SWEEP_MS      5000        //  idle links, stale inbound connections
+#define S_HEARTBEAT_MS  5000        //  re-read /proc for our heartbeat
+
+typedef struct {
+    irh_identity_t *identity;
+    irh_worker_t *worker;
+    zloop_t *loop;
+    gossip_net_t *net;
+    swim_t *swim;
+    swim_node_t self_node;
+    cap_cpu_sample_t cpu;
+    int64_t swim_due;
+    int64_t started_ms;
+    char listen [65];
+    uint64_t bad_requests;
+    uint64_t joins_skipped;     //  join of a member already alive
+} s_gossip_t;
+
+static int64_t
+s_now (void *arg)
+{
+    (void) arg;
+    return zclock_mono ();
+}
+
+static void
+s_event (void *arg, swim_event_t event, const swim_member_t *member)
+{
+    (void) arg;
+    static const char *names [] = { "", "join", "alive", "suspect", "dead", "update", "forget" };
+    if (event != SWIM_EVENT_UPDATE) {
+        char id [IRH_NODE_ID_HEX + 1];
+        irh_identity_id_from_key (member->node->id, id);
+        irh_info ("member %.12s (%s, %s): %s", id, member->node->name, member->node->address,
+                  names [event]);
+    }
+}
+
+static void
+s_packet (void *arg, const uint8_t *from, const uint8_t *data, size_t size)
+{
+    s_gossip_t *self = (s_gossip_t *) arg;
+    swim_on_message (self->swim, from, data, size);
+    self->swim_due = 0;                 //  a packet may start timers: tick now
+}
+
+//  This node's heartbeat from /proc; true if it changed enough to be
+//  worth announcing (every change bumps our incarnation and is gossiped).
+static bool
+s_heartbeat (s_gossip_t *self)
+{
+    swim_heartbeat_t hb = self->self_node.hb;
+    uint64_t total = 0, avail = 0;
+    uint32_t idle = hb.cpu_idle_ppm;
+    if (cap_sys_cpu_idle (&self->cpu, &idle) == 0)
+        hb.cpu_idle_ppm = idle;
+    if (cap_sys_meminfo (&total, &avail) == 0)
+        hb.ram_free = avail;
+    cap_sys_loadavg (&hb.load1_milli);
+    hb.results = 0;         //  the store's count arrives with digests
+    swim_heartbeat_t *old = &self->self_node.hb;
+    int64_t didle = (int64_t) hb.cpu_idle_ppm - (int64_t) old->cpu_idle_ppm;
+    int64_t dram = (int64_t) hb.ram_free - (int64_t) old->ram_free;
+    bool changed = didle > 100000 || didle < -100000
+                || (uint64_t) (dram < 0 ? -dram : dram) > old->ram_free / 10
+                || hb.status != old->status || hb.results != old->results;
+    self->self_node.hb = hb;
+    return changed;
+}
+
+static int
+s_on_swim_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_gossip_t *self = (s_gossip_t *) arg;
+    gossip_net_reap (self->net);
+    int64_t now = zclock_mono ();
+    if (now >= self->swim_due)
+        self->swim_due = swim_tick (self->swim, now);
+    return 0;
+}
+
+static int
+s_on_slow_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_gossip_t *self = (s_gossip_t *) arg;
+    gossip_net_sweep (self->net, zclock_mono ());
+    if (s_heartbeat (self))
+        swim_update_self (self->swim, &self->self_node);
+    return 0;
+}
+
+static int
+s_on_worker_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_gossip_t *self = (s_gossip_t *) arg;
+    irh_worker_tick (self->worker);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Broker requests
+
+static const char *
+s_state_name (swim_state_t state)
+{
+    return state == SWIM_ALIVE ? "alive" : state == SWIM_SUSPECT ? "suspect" : "dead";
+}
+
+static zmsg_t *
+s_peers_table (s_gossip_t *self)
+{
+    irh_table_t *table = irh_table_new (
+        "id:s\tname:s\taddress:s\tstate:s\trtt_us:u\tcpu_idle_ppm:u\tram_free:u\t"
+        "load1_milli:u\tgpu:s\tgpu_mem_free:u\tstatus:s\tresults:u\tversion:s\t"
+        "incarnation:u\tlast_seen_ms:u");
+    int64_t now = zclock_mono ();
+    size_t count = swim_size (self->swim);
+    for (size_t i = 0; i < count; i++) {
+        swim_member_t m;
+        if (swim_member_at (self->swim, i, &m) != 0)
+            continue;
+        char id [IRH_NODE_ID_HEX + 1];
+        irh_identity_id_from_key (m.node->id, id);
+        irh_table_row (table);
+        irh_table_str (table, id);
+        irh_table_str (table, m.node->name);
+        irh_table_str (table, m.node->address);
+        irh_table_str (table, s_state_name (m.state));
+        irh_table_u64 (table, m.rtt_us);
+        irh_table_u64 (table, m.node->hb.cpu_idle_ppm);
+        irh_table_u64 (table, m.node->hb.ram_free);
+        irh_table_u64 (table, m.node->hb.load1_milli);
+        irh_table_str (table, m.node->hb.gpu_model);
+        irh_table_u64 (table, m.node->hb.gpu_mem_free);
+        irh_table_str (table, m.node->hb.status ? "busy" : "idle");
+        irh_table_u64 (table, m.node->hb.results);
+        irh_table_str (table, m.node->hb.version);
+        irh_table_u64 (table, m.incarnation);
+        irh_table_u64 (table, m.seen_ms > 0 && now > m.seen_ms ? (uint64_t) (now - m.seen_ms) : 0);
+    }
+    zmsg_t *reply = zmsg_new ();
+    irh_table_append (table, reply);
+    irh_table_destroy (&table);
+    return reply;
+}
+
+static zmsg_t *
+s_stats_table (s_gossip_t *self)
+{
+    irh_table_t *table = irh_table_new ("name:s\tvalue:u");
+    gossip_counters_t *c = gossip_net_counters (self->net);
+    const swim_stats_t *s = swim_stats (self->swim);
+    struct { const char *name; uint64_t value; } rows [] = {
+        { "port", (uint64_t) gossip_net_port (self->net) },
+        { "members", swim_size (self->swim) },
+        { "live", swim_live (self->swim) },
+        { "incarnation", swim_incarnation (self->swim) },
+        { "links_open", gossip_net_links (self->net) },
+        { "inbound_open", gossip_net_inbound (self->net) },
+        { "bad_frames", c->bad_frames },
+        { "oversize", c->oversize },
+        { "refused_hellos", c->refused_hellos },
+        { "version_mismatch", c->version_mismatch },
+        { "unknown_keys", c->unknown_keys },
+        { "refused_by_peer", c->refused_by_peer },
+        { "hellos_accepted", c->hellos_accepted },
+        { "handshake_failed", c->handshake_failed },
+        { "no_route", c->no_route },
+        { "links_opened", c->links_opened },
+        { "links_closed", c->links_closed },
+        { "send_dropped", c->send_dropped },
+        { "bad_packets", s->bad_packets },
+        { "unexpected", s->unexpected },
+        { "tx_packets", s->tx_packets },
+        { "rx_packets", s->rx_packets },
+        { "tx_bytes", s->tx_bytes },
+        { "rx_bytes", s->rx_bytes },
+        { "probes", s->probes },
+        { "probe_failures", s->probe_failures },
+        { "indirect_probes", s->indirect_probes },
+        { "refutes", s->refutes },
+        { "push_pulls", s->push_pulls },
+        { "reconnects", s->reconnects },
+        { "awareness", s->awareness },
+        { "bad_requests", self->bad_requests },
+        { "joins_skipped", self->joins_skipped },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        irh_table_row (table);
+        irh_table_str (table, rows [i].name);
+        irh_table_u64 (table, rows [i].value);
+    }
+    zmsg_t *reply = zmsg_new ();
+    irh_table_append (table, reply);
+    irh_table_destroy (&table);
+    return reply;
+}
+
+static void
+s_handle_join (s_gossip_t *self, irh_request_t *request, zframe_t *frame)
+{
+    irh_gossip_join_t join;
+    uint8_t key [IRH_KEY_BYTES];
+    if (irh_gossip_join_decode (frame, &join) != 0) {
+        self->bad_requests++;
+        irh_worker_error (self->worker, request, "bad-request", "join: %s", irh_msgs_error ());
+    }
+    else
+    if (!gossip_address_valid (join.address)) {
+        self->bad_requests++;
+        irh_worker_error (self->worker, request, "bad-request",
+                          "join: '%s' is not tcp://HOST:PORT", join.address);
+    }
+    else
+    if (irh_identity_key_from_id (join.node_id, key) != 0) {
+        self->bad_requests++;
+        irh_worker_error (self->worker, request, "bad-request",
+                          "join: a first contact needs the peer's node id "
+                          "(tcp://HOST:PORT#NODEID, 64 lowercase hex characters)");
+    }
+    else
+    if (memcmp (key, irh_identity_curve_public (self->identity), IRH_KEY_BYTES) == 0)
+        irh_worker_error (self->worker, request, "bad-request", "join: that is this node");
+    else {
+        //  Beacons repeat every second: a member already alive needs no
+        //  push-pull (N^2 of them on a LAN otherwise). Suspect or dead
+        //  ones get it: that is how a healed partition is noticed sooner.
+        swim_member_t member;
+        if (swim_member_find (self->swim, key, &member) == 0 && member.state == SWIM_ALIVE)
+            self->joins_skipped++;
+        else {
+            irh_info ("joining %s#%.12s...", join.address, join.node_id);
+            swim_join (self->swim, join.address, key);
+            self->swim_due = 0;
+        }
+        zmsg_t *reply = zmsg_new ();
+        irh_ok_t ok;
+        memset (&ok, 0, sizeof ok);
+        zframe_t *encoded = irh_ok_encode (&ok);
+        zmsg_append (reply, &encoded);
+        irh_worker_reply (self->worker, request, &reply);
+    }
+}
+
+static void
+s_handle (s_gossip_t *self, irh_request_t *request)
+{
+    zframe_t *frame = zmsg_first (request->body);
+    int id = irh_msgs_id (frame);
+    zmsg_t *reply = NULL;
+    if (id == IRH_MSG_PING) {
+        irh_pong_t pong;
+        memset (&pong, 0, sizeof pong);
+        snprintf (pong.service, sizeof pong.service, "gossip");
+        snprintf (pong.version, sizeof pong.version, "%s", IROHDS_VERSION);
+        pong.pid = (uint32_t) getpid ();
+        pong.uptime_ms = (uint64_t) (zclock_mono () - self->started_ms);
+        reply = zmsg_new ();
+        zframe_t *encoded = irh_pong_encode (&pong);
+        zmsg_append (reply, &encoded);
+    }
+    else
+    if (id == IRH_MSG_GOSSIP_PEERS)
+        reply = s_peers_table (self);
+    else
+    if (id == IRH_MSG_GOSSIP_STATS)
+        reply = s_stats_table (self);
+    else
+    if (id == IRH_MSG_GOSSIP_JOIN)
+        s_handle_join (self, request, frame);
+    else {
+        self->bad_requests++;
+        irh_worker_error (self->worker, request, id < 0 ? "bad-request" : "unknown-command",
+                          "gossip does not know message %d (%s)", id, irh_msgs_name (id));
+    }
+    if (reply)
+        irh_worker_reply (self->worker, request, &reply);
+    irh_request_destroy (&request);
+}
+
+static int
+s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) reader;
+    s_gossip_t *self = (s_gossip_t *) arg;
+    irh_request_t *request = irh_worker_recv (self->worker);
+    if (request)
+        s_handle (self, request);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Setup
+
+//  The address peers reach us at: peers.advertise, else the listen
+//  address, with a wildcard host replaced by this machine's first
+//  interface address.
+static void
+s_advertise (irh_config_t *config, const char *listen, int port, char *out, size_t size)
+{
+    const char *advertise = irh_config_str (config, "peers.advertise", NULL);
+    if (advertise && gossip_address_valid (advertise)) {
+        snprintf (out, size, "%s", advertise);
+        return;
+    }
+    const char *host = listen + 6;
+    int host_len = (int) (strrchr (host, ':') - host);
+    if (strncmp (host, "0.0.0.0:", 8) != 0 && strncmp (host, "*:", 2) != 0) {
+        snprintf (out, size, "tcp://%.*s:%d", host_len, host, port);
+        return;
+    }
+    const char *address = "127.0.0.1";
+    ziflist_t *iflist = ziflist_new ();
+    if (iflist && ziflist_first (iflist))
+        address = ziflist_address (iflist);
+    snprintf (out, size, "tcp://%s:%d", address, port);
+    ziflist_destroy (&iflist);
+}
+
+int
+main (int argc, char *argv [])
+{
+    irh_actor_t actor;
+    int status = irh_actor_init (&actor, "gossip", "gossip", false, argc, argv);
+    if (status >= 0) {
+        irh_actor_cleanup (&actor);
+        return status;
+    }
+    s_gossip_t self;
+    memset (&self, 0, sizeof self);
+    self.started_ms = zclock_mono ();
+    char *err = NULL;
+    self.identity = irh_identity_load_or_create (actor.paths->home, &err);
+    if (!self.identity) {
+        irh_error ("cannot load the node identity: %s", err ? err : "?");
+        free (err);
+        irh_actor_cleanup (&actor);
+        return 1;
+    }
+    char dflt [32];
+    snprintf (dflt, sizeof dflt, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
+    const char *listen = irh_config_str (actor.config, "peers.listen", dflt);
+    if (!gossip_address_valid (listen)) {
+        irh_warn ("peers.listen '%s' is not tcp://ADDR:PORT: using %s", listen, dflt);
+        listen = dflt;
+    }
+    snprintf (self.listen, sizeof self.listen, "%s", listen);
+    swim_node_t *node = &self.self_node;
+    memcpy (node->id, irh_identity_curve_public (self.identity), SWIM_ID_SIZE);
+    snprintf (node->name, sizeof node->name, "%s", irh_identity_name (self.identity));
+    snprintf (node->hb.version, sizeof node->hb.version, "%s", IROHDS_VERSION);
+    uint32_t gpus = 0;
+    uint64_t gpu_total = 0;
+    cap_sys_gpu (&gpus, node->hb.gpu_model, sizeof node->hb.gpu_model, &gpu_total,
+                 &node->hb.gpu_mem_free);
+    if (gpus == 0)
+        node->hb.gpu_model [0] = 0;
+    cap_sys_cpu_idle (&self.cpu, &node->hb.cpu_idle_ppm);      //  prime
+    s_heartbeat (&self);
+
+    self.loop = zloop_new ();
+    self.net = gossip_net_new (self.identity, self.listen, self.loop, s_packet, &self);
+    if (self.net) {
+        s_advertise (actor.config, self.listen, gossip_net_port (self.net), node->address,
+                     sizeof node->address);
+        gossip_net_advertise (self.net, node->address);
+    }
+    swim_config_t config;
+    swim_config_default (&config);
+    config.seed = (uint64_t) getpid () ^ (uint64_t) zclock_time ();
+    swim_host_t host = { gossip_net_send, s_event, s_now, self.net };
+    if (self.net)
+        self.swim = swim_new (node, &config, &host);
+    self.worker = irh_worker_new ("gossip", actor.broker, actor.bind);
+    irh_actor_cleanup (&actor);
+    if (!self.net || !self.swim || !self.worker) {
+        irh_error ("cannot start the gossip actor");
+        return 1;
+    }
+    irh_info ("node %s (%s) listening on port %d (peers.listen %s) as %s",
+              irh_identity_node_id (self.identity), node->name, gossip_net_port (self.net),
+              self.listen, node->address);
+    zloop_reader (self.loop, irh_worker_sock (self.worker), s_on_worker, &self);
+    zloop_timer (self.loop, S_TICK_MS, 0, s_on_swim_timer, &self);
+    zloop_timer (self.loop, S_SWEEP_MS, 0, s_on_slow_timer, &self);
+    zloop_timer (self.loop, IRH_HEARTBEAT_MS / 4, 0, s_on_worker_timer, &self);
+    zloop_start (self.loop);
+
+    irh_info ("stopping");
+    swim_leave (self.swim);
+    swim_destroy (&self.swim);
+    gossip_net_destroy (&self.net);
+    zloop_destroy (&self.loop);
+    irh_worker_destroy (&self.worker);
+    irh_identity_destroy (&self.identity);
+    irh_log_close ();
+    return 0;
+}
