@@ -419,6 +419,37 @@ test_probe_suspect_dead (void)
     swim_destroy (&swim);
 }
 
+//  The broadcast queue stays bounded however fast updates arrive (a
+//  cluster in churn, or a peer flooding us); newest first, each sent up
+//  to the limit.
+static void
+test_queue_bounded (void)
+{
+    swim_queue_t *queue = swim_queue_new ();
+    uint8_t about [SWIM_ID_SIZE] = { 0 };
+    uint8_t msg [40];
+    memset (msg, 7, sizeof (msg));
+    for (unsigned i = 0; i < SWIM_QUEUE_MAX + 100; i++) {
+        memcpy (about, &i, sizeof (i));
+        swim_queue_push (queue, about, msg, sizeof (msg));
+    }
+    assert (swim_queue_size (queue) == SWIM_QUEUE_MAX);
+    assert (swim_queue_dropped (queue) == 100);
+    //  The same node again replaces its item rather than adding one.
+    swim_queue_push (queue, about, msg, sizeof (msg));
+    assert (swim_queue_size (queue) == SWIM_QUEUE_MAX);
+    //  Two transmissions each (limit 2), in 1,400-byte packets, empty it.
+    uint8_t buf [SWIM_PACKET_MAX];
+    size_t sent = 0;
+    while (swim_queue_size (queue)) {
+        size_t used = 0;
+        sent += swim_queue_fill (queue, buf, &used, sizeof (buf), 2);
+        assert (used <= sizeof (buf));
+    }
+    assert (sent == 2 * SWIM_QUEUE_MAX);
+    swim_queue_destroy (&queue);
+}
+
 //  Lifeguard local health: a node whose indirect probes bring back no
 //  nacks is probably the one in trouble (its own links are failing); it
 //  probes more slowly instead of accusing everyone at full speed.
@@ -467,6 +498,7 @@ main (void)
     test_refute_and_bad_input ();
     test_probe_suspect_dead ();
     test_local_health ();
+    test_queue_bounded ();
     test_join_dissemination ();
     test_deterministic ();
     test_crash_detected ();
