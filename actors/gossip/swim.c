@@ -251,6 +251,7 @@ const swim_stats_t *
 swim_stats (swim_t *self)
 {
     assert (self);
+    self->stats.gossip_dropped = swim_queue_dropped (self->queue);
     return &self->stats;
 }
 

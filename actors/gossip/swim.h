@@ -109,6 +109,7 @@ typedef struct {
     uint64_t unexpected;            //  decoded but out of place (unknown seq, ack from nobody)
     uint64_t probes, probe_failures, indirect_probes, nacks_missed;
     uint64_t refutes, push_pulls, reconnects;
+    uint64_t gossip_dropped;        //  updates dropped from a full broadcast queue
     uint32_t awareness;             //  current local health score (0 = healthy)
 } swim_stats_t;
 

@@ -21,6 +21,7 @@ size_t swim_pool_size (void);
 //  node, sent fewest-transmissions first and dropped after the limit. A
 //  newer message about a node replaces the older one.
 typedef struct _swim_queue_t swim_queue_t;
+#define SWIM_QUEUE_MAX 1024     //  items; the most-sent is dropped beyond
 swim_queue_t *swim_queue_new (void);
 void swim_queue_destroy (swim_queue_t **self_p);
 void swim_queue_push (swim_queue_t *self, const uint8_t *about, const uint8_t *msg, size_t size);
@@ -30,5 +31,7 @@ void swim_queue_push (swim_queue_t *self, const uint8_t *about, const uint8_t *m
 size_t swim_queue_fill (swim_queue_t *self, uint8_t *buf, size_t *used, size_t cap,
                         uint32_t limit);
 size_t swim_queue_size (swim_queue_t *self);
+//  Items dropped because the queue was full.
+uint64_t swim_queue_dropped (swim_queue_t *self);
 
 #endif

@@ -18,6 +18,7 @@ typedef struct {
 struct _swim_queue_t {
     s_item_t *items;        //  ascending transmits; ties: newest first
     size_t count, cap;
+    uint64_t dropped;
 };
 
 swim_queue_t *
@@ -54,6 +55,14 @@ swim_queue_push (swim_queue_t *self, const uint8_t *about, const uint8_t *msg, s
             self->count--;
             break;
         }
+    }
+    //  Full: the most-sent item goes (it is at the tail). Beyond this,
+    //  updates arrive faster than gossip can carry them; push-pull
+    //  repairs what is dropped, and memory stays bounded.
+    if (self->count == SWIM_QUEUE_MAX) {
+        free (self->items [self->count - 1].msg);
+        self->count--;
+        self->dropped++;
     }
     if (self->count == self->cap) {
         self->cap = self->cap ? self->cap * 2 : 16;
@@ -115,4 +124,11 @@ swim_queue_size (swim_queue_t *self)
 {
     assert (self);
     return self->count;
+}
+
+uint64_t
+swim_queue_dropped (swim_queue_t *self)
+{
+    assert (self);
+    return self->dropped;
 }

@@ -78,8 +78,38 @@ test_join_dissemination (void)
     assert (s_converged (net, 20));
     for (size_t i = 0; i < 20; i++)
         assert (swim_size (swim_net_node (net, i)) == 19);
+    //  After a full probe round every member has a round-trip estimate:
+    //  the network's 1-2 ms, measured on a millisecond clock.
+    swim_net_run (net, swim_net_now (net) + 20000);
+    for (size_t i = 0; i < 19; i++) {
+        swim_member_t m;
+        assert (swim_member_at (swim_net_node (net, 0), i, &m) == 0);
+        assert (m.rtt_us > 0 && m.rtt_us <= 3000);
+        assert (m.seen_ms > 0);
+    }
     swim_net_destroy (&net);
     assert (swim_pool_size () == 0);        //  every record released
+}
+
+//  The same seed gives the same run, packet for packet.
+static void
+test_deterministic (void)
+{
+    uint64_t bytes [2], packets [2];
+    for (int run = 0; run < 2; run++) {
+        s_count_t count;
+        swim_net_t *net = s_net (12, 0.05, 9, &count);
+        for (size_t i = 0; i < 12; i++)
+            swim_net_start (net, i);
+        swim_net_seed_full (net);
+        swim_net_run (net, 5000);
+        swim_net_crash (net, 2);
+        swim_net_run (net, 20000);
+        bytes [run] = swim_net_tx_bytes (net);
+        packets [run] = swim_net_packets (net);
+        swim_net_destroy (&net);
+    }
+    assert (bytes [0] == bytes [1] && packets [0] == packets [1]);
 }
 
 static void
@@ -389,13 +419,88 @@ test_probe_suspect_dead (void)
     swim_destroy (&swim);
 }
 
+//  The broadcast queue stays bounded however fast updates arrive (a
+//  cluster in churn, or a peer flooding us); newest first, each sent up
+//  to the limit.
+static void
+test_queue_bounded (void)
+{
+    swim_queue_t *queue = swim_queue_new ();
+    uint8_t about [SWIM_ID_SIZE] = { 0 };
+    uint8_t msg [40];
+    memset (msg, 7, sizeof (msg));
+    for (unsigned i = 0; i < SWIM_QUEUE_MAX + 100; i++) {
+        memcpy (about, &i, sizeof (i));
+        swim_queue_push (queue, about, msg, sizeof (msg));
+    }
+    assert (swim_queue_size (queue) == SWIM_QUEUE_MAX);
+    assert (swim_queue_dropped (queue) == 100);
+    //  The same node again replaces its item rather than adding one.
+    swim_queue_push (queue, about, msg, sizeof (msg));
+    assert (swim_queue_size (queue) == SWIM_QUEUE_MAX);
+    //  Two transmissions each (limit 2), in 1,400-byte packets, empty it.
+    uint8_t buf [SWIM_PACKET_MAX];
+    size_t sent = 0;
+    while (swim_queue_size (queue)) {
+        size_t used = 0;
+        sent += swim_queue_fill (queue, buf, &used, sizeof (buf), 2);
+        assert (used <= sizeof (buf));
+    }
+    assert (sent == 2 * SWIM_QUEUE_MAX);
+    swim_queue_destroy (&queue);
+}
+
+//  Lifeguard local health: a node whose indirect probes bring back no
+//  nacks is probably the one in trouble (its own links are failing); it
+//  probes more slowly instead of accusing everyone at full speed.
+static uint64_t
+s_isolated_probes (uint32_t awareness_max, uint32_t *score)
+{
+    s_host_t host = { .now = 0 };
+    swim_host_t callbacks = { .send = s_host_send, .event = s_host_event, .now = s_host_now,
+                              .arg = &host };
+    swim_config_t config;
+    swim_config_default (&config);
+    config.awareness_max = awareness_max;
+    swim_node_t me, peer;
+    s_node (&me, 1, "me");
+    swim_t *swim = swim_new (&me, &config, &callbacks);
+    for (uint8_t id = 2; id < 10; id++) {
+        s_node (&peer, id, "peer");
+        swim_add_member (swim, &peer, 0);
+    }
+    //  Nothing ever answers, for 5 s (before any suspicion runs out).
+    for (host.now = 0; host.now <= 5000; host.now += 10)
+        swim_tick (swim, host.now);
+    uint64_t probes = swim_stats (swim)->probes;
+    *score = swim_stats (swim)->awareness;
+    assert (swim_stats (swim)->nacks_missed > 0);
+    swim_destroy (&swim);
+    return probes;
+}
+
+static void
+test_local_health (void)
+{
+    uint32_t score_off, score_on;
+    uint64_t off = s_isolated_probes (1, &score_off);
+    uint64_t on = s_isolated_probes (8, &score_on);
+    printf ("  local health: isolated node probes %llu times in 5 s (%llu without it), score %u\n",
+            (unsigned long long) on, (unsigned long long) off, score_on);
+    assert (score_off == 0 && score_on > 0);
+    assert (on < off);
+}
+
 int
 main (void)
 {
     printf (" * swim:\n");
     test_refute_and_bad_input ();
     test_probe_suspect_dead ();
+    test_local_health ();
+    test_queue_bounded ();
     test_join_dissemination ();
+    test_deterministic ();
     test_crash_detected ();
     test_pause_refute ();
     test_no_false_deaths_under_loss ();
