@@ -8,6 +8,7 @@
     strings handed out are valid UTF-8 without NUL bytes.
 */
 #include "irh_config.h"
+#include "irh_identity.h"
 #include "irh_utf8.h"
 #include <assert.h>
 #include <czmq.h>
@@ -597,6 +598,16 @@ s_store (irh_config_t *self, s_entry_t *entry)
         known = strcmp (*name, entry->key) == 0;
     if (!known)
         s_error (self, entry->line, "unknown key '%s' (see docs/config.md)", entry->key);
+    //  The node name goes into peers' tables and logs: a bad one is a
+    //  problem of the file (counted like any other), and readers get the
+    //  default (the host name). A wrong type is reported by s_typed.
+    if (strcmp (entry->key, "node.name") == 0 && entry->kind == S_STR
+    &&  !irh_identity_name_valid (entry->string)) {
+        s_error (self, entry->line, "node.name must be 1 to %d bytes of printable UTF-8; "
+                 "using the host name", IRH_NODE_NAME_MAX);
+        s_entry_free (entry);
+        return;
+    }
     self->entries [self->entries_count++] = *entry;
     zhashx_insert (self->index, entry->key, (void *) (uintptr_t) self->entries_count);
 }

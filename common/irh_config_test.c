@@ -435,6 +435,39 @@ s_test_load (void)
     assert (rc == 0);
 }
 
+//  node.name: a name peers may show; bad ones are a problem of the file
+//  and read as absent (the caller's default, the host name).
+static void
+s_test_node_name (void)
+{
+    irh_config_t *config = s_parse ("[node]\nname = \"lab-7 caf\u00e9\"\n"
+                                    "[peers]\nlisten = \"tcp://*:47460\"\n"
+                                    "bootstrap = [\"tcp://198.18.0.2:47460\"]\n"
+                                    "[discovery]\nlan = false\n");
+    assert (irh_config_errors (config) == 0);
+    assert (strcmp (irh_config_str (config, "node.name", "host"), "lab-7 caf\xc3\xa9") == 0);
+    assert (irh_config_list_size (config, "peers.bootstrap") == 1);
+    irh_config_destroy (&config);
+    const char *bad [] = {
+        "node.name = \"\"",
+        "node.name = \"tab\\there\"",
+        "node.name = \"nel\\u0085\"",
+        "node.name = \"" "0123456789012345678901234567890123456789012345678901234567890123x" "\"",
+        NULL
+    };
+    for (size_t i = 0; bad [i]; i++) {
+        config = s_parse (bad [i]);
+        assert (s_errors_with (config, "node.name must be") == 1);
+        assert (irh_config_errors (config) == 1);
+        assert (strcmp (irh_config_str (config, "node.name", "host"), "host") == 0);
+        irh_config_destroy (&config);
+    }
+    //  64 bytes is the limit, not past it
+    config = s_parse ("node.name = \"0123456789012345678901234567890123456789012345678901234567890123\"");
+    assert (irh_config_errors (config) == 0);
+    irh_config_destroy (&config);
+}
+
 void
 irh_config_test (bool verbose)
 {
@@ -443,6 +476,7 @@ irh_config_test (bool verbose)
     s_test_valid ();
     s_test_errors (verbose);
     s_test_load ();
+    s_test_node_name ();
     if (verbose)
         printf ("OK\n");
 }

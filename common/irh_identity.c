@@ -226,12 +226,7 @@ bool
 irh_identity_name_valid (const char *name)
 {
     size_t size = name ? strlen (name) : 0;
-    if (size == 0 || size > IRH_NODE_NAME_MAX || !irh_utf8_valid (name, size))
-        return false;
-    for (size_t i = 0; i < size; i++)
-        if ((unsigned char) name [i] < 0x20 || name [i] == 0x7f)
-            return false;
-    return true;
+    return size > 0 && size <= IRH_NODE_NAME_MAX && irh_utf8_printable (name, size);
 }
 
 //  Parses ZPL text (no NULs) into a zconfig tree, NULL with *err if not.

@@ -54,6 +54,22 @@ irh_utf8_valid (const char *text, size_t size)
     return true;
 }
 
+bool
+irh_utf8_printable (const char *text, size_t size)
+{
+    if (!irh_utf8_valid (text, size))
+        return false;
+    for (size_t pos = 0; pos < size; pos++) {
+        unsigned char byte = (unsigned char) text [pos];
+        if (byte < 0x20 || byte == 0x7f)
+            return false;
+        //  C1 controls U+0080..U+009F are encoded C2 80..C2 9F.
+        if (byte == 0xc2 && pos + 1 < size && (unsigned char) text [pos + 1] < 0xa0)
+            return false;
+    }
+    return true;
+}
+
 int
 irh_utf8_put (char *buffer, size_t *length, uint32_t point)
 {
@@ -108,6 +124,11 @@ irh_utf8_test (bool verbose)
     assert (irh_utf8_sequence ("\xe2\x82\xac", 3) == 3);
     assert (irh_utf8_sequence ("\xe2\x82\xac", 2) == 0);
     assert (irh_utf8_sequence ("x", 0) == 0);
+    assert (irh_utf8_printable ("caf\xc3\xa9 \xc2\xa0x", 8));
+    assert (!irh_utf8_printable ("tab\there", 8));
+    assert (!irh_utf8_printable ("del\x7f", 4));
+    assert (!irh_utf8_printable ("c1\xc2\x85", 4));     //  NEL
+    assert (!irh_utf8_printable ("\xc3", 1));
 
     //  Encoding round-trips through validation at every length
     uint32_t points [] = { 0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xffff, 0x10000, 0x10ffff };

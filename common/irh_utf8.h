@@ -12,6 +12,9 @@
 size_t irh_utf8_sequence (const char *text, size_t size);
 //  True if all size bytes are valid UTF-8.
 bool irh_utf8_valid (const char *text, size_t size);
+//  True if all size bytes are valid UTF-8 without control characters
+//  (C0, DEL, C1): text that is safe to show in a log line or a table.
+bool irh_utf8_printable (const char *text, size_t size);
 //  Appends the encoding of point to buffer (which needs 4 bytes of room)
 //  and advances *length; -1 for NUL, surrogates and non-characters past
 //  U+10FFFF (nothing written).

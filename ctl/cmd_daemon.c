@@ -3,6 +3,9 @@
     "up" starts irohds-daemon --detach (from irohds-ctl's own directory,
     else PATH) unless one already answers, and waits until both the
     supervisor and the store answer, so the next command just works.
+    When "up" fails after starting a daemon (it never came up completely),
+    it stops that daemon again rather than leave a half-working one: "sup
+    down" if the supervisor answers, else SIGTERM, and SIGKILL after 5 s.
     "down" asks the supervisor to stop and waits until the process named
     in <home>/run/irohds-daemon.pid is gone.
 */
@@ -19,6 +22,7 @@
 
 #define CTL_UP_WAIT_MS   15000     //  daemon start, actors included
 #define CTL_DOWN_WAIT_MS 5000
+#define CTL_UP_MARK      "IROHDS_UP_MARK"   //  names the daemon an "up" started
 
 //  ---------------------------------------------------------------------
 //  status
@@ -216,18 +220,6 @@ s_daemon_path (void)
     return found;
 }
 
-//  Ping service with a short timeout: true if it answered OK.
-static bool
-s_answers (ctl_t *ctl, const char *service, int timeout_ms)
-{
-    irh_ping_t request = { 0 };
-    zframe_t *frame = irh_ping_encode (&request);
-    zmsg_t *reply = NULL;
-    int rc = ctl_call_quiet (ctl, service, &frame, timeout_ms, &reply, NULL);
-    zmsg_destroy (&reply);
-    return rc == 0;
-}
-
 //  Quiet form of ctl_check_running: is anyone accepting on the socket?
 static bool
 s_socket_live (ctl_t *ctl)
@@ -237,6 +229,107 @@ s_socket_live (ctl_t *ctl)
         return endpoint != NULL;
     struct stat st;
     return stat (endpoint + 6, &st) == 0;
+}
+
+//  Ping service with a short timeout: true if it answered OK. If pid_p
+//  is not NULL it gets the pid in the pong (0 if the pong does not decode).
+static bool
+s_answers (ctl_t *ctl, const char *service, int timeout_ms, pid_t *pid_p)
+{
+    irh_ping_t request = { 0 };
+    zframe_t *frame = irh_ping_encode (&request);
+    zmsg_t *reply = NULL;
+    int rc = ctl_call_quiet (ctl, service, &frame, timeout_ms, &reply, NULL);
+    if (pid_p) {
+        *pid_p = 0;
+        zframe_t *body = rc == 0 ? zmsg_pop (reply) : NULL;
+        irh_pong_t pong;
+        if (body && irh_pong_decode (body, &pong) == 0 && pong.pid > 1 && pong.pid <= INT_MAX)
+            *pid_p = (pid_t) pong.pid;
+        zframe_destroy (&body);
+    }
+    zmsg_destroy (&reply);
+    return rc == 0;
+}
+
+//  True if pid is the daemon this "up" started: its environment carries
+//  our mark (set just before exec, inherited through the daemon's forks).
+//  Neither a daemon someone else started on this home (two "up" at once:
+//  ours lost the home lock) nor an unrelated process that reused a pid
+//  from a stale pidfile carries it, so neither is ever signalled.
+static bool
+s_is_ours (pid_t pid, const char *mark)
+{
+    if (pid <= 1 || !s_pid_alive (pid))
+        return false;
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/environ", (int) pid);
+    //  O_NONBLOCK, no symlink: only procfs is expected here.
+    int fd = open (path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t want = strlen (mark) + 1;          //  "IROHDS_UP_MARK=..." and its NUL
+    size_t max = 1 << 20, size = 0;
+    char *text = (char *) malloc (max + 1);
+    ssize_t got = 0;
+    while (text && size < max && (got = read (fd, text + size, max - size)) > 0)
+        size += (size_t) got;
+    close (fd);
+    bool found = false;
+    for (size_t pos = 0; text && pos < size && !found; ) {
+        size_t length = strnlen (text + pos, size - pos);
+        found = length + 1 == want && memcmp (text + pos, mark, want - 1) == 0;
+        pos += length + 1;
+    }
+    free (text);
+    return found;
+}
+
+//  Wait up to ms for pid to be gone; true if it is.
+static bool
+s_wait_gone (pid_t pid, int ms)
+{
+    int64_t deadline = zclock_mono () + ms;
+    while (s_pid_alive (pid)) {
+        if (zclock_mono () > deadline)
+            return false;
+        zclock_sleep (20);
+    }
+    return true;
+}
+
+//  "up" failed after starting a daemon: stop it if it is still there and
+//  is ours (mark). Politely first ("sup down", the supervisor then stops
+//  its actors), else SIGTERM; SIGKILL if it is still there after 5 s
+//  (its actors get SIGTERM from the kernel: PR_SET_PDEATHSIG).
+static void
+s_stop_started (ctl_t *ctl, irh_paths_t *paths, const char *mark)
+{
+    pid_t pid = 0;
+    if (s_socket_live (ctl) && s_answers (ctl, "sup", 1000, &pid) && s_is_ours (pid, mark)) {
+        irh_down_t request = { 0 };
+        zframe_t *frame = irh_down_encode (&request);
+        zmsg_t *reply = NULL;
+        ctl_call_quiet (ctl, "sup", &frame, 1000, &reply, NULL);
+        zmsg_destroy (&reply);
+        ctl_disconnect (ctl);
+        if (s_wait_gone (pid, CTL_DOWN_WAIT_MS)) {
+            fprintf (stderr, "irohds-ctl: up: stopped the irohds-daemon it started (pid %d)\n",
+                     (int) pid);
+            return;
+        }
+    }
+    if (!s_is_ours (pid, mark))
+        pid = s_read_pidfile (paths);
+    if (!s_is_ours (pid, mark))
+        return;                 //  nothing of ours left (or never detached)
+    kill (pid, SIGTERM);
+    if (!s_wait_gone (pid, CTL_DOWN_WAIT_MS)) {
+        kill (pid, SIGKILL);
+        s_wait_gone (pid, 1000);
+    }
+    fprintf (stderr, "irohds-ctl: up: stopped the irohds-daemon it started (pid %d)\n",
+             (int) pid);
 }
 
 static void
@@ -282,10 +375,11 @@ s_print_errors (FILE *errors)
     return true;
 }
 
+//  pid comes from the supervisor's pong: the pidfile may be missing (a
+//  full disk) while the daemon runs fine.
 static int
-s_report_up (ctl_t *ctl, irh_paths_t *paths, bool started)
+s_report_up (ctl_t *ctl, irh_paths_t *paths, bool started, pid_t pid)
 {
-    pid_t pid = s_read_pidfile (paths);
     if (ctl->json) {
         ctl_json_open (ctl, '{');
         ctl_json_key (ctl, "running");
@@ -321,8 +415,10 @@ ctl_cmd_up (ctl_t *ctl, int argc, char **argv)
     irh_paths_t *paths = ctl_paths (ctl);
     if (!paths)
         return CTL_EXIT_ERROR;
-    if (s_socket_live (ctl) && s_answers (ctl, "sup", ctl->timeout_ms < 1000? ctl->timeout_ms: 1000))
-        return s_report_up (ctl, paths, false);
+    pid_t pid = 0;
+    if (s_socket_live (ctl)
+    &&  s_answers (ctl, "sup", ctl->timeout_ms < 1000? ctl->timeout_ms: 1000, &pid))
+        return s_report_up (ctl, paths, false, pid);
 
     char *daemon = s_daemon_path ();
     if (!daemon)
@@ -334,9 +430,30 @@ ctl_cmd_up (ctl_t *ctl, int argc, char **argv)
     //  an unlinked temp file (never a pipe, which could hold our caller's
     //  output open or SIGPIPE the daemon after we exit).
     FILE *errors = tmpfile ();
+    char mark [96];
+    snprintf (mark, sizeof mark, "%s=%d.%lld", CTL_UP_MARK, (int) getpid (),
+              (long long) zclock_usecs ());
+    //  Our environment plus the mark, built before the fork: the child
+    //  only calls async-signal-safe functions (ZeroMQ may have threads).
+    size_t count = 0;
+    while (environ [count])
+        count++;
+    char **envp = (char **) calloc (count + 2, sizeof (char *));
+    if (!envp) {
+        free (daemon);
+        if (errors)
+            fclose (errors);
+        return ctl_fail (ctl, "up: out of memory");
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++)
+        if (strncmp (environ [i], CTL_UP_MARK "=", strlen (CTL_UP_MARK) + 1) != 0)
+            envp [kept++] = environ [i];
+    envp [kept] = mark;
     pid_t child = fork ();
     if (child < 0) {
         free (daemon);
+        free (envp);
         if (errors)
             fclose (errors);
         return ctl_fail (ctl, "up: fork: %s", strerror (errno));
@@ -356,10 +473,11 @@ ctl_cmd_up (ctl_t *ctl, int argc, char **argv)
             close (fileno (errors));
         char *args [] = { daemon, "--home", paths->home, "--detach",
                           ctl->verbose? "-v": NULL, NULL };
-        execv (daemon, args);
+        execve (daemon, args, envp);
         _exit (127);
     }
     free (daemon);
+    free (envp);
 
     int wait_ms = ctl->timeout_ms > CTL_UP_WAIT_MS? ctl->timeout_ms: CTL_UP_WAIT_MS;
     int64_t deadline = zclock_mono () + wait_ms;
@@ -380,6 +498,9 @@ ctl_cmd_up (ctl_t *ctl, int argc, char **argv)
                         s_print_log_tail (paths);
                     if (errors)
                         fclose (errors);
+                    //  It may have detached before failing (no answer
+                    //  from its broker): do not leave that behind.
+                    s_stop_started (ctl, paths, mark);
                     return CTL_EXIT_ERROR;
                 }
             }
@@ -391,20 +512,21 @@ ctl_cmd_up (ctl_t *ctl, int argc, char **argv)
             s_print_log_tail (paths);
             if (errors)
                 fclose (errors);
+            s_stop_started (ctl, paths, mark);
             return CTL_EXIT_ERROR;
         }
         if (!s_socket_live (ctl)) {
             zclock_sleep (20);
             continue;
         }
-        if (s_answers (ctl, pending [next], 250))
+        if (s_answers (ctl, pending [next], 250, next == 0 ? &pid : NULL))
             next++;
         else
             zclock_sleep (20);
     }
     if (errors)
         fclose (errors);
-    return s_report_up (ctl, paths, true);
+    return s_report_up (ctl, paths, true, pid);
 }
 
 //  ---------------------------------------------------------------------

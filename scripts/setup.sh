@@ -24,8 +24,11 @@ PACKAGES_BUILD=(cmake gcc clang pkg-config make libzmq3-dev libczmq-dev liblmdb-
                 libsodium-dev libxxhash-dev librust-blake3-dev libclang-rt-14-dev
                 libseccomp-dev)
 PACKAGES_RUN=(python3 python3-zmq python3-pytest python3-numpy python3-lmdb
-              python3-psutil iproute2 lmdb-utils python3-dev groff-base man-db)
-PACKAGES_BENCH=(b3sum python3-diskcache python3-joblib sysbench)
+              python3-psutil iproute2 lmdb-utils python3-dev groff-base man-db
+              nftables iputils-ping iperf3 tcpdump python3-venv python3-pip
+              python3-setuptools python3-wheel)
+PACKAGES_BENCH=(b3sum python3-diskcache python3-joblib sysbench serf python3-msgpack
+                redis-server)
 
 say () { printf '[setup] %s\n' "$*"; }
 die () { printf '[setup] error: %s\n' "$*" >&2; exit 1; }

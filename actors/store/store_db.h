@@ -98,7 +98,11 @@ size_t store_db_pending (store_db_t *self);
 //  Write pending touches and counters in one transaction.
 int store_db_flush (store_db_t *self);
 
-//  Append ls rows to table (columns as in store.def "ls"); fn "" = all.
+//  Columns of an ls table (store.def "ls"); ns was added last, so older
+//  readers that look columns up by name keep working.
+#define STORE_DB_LS_COLUMNS "key:x\tfn:s\tsize:u\tcodec:s\tcreated_us:u" \
+                            "\taccessed_us:u\texpires_us:u\tns:s"
+//  Append ls rows to table (columns STORE_DB_LS_COLUMNS); fn "" = all.
 int store_db_ls (store_db_t *self, const char *fn, uint32_t limit, irh_table_t *table);
 //  Evict one key (fn "") or every result of fn. count/bytes: entries
 //  removed and content bytes freed.

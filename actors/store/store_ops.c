@@ -39,6 +39,7 @@ s_ls_row (irh_table_t *table, const uint8_t *key, const irh_manifest_t *m)
     irh_table_u64 (table, m->created_us);
     irh_table_u64 (table, m->accessed_us);
     irh_table_u64 (table, m->expires_us);
+    irh_table_str (table, m->ns);
 }
 
 //  Keys of fnindex entries for fn (copied out, 32 bytes each).

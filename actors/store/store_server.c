@@ -342,8 +342,7 @@ s_simple (store_server_t *self, irh_request_t *request, zframe_t *frame, int id)
             return;
         }
         case IRH_MSG_LS: {
-            irh_table_t *table = irh_table_new ("key:x\tfn:s\tsize:u\tcodec:s\tcreated_us:u"
-                                                "\taccessed_us:u\texpires_us:u");
+            irh_table_t *table = irh_table_new (STORE_DB_LS_COLUMNS);
             if (store_db_ls (self->db, m.ls.fn, m.ls.limit, table)) {
                 irh_table_destroy (&table);
                 s_reply_db_error (self, request);

@@ -180,12 +180,13 @@ s_test_basic (bool verbose)
     assert (s_get (db, 1, large, 10) == 0);
 
     //  ls
-    irh_table_t *table = irh_table_new ("key:x\tfn:s\tsize:u\tcodec:s\tcreated_us:u\taccessed_us:u\texpires_us:u");
+    irh_table_t *table = irh_table_new (STORE_DB_LS_COLUMNS);
     assert (store_db_ls (db, "", 0, table) == 0 && irh_table_rows (table) == 2);
     irh_table_destroy (&table);
-    table = irh_table_new ("key:x\tfn:s\tsize:u\tcodec:s\tcreated_us:u\taccessed_us:u\texpires_us:u");
+    table = irh_table_new (STORE_DB_LS_COLUMNS);
     assert (store_db_ls (db, "m.h", 0, table) == 0 && irh_table_rows (table) == 1);
     assert (streq (irh_table_get (table, 0, "fn"), "m.h"));
+    assert (streq (irh_table_get (table, 0, "ns"), "test"));   //  from the put's ns
     irh_table_destroy (&table);
 
     //  staged puts: moved into place; nothing outside staging accepted

@@ -109,15 +109,8 @@ def _check(home, env):
     assert down.returncode == 0, down.stdout + down.stderr
 
 
-# Installed binaries carry RUNPATH ${CMAKE_INSTALL_FULL_LIBDIR} (fixed at
-# configure time, /usr/local/lib), so under another prefix they cannot load
-# libirohds. Fix: CMAKE_INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}"
-# in the top-level CMakeLists.txt; then remove this marker.
-RPATH_XFAIL = pytest.mark.xfail(
-    strict=True, reason="installed binaries' RUNPATH is /usr/local/lib, not $ORIGIN/../lib")
-
-
-@RPATH_XFAIL
+# Installed binaries carry RUNPATH $ORIGIN/../lib (CMAKE_INSTALL_RPATH in
+# the top-level CMakeLists.txt), so they load libirohds under any prefix.
 def test_user_install_with_local_bin_on_path(user_home):
     """Debian's ~/.profile puts ~/.local/bin on PATH (once it exists)."""
     env = _user_env(user_home, os.path.join(user_home, ".local", "bin") + ":/usr/bin:/bin")
@@ -125,11 +118,8 @@ def test_user_install_with_local_bin_on_path(user_home):
 
 
 # The client looks for irohds-daemon in $IROHDS_DAEMON, <package>/../../bin
-# (the build tree) and PATH; an install's <prefix>/bin, four levels above
-# <prefix>/lib/python3.X/site-packages/irohds, is not among them. Fix in
-# pyclient/irohds/_transport.py (_daemon_binary), then remove this marker.
-@pytest.mark.xfail(strict=True, reason="RUNPATH as above, and the client does not look in "
-                   "<prefix>/bin for irohds-daemon")
+# (the build tree), <package>/../../../../bin (an install's <prefix>/bin,
+# above <prefix>/lib/python3.X/site-packages/irohds) and PATH.
 def test_user_install_finds_daemon_without_path(user_home):
     """A session started before ~/.local/bin existed (or cron) lacks it on
     PATH: the client must still find the daemon installed next to it."""

@@ -109,6 +109,10 @@ def test_every_key_documented_as_read_is_read():
     for name, dirs in readers.items():
         text = []
         for d in dirs:
+            if d.endswith(".c"):
+                with open(os.path.join(SOURCE, d), encoding="utf-8") as fh:
+                    text.append(fh.read())
+                continue
             for root, _, files in os.walk(os.path.join(SOURCE, d)):
                 for f in files:
                     if f.endswith((".c", ".py")) and "_test" not in f:

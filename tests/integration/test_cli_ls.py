@@ -102,6 +102,15 @@ def test_evict_by_key_prefix(daemon):
     assert r.returncode == 2
 
 
+def test_ls_without_namespace_shows_dash(daemon):
+    key = bytes([0x6e] * 32)
+    put(daemon, key, "tests.cli.nons", b"x", ns="")
+    rows = json.loads(ok(daemon.ctl("--json", "ls", "tests.cli.nons")))
+    assert [r["ns"] for r in rows] == [""]
+    header, lines, _ = rows_of(ok(daemon.ctl("ls", "tests.cli.nons")))
+    assert lines[0].split()[1] == "-", lines
+
+
 def test_readable_table_exact_json(daemon):
     small, big, newest = bytes([0x61] * 32), bytes([0x62] * 32), bytes([0x63] * 32)
     put(daemon, small, "tests.cli.table.f", b"tiny")
@@ -135,9 +144,10 @@ def test_readable_table_exact_json(daemon):
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(rows[2]["created_us"] / 1e6))
     assert created in big_line
     assert re.search(r"\bnever$", big_line)
-    # Namespace: shown when the store reports it, "-" otherwise.
-    ns = rows[0].get("ns")
-    assert lines[0].split()[1] == (ns if ns else "-")
+    # Namespace: the store reports the put's ns (the manifest keeps it),
+    # shown in the NAMESPACE column.
+    assert [r["ns"] for r in rows] == ["lab", "lab", "lab"]
+    assert lines[0].split()[1] == "lab"
     # TOTAL: how many and how much.
     assert "3 results" in total and "3.0 KiB" in total      # 3024 bytes
 

@@ -374,6 +374,72 @@ def test_up_down_leave_nothing_behind(home):
                     pass
 
 
+def daemons_of(home):
+    """Pids of irohds-daemon processes running on home (from /proc)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if (args and args[0].endswith(b"irohds-daemon") and home.encode() in args
+                and pid_alive(int(name))):
+            found.append(int(name))
+    return found
+
+
+def test_up_failure_leaves_no_daemon(home):
+    """`up` that gives up (here: the store never answers, because the
+    actor table has no store) stops the daemon it started: nothing of it
+    remains when `up` exits non-zero."""
+    env = env_for(home, IROHDS_ACTORS="echo:irohds-echo-actor:echo")
+    try:
+        r = subprocess.run([CTL, "--home", home, "up"], capture_output=True, text=True,
+                           timeout=90, env=env)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "store did not answer" in r.stderr, r.stderr
+        assert "stopped the irohds-daemon it started (pid " in r.stderr, r.stderr
+        assert daemons_of(home) == [], r.stderr
+        assert not os.path.exists(os.path.join(home, "run", "broker.ipc"))
+        check_not_running(home, ["status"], "broker.ipc")
+    finally:
+        for pid in daemons_of(home):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_up_failure_spares_a_daemon_it_did_not_start(home):
+    """A daemon on the home that `up` did not start is never stopped by a
+    failing `up`: here it is frozen (SIGSTOP), so `up` gets no answer,
+    starts its own, which loses the home lock; `up` fails, and the frozen
+    daemon (named in the pidfile) is left alone."""
+    with Daemon(home) as d:
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        try:
+            r = ctl(home, "up", timeout=60)
+        finally:
+            os.kill(d.proc.pid, signal.SIGCONT)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "already running" in r.stderr, r.stderr
+        assert "stopped the irohds-daemon" not in r.stderr, r.stderr
+        time.sleep(0.5)
+        assert d.proc.poll() is None
+        d.wait_ready(10.0)
+
+
+def test_up_reports_pid_from_ping_without_pidfile(home):
+    """The pidfile may be missing (a full disk when the daemon started):
+    `up` reports the pid the supervisor answers, never "pid 0"."""
+    with Daemon(home) as d:
+        os.unlink(os.path.join(home, "run", "irohds-daemon.pid"))
+        doc = ok_json(ctl(home, "--json", "up"))
+        assert doc["started"] is False and doc["pid"] == d.proc.pid, doc
+        r = ctl(home, "up")
+        assert r.returncode == 0 and "(pid %d," % d.proc.pid in r.stdout, r.stdout
+
+
 def test_up_fails_clearly_without_daemon_binary(home, tmp_path):
     # A copy of irohds-ctl alone, with no irohds-daemon beside it or on PATH.
     lonely = tmp_path / "irohds-ctl"

@@ -139,3 +139,30 @@ def test_values_that_cannot_work_fall_back():
         d.proc.wait(10)
     finally:
         d.cleanup()
+
+
+def test_node_name_and_peer_keys():
+    """The peer keys are known (no "unknown key" warning); a node.name with
+    a control character is one config problem (logged, counted, shown by
+    irohds-ctl) and the daemon runs on."""
+    d = configured('[node]\nname = "bad\\tname"\n'
+                   '[peers]\nlisten = "tcp://*:47460"\n'
+                   'bootstrap = ["tcp://198.18.0.2:47460"]\n')
+    try:
+        d.start()
+        r = d.ctl("status", timeout=20)
+        assert r.returncode == 0, r.stderr
+        assert "unknown key" not in r.stderr, r.stderr
+        assert r.stderr.count("node.name must be 1 to 64 bytes of printable UTF-8") == 1, \
+            r.stderr
+        c = d.client()
+        try:
+            assert broker_stats(c)["config_errors"] == 1, d.read_log()
+        finally:
+            c.close()
+        assert "node.name must be" in d.read_log()
+    finally:
+        try:
+            d.stop()
+        finally:
+            d.cleanup()
