@@ -373,13 +373,20 @@ s_seccomp_filter (void)
     }
     //  personality: only the query (0xffffffff); setting any persona or
     //  flag (no ASLR, READ_IMPLIES_EXEC, ...) is refused.
-    if (rc == 0)
-        rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (personality), 1,
-                               SCMP_A0 (SCMP_CMP_NE, 0xffffffffULL));
+    if (rc == 0) {
+        //  Comparisons spelled out: clang's -Wmissing-field-initializers
+        //  rejects libseccomp's SCMP_A0 macro with two arguments.
+        struct scmp_arg_cmp query = { .arg = 0, .op = SCMP_CMP_NE,
+                                      .datum_a = 0xffffffffULL, .datum_b = 0 };
+        rc = seccomp_rule_add_array (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (personality),
+                                     1, &query);
+    }
     for (size_t index = 0; rc == 0 && index < sizeof s_clone_ns_flags / sizeof (uint64_t); index++)
-        rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (clone), 1,
-                               SCMP_A0 (SCMP_CMP_MASKED_EQ, s_clone_ns_flags [index],
-                                        s_clone_ns_flags [index]));
+        rc = seccomp_rule_add_array (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (clone), 1,
+                                     &(struct scmp_arg_cmp) {
+                                         .arg = 0, .op = SCMP_CMP_MASKED_EQ,
+                                         .datum_a = s_clone_ns_flags [index],
+                                         .datum_b = s_clone_ns_flags [index] });
     if (rc == 0)
         rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (ENOSYS), SCMP_SYS (clone3), 0);
     if (rc) {
