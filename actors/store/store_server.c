@@ -342,6 +342,11 @@ s_simple (store_server_t *self, irh_request_t *request, zframe_t *frame, int id)
             return;
         }
         case IRH_MSG_LS: {
+            //  A listing shows every access already reported: write the
+            //  pending touches first (one write transaction, only when some
+            //  are pending), so `ls` right after a hit orders by it.
+            if (store_db_pending (self->db) > 0)
+                store_db_flush (self->db);
             irh_table_t *table = irh_table_new (STORE_DB_LS_COLUMNS);
             if (store_db_ls (self->db, m.ls.fn, m.ls.limit, table)) {
                 irh_table_destroy (&table);

@@ -28,7 +28,6 @@ with SIGKILL left behind.
 Needs root, iproute2, nftables, and for tests iputils-ping and iperf3.
 """
 import atexit
-import fcntl
 import ipaddress
 import json
 import os
@@ -37,7 +36,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -213,8 +211,10 @@ class NodeDaemon(irohds_test.Daemon):
         self.lan = lan
 
     def env(self):
-        env = irohds_test.test_env(self.home, IROHDS_LAN="1" if self.lan else "0")
-        return env
+        # The capability actor's fixed profile: no node spends seconds of
+        # all cores measuring, and every node decides alike.
+        return irohds_test.test_env(self.home, IROHDS_LAN="1" if self.lan else "0",
+                                    IROHDS_CAP_PROFILE="fixed")
 
     def start(self, timeout=30.0):
         with open(self.log, "ab") as logf:
@@ -290,7 +290,6 @@ class Node:
         if self.daemon is not None and self.daemon.proc.poll() is None:
             raise HarnessError("%s: daemon already running" % self.name)
         self.write_config(lan, config)
-        self.cluster.seed_capability(self.home)
         self.daemon = NodeDaemon(self, lan=lan, args=args)
         self.daemon.start(timeout)
         return self.daemon
@@ -327,7 +326,7 @@ class Node:
 class Cluster:
     """N nodes on one bridge. Use as a context manager, or start()/close()."""
 
-    def __init__(self, n, seed_capability=True):
+    def __init__(self, n):
         if n < 1 or n > 60000:
             raise ValueError("cluster size %d out of range" % n)
         if os.geteuid() != 0:
@@ -342,7 +341,6 @@ class Cluster:
         self.procs = []
         self.nodes = [Node(self, i) for i in range(n)]
         self.bridges = {"br0"}
-        self._seed = seed_capability
         self._closed = True
 
     # ---- life cycle -------------------------------------------------------
@@ -442,16 +440,6 @@ class Cluster:
                            "received_bytes": stats["tx"]["bytes"],
                            "received_packets": stats["tx"]["packets"]})
         return result
-
-    # ---- capability profile -----------------------------------------------
-    def seed_capability(self, home):
-        """Copy a machcap.cache measured once for this machine into home, so
-        the capability actor of a node loads it instead of measuring (~2 s of
-        all cores per node). The actor checks the hardware fingerprint, so a
-        cache from other hardware only costs a new measurement."""
-        if not self._seed:
-            return
-        shutil.copyfile(machcap_cache(), os.path.join(home, "machcap.cache"))
 
     # ---- faults -----------------------------------------------------------
     def _node(self, node):
@@ -574,7 +562,6 @@ class Cluster:
         chosen = [self._node(x) for x in (nodes if nodes is not None else range(self.n))]
         for node in chosen:
             node.write_config(lan, config)
-            self.seed_capability(node.home)
             node.daemon = NodeDaemon(node, lan=lan)
             with open(node.daemon.log, "ab") as logf:
                 node.daemon.proc = node.popen(
@@ -583,32 +570,3 @@ class Cluster:
         for node in chosen:
             node.daemon.wait_ready(timeout)
         return [node.daemon for node in chosen]
-
-
-def machcap_cache():
-    """Path of a machcap.cache for this machine, measured once and kept in the
-    build tree (flock: concurrent runs measure once)."""
-    folder = os.path.join(irohds_test.BUILD, "cluster-cache")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "machcap.cache")
-    with open(os.path.join(folder, "lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(path):
-            return path
-        home = tempfile.mkdtemp(prefix="irhc-cap-", dir=TMP)
-        try:
-            actor = irohds_test.Actor("irohds-capability", "cap", home=home)
-            actor.endpoint = "ipc://%s/run/cap.ipc" % home
-            try:
-                actor.start(timeout=60)
-            finally:
-                actor.stop()
-                actor.cleanup()
-            made = os.path.join(home, "machcap.cache")
-            if not os.path.exists(made):
-                raise HarnessError("irohds-capability wrote no machcap.cache")
-            shutil.copyfile(made, path + ".tmp")
-            os.rename(path + ".tmp", path)
-        finally:
-            shutil.rmtree(home, ignore_errors=True)
-    return path
