@@ -245,6 +245,27 @@ irh_sandbox_network_actor (irh_paths_t *paths, bool needs_identity)
 }
 
 int
+irh_sandbox_enter_network_actor (irh_paths_t *paths, bool needs_identity,
+                                 irh_sandbox_status_t *status)
+{
+    irh_sandbox_status_t local;
+    if (!status)
+        status = &local;
+    memset (status, 0, sizeof *status);
+    snprintf (status->summary, sizeof status->summary, "landlock=off seccomp=off");
+    irh_sandbox_t *policy = irh_sandbox_network_actor (paths, needs_identity);
+    if (!policy) {
+        irh_error ("sandbox: cannot build the network actor policy; running without it");
+        return -1;
+    }
+    char *err = NULL;
+    int rc = irh_sandbox_apply (policy, status, &err);
+    irh_sandbox_destroy (&policy);
+    free (err);                 //  apply has logged the outcome
+    return rc;
+}
+
+int
 irh_sandbox_landlock_abi (void)
 {
     long abi = syscall (SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);

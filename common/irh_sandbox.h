@@ -64,6 +64,13 @@ void irh_sandbox_set_seccomp (irh_sandbox_t *self, bool enable);
 //  else not at all (discovery loads its node id before applying).
 irh_sandbox_t *irh_sandbox_network_actor (irh_paths_t *paths, bool needs_identity);
 
+//  Build the network-actor policy and apply it (apply logs the outcome). For discovery and gossip,
+//  after their identity is loaded and before any socket or thread exists.
+//  Returns what irh_sandbox_apply returns (-1 also when the policy cannot
+//  be built); status (if not NULL) is filled either way.
+int irh_sandbox_enter_network_actor (irh_paths_t *paths, bool needs_identity,
+                                     irh_sandbox_status_t *status);
+
 //  Apply policy to the calling process (once; it cannot be undone).
 //  Fills status (if not NULL) and returns 0 when every part is in force;
 //  1 when the kernel lacks Landlock or seccomp (degraded: a warning is

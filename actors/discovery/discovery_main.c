@@ -22,6 +22,7 @@
 #include "irh_client.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
+#include "irh_sandbox.h"
 #include "irh_table.h"
 #include "irh_worker.h"
 #include <string.h>
@@ -66,6 +67,7 @@ typedef struct {
     bool lan;
     int64_t started_ms;
     s_counters_t counters;
+    irh_sandbox_status_t sandbox;
 } s_discovery_t;
 
 //  One call to service gossip; 0 with the reply body, else -1.
@@ -311,6 +313,9 @@ s_handle (s_discovery_t *self, irh_request_t *request)
         s_counters_t *c = &self->counters;
         struct { const char *name; uint64_t value; } rows [] = {
             { "lan", self->beacon != NULL }, { "gossip_port", (uint64_t) self->gossip_port },
+            { "sandbox_landlock_abi",
+              self->sandbox.landlock ? (uint64_t) self->sandbox.landlock_used_abi : 0 },
+            { "sandbox_seccomp", self->sandbox.seccomp },
             { "beacons_heard", c->beacons_heard }, { "bad_size", c->bad_size },
             { "bad_decode", c->bad_decode }, { "bad_magic", c->bad_magic },
             { "bad_version", c->bad_version }, { "from_self", c->from_self },
@@ -368,6 +373,9 @@ main (int argc, char *argv [])
     memcpy (self.id, irh_identity_curve_public (identity), IRH_KEY_BYTES);
     snprintf (self.node_id, sizeof self.node_id, "%s", irh_identity_node_id (identity));
     irh_identity_destroy (&identity);
+    //  Not sandboxed yet: under the network-actor policy zbeacon heard no
+    //  beacons in the namespace tests (tests/cluster/test_peers.py), cause
+    //  not found yet; the sandbox_* rows of its stats say so (0).
     //  IROHDS_LAN wins over the config, both ways.
     const char *env = getenv ("IROHDS_LAN");
     self.lan = env && *env ? !streq (env, "0") && !streq (env, "false")

@@ -14,6 +14,7 @@
 #include "irh_actor.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
+#include "irh_sandbox.h"
 #include "irh_table.h"
 #include "irh_worker.h"
 #include <string.h>
@@ -39,6 +40,7 @@ typedef struct {
     char listen [65];
     uint64_t bad_requests;
     uint64_t joins_skipped;     //  join of a member already alive
+    irh_sandbox_status_t sandbox;
 } s_gossip_t;
 
 static int64_t
@@ -180,6 +182,8 @@ s_stats_table (s_gossip_t *self)
     const swim_stats_t *s = swim_stats (self->swim);
     struct { const char *name; uint64_t value; } rows [] = {
         { "port", (uint64_t) gossip_net_port (self->net) },
+        { "sandbox_landlock_abi", self->sandbox.landlock ? (uint64_t) self->sandbox.landlock_used_abi : 0 },
+        { "sandbox_seccomp", self->sandbox.seccomp },
         { "members", swim_size (self->swim) },
         { "live", swim_live (self->swim) },
         { "incarnation", swim_incarnation (self->swim) },
@@ -365,6 +369,9 @@ main (int argc, char *argv [])
         irh_actor_cleanup (&actor);
         return 1;
     }
+    //  Least privilege from here on: the keys are loaded, no socket or
+    //  thread exists yet (docs/security.md).
+    irh_sandbox_enter_network_actor (actor.paths, true, &self.sandbox);
     char dflt [32];
     snprintf (dflt, sizeof dflt, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
     const char *listen = irh_config_str (actor.config, "peers.listen", dflt);
