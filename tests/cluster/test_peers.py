@@ -78,8 +78,12 @@ def test_two_nodes_find_each_other_by_beacon():
             assert p["address"] == "tcp://%s:%d" % (c.nodes[other].addr, PORT)
             assert p["rtt_ms"] > 0 and p["status"] == "idle" and p["gpu"] is None
             assert 0 <= p["cpu_idle"] <= 100 and p["ram_free"] > 0
-        d = stats(a, "discovery")
-        assert d["lan"] == 1 and d["beacons_heard"] > 0
+        # No bootstrap is configured, so membership came from beacons.
+        # Which node's discovery counts them first depends on timing (the
+        # first node to hear one joins both sides), so check both.
+        ds = [stats(n, "discovery") for n in (a, b)]
+        assert all(d["lan"] == 1 for d in ds)
+        assert sum(d["beacons_heard"] for d in ds) > 0
         status = a.daemon.ctl("status").stdout
         assert "gossip" in status and "discovery" in status
 
@@ -129,7 +133,7 @@ def test_paused_and_killed_nodes_declared_dead():
             os.kill(pid, signal.SIGSTOP)
         try:
             took = harness.wait_for(lambda: _dead_everywhere(c, [c.nodes[0], c.nodes[2]], ids[1]),
-                                    timeout=30.0, interval=0.2, what="paused node dead")
+                                    timeout=60.0, interval=0.2, what="paused node dead")
             print("SIGSTOP of a node: dead at every other node after %.2f s" % took)
         finally:
             for pid in paused:
@@ -141,8 +145,12 @@ def test_paused_and_killed_nodes_declared_dead():
         victim = c.nodes[2]
         for pid in harness.netns_pids(victim.ns):
             os.kill(pid, signal.SIGKILL)
+        # A node just resumed from SIGSTOP carries a high Lifeguard health
+        # score (it missed its own probes' answers), which stretches its
+        # probe interval for a while: allow for that (the detection time
+        # itself is measured in bench/, not asserted here).
         took = harness.wait_for(lambda: _dead_everywhere(c, c.nodes[:2], ids[2]),
-                                timeout=30.0, interval=0.2, what="killed node dead everywhere")
+                                timeout=90.0, interval=0.2, what="killed node dead everywhere")
         print("kill -9 of a node: dead at every other node after %.2f s" % took)
 
 
