@@ -20,35 +20,10 @@ import warnings
 import numpy as np
 import pytest
 
-from client_support import (PYTHON, count, irohds_test, pin_home,
-                            run_worker, start_worker)
+from client_support import PYTHON, count, irohds_test, run_worker, start_worker
 
 import irohds
 from irohds import _daemon, _keys, _log, _proto, _transport
-
-
-@pytest.fixture
-def daemon():
-    yield from irohds_test.serve(irohds_test.Daemon())
-
-
-@pytest.fixture
-def counter(daemon):
-    return os.path.join(daemon.home, "count.txt")
-
-
-@pytest.fixture
-def here(daemon, monkeypatch):
-    """Point this pytest process's client at the daemon's home."""
-    pin_home(monkeypatch, daemon.home)
-    _daemon.state().down_until = 0.0
-    _daemon.state().backoff = 0.0
-    _log.reset()
-    yield daemon
-    t = _transport._transport
-    if t is not None:
-        t.close()
-        _transport._transport = None
 
 
 def run_script(home, body, *flags, timeout=120, **env):

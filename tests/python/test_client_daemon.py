@@ -10,36 +10,10 @@ import time
 import warnings
 
 import lmdb
-import pytest
-
-from client_support import (count, finish_worker, irohds_test, pin_home, run_worker,
-                            start_worker)
+from client_support import count, finish_worker, irohds_test, run_worker, start_worker
 
 import irohds
-from irohds import _daemon, _log, _proto, _transport
-
-
-@pytest.fixture
-def daemon():
-    yield from irohds_test.serve(irohds_test.Daemon())
-
-
-@pytest.fixture
-def counter(daemon):
-    return os.path.join(daemon.home, "count.txt")
-
-
-@pytest.fixture
-def here(daemon, monkeypatch):
-    """Point this pytest process's client at the daemon's home."""
-    pin_home(monkeypatch, daemon.home)
-    _daemon.state().down_until = 0.0
-    _log.reset()
-    yield daemon
-    t = _transport._transport
-    if t is not None:
-        t.close()
-        _transport._transport = None
+from irohds import _daemon, _proto, _transport
 
 
 def sup_status(d):
