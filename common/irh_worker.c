@@ -22,6 +22,7 @@ struct _irh_worker_t {
     zsock_t *sock;
     int64_t last_heard;         //  broker mode: last message from the broker
     int64_t last_sent;          //  broker mode: last message to the broker
+    int64_t last_tick;          //  broker mode: previous irh_worker_tick
     uint64_t malformed;
     uint64_t replies;
     uint64_t reconnects;
@@ -231,6 +232,14 @@ irh_worker_tick (irh_worker_t *self)
     if (self->standalone)
         return IRH_HEARTBEAT_MS;
     int64_t now = zclock_mono ();
+    //  Ticks come at least every quarter heartbeat. A much longer gap
+    //  means this process did not run (SIGSTOP of the daemon, suspend,
+    //  a long request): the broker's heartbeats are waiting unread in
+    //  the socket, so its silence is ours. Reconnecting then would drop
+    //  the requests the broker has in flight to us.
+    if (self->last_tick && now - self->last_tick > IRH_HEARTBEAT_MS * IRH_HEARTBEAT_LIVENESS / 2)
+        self->last_heard = now;
+    self->last_tick = now;
     if (now - self->last_heard > IRH_HEARTBEAT_MS * IRH_HEARTBEAT_LIVENESS) {
         s_reconnect (self, "broker silent");
         now = zclock_mono ();

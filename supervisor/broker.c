@@ -819,3 +819,16 @@ broker_tick (broker_t *self)
         }
     }
 }
+
+void
+broker_pardon (broker_t *self, int64_t now)
+{
+    assert (self);
+    for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
+         worker = (worker_t *) zhashx_next (self->workers))
+        worker->last_seen = now;
+    for (char *value = (char *) zhashx_first (self->pids); value;
+         value = (char *) zhashx_next (self->pids))
+        memcpy (value, &now, sizeof now);
+    broker_count (self, "stalls_pardoned", 1);
+}

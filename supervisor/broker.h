@@ -54,6 +54,10 @@ void broker_tick (broker_t *self);
 //  this pid, -1 if none ever did; forget it when the process is reaped.
 int64_t broker_last_seen (broker_t *self, uint32_t pid);
 void broker_forget_pid (broker_t *self, uint32_t pid);
+//  The daemon's own loop stalled (SIGSTOP, suspend, starvation): every
+//  worker's and pid's silence during it was ours, so count them all as
+//  seen now instead of expiring them on the next tick.
+void broker_pardon (broker_t *self, int64_t now);
 //  Add one counter to the named extra counters shown in broker_stats.
 void broker_count (broker_t *self, const char *name, uint64_t delta);
 //  Append the broker_stats table (name:s value:u) to msg.

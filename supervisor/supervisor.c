@@ -76,6 +76,7 @@ struct _supervisor_t {
     int64_t started;
     bool stopping;
     uint64_t exits, kills;
+    int64_t last_tick;          //  mono ms of the previous supervisor_tick
 };
 
 static int
@@ -355,6 +356,20 @@ supervisor_tick (supervisor_t *self)
     if (self->stopping)
         return;
     int64_t now = zclock_mono ();
+    //  The loop ticks every 25 ms or so. A gap of half the heartbeat
+    //  liveness means *we* were not running (the whole daemon stopped
+    //  with SIGSTOP, a suspended laptop, a starved machine): the actors'
+    //  heartbeats went unread, they did not go missing. Without this a
+    //  resumed daemon killed and restarted every actor, and its gossip
+    //  actor came back with an empty membership.
+    int64_t gap = self->last_tick ? now - self->last_tick : 0;
+    self->last_tick = now;
+    if (gap > IRH_HEARTBEAT_MS * IRH_HEARTBEAT_LIVENESS / 2) {
+        irh_warn ("supervisor did not run for %lld ms (stopped or suspended?): "
+                  "actors' heartbeats count from now", (long long) gap);
+        if (self->broker)
+            broker_pardon (self->broker, now);
+    }
     for (size_t i = 0; i < self->count; i++) {
         actor_t *actor = &self->actors [i];
         if (actor->state == ACTOR_RESTARTING && now >= actor->restart_at) {

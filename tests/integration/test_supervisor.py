@@ -316,6 +316,37 @@ def test_hung_actor_replaced(daemon):
         c.close()
 
 
+def test_paused_daemon_keeps_its_actors(daemon):
+    """SIGSTOP of the whole daemon (what a suspended laptop or `kill -STOP`
+    does) for longer than the heartbeat liveness, then SIGCONT: the
+    supervisor and the actors must see that *they* were not running, not
+    that the others went silent. Before the fix every actor was killed and
+    restarted (a gossip actor then came back with an empty membership)."""
+    c = daemon.client()
+    try:
+        old = int(status(c)["echo"]["pid"])
+        pids = [daemon.proc.pid, old]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(4.5)             # liveness is 3 heartbeats of 1 s
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        # The first call after the resume is answered by the same actor.
+        assert c.call("echo", "ping", timeout=5)[0] == "OK"
+        time.sleep(1.5)                 # a few supervisor and worker ticks
+        row = status(c)["echo"]
+        assert int(row["pid"]) == old and row["state"] == "running"
+        assert int(row["restarts"]) == 0
+        stats = broker_stats(c)
+        assert stats.get("actors_killed", 0) == 0 and stats["workers_expired"] == 0
+        assert stats["stalls_pardoned"] >= 1
+        assert c.call("echo", "ping", timeout=5)[0] == "OK"
+    finally:
+        c.close()
+
+
 def test_bad_actor_table():
     home = make_home()
     try:
