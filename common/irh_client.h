@@ -20,6 +20,11 @@ int irh_client_send (irh_client_t *self, const char *service, zmsg_t **body_p,
 //  at most timeout_ms. 0 = OK and *reply_p holds the body frames;
 //  -1 = ERR, timeout or malformed reply: see irh_client_error_*.
 int irh_client_recv (irh_client_t *self, const char *rid, int timeout_ms, zmsg_t **reply_p);
+//  recv without waiting, for event loops (the socket is readable): reads
+//  what arrived; 1 while rid's reply is still to come (rid stays
+//  outstanding), else 0 or -1 as irh_client_recv. Abandon a request with
+//  irh_client_recv (self, rid, 0, NULL).
+int irh_client_try_recv (irh_client_t *self, const char *rid, zmsg_t **reply_p);
 //  send + recv.
 int irh_client_call (irh_client_t *self, const char *service, zmsg_t **body_p,
                      int timeout_ms, zmsg_t **reply_p);

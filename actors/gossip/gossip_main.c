@@ -12,6 +12,7 @@
 #include "gossip.h"
 #include "../capability/cap.h"
 #include "irh_actor.h"
+#include "irh_client.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
 #include "irh_sandbox.h"
@@ -26,6 +27,7 @@
 #define S_TICK_MS       20          //  swim timer resolution
 #define S_SWEEP_MS      5000        //  idle links, stale inbound connections
 #define S_HEARTBEAT_MS  5000        //  re-read /proc for our heartbeat
+#define S_STORE_WAIT_MS 60000       //  give up on a store stats request
 
 typedef struct {
     irh_identity_t *identity;
@@ -41,6 +43,13 @@ typedef struct {
     uint64_t bad_requests;
     uint64_t joins_skipped;     //  join of a member already alive
     irh_sandbox_status_t sandbox;
+    //  The store's counts for our heartbeat: results held, and claims
+    //  (keys a local process computes now: status busy). Asked through
+    //  the broker every sweep, answered asynchronously.
+    irh_client_t *store;
+    char store_rid [IRH_RID_MAX + 1];  //  request in flight, "" if none
+    int64_t store_asked_ms;
+    uint64_t store_entries, store_claims;
 } s_gossip_t;
 
 static int64_t
@@ -84,7 +93,8 @@ s_heartbeat (s_gossip_t *self)
     if (cap_sys_meminfo (&total, &avail) == 0)
         hb.ram_free = avail;
     cap_sys_loadavg (&hb.load1_milli);
-    hb.results = 0;         //  the store's count arrives with digests
+    hb.results = self->store_entries;
+    hb.status = self->store_claims ? SWIM_STATUS_BUSY : SWIM_STATUS_IDLE;
     swim_heartbeat_t *old = &self->self_node.hb;
     int64_t didle = (int64_t) hb.cpu_idle_ppm - (int64_t) old->cpu_idle_ppm;
     int64_t dram = (int64_t) hb.ram_free - (int64_t) old->ram_free;
@@ -107,11 +117,76 @@ s_on_swim_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  Ask the store for its stats (one request in flight at a time).
+static void
+s_ask_store (s_gossip_t *self)
+{
+    int64_t now = zclock_mono ();
+    if (!self->store || (self->store_rid [0] && now - self->store_asked_ms < S_STORE_WAIT_MS))
+        return;
+    if (self->store_rid [0])                //  abandoned: its late reply is dropped
+        irh_client_recv (self->store, self->store_rid, 0, NULL);
+    irh_stats_t request = { 0 };
+    zframe_t *frame = irh_stats_encode (&request);
+    zmsg_t *body = zmsg_new ();
+    zmsg_append (body, &frame);
+    const char *rid;
+    self->store_rid [0] = 0;
+    if (irh_client_send (self->store, "store", &body, &rid) == 0) {
+        snprintf (self->store_rid, sizeof self->store_rid, "%s", rid);
+        self->store_asked_ms = now;
+    }
+    zmsg_destroy (&body);
+}
+
+static int
+s_on_store_reply (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) reader;
+    s_gossip_t *self = (s_gossip_t *) arg;
+    if (!self->store_rid [0]) {
+        //  Nothing asked (a late answer to an abandoned request): drain.
+        zmsg_t *stale = zmsg_recv (irh_client_sock (self->store));
+        zmsg_destroy (&stale);
+        return 0;
+    }
+    zmsg_t *reply = NULL;
+    int rc = irh_client_try_recv (self->store, self->store_rid, &reply);
+    if (rc == 1)
+        return 0;                           //  not ours yet
+    self->store_rid [0] = 0;
+    if (rc == -1) {
+        irh_debug ("store stats for the heartbeat: %s", irh_client_error_text (self->store));
+        return 0;
+    }
+    irh_table_t *table = irh_table_decode (reply);
+    zmsg_destroy (&reply);
+    for (size_t row = 0; table && row < irh_table_rows (table); row++) {
+        const char *name = irh_table_get (table, row, "name");
+        const char *value = irh_table_get (table, row, "value");
+        if (!name || !value)
+            continue;
+        if (streq (name, "entries"))
+            self->store_entries = strtoull (value, NULL, 10);
+        else
+        if (streq (name, "claims_active"))
+            self->store_claims = strtoull (value, NULL, 10);
+    }
+    irh_table_destroy (&table);
+    //  Announce a change now rather than at the next sweep.
+    if ((self->store_entries != self->self_node.hb.results
+    ||   (self->store_claims != 0) != (self->self_node.hb.status == SWIM_STATUS_BUSY))
+    &&  s_heartbeat (self))
+        swim_update_self (self->swim, &self->self_node);
+    return 0;
+}
+
 static int
 s_on_slow_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop; (void) timer_id;
     s_gossip_t *self = (s_gossip_t *) arg;
+    s_ask_store (self);
     gossip_net_sweep (self->net, zclock_mono ());
     if (s_heartbeat (self))
         swim_update_self (self->swim, &self->self_node);
@@ -407,6 +482,8 @@ main (int argc, char *argv [])
     if (self.net)
         self.swim = swim_new (node, &config, &host);
     self.worker = irh_worker_new ("gossip", actor.broker, actor.bind);
+    if (actor.broker)
+        self.store = irh_client_new (actor.broker);
     irh_actor_cleanup (&actor);
     if (!self.net || !self.swim || !self.worker) {
         irh_error ("cannot start the gossip actor");
@@ -418,6 +495,10 @@ main (int argc, char *argv [])
     zloop_reader (self.loop, irh_worker_sock (self.worker), s_on_worker, &self);
     zloop_timer (self.loop, S_TICK_MS, 0, s_on_swim_timer, &self);
     zloop_timer (self.loop, S_SWEEP_MS, 0, s_on_slow_timer, &self);
+    if (self.store) {
+        zloop_reader (self.loop, irh_client_sock (self.store), s_on_store_reply, &self);
+        s_ask_store (&self);
+    }
     zloop_timer (self.loop, IRH_HEARTBEAT_MS / 4, 0, s_on_worker_timer, &self);
     zloop_start (self.loop);
 
@@ -427,6 +508,7 @@ main (int argc, char *argv [])
     gossip_net_destroy (&self.net);
     zloop_destroy (&self.loop);
     irh_worker_destroy (&self.worker);
+    irh_client_destroy (&self.store);
     irh_identity_destroy (&self.identity);
     irh_log_close ();
     return 0;

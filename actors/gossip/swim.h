@@ -40,13 +40,16 @@ typedef enum {
 } swim_event_t;
 
 //  The homie heartbeat a node announces about itself.
+#define SWIM_STATUS_IDLE 0         //  heartbeat status: nothing computing
+#define SWIM_STATUS_BUSY 1         //  a local process computes a claimed key
+
 typedef struct {
     uint32_t cpu_idle_ppm;
     uint64_t ram_free;
     uint32_t load1_milli;
     char gpu_model [65];
     uint64_t gpu_mem_free;
-    uint8_t status;             //  0 idle, 1 busy
+    uint8_t status;             //  SWIM_STATUS_IDLE or SWIM_STATUS_BUSY
     uint64_t results;
     char version [33];
 } swim_heartbeat_t;

@@ -713,6 +713,31 @@ store_db_state (store_db_t *self, const uint8_t *key, uint64_t *expires_us)
 //  --------------------------------------------------------------------------
 //  stats and info
 
+//  Claims whose lease runs and whose holder still exists: keys some
+//  process computes right now (the gossip heartbeat's "busy"). The
+//  claims database also keeps expired records until they are claimed
+//  again; a walk is cheap, it holds one record per key in flight.
+static uint64_t
+s_claims_active (store_db_t *self)
+{
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    if (mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    uint64_t n = 0, now = store_db_now (self);
+    if (mdb_cursor_open (txn, self->claims, &cursor) == 0) {
+        MDB_val k, v;
+        irh_claim_rec_t claim;
+        for (int op = MDB_FIRST; mdb_cursor_get (cursor, &k, &v, op) == 0; op = MDB_NEXT)
+            if (irh_claim_rec_decode_buf (v.mv_data, v.mv_size, &claim) == 0
+            &&  claim.expires_us > now && !s_holder_dead (claim.holder))
+                n++;
+        mdb_cursor_close (cursor);
+    }
+    mdb_txn_abort (txn);
+    return n;
+}
+
 static uint64_t
 s_entries (store_db_t *self, MDB_dbi dbi)
 {
@@ -737,6 +762,8 @@ store_db_stat (store_db_t *self, const char *name)
         return s_entries (self, self->blobs);
     if (streq (name, "claims"))
         return s_entries (self, self->claims);
+    if (streq (name, "claims_active"))
+        return s_claims_active (self);
     if (streq (name, "bytes_total"))
         return self->sums.bytes_total;
     if (streq (name, "inline_bytes"))
@@ -760,7 +787,8 @@ store_db_stat (store_db_t *self, const char *name)
 void
 store_db_stats (store_db_t *self, irh_table_t *table)
 {
-    static const char *sums [] = { "entries", "blobs", "claims", "bytes_total", "inline_bytes",
+    static const char *sums [] = { "entries", "blobs", "claims", "claims_active", "bytes_total",
+                                   "inline_bytes",
                                    "file_bytes", "map_size", "map_used", "pending_touches" };
     for (size_t i = 0; i < sizeof (sums) / sizeof (sums [0]); i++) {
         irh_table_row (table);

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import sys
 
 import pytest
@@ -114,6 +115,46 @@ def test_bootstrap_chain_five_nodes_lan_off():
             assert {p["id"] for p in peers(node) if p["state"] == "alive"} == set(ids) - {ids[i]}
         d = stats(c.nodes[0], "discovery")
         assert d["lan"] == 0 and d["beacons_heard"] == 0
+
+
+def test_heartbeat_carries_results_and_busy_status():
+    """A node's results count and busy status (a local process computing a
+    claimed key) reach its peers through the membership heartbeat, as
+    users call: @irohds.memo in a fresh process on node A."""
+    with harness.Cluster(2) as c:
+        c.start_daemons(lan=True)
+        a, b = c.nodes
+        a_id = info(a)["node_id"]
+        harness.wait_for(lambda: a_id in alive_ids(b), timeout=30.0, interval=0.1,
+                         what="B sees A")
+        view = lambda: next(p for p in peers(b) if p["id"] == a_id)   # noqa: E731
+        assert view()["results"] == 0 and view()["status"] == "idle"
+        script = (
+            "import sys, time, irohds\n"
+            "@irohds.memo(ns='hb', min_seconds=0)\n"
+            "def f(x, pause=0):\n"
+            "    time.sleep(pause)\n"
+            "    return {'x': x}\n"
+            "f(1); f([2, 3]); f(x={'k': 4})\n"
+            "print('stored', flush=True)\n"
+            "f(5, pause=float(sys.argv[1]))\n")
+        env = a.daemon.env()
+        proc = a.run(["/usr/bin/python3", "-c", script, "0"], env=env, timeout=60)
+        assert proc.returncode == 0 and "stored" in proc.stdout, proc.stderr
+        took = harness.wait_for(lambda: view()["results"] == 4, timeout=30.0, interval=0.2,
+                                what="A's 4 results seen by B")
+        print("results count reached the peer in %.2f s" % took)
+        # A long computation holds a claim: B sees A busy, then idle again.
+        slow = a.popen(["/usr/bin/python3", "-c", script, "20"], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            harness.wait_for(lambda: view()["status"] == "busy", timeout=30.0, interval=0.2,
+                             what="A busy at B")
+        finally:
+            slow.kill()
+            slow.wait()
+        harness.wait_for(lambda: view()["status"] == "idle", timeout=30.0, interval=0.2,
+                         what="A idle again at B")
 
 
 def _dead_everywhere(c, observers, node_id):
