@@ -93,13 +93,25 @@ s_heartbeat (s_gossip_t *self)
     if (cap_sys_meminfo (&total, &avail) == 0)
         hb.ram_free = avail;
     cap_sys_loadavg (&hb.load1_milli);
+    if (hb.gpu_model [0]) {
+        //  Free GPU memory moves with the jobs on it; NVML answers in
+        //  well under a millisecond, once per heartbeat.
+        uint32_t gpus = 0;
+        uint64_t gpu_total = 0, free_now = 0;
+        char model [sizeof hb.gpu_model];
+        cap_sys_gpu (&gpus, model, sizeof model, &gpu_total, &free_now);
+        if (gpus)
+            hb.gpu_mem_free = free_now;
+    }
     hb.results = self->store_entries;
     hb.status = self->store_claims ? SWIM_STATUS_BUSY : SWIM_STATUS_IDLE;
     swim_heartbeat_t *old = &self->self_node.hb;
     int64_t didle = (int64_t) hb.cpu_idle_ppm - (int64_t) old->cpu_idle_ppm;
     int64_t dram = (int64_t) hb.ram_free - (int64_t) old->ram_free;
+    int64_t dgpu = (int64_t) hb.gpu_mem_free - (int64_t) old->gpu_mem_free;
     bool changed = didle > 100000 || didle < -100000
                 || (uint64_t) (dram < 0 ? -dram : dram) > old->ram_free / 10
+                || (uint64_t) (dgpu < 0 ? -dgpu : dgpu) > old->gpu_mem_free / 10
                 || hb.status != old->status || hb.results != old->results;
     self->self_node.hb = hb;
     return changed;
