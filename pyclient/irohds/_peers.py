@@ -197,6 +197,10 @@ POLL_S = 0.1
 # Answers that say "not now" (the gossip actor is starting or being
 # restarted by the supervisor): join keeps asking until its timeout.
 _TRANSIENT = frozenset({"actor-down", "overload"})
+_HINT_BOOTSTRAP = ("Check the address, the node id and that the peer's port is reachable "
+                   "(`irohds-ctl peers --stats` counts failed handshakes)")
+_HINT_ALONE = ("No bootstrap was given: peers come from LAN beacons (discovery.lan), the "
+               "config's peers.bootstrap, or nodes that join this one")
 
 
 def joined() -> List[str]:
@@ -254,10 +258,9 @@ def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]]
         left = deadline - time.monotonic()
         if left <= 0:
             _log.log.info("irohds.join: no peer alive after %.1f s (%d known%s); returning "
-                          "what the daemon has. Check the address, the node id and that the "
-                          "peer's port is reachable (`irohds-ctl peers --stats`)",
-                          timeout, len(listed),
-                          "; %d join(s) not delivered" % len(pending) if pending else "")
+                          "what the daemon has. %s", timeout, len(listed),
+                          "; %d join(s) not delivered" % len(pending) if pending else "",
+                          _HINT_BOOTSTRAP if entries else _HINT_ALONE)
             return listed
         time.sleep(min(POLL_S, left))
 
