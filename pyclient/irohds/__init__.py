@@ -48,7 +48,8 @@ def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]]
     ("tcp://HOST:PORT#NODEID", a str or a list of them; the config's
     peers.bootstrap is contacted by the daemon anyway), then return
     irohds.peers() as soon as one peer is alive, or after timeout seconds
-    with whatever is known then (logged at INFO; no exception).
+    (counted from when the daemon answers, if join started it) with
+    whatever is known then (logged at INFO; no exception).
 
     A malformed argument, or a bootstrap the daemon refuses (such as this
     node itself), is a ValueError. A daemon that cannot be reached gives

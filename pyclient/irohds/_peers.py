@@ -223,6 +223,10 @@ def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]]
     start = time.monotonic()
     deadline = start + timeout
     t = _transport.get_transport()
+    # The timeout is the time given to discovery: when this call has to
+    # start the daemon (seconds on a loaded machine), it counts from when
+    # the daemon answers.
+    had_daemon = t.started_daemon
     pending = list(entries)
     listed = []
     while True:
@@ -240,6 +244,10 @@ def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]]
                 _log.log.info("irohds.join: asked the daemon to contact %s#%.12s...",
                               address, node_id)
             listed = _peer_list(t.call("gossip", "gossip_peers"))
+            if t.started_daemon and not had_daemon:
+                had_daemon = True
+                start = time.monotonic()
+                deadline = start + timeout
             if _alive(listed):
                 _log.log.info("irohds.join: %d peer(s) alive after %.2f s",
                               sum(p["state"] == "alive" for p in listed),

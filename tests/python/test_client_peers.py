@@ -8,7 +8,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import time
 import warnings
 
@@ -16,7 +18,7 @@ import pytest
 
 import irohds
 from irohds import _log, _peers, _transport
-from client_support import irohds_test, pin_home
+from client_support import PYTHON, irohds_test, pin_home
 
 NODE_ID = "ab" * 32
 
@@ -188,6 +190,44 @@ def test_unreachable_bootstrap_returns_empty_after_timeout(at_lone, caplog):
     # The daemon took the join (the joined peer is not alive, so not listed
     # as alive; it may be listed as suspect or dead).
     assert not [p for p in irohds.peers() if p["state"] == "alive"]
+
+
+def _stop_detached(home):
+    """Stop the daemon a client started (detached: not our child) by the
+    pid in its pid file, as tests/python/test_client_daemon.py does."""
+    try:
+        with open(os.path.join(home, "run", "irohds-daemon.pid")) as f:
+            pid = int(f.read().split()[0])
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(250):
+            os.kill(pid, 0)
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
+def test_join_starts_the_daemon_and_its_timeout_counts_from_then():
+    """A daemon binary that takes 3 s to start, a 3 s timeout, nobody to
+    find: join waits its full timeout after the daemon answers (the start
+    does not eat the time given to discovery), then returns []."""
+    home = irohds_test.make_home()
+    slow = os.path.join(home, "slow-daemon")
+    with open(slow, "w") as f:
+        f.write("#!/bin/sh\nsleep 3\nexec '%s' \"$@\"\n" % irohds_test.binary("irohds-daemon"))
+    os.chmod(slow, 0o700)
+    code = ("import irohds, json, time; t = time.monotonic(); out = irohds.join('lab', "
+            "timeout=3); print(json.dumps([out, time.monotonic() - t, irohds.status()['daemon']]))")
+    try:
+        proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120,
+                              env=irohds_test.test_env(home, IROHDS_DAEMON=slow))
+        assert proc.returncode == 0, proc.stderr
+        out, took, running = json.loads(proc.stdout)
+        assert out == [] and running
+        assert took >= 6.0, took        # 3 s start + the whole 3 s timeout
+    finally:
+        _stop_detached(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 # -------------------------------------------------------------- conversion
