@@ -10,18 +10,20 @@ directly from its LMDB) -> the daemon (run-once claims between local
 processes, and later peers). If the daemon is unavailable the function
 is computed locally with one IrohdsWarning. See docs/python.md.
 """
+from typing import Iterable, List, Optional, Union
+
 from ._log import IrohdsWarning
 from ._decorate import mem, memo
 from ._memo import CacheInfo, evict
 from ._scratch import FileRef, resolve
 from ._memcache import CACHE as _CACHE
+from . import _peers
+from ._peers import DaemonUnavailable
 
 __all__ = ["memo", "mem", "evict", "FileRef", "File", "resolve", "status", "join",
-           "IrohdsWarning", "set_memory_limit", "CacheInfo"]
+           "peers", "DaemonUnavailable", "IrohdsWarning", "set_memory_limit", "CacheInfo"]
 
 __version__ = "0.1.0"
-
-_joined = set()
 
 
 def __getattr__(name):
@@ -39,17 +41,35 @@ def set_memory_limit(nbytes: int) -> None:
     _CACHE.set_budget(nbytes)
 
 
-def join(ns: str) -> None:
-    """Record interest in namespace ns (used for discovery when peers
-    exist; accepted and remembered now)."""
-    if not isinstance(ns, str) or not ns or len(ns.encode()) > 255:
-        raise ValueError("irohds.join: namespace must be a non-empty str of at "
-                         "most 255 bytes")
-    _joined.add(ns)
+def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]] = None,
+         timeout: float = 10.0) -> List[dict]:
+    """Pre-warm discovery: record namespace ns (if given), start the
+    daemon if none runs, ask it to contact each bootstrap peer
+    ("tcp://HOST:PORT#NODEID", a str or a list of them; the config's
+    peers.bootstrap is contacted by the daemon anyway), then return
+    irohds.peers() as soon as one peer is alive, or after timeout seconds
+    (counted from when the daemon answers, if join started it) with
+    whatever is known then (logged at INFO; no exception).
+
+    A malformed argument, or a bootstrap the daemon refuses (such as this
+    node itself), is a ValueError. A daemon that cannot be reached gives
+    one IrohdsWarning and returns the peers known so far (none)."""
+    return _peers.join(ns, bootstrap=bootstrap, timeout=timeout)
+
+
+def peers() -> List[dict]:
+    """The other nodes the daemon knows, as `irohds-ctl peers --json`:
+    dicts with id, name, address, state (alive, suspect, dead), rtt_ms
+    (None before the first probe), cpu_idle (percent), ram_free (bytes),
+    gpu (None or {"model", "mem_free"}), status (busy, idle), results,
+    load, version, last_seen_s (None if never heard from directly).
+    Raises irohds.DaemonUnavailable (a ConnectionError) when no daemon
+    answers; it does not start one."""
+    return _peers.peers()
 
 
 def joined() -> list:
-    return sorted(_joined)
+    return _peers.joined()
 
 
 def status() -> dict:

@@ -183,10 +183,11 @@ class Transport:
             text = frames[5].decode("utf-8", "replace") if len(frames) > 5 else ""
             raise ServiceError(code, text)
 
-    def call(self, service, name, timeout=None, extra=(), **fields):
+    def call(self, service, name, timeout=None, extra=(), start=True, **fields):
         """One request, its reply's body frames. Retries "actor-down" (the
         supervisor is restarting the actor) until the timeout; starts the
-        daemon once if none is there."""
+        daemon once if none is there (unless start is false: a query such
+        as irohds.peers() reports a missing daemon instead)."""
         if timeout is None:
             timeout = _config.get().timeout
         deadline = time.monotonic() + timeout
@@ -200,7 +201,7 @@ class Transport:
                     raise
                 time.sleep(0.05)
             except Unavailable:
-                if not self._start_daemon():
+                if not start or not self._start_daemon():
                     raise
                 deadline = time.monotonic() + timeout
 
