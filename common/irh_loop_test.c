@@ -21,6 +21,7 @@ typedef struct {
     int ticks, ticks_stop;
     zsock_t *client;
     int sock_reads, fd_reads;
+    int readies, heartbeats, replies;   //  seen by the fake broker
 } s_test_t;
 
 static int
@@ -164,6 +165,45 @@ s_on_fd (irh_loop_t *loop, int fd, void *arg)
     return -1;
 }
 
+//  A fake broker (ROUTER) polled by the same loop: counts what the worker
+//  sends and, on its first READY, hands it one request.
+static int
+s_on_broker (irh_loop_t *loop, zsock_t *broker, void *arg)
+{
+    (void) loop;
+    s_test_t *test = (s_test_t *) arg;
+    zmsg_t *msg = zmsg_recv (broker);
+    assert (msg && zmsg_size (msg) >= 3);
+    zframe_t *identity = zmsg_pop (msg);
+    char *proto = zmsg_popstr (msg);
+    assert (streq (proto, "IRW1"));
+    zstr_free (&proto);
+    zframe_t *command = zmsg_pop (msg);
+    assert (zframe_size (command) == 1);
+    uint8_t cmd = zframe_data (command) [0];
+    if (cmd == IRH_CMD_READY && test->readies++ == 0) {
+        uint8_t request = IRH_CMD_REQUEST;
+        zmsg_t *out = zmsg_new ();
+        zmsg_append (out, &(zframe_t *) { zframe_dup (identity) });
+        zmsg_addstr (out, "IRW1");
+        zmsg_addmem (out, &request, 1);
+        zmsg_addstr (out, "CLIENT");
+        zmsg_addstr (out, "rid");
+        zmsg_addstr (out, "body");
+        assert (zmsg_send (&out, broker) == 0);
+    }
+    else
+    if (cmd == IRH_CMD_HEARTBEAT)
+        test->heartbeats++;
+    else
+    if (cmd == IRH_CMD_REPLY)
+        test->replies++;
+    zframe_destroy (&command);
+    zframe_destroy (&identity);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
 void
 irh_loop_test (bool verbose)
 {
@@ -271,6 +311,26 @@ irh_loop_test (bool verbose)
     irh_loop_destroy (&loop);
     assert (loop == NULL);
     irh_loop_destroy (&loop);             //  twice is harmless
+
+    //  Broker mode: the loop sends heartbeats, and registers again once
+    //  the broker has been silent for IRH_HEARTBEAT_LIVENESS intervals.
+    zsock_t *broker = zsock_new_router ("@inproc://irh-loop-broker");
+    assert (broker);
+    irh_worker_t *broker_worker = irh_worker_new ("echo", "inproc://irh-loop-broker", NULL);
+    assert (broker_worker);
+    memset (&test, 0, sizeof test);
+    loop = irh_loop_new (broker_worker, s_on_request, &test);
+    assert (loop);
+    assert (irh_loop_reader (loop, broker, s_on_broker, &test) == 0);
+    int silence = IRH_HEARTBEAT_MS * IRH_HEARTBEAT_LIVENESS;
+    assert (irh_loop_timer (loop, silence + IRH_HEARTBEAT_MS, 1, s_on_stop, &test) > 0);
+    assert (irh_loop_run (loop) == 0);
+    assert (test.requests == 1 && test.replies == 1);
+    assert (test.heartbeats >= IRH_HEARTBEAT_LIVENESS - 1);
+    assert (test.readies == 2);
+    irh_loop_destroy (&loop);
+    irh_worker_destroy (&broker_worker);
+    zsock_destroy (&broker);
     close (pipe_fds [0]);
     close (pipe_fds [1]);
     zsock_destroy (&pair_in);
