@@ -68,7 +68,10 @@ int irh_loop_ticker (irh_loop_t *self, irh_loop_tick_fn *handler, void *arg);
 //  Run until a handler returns -1 or SIGTERM/SIGINT arrives: 0. -1 if the
 //  loop itself failed (logged).
 int irh_loop_run (irh_loop_t *self);
-//  The zloop underneath, for modules that register their own readers.
+//  The zloop underneath, for modules that register their own readers
+//  (gossip's links). Use irh_loop timers, not zloop timers: after run
+//  restarted zloop (a stray EINTR), CZMQ 4.2.1 frees an ended zloop timer
+//  in place, under a timer handler's feet.
 zloop_t *irh_loop_zloop (irh_loop_t *self);
 irh_worker_t *irh_loop_worker (irh_loop_t *self);
 void irh_loop_test (bool verbose);
