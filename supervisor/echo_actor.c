@@ -15,14 +15,24 @@
 #include "irh_actor.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
-#include "irh_worker.h"
+#include "irh_loop.h"
 #include <string.h>
 #include <unistd.h>
 
+//  What the handlers share.
 typedef struct {
+    irh_worker_t *worker;
+    const char *service;
+    int64_t started;
+    zlistx_t *delayed;          //  s_delayed_t waiting for their delay:MS
+    zlistx_t *held;             //  irh_request_t held by "hang", never answered
+} s_echo_t;
+
+typedef struct {
+    s_echo_t *echo;
     irh_request_t *request;
-    int64_t due;
-} delayed_t;
+    void *handle;               //  in echo->delayed
+} s_delayed_t;
 
 static bool
 s_is_text (zframe_t *frame, const char *prefix)
@@ -41,15 +51,28 @@ s_echo (irh_worker_t *worker, irh_request_t **request_p)
     irh_request_destroy (request_p);
 }
 
-static void
-s_handle (irh_worker_t *worker, irh_request_t *request, const char *service,
-          int64_t started, zlistx_t *delayed, zlistx_t *held)
+//  A delay:MS request's time has come.
+static int
+s_on_delayed (irh_loop_t *loop, int timer_id, void *arg)
 {
+    (void) loop; (void) timer_id;
+    s_delayed_t *delayed = (s_delayed_t *) arg;
+    zlistx_detach (delayed->echo->delayed, delayed->handle);
+    s_echo (delayed->echo->worker, &delayed->request);
+    free (delayed);
+    return 0;
+}
+
+static int
+s_handle (irh_loop_t *loop, irh_request_t *request, void *arg)
+{
+    s_echo_t *self = (s_echo_t *) arg;
+    irh_worker_t *worker = self->worker;
     zframe_t *first = zmsg_first (request->body);
     if (first && irh_msgs_id (first) == IRH_MSG_PING && zframe_size (first) == 1) {
         irh_pong_t pong = { .pid = (uint32_t) getpid (),
-                            .uptime_ms = (uint64_t) (zclock_mono () - started) };
-        snprintf (pong.service, sizeof pong.service, "%s", service);
+                            .uptime_ms = (uint64_t) (zclock_mono () - self->started) };
+        snprintf (pong.service, sizeof pong.service, "%s", self->service);
         snprintf (pong.version, sizeof pong.version, "0.1.0");
         zmsg_t *body = zmsg_new ();
         zframe_t *frame = irh_pong_encode (&pong);
@@ -63,14 +86,16 @@ s_handle (irh_worker_t *worker, irh_request_t *request, const char *service,
         size_t size = zframe_size (first) < sizeof text - 1 ? zframe_size (first)
                                                              : sizeof text - 1;
         memcpy (text, zframe_data (first), size);
-        delayed_t *item = (delayed_t *) zmalloc (sizeof (delayed_t));
-        item->request = request;
-        item->due = zclock_mono () + atoi (text + 6);
-        zlistx_add_end (delayed, item);
+        int delay = atoi (text + 6);
+        s_delayed_t *delayed = (s_delayed_t *) zmalloc (sizeof (s_delayed_t));
+        delayed->echo = self;
+        delayed->request = request;
+        delayed->handle = zlistx_add_end (self->delayed, delayed);
+        irh_loop_timer (loop, delay > 0 ? (size_t) delay : 0, 1, s_on_delayed, delayed);
     }
     else
     if (first && zframe_streq (first, "hang"))
-        zlistx_add_end (held, request);
+        zlistx_add_end (self->held, request);
     else
     if (first && zframe_streq (first, "crash"))
         _exit (3);
@@ -81,6 +106,24 @@ s_handle (irh_worker_t *worker, irh_request_t *request, const char *service,
     }
     else
         s_echo (worker, &request);
+    return 0;
+}
+
+//  Requests never answered (the loop stopped first) are dropped: the
+//  broker fails them when we disconnect.
+static void
+s_unanswered_destroy (s_echo_t *self)
+{
+    s_delayed_t *delayed;
+    while ((delayed = (s_delayed_t *) zlistx_detach (self->delayed, NULL))) {
+        irh_request_destroy (&delayed->request);
+        free (delayed);
+    }
+    zlistx_destroy (&self->delayed);
+    irh_request_t *request;
+    while ((request = (irh_request_t *) zlistx_detach (self->held, NULL)))
+        irh_request_destroy (&request);
+    zlistx_destroy (&self->held);
 }
 
 int
@@ -92,56 +135,20 @@ main (int argc, char *argv [])
         irh_actor_cleanup (&actor);
         return status;
     }
-    const char *broker = actor.broker, *bind = actor.bind, *service = actor.service;
-    irh_worker_t *worker = irh_worker_new (service, broker, bind);
-    if (!worker) {
+    s_echo_t self = { .service = actor.service, .started = zclock_mono () };
+    self.worker = irh_worker_new (actor.service, actor.broker, actor.bind);
+    irh_loop_t *loop = self.worker ? irh_loop_new (self.worker, s_handle, &self) : NULL;
+    if (!loop) {
+        irh_worker_destroy (&self.worker);
         irh_actor_cleanup (&actor);
         return 1;
     }
-    int64_t started = zclock_mono ();
-    zlistx_t *delayed = zlistx_new ();
-    zlistx_t *held = zlistx_new ();
-    zpoller_t *poller = zpoller_new (irh_worker_sock (worker), NULL);
-    while (!zsys_interrupted) {
-        int timeout = irh_worker_tick (worker);
-        int64_t now = zclock_mono ();
-        for (delayed_t *item = (delayed_t *) zlistx_first (delayed); item;
-             item = (delayed_t *) zlistx_next (delayed))
-            if (item->due - now < timeout)
-                timeout = item->due <= now ? 0 : (int) (item->due - now);
-        if (zpoller_wait (poller, timeout)) {
-            irh_request_t *request;
-            while ((request = irh_worker_recv (worker)))
-                s_handle (worker, request, service, started, delayed, held);
-        }
-        else
-        if (zpoller_terminated (poller))
-            break;
-        now = zclock_mono ();
-        delayed_t *item = (delayed_t *) zlistx_first (delayed);
-        while (item) {
-            if (item->due <= now) {
-                s_echo (worker, &item->request);
-                free (item);
-                zlistx_delete (delayed, zlistx_cursor (delayed));
-                item = (delayed_t *) zlistx_first (delayed);
-            }
-            else
-                item = (delayed_t *) zlistx_next (delayed);
-        }
-    }
-    zpoller_destroy (&poller);
-    for (delayed_t *item = (delayed_t *) zlistx_first (delayed); item;
-         item = (delayed_t *) zlistx_next (delayed)) {
-        irh_request_destroy (&item->request);
-        free (item);
-    }
-    zlistx_destroy (&delayed);
-    for (irh_request_t *request = (irh_request_t *) zlistx_first (held); request;
-         request = (irh_request_t *) zlistx_next (held))
-        irh_request_destroy (&request);
-    zlistx_destroy (&held);
-    irh_worker_destroy (&worker);
+    self.delayed = zlistx_new ();
+    self.held = zlistx_new ();
+    irh_loop_run (loop);
+    irh_loop_destroy (&loop);
+    s_unanswered_destroy (&self);
+    irh_worker_destroy (&self.worker);
     irh_actor_cleanup (&actor);
     return 0;
 }

@@ -26,7 +26,7 @@
 #include "irh_actor.h"
 #include "irh_log.h"
 #include "irh_paths.h"
-#include "irh_worker.h"
+#include "irh_loop.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -54,6 +54,7 @@ typedef struct {
     char *home;
     char *cache_path;
     irh_worker_t *worker;
+    irh_loop_t *loop;
     irh_machcap_info_t info;        //  what we answer with
     bool have_info;                 //  info holds a profile (maybe only the previous one)
     bool settled;                   //  info is this machine's: measured, cached or fixed
@@ -61,7 +62,6 @@ typedef struct {
     uint32_t delay_ms;              //  test knob IROHDS_CAP_MEASURE_DELAY_MS
     cap_cpu_sample_t cpu;
     int64_t started_ms;
-    int64_t live_due;
     zactor_t *measuring;            //  background measurement, or NULL
     irh_machcap_info_t fresh;       //  filled by the measuring thread
     zlist_t *waiting;               //  remeasure requests to answer when done
@@ -121,11 +121,15 @@ s_measure_actor (zsock_t *pipe, void *arg)
     }
 }
 
+static int s_on_measured (irh_loop_t *loop, zsock_t *sock, void *arg);
+
 static void
 s_measure_start (s_cap_t *self)
 {
-    if (!self->measuring)
+    if (!self->measuring) {
         self->measuring = zactor_new (s_measure_actor, self);
+        irh_loop_reader (self->loop, self->measuring, s_on_measured, self);
+    }
 }
 
 static void
@@ -423,6 +427,46 @@ s_measure_done (s_cap_t *self)
     s_release (self, zclock_mono (), true);
 }
 
+//  The measuring thread said DONE (or stopped).
+static int
+s_on_measured (irh_loop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) sock;
+    s_cap_t *self = (s_cap_t *) arg;
+    irh_loop_reader_end (loop, self->measuring);
+    s_measure_done (self);
+    return 0;
+}
+
+static int
+s_on_request (irh_loop_t *loop, irh_request_t *request, void *arg)
+{
+    (void) loop;
+    s_handle ((s_cap_t *) arg, request);
+    return 0;
+}
+
+//  Live figures (RAM available, load, CPU idle, GPU memory free).
+static int
+s_on_live (irh_loop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_cap_t *self = (s_cap_t *) arg;
+    cap_measure_live (&self->info, &self->cpu);
+    return 0;
+}
+
+//  Held requests whose time is up; called again when the next one is.
+static int
+s_on_held (irh_loop_t *loop, void *arg)
+{
+    (void) loop;
+    int64_t until = s_release ((s_cap_t *) arg, zclock_mono (), false);
+    //  None held: a request held later runs us again (tickers run after
+    //  every request).
+    return until < 0 ? S_HOLD_MS : (int) until;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -450,7 +494,9 @@ main (int argc, char *argv [])
     s_load (&self);                 //  fast: no measurement here
 
     self.worker = irh_worker_new ("cap", broker, bind);
-    if (!self.worker) {
+    if (self.worker)
+        self.loop = irh_loop_new (self.worker, s_on_request, &self);
+    if (!self.loop) {
         irh_error ("cannot start the cap worker");
         return 1;
     }
@@ -459,45 +505,11 @@ main (int argc, char *argv [])
         irh_info ("measuring this machine in the background");
         s_measure_start (&self);
     }
-    self.live_due = zclock_mono () + S_LIVE_MS;
-    zpoller_t *poller = zpoller_new (irh_worker_sock (self.worker), NULL);
-    zactor_t *polled = NULL;            //  the measuring actor, while it runs
-    while (!zsys_interrupted) {
-        if (self.measuring && !polled) {
-            zpoller_add (poller, self.measuring);
-            polled = self.measuring;
-        }
-        int timeout = irh_worker_tick (self.worker);
-        int64_t now = zclock_mono ();
-        if (now >= self.live_due) {
-            cap_measure_live (&self.info, &self.cpu);
-            self.live_due = now + S_LIVE_MS;
-        }
-        int64_t until = self.live_due - now;
-        int64_t until_held = s_release (&self, now, false);
-        if (until_held >= 0 && until_held < until)
-            until = until_held;
-        if (timeout < 0 || timeout > until)
-            timeout = (int) until;
-        if (timeout < 1)
-            timeout = 1;
-        void *which = zpoller_wait (poller, timeout);
-        if (zpoller_terminated (poller))
-            break;
-        if (which == irh_worker_sock (self.worker)) {
-            irh_request_t *request = irh_worker_recv (self.worker);
-            if (request)
-                s_handle (&self, request);
-        }
-        else
-        if (polled && which == polled) {
-            zpoller_remove (poller, polled);
-            polled = NULL;
-            s_measure_done (&self);
-        }
-    }
+    irh_loop_timer (self.loop, S_LIVE_MS, 0, s_on_live, &self);
+    irh_loop_ticker (self.loop, s_on_held, &self);
+    status = irh_loop_run (self.loop) == 0 ? 0 : 1;
     irh_info ("stopping");
-    zpoller_destroy (&poller);
+    irh_loop_destroy (&self.loop);
     zactor_destroy (&self.measuring);
     irh_request_t *request;
     while ((request = (irh_request_t *) zlist_pop (self.waiting)))
@@ -513,5 +525,5 @@ main (int argc, char *argv [])
     free (self.home);
     zstr_free (&self.cache_path);
     irh_log_close ();
-    return 0;
+    return status;
 }

@@ -12,18 +12,9 @@
 #include "irh_actor.h"
 #include "irh_config.h"
 #include "irh_log.h"
+#include "irh_loop.h"
 #include "irh_paths.h"
 #include <signal.h>
-#include <zmq.h>
-
-static volatile sig_atomic_t s_stop = 0;
-
-static void
-s_on_signal (int signum)
-{
-    (void) signum;
-    s_stop = 1;
-}
 
 //  A fault while serving is almost always LMDB reading a damaged page (or
 //  a data.mdb cut short under us): note it for the next start, which sets
@@ -62,6 +53,21 @@ s_config (irh_config_t *config, store_db_config_t *out)
     out->default_ttl_ms = irh_config_u64 (config, "store.default_ttl", 0);
 }
 
+static int
+s_on_request (irh_loop_t *loop, irh_request_t *request, void *arg)
+{
+    (void) loop;
+    store_server_handle ((store_server_t *) arg, &request);
+    return 0;
+}
+
+static int
+s_on_tick (irh_loop_t *loop, void *arg)
+{
+    (void) loop;
+    return store_server_tick ((store_server_t *) arg);
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -86,13 +92,10 @@ main (int argc, char *argv [])
         irh_actor_cleanup (&actor);
         return 1;
     }
-    //  Our own signal handling: finish the current request, then stop.
-    zsys_handler_set (NULL);
+    //  SIGTERM and SIGINT are the loop's (irh_loop.h): the request in hand
+    //  is finished, then we stop. A fault is ours.
     struct sigaction action;
     memset (&action, 0, sizeof (action));
-    action.sa_handler = s_on_signal;
-    sigaction (SIGTERM, &action, NULL);
-    sigaction (SIGINT, &action, NULL);
     action.sa_handler = s_on_fault;
     action.sa_flags = SA_RESETHAND;
     sigaction (SIGBUS, &action, NULL);
@@ -108,28 +111,15 @@ main (int argc, char *argv [])
     store_server_t *server = store_server_new (db, worker, paths->home);
     irh_info ("store: serving %s (%s %s)", paths->store, broker ? "broker" : "bind",
               broker ? broker : bind);
-    void *sock = zsock_resolve (irh_worker_sock (worker));
-    while (!s_stop) {
-        int wait = irh_worker_tick (worker);
-        int server_wait = store_server_tick (server);
-        if (server_wait < wait)
-            wait = server_wait;
-        zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
-        int rc = zmq_poll (&item, 1, wait);
-        if (rc < 0) {
-            if (zmq_errno () == EINTR)
-                continue;
-            irh_error ("store: poll: %s", zmq_strerror (zmq_errno ()));
-            break;
-        }
-        //  Drain what is there, but keep ticking (heartbeats) under load.
-        for (int n = 0; n < 256 && !s_stop && (item.revents & ZMQ_POLLIN); n++) {
-            irh_request_t *request = irh_worker_recv (worker);
-            if (request)
-                store_server_handle (server, &request);
-            if (zmq_poll (&item, 1, 0) <= 0)
-                break;
-        }
+    irh_loop_t *loop = irh_loop_new (worker, s_on_request, server);
+    status = 1;                     //  unless the loop ran and stopped as asked
+    if (loop) {
+        //  Touch flushes, TTL expiry, kept waits: their next time depends
+        //  on the requests, so a ticker, also called after each batch.
+        irh_loop_ticker (loop, s_on_tick, server);
+        if (irh_loop_run (loop) == 0)
+            status = 0;
+        irh_loop_destroy (&loop);
     }
     irh_info ("store: stopping");
     store_server_destroy (&server);
@@ -137,5 +127,5 @@ main (int argc, char *argv [])
     store_db_destroy (&db);         //  flushes touches and counters
     irh_actor_cleanup (&actor);
     irh_log_close ();
-    return 0;
+    return status;
 }
