@@ -193,6 +193,35 @@ irh_envelope_peer_pid (const char *address)
     return colons >= 3 && value <= UINT32_MAX ? (uint32_t) value : 0;
 }
 
+int64_t
+irh_envelope_stat_ppid (const char *text, size_t size)
+{
+    if (!text)
+        return -1;
+    //  The last ')' ends comm, whatever comm holds.
+    const char *close = NULL;
+    for (size_t i = 0; i < size; i++)
+        if (text [i] == ')')
+            close = text + i;
+    if (!close)
+        return -1;
+    const char *end = text + size;
+    const char *c = close + 1;
+    //  " S " then the ppid digits
+    if (end - c < 4 || c [0] != ' ' || c [2] != ' ')
+        return -1;
+    c += 3;
+    uint64_t value = 0;
+    size_t digits = 0;
+    while (c < end && *c >= '0' && *c <= '9' && digits < 11) {
+        value = value * 10 + (uint64_t) (*c++ - '0');
+        digits++;
+    }
+    if (digits == 0 || digits > 10 || value > UINT32_MAX || (c < end && *c != ' '))
+        return -1;
+    return (int64_t) value;
+}
+
 int
 irh_envelope_decode (const irh_frame_view_t *frames, size_t count, uint64_t max_bytes,
                      irh_envelope_t *env)
@@ -340,6 +369,15 @@ irh_envelope_test (bool verbose)
     assert (irh_envelope_peer_pid ("x:1:2:99999999999") == 0);
     assert (irh_envelope_peer_pid ("x:1:2:3a") == 0);
     assert (irh_envelope_peer_pid (NULL) == 0);
+    const char *stat = "123 (a) b) S 45 123 ...";
+    assert (irh_envelope_stat_ppid (stat, strlen (stat)) == 45);
+    const char *stat2 = "7 (x) R 1 7";
+    assert (irh_envelope_stat_ppid (stat2, strlen (stat2)) == 1);
+    assert (irh_envelope_stat_ppid ("7 (x) R 0 7", 11) == 0);
+    assert (irh_envelope_stat_ppid ("7 (x) R ", 8) == -1);
+    assert (irh_envelope_stat_ppid ("7 (x R 1", 8) == -1);
+    assert (irh_envelope_stat_ppid ("7 (x) R 99999999999 ", 20) == -1);
+    assert (irh_envelope_stat_ppid (NULL, 0) == -1);
 
     const char *reply [] = { "IRW1", "\x03", "cli", "r1", "OK", "b" };
     assert (s_decode_strings (reply, 6, &env) == 0 && env.status_ok && env.body == 5);

@@ -89,6 +89,11 @@ int irh_envelope_decode_reply (const irh_frame_view_t *frames, size_t count,
 //  "Peer-Address" property (libzmq appends ":uid:gid:pid" from
 //  SO_PEERCRED on ipc:// connections). 0 if address is NULL or has none.
 uint32_t irh_envelope_peer_pid (const char *address);
+//  The parent pid from the text of /proc/PID/stat ("pid (comm) state ppid
+//  ..."; comm is the process's own choice, may hold spaces and parens).
+//  -1 if the text does not parse (0 is a real answer: a parent outside
+//  our pid namespace).
+int64_t irh_envelope_stat_ppid (const char *text, size_t size);
 //  True if service is 1..32 bytes of [a-z0-9_.-].
 bool irh_envelope_service_valid (const uint8_t *data, size_t size);
 //  Fill views from the first capacity frames of msg (frames stay owned by

@@ -8,7 +8,8 @@
     client-side reply decoder run on the same frames; on success the views
     they return must lie inside the input. The same bytes, as a string,
     also go through the peer-pid parser the broker runs on ZeroMQ's
-    Peer-Address property.
+    Peer-Address property, and the parent-pid parser it runs on
+    /proc/PID/stat (whose comm field a process chooses itself).
 */
 #include "irh_envelope.h"
 #include <assert.h>
@@ -76,6 +77,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     text [size] = 0;
     uint32_t pid = irh_envelope_peer_pid (text);
     assert (pid == 0 || strchr (text, ':'));
+    int64_t ppid = irh_envelope_stat_ppid ((const char *) data, size);
+    assert (ppid == -1 || (ppid <= UINT32_MAX && memchr (data, ')', size)));
     free (text);
     return 0;
 }

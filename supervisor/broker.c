@@ -19,6 +19,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -77,6 +78,8 @@ struct _broker_t {
     irh_frame_view_t *views;
     zhashx_t *inflight;         //  client hex -> uint32_t requests held (malloc'd)
     trust_t *trust;             //  who may register, what actors may call
+    zhashx_t *callers;          //  client hex -> trust_caller + 1 (cast), per connection
+    uint32_t root_pid;          //  ours: processes below it are actors' (subreaper)
     int64_t next_trim;          //  zclock_mono of the next malloc_trim
     bool full_logged;           //  a full client queue was logged (once)
     uint64_t counters [COUNTERS_MAX];
@@ -167,6 +170,8 @@ broker_new (const char *endpoint, uint64_t max_bytes)
     self->views = (irh_frame_view_t *) calloc (IRH_FRAMES_MAX, sizeof (irh_frame_view_t));
     assert (self->views);
     self->trust = trust_new ();
+    self->callers = zhashx_new ();
+    self->root_pid = (uint32_t) getpid ();
     for (size_t i = 0; i < C_FIXED; i++)
         self->counter_names [i] = strdup (s_counter_names [i]);
     self->ncounters = C_FIXED;
@@ -185,6 +190,7 @@ broker_destroy (broker_t **self_p)
         zhashx_destroy (&self->inflight);   //  after every pending_t is gone
         zsock_destroy (&self->router);
         trust_destroy (&self->trust);
+        zhashx_destroy (&self->callers);
         for (size_t i = 0; i < self->ncounters; i++)
             free (self->counter_names [i]);
         free (self->views);
@@ -560,6 +566,32 @@ broker_forget_pid (broker_t *self, uint32_t pid)
 //  --------------------------------------------------------------------------
 //  Receiving
 
+//  Who a connection is for the trust zones (trust_caller). Looking up the
+//  ancestry reads /proc, so the answer is kept per connection: routing ids
+//  are never reused and a connection's process never changes. An actor's
+//  own pid needs no cache; it is checked first. Bounded: past
+//  BROKER_CALLERS_MAX connections the cache starts again.
+#define BROKER_CALLERS_MAX 4096
+static uint32_t
+s_caller (broker_t *self, zframe_t *client, uint32_t peer_pid)
+{
+    if (!peer_pid)
+        return 0;
+    char *key = zframe_strhex (client);
+    uintptr_t cached = (uintptr_t) zhashx_lookup (self->callers, key);
+    uint32_t caller;
+    if (cached)
+        caller = (uint32_t) (cached - 1);
+    else {
+        caller = trust_caller (self->trust, peer_pid, self->root_pid);
+        if (zhashx_size (self->callers) >= BROKER_CALLERS_MAX)
+            zhashx_purge (self->callers);
+        zhashx_insert (self->callers, key, (void *) ((uintptr_t) caller + 1));
+    }
+    zstr_free (&key);
+    return caller;
+}
+
 static void
 s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t *env,
                   uint32_t peer_pid)
@@ -580,8 +612,9 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
     //  message id, the first byte of the first body frame.
     zframe_t *first = zmsg_first (msg);
     int command = first && zframe_size (first) ? zframe_data (first) [0] : -1;
+    uint32_t caller = s_caller (self, client, peer_pid);
     char why [160];
-    if (trust_call_check (self->trust, peer_pid, name, command, why, sizeof why)) {
+    if (trust_call_check (self->trust, caller, name, command, why, sizeof why)) {
         //  An actor gone rogue could flood the log: the first few only.
         irh_log (self->counters [C_FORBIDDEN] < 10 ? IRH_LOG_WARN : IRH_LOG_DEBUG,
                  "broker: refused a call from pid %u: %s", peer_pid, why);

@@ -408,6 +408,11 @@ void
 supervisor_start (supervisor_t *self)
 {
     assert (self);
+    //  Orphans of the actors' own children come to us, not to init, so
+    //  the broker can tell they are no local clients (trust_caller);
+    //  supervisor_reap reaps them with the actors.
+    if (prctl (PR_SET_CHILD_SUBREAPER, 1) != 0)
+        irh_warn ("cannot become a subreaper: %s", strerror (errno));
     for (size_t i = 0; i < self->count; i++)
         if (self->actors [i].state == ACTOR_STOPPED)
             s_spawn (self, &self->actors [i]);

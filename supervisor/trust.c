@@ -9,9 +9,13 @@
 #include "irh_msgs.h"
 #include <assert.h>
 #include <czmq.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define ROWS_MAX 32
 
@@ -27,7 +31,12 @@ typedef struct {
 struct _trust_t {
     row_t rows [ROWS_MAX];
     size_t count;
+    bool proc;                  //  /proc readable: ancestry can be checked
 };
+
+//  How far up trust_caller looks before it gives up (a longer chain is
+//  nothing an actor makes on purpose; treated as unreadable).
+#define ANCESTRY_MAX 64
 
 //  Message id of a name from proto/*.def, -1 if none.
 static int
@@ -89,6 +98,7 @@ trust_new (void)
 {
     trust_t *self = (trust_t *) zmalloc (sizeof (trust_t));
     assert (self);
+    self->proc = access ("/proc/self/stat", R_OK) == 0;
     return self;
 }
 
@@ -175,16 +185,73 @@ trust_register_check (trust_t *self, const char *service, uint32_t pid, uint32_t
     return -1;
 }
 
+static row_t *
+s_row_by_pid (trust_t *self, uint32_t pid)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (pid && self->rows [i].pid == pid)
+            return &self->rows [i];
+    return NULL;
+}
+
+//  Parent of pid from /proc/PID/stat (0 for a process whose parent is
+//  outside our pid namespace), -1 if it cannot be read.
+static int64_t
+s_parent (uint32_t pid)
+{
+    char path [40];
+    snprintf (path, sizeof path, "/proc/%u/stat", pid);
+    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd == -1)
+        return -1;
+    char text [1024];
+    ssize_t size = read (fd, text, sizeof text);
+    close (fd);
+    return size > 0 ? irh_envelope_stat_ppid (text, (size_t) size) : -1;
+}
+
+uint32_t
+trust_caller (trust_t *self, uint32_t peer_pid, uint32_t root_pid)
+{
+    assert (self);
+    if (!peer_pid)
+        return 0;
+    if (s_row_by_pid (self, peer_pid))
+        return peer_pid;
+    if (!self->proc)
+        return 0;               //  no /proc: only the actors themselves are known
+    uint32_t pid = peer_pid;
+    for (int depth = 0; depth < ANCESTRY_MAX; depth++) {
+        if (s_row_by_pid (self, pid))
+            return pid;
+        if (pid == root_pid)
+            return TRUST_STRANGER;
+        if (pid <= 1)
+            return 0;
+        //  A process gone before we looked cannot show it is no actor's.
+        int64_t parent = s_parent (pid);
+        if (parent < 0)
+            return TRUST_STRANGER;
+        pid = (uint32_t) parent;
+    }
+    return TRUST_STRANGER;
+}
+
 int
-trust_call_check (trust_t *self, uint32_t peer_pid, const char *service, int command,
+trust_call_check (trust_t *self, uint32_t caller, const char *service, int command,
                   char *why, size_t why_size)
 {
     assert (self && service && why);
-    if (!peer_pid)
+    if (!caller)
         return 0;
+    if (caller == TRUST_STRANGER) {
+        snprintf (why, why_size, "a process under the daemon that is no actor may call "
+                  "nothing");
+        return -1;
+    }
     for (size_t i = 0; i < self->count; i++) {
         row_t *row = &self->rows [i];
-        if (row->pid != peer_pid)
+        if (row->pid != caller)
             continue;
         for (size_t j = 0; j < row->ncalls; j++)
             if (streq (row->calls [j].service, service)
@@ -256,6 +323,30 @@ trust_test (bool verbose)
     assert (trust_register_check (trust, "gossip", 200, 200, &wrong, why, sizeof why) == 0);
     assert (trust_register_check (trust, "gossip", 200, 200, &good, why, sizeof why) == -1);
     assert (trust_call_check (trust, 200, "store", IRH_MSG_GET, why, sizeof why) == -1);
+
+    //  Ancestry: a child of an actor is in the actor's zone; a process
+    //  under the root (the daemon) but under no actor may call nothing;
+    //  anyone else is a local client.
+    uint32_t self_pid = (uint32_t) getpid ();
+    fflush (stdout);
+    pid_t child = fork ();
+    assert (child >= 0);
+    if (child == 0) {
+        pause ();
+        _exit (0);
+    }
+    trust_set (trust, "tester", "tester", self_pid, token, NULL, 0);
+    assert (trust_caller (trust, self_pid, 1) == self_pid);
+    assert (trust_caller (trust, (uint32_t) child, 1) == self_pid);
+    assert (trust_call_check (trust, self_pid, "store", IRH_MSG_GET, why, sizeof why) == -1);
+    trust_forget_pid (trust, self_pid);
+    assert (trust_caller (trust, (uint32_t) child, self_pid) == TRUST_STRANGER);
+    assert (trust_call_check (trust, TRUST_STRANGER, "store", IRH_MSG_PING, why,
+                              sizeof why) == -1);
+    assert (trust_caller (trust, (uint32_t) child, 0) == 0);
+    assert (trust_caller (trust, self_pid, 0) == 0);
+    kill (child, SIGKILL);
+    waitpid (child, NULL, 0);
     trust_destroy (&trust);
     assert (trust == NULL);
     if (verbose)

@@ -56,9 +56,19 @@ void trust_forget_pid (trust_t *self, uint32_t pid);
 int trust_register_check (trust_t *self, const char *service, uint32_t pid,
                           uint32_t peer_pid, const irh_frame_view_t *token,
                           char *why, size_t why_size);
-//  May the process peer_pid call command of service? 0 yes (also for any
-//  process that is not a started actor); -1 no, with the reason in why.
-int trust_call_check (trust_t *self, uint32_t peer_pid, const char *service, int command,
+//  A caller that descends from the daemon but from no actor (an orphan of
+//  a process an actor forked, reparented to the daemon as subreaper), or
+//  whose ancestry cannot be read: it may call nothing.
+#define TRUST_STRANGER      UINT32_MAX
+//  Who the process peer_pid (the kernel's pid of a connection, not 0) is
+//  for trust_call_check: the pid of the actor row it is or descends from
+//  (a process an actor forks stays in the actor's zone), TRUST_STRANGER
+//  (above), or 0 for a local client. Walks /proc/PID/stat up to pid 1 or
+//  root_pid (the daemon's own pid): cache the answer per connection.
+uint32_t trust_caller (trust_t *self, uint32_t peer_pid, uint32_t root_pid);
+//  May caller (from trust_caller; 0 = local client) call command of
+//  service? 0 yes; -1 no, with the reason in why.
+int trust_call_check (trust_t *self, uint32_t caller, const char *service, int command,
                       char *why, size_t why_size);
 void trust_test (bool verbose);
 

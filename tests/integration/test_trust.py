@@ -159,6 +159,30 @@ def test_actor_calls_outside_its_row_are_refused(puppet_daemon):
         c.close()
 
 
+def test_processes_an_actor_forks_stay_in_its_zone(puppet_daemon):
+    """A child the actor forks has a pid of its own, but is still the
+    actor's for the broker; a grandchild orphaned to the daemon (a
+    subreaper) may call nothing."""
+    p = puppet_daemon.puppet
+    p.wait_hello()
+    c = puppet_daemon.client()
+    try:
+        before = broker_stats(c)
+        home = puppet_daemon.home
+        frames = p.forked_call(home, "child", "sup", _proto.encode("status"))
+        assert frames[3] == b"OK", frames           # listed for the puppet's row
+        frames = p.forked_call(home, "child", "sup", _proto.encode("down"))
+        assert frames[3:5] == [b"ERR", b"forbidden"], frames
+        assert b"actor puppet" in frames[5]
+        frames = p.forked_call(home, "orphan", "echo", _proto.encode("ping"))
+        assert frames[3:5] == [b"ERR", b"forbidden"], frames
+        assert b"no actor" in frames[5]
+        assert broker_stats(c)["forbidden"] - before["forbidden"] == 2
+        assert puppet_daemon.proc.poll() is None
+    finally:
+        c.close()
+
+
 @pytest.fixture
 def store_and_gossip():
     """The real store, and the puppet in gossip's row (gossip's calls from

@@ -13,6 +13,13 @@ relays multipart messages:
                   [b"client", frames...]  sent on its client DEALER
                   [b"token"]              answered [b"token", token]
                   [b"beat"]               from now on heartbeat the broker
+                  [b"fork", mode, service, body]
+                                          a child process (mode b"child"), or an
+                                          orphaned grandchild (b"orphan"),
+                                          calls service with body on a new
+                                          connection and writes the reply
+                                          frames, joined by b"|", to
+                                          H/fork-result
   puppet -> test  [b"hello", pid]         once connected
                   [b"worker", frames...]  what the broker sent the worker
                   [b"client", frames...]  what the broker sent the client
@@ -37,6 +44,29 @@ def take_token():
     except OSError:
         return b""
     return token.strip()
+
+
+def forked_call(home, broker, orphan, service, body):
+    """In a forked child: call on a fresh connection, leave the answer in
+    a file (the parent's sockets are not usable after fork)."""
+    if orphan:
+        first = os.getpid()
+        if os.fork() != 0:
+            os._exit(0)
+        # Wait until we are reparented (to the daemon, a subreaper).
+        while os.getppid() == first:
+            time.sleep(0.01)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(broker)
+    sock.send_multipart([b"IRC1", service, b"f1", body])
+    answer = sock.recv_multipart() if sock.poll(5000) else [b"timeout"]
+    path = os.path.join(home, "fork-result")
+    with open(path + ".tmp", "wb") as f:
+        f.write(b"|".join(answer))
+    os.rename(path + ".tmp", path)
+    os._exit(0)
 
 
 def main(argv):
@@ -73,6 +103,11 @@ def main(argv):
                 control.send_multipart([b"token", token])
             elif frames[0] == b"beat":
                 beat = True
+            elif frames[0] == b"fork":
+                child = os.fork()
+                if child == 0:
+                    forked_call(home, broker, frames[1] == b"orphan", frames[2], frames[3])
+                os.waitpid(child, 0)
         if beat and time.monotonic() - last_beat >= 1.0:
             worker.send_multipart([b"IRW1", b"\x04"])
             last_beat = time.monotonic()
