@@ -187,15 +187,16 @@ supervisor_new (const char *home, const char *endpoint, bool verbose)
             }
             *binary++ = 0;
             *service++ = 0;
-            char *calls = strchr (service, ':');
-            if (calls)
-                *calls++ = 0;
-            else {
-                calls = "";
+            const char *calls = "";
+            char *colon = strchr (service, ':');
+            if (colon) {
+                *colon = 0;
+                calls = colon + 1;
+            }
+            else
                 for (size_t i = 0; i < sizeof s_actor_table / sizeof s_actor_table [0]; i++)
                     if (streq (s_actor_table [i].name, item))
-                        calls = (char *) s_actor_table [i].calls;
-            }
+                        calls = s_actor_table [i].calls;
             if (s_actor_init (&self->actors [self->count], item, binary, service, order--,
                               calls, exe, home, endpoint, verbose)) {
                 irh_error ("IROHDS_ACTORS: bad entry '%s'", item);
@@ -225,6 +226,7 @@ supervisor_destroy (supervisor_t **self_p)
         for (size_t i = 0; i < ACTORS_MAX; i++) {
             for (int j = 0; self->actors [i].argv [j]; j++)
                 free (self->actors [i].argv [j]);
+            sodium_memzero (self->actors [i].token, sizeof self->actors [i].token);
             free (self->actors [i].restart_times);
         }
         free (self);

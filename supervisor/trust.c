@@ -266,7 +266,10 @@ trust_call_check (trust_t *self, uint32_t caller, const char *service, int comma
                       service, command);
         return -1;
     }
-    return 0;                   //  not a started actor: a local client
+    //  The caller was an actor's when its connection was first seen, and
+    //  that actor has exited since: what it left running gets nothing.
+    snprintf (why, why_size, "the actor this process belongs to (pid %u) is gone", caller);
+    return -1;
 }
 
 void
@@ -312,12 +315,13 @@ trust_test (bool verbose)
     assert (strstr (why, "evict"));
     assert (trust_call_check (trust, 100, "sup", IRH_MSG_DOWN, why, sizeof why) == -1);
     assert (trust_call_check (trust, 100, "store", -1, why, sizeof why) == -1);
-    assert (trust_call_check (trust, 555, "sup", IRH_MSG_DOWN, why, sizeof why) == 0);
     assert (trust_call_check (trust, 0, "sup", IRH_MSG_DOWN, why, sizeof why) == 0);
-    //  The process is gone: its token is void, its pid a stranger's
+    //  The process is gone: its token is void, and a caller still counted
+    //  as its (a child it left running) gets nothing
     trust_forget_pid (trust, 100);
     assert (trust_register_check (trust, "gossip", 100, 100, &good, why, sizeof why) == -1);
-    assert (trust_call_check (trust, 100, "sup", IRH_MSG_DOWN, why, sizeof why) == 0);
+    assert (trust_call_check (trust, 100, "store", IRH_MSG_GET, why, sizeof why) == -1);
+    assert (strstr (why, "gone"));
     //  A restart: new pid and token, same row
     trust_set (trust, "gossip", "gossip", 200, bad, NULL, 0);
     assert (trust_register_check (trust, "gossip", 200, 200, &wrong, why, sizeof why) == 0);

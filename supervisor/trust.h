@@ -67,7 +67,8 @@ int trust_register_check (trust_t *self, const char *service, uint32_t pid,
 //  root_pid (the daemon's own pid): cache the answer per connection.
 uint32_t trust_caller (trust_t *self, uint32_t peer_pid, uint32_t root_pid);
 //  May caller (from trust_caller; 0 = local client) call command of
-//  service? 0 yes; -1 no, with the reason in why.
+//  service? 0 yes; -1 no, with the reason in why. A caller that is no
+//  running row's pid any more (its actor exited) may call nothing.
 int trust_call_check (trust_t *self, uint32_t caller, const char *service, int command,
                       char *why, size_t why_size);
 void trust_test (bool verbose);
