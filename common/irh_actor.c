@@ -2,10 +2,15 @@
 #include "irh_actor.h"
 #include "irh_envelope.h"
 #include "irh_log.h"
+#include "irh_worker.h"
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef IROHDS_VERSION
 #define IROHDS_VERSION "0.0.0"
@@ -48,6 +53,44 @@ s_usage (irh_actor_t *self, FILE *out, bool allow_service, const char *problem)
         allow_service ? "  --service NAME     register as NAME instead of the default\n" : "",
         self->name);
     return 0;
+}
+
+//  Take the registration token the supervisor passed (docs/security.md):
+//  $IROHDS_TOKEN_FD names an inherited pipe holding it. The pipe, not argv
+//  or the environment, so the token shows up in no ps listing and no
+//  /proc/PID/environ, and is gone from the kernel once read. The variable
+//  (just a number) is removed so no child of ours inherits it.
+static void
+s_take_token (const char *name)
+{
+    const char *value = getenv ("IROHDS_TOKEN_FD");
+    if (!value)
+        return;
+    char *end = NULL;
+    errno = 0;
+    long fd = strtol (value, &end, 10);
+    struct stat st;
+    if (errno || end == value || *end || fd < 3 || fd > 65535
+    ||  fstat ((int) fd, &st) || !S_ISFIFO (st.st_mode))
+        irh_warn ("%s: IROHDS_TOKEN_FD=%.20s is not an inherited pipe; no token", name, value);
+    else {
+        //  The supervisor wrote the token and closed its end before the
+        //  fork, so this never waits; non-blocking all the same.
+        fcntl ((int) fd, F_SETFL, O_NONBLOCK);
+        char token [IRH_TOKEN_SIZE + 2];
+        ssize_t size = read ((int) fd, token, sizeof token);
+        close ((int) fd);
+        bool hex = size == IRH_TOKEN_SIZE;
+        for (ssize_t i = 0; hex && i < size; i++)
+            hex = (token [i] >= '0' && token [i] <= '9') || (token [i] >= 'a' && token [i] <= 'f');
+        if (hex) {
+            token [IRH_TOKEN_SIZE] = 0;
+            irh_worker_set_token (token);
+        }
+        else
+            irh_warn ("%s: the token pipe held no valid token", name);
+    }
+    unsetenv ("IROHDS_TOKEN_FD");
 }
 
 int
@@ -95,6 +138,7 @@ irh_actor_init (irh_actor_t *self, const char *name, const char *service,
     if (!irh_envelope_service_valid ((const uint8_t *) self->service, strlen (self->service)))
         return s_usage (self, stderr, allow_service, "invalid service name");
     irh_log_init (name, self->verbose ? IRH_LOG_DEBUG : IRH_LOG_INFO, NULL);
+    s_take_token (name);
     char *err = NULL;
     self->paths = irh_paths_new (self->home, true, &err);
     if (!self->paths) {

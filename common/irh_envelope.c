@@ -111,13 +111,26 @@ s_decode_worker (const irh_frame_view_t *frames, size_t count, irh_envelope_t *e
     env->command = frames [1].data [0];
     switch (env->command) {
         case IRH_CMD_READY:
-            if (count != 4)
-                return s_fail (env, "malformed", "READY has %zu frames, needs 4", count);
+            //  The token frame is optional here so that a READY without
+            //  one is refused (and counted) as such, not as malformed.
+            if (count != 4 && count != 5)
+                return s_fail (env, "malformed", "READY has %zu frames, needs 4 or 5", count);
             if (!irh_envelope_service_valid (frames [2].data, frames [2].size))
                 return s_fail (env, "malformed", "READY with an invalid service name");
             env->service = frames [2];
             if (s_parse_pid (&frames [3], &env->pid))
                 return s_fail (env, "malformed", "READY with an invalid pid");
+            if (count == 5) {
+                if (frames [4].size == 0 || frames [4].size > IRH_TOKEN_SIZE)
+                    return s_fail (env, "malformed", "READY with a token of %zu bytes",
+                                   frames [4].size);
+                env->token = frames [4];
+            }
+            return 0;
+        case IRH_CMD_REFUSED:
+            if (count != 3 || frames [2].size > IRH_ERROR_TEXT_MAX)
+                return s_fail (env, "malformed", "REFUSED needs one text frame");
+            env->text = frames [2];
             return 0;
         case IRH_CMD_REQUEST:
             if (count < 5)
@@ -157,6 +170,56 @@ s_decode_worker (const irh_frame_view_t *frames, size_t count, irh_envelope_t *e
         default:
             return s_fail (env, "malformed", "unknown worker command 0x%02x", env->command);
     }
+}
+
+uint32_t
+irh_envelope_peer_pid (const char *address)
+{
+    if (!address)
+        return 0;
+    const char *last = strrchr (address, ':');
+    if (!last || !last [1])
+        return 0;
+    uint64_t value = 0;
+    for (const char *c = last + 1; *c; c++) {
+        if (*c < '0' || *c > '9' || c - last > 10)
+            return 0;
+        value = value * 10 + (uint64_t) (*c - '0');
+    }
+    //  "host:uid:gid:pid": three colons or it is not ours to read.
+    int colons = 0;
+    for (const char *c = address; *c; c++)
+        colons += *c == ':';
+    return colons >= 3 && value <= UINT32_MAX ? (uint32_t) value : 0;
+}
+
+int64_t
+irh_envelope_stat_ppid (const char *text, size_t size)
+{
+    if (!text)
+        return -1;
+    //  The last ')' ends comm, whatever comm holds.
+    const char *close = NULL;
+    for (size_t i = 0; i < size; i++)
+        if (text [i] == ')')
+            close = text + i;
+    if (!close)
+        return -1;
+    const char *end = text + size;
+    const char *c = close + 1;
+    //  " S " then the ppid digits
+    if (end - c < 4 || c [0] != ' ' || c [2] != ' ')
+        return -1;
+    c += 3;
+    uint64_t value = 0;
+    size_t digits = 0;
+    while (c < end && *c >= '0' && *c <= '9' && digits < 11) {
+        value = value * 10 + (uint64_t) (*c++ - '0');
+        digits++;
+    }
+    if (digits == 0 || digits > 10 || value > UINT32_MAX || (c < end && *c != ' '))
+        return -1;
+    return (int64_t) value;
 }
 
 int
@@ -293,6 +356,28 @@ irh_envelope_test (bool verbose)
     assert (env.command == IRH_CMD_READY && env.pid == 1234);
     const char *badpid [] = { "IRW1", "\x01", "store", "12a" };
     assert (s_decode_strings (badpid, 4, &env) == -1);
+    const char *token [] = { "IRW1", "\x01", "store", "1234", "abcd" };
+    assert (s_decode_strings (token, 5, &env) == 0 && env.token.size == 4);
+    const char *emptytoken [] = { "IRW1", "\x01", "store", "1234", "" };
+    assert (s_decode_strings (emptytoken, 5, &env) == -1);
+    const char *refused [] = { "IRW1", "\x06", "no token" };
+    assert (s_decode_strings (refused, 3, &env) == 0 && env.text.size == 8);
+    assert (s_decode_strings (refused, 2, &env) == -1);
+    assert (irh_envelope_peer_pid ("localhost:0:0:14054") == 14054);
+    assert (irh_envelope_peer_pid ("localhost:1000:1000:") == 0);
+    assert (irh_envelope_peer_pid ("127.0.0.1") == 0);
+    assert (irh_envelope_peer_pid ("x:1:2:99999999999") == 0);
+    assert (irh_envelope_peer_pid ("x:1:2:3a") == 0);
+    assert (irh_envelope_peer_pid (NULL) == 0);
+    const char *stat = "123 (a) b) S 45 123 ...";
+    assert (irh_envelope_stat_ppid (stat, strlen (stat)) == 45);
+    const char *stat2 = "7 (x) R 1 7";
+    assert (irh_envelope_stat_ppid (stat2, strlen (stat2)) == 1);
+    assert (irh_envelope_stat_ppid ("7 (x) R 0 7", 11) == 0);
+    assert (irh_envelope_stat_ppid ("7 (x) R ", 8) == -1);
+    assert (irh_envelope_stat_ppid ("7 (x R 1", 8) == -1);
+    assert (irh_envelope_stat_ppid ("7 (x) R 99999999999 ", 20) == -1);
+    assert (irh_envelope_stat_ppid (NULL, 0) == -1);
 
     const char *reply [] = { "IRW1", "\x03", "cli", "r1", "OK", "b" };
     assert (s_decode_strings (reply, 6, &env) == 0 && env.status_ok && env.body == 5);

@@ -21,6 +21,7 @@
 #define IRH_CMD_REPLY           0x03
 #define IRH_CMD_HEARTBEAT       0x04
 #define IRH_CMD_DISCONNECT      0x05
+#define IRH_CMD_REFUSED         0x06    //  broker -> worker: READY not accepted
 
 //  Heartbeats: every interval both ways when idle; a peer silent for
 //  LIVENESS intervals is dead.
@@ -36,6 +37,9 @@
 #define IRH_QUEUE_MAX           10000       //  requests queued per service
 #define IRH_QUEUE_WAIT_MS       2000        //  wait for a restarting actor
 #define IRH_ERROR_TEXT_MAX      512
+//  Registration token: the supervisor gives each actor process a fresh
+//  one (32 random bytes as lower-case hex) that its READY must carry.
+#define IRH_TOKEN_SIZE          64
 
 //  Status frames of a reply.
 #define IRH_STATUS_OK           "OK"
@@ -61,6 +65,8 @@ typedef struct {
     irh_frame_view_t client;    //  REQUEST, REPLY: client routing id
     bool status_ok;             //  client reply, REPLY
     uint32_t pid;               //  READY
+    irh_frame_view_t token;     //  READY: registration token (size 0 if none)
+    irh_frame_view_t text;      //  REFUSED: why
     size_t body;                //  index of the first body frame (status frame excluded)
     size_t frames;              //  frame count
     uint64_t bytes;             //  total bytes of all frames
@@ -79,6 +85,15 @@ int irh_envelope_decode (const irh_frame_view_t *frames, size_t count, uint64_t 
 //  Decode a reply as a client sees it (IRC1 service rid status ...).
 int irh_envelope_decode_reply (const irh_frame_view_t *frames, size_t count,
                                irh_envelope_t *env);
+//  The process id of the peer that sent a message, from the ZeroMQ
+//  "Peer-Address" property (libzmq appends ":uid:gid:pid" from
+//  SO_PEERCRED on ipc:// connections). 0 if address is NULL or has none.
+uint32_t irh_envelope_peer_pid (const char *address);
+//  The parent pid from the text of /proc/PID/stat ("pid (comm) state ppid
+//  ..."; comm is the process's own choice, may hold spaces and parens).
+//  -1 if the text does not parse (0 is a real answer: a parent outside
+//  our pid namespace).
+int64_t irh_envelope_stat_ppid (const char *text, size_t size);
 //  True if service is 1..32 bytes of [a-z0-9_.-].
 bool irh_envelope_service_valid (const uint8_t *data, size_t size);
 //  Fill views from the first capacity frames of msg (frames stay owned by

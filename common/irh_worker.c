@@ -8,6 +8,11 @@
     DISCONNECT, e.g. a restarted broker that does not know us) makes the
     worker reconnect on the same socket and register again, so callers can
     keep polling the socket they were given.
+
+    READY carries the registration token the supervisor gave this process
+    (irh_worker_set_token, called by irh_actor_init); a broker that refuses
+    it answers REFUSED, and the worker tries again only after a liveness
+    period, so a refused actor neither spins nor floods the broker.
 */
 #include "irh_worker.h"
 #include "irh_log.h"
@@ -26,7 +31,18 @@ struct _irh_worker_t {
     uint64_t malformed;
     uint64_t replies;
     uint64_t reconnects;
+    bool refused;               //  broker refused our READY: wait, then retry
 };
+
+//  One token per process: every actor runs one worker, and the token
+//  belongs to the process the supervisor started, not to a socket.
+static char s_token [IRH_TOKEN_SIZE + 1];
+
+void
+irh_worker_set_token (const char *token)
+{
+    snprintf (s_token, sizeof s_token, "%s", token ? token : "");
+}
 
 static void
 s_send_command (irh_worker_t *self, int command)
@@ -38,6 +54,8 @@ s_send_command (irh_worker_t *self, int command)
     if (command == IRH_CMD_READY) {
         zmsg_addstr (msg, self->service);
         zmsg_addstrf (msg, "%d", (int) getpid ());
+        if (*s_token)
+            zmsg_addstr (msg, s_token);
     }
     zmsg_send (&msg, self->sock);
     zmsg_destroy (&msg);
@@ -49,6 +67,7 @@ s_register (irh_worker_t *self)
 {
     s_send_command (self, IRH_CMD_READY);
     self->last_heard = zclock_mono ();
+    self->refused = false;
 }
 
 irh_worker_t *
@@ -201,8 +220,17 @@ s_recv_broker (irh_worker_t *self, zmsg_t *msg)
             break;
         case IRH_CMD_DISCONNECT:
             zmsg_destroy (&msg);
-            s_reconnect (self, "broker asked");
+            if (!self->refused)
+                s_reconnect (self, "broker asked");
             return NULL;
+        case IRH_CMD_REFUSED:
+            //  Not ours to fix by retrying at once: the token is wrong or
+            //  missing. Stay quiet; irh_worker_tick retries after a
+            //  liveness period (the broker may have been restarted).
+            irh_error ("worker %s: the broker refused to register us: %.*s", self->service,
+                       (int) env.text.size, (const char *) env.text.data);
+            self->refused = true;
+            break;
         default:
             self->malformed++;
             irh_warn ("worker %s: unexpected command 0x%02x from broker",
@@ -244,9 +272,10 @@ irh_worker_tick (irh_worker_t *self)
         s_reconnect (self, "broker silent");
         now = zclock_mono ();
     }
-    if (now - self->last_sent >= IRH_HEARTBEAT_MS)
+    if (now - self->last_sent >= IRH_HEARTBEAT_MS && !self->refused)
         s_send_command (self, IRH_CMD_HEARTBEAT);
-    int64_t next = self->last_sent + IRH_HEARTBEAT_MS - now;
+    int64_t next = self->refused ? IRH_HEARTBEAT_MS / 4
+                                 : self->last_sent + IRH_HEARTBEAT_MS - now;
     if (next > IRH_HEARTBEAT_MS / 4)
         next = IRH_HEARTBEAT_MS / 4;
     return next < 1 ? 1 : (int) next;
@@ -322,6 +351,13 @@ irh_worker_malformed (irh_worker_t *self)
 {
     assert (self);
     return self->malformed;
+}
+
+bool
+irh_worker_refused (irh_worker_t *self)
+{
+    assert (self);
+    return self->refused;
 }
 
 void
@@ -506,8 +542,42 @@ irh_worker_test (bool verbose)
     frame = zmsg_next (msg);
     frame = zmsg_next (msg);
     assert (zframe_size (frame) == 1 && zframe_data (frame) [0] == IRH_CMD_READY);
+    zframe_destroy (&identity);
+    identity = zmsg_pop (msg);              //  a new connection, a new routing id
     zmsg_destroy (&msg);
     assert (irh_worker_tick (worker) > 0);
+
+    //  REFUSED: logged, no heartbeats and no reconnect loop until a
+    //  liveness period has passed
+    uint8_t refused = IRH_CMD_REFUSED;
+    msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (identity) });
+    zmsg_addstr (msg, "IRW1");
+    zmsg_addmem (msg, &refused, 1);
+    zmsg_addstr (msg, "test refusal");
+    zmsg_send (&msg, broker);
+    assert (s_wait_request (worker, 200) == NULL);
+    assert (irh_worker_refused (worker));
+    zclock_sleep (IRH_HEARTBEAT_MS + 100);
+    irh_worker_tick (worker);
+    assert (s_recv_timeout (broker, 100) == NULL);
+    zframe_destroy (&identity);
+    irh_worker_destroy (&worker);
+
+    //  A token set for the process goes out with READY
+    irh_worker_set_token ("00ff");
+    worker = irh_worker_new ("echo", "inproc://irh-worker-broker", NULL);
+    assert (worker);
+    msg = s_recv_timeout (broker, 2000);
+    while (msg && zmsg_size (msg) != 6) {
+        zmsg_destroy (&msg);                //  the old worker's DISCONNECT
+        msg = s_recv_timeout (broker, 2000);
+    }
+    assert (msg);
+    assert (zframe_streq (zmsg_last (msg), "00ff"));
+    identity = zmsg_pop (msg);
+    zmsg_destroy (&msg);
+    irh_worker_set_token (NULL);
 
     zframe_destroy (&identity);
     irh_worker_destroy (&worker);

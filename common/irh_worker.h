@@ -26,6 +26,10 @@ typedef struct {
 //  Exactly one of broker (connect, e.g. ipc://.../broker.ipc) and bind.
 //  Returns NULL (logged) if the endpoint is invalid.
 irh_worker_t *irh_worker_new (const char *service, const char *broker, const char *bind);
+//  The registration token every READY of this process carries (at most
+//  IRH_TOKEN_SIZE characters; NULL or "" for none). irh_actor_init sets it
+//  from what the supervisor passed; call before irh_worker_new.
+void irh_worker_set_token (const char *token);
 void irh_worker_destroy (irh_worker_t **self_p);
 //  Socket to poll for input.
 zsock_t *irh_worker_sock (irh_worker_t *self);
@@ -43,6 +47,8 @@ int irh_worker_error (irh_worker_t *self, irh_request_t *request, const char *co
                       const char *format, ...) __attribute__ ((format (printf, 4, 5)));
 //  Counters (malformed input from the broker side, replies sent, ...).
 uint64_t irh_worker_malformed (irh_worker_t *self);
+//  True while the broker refuses our registration (REFUSED, not yet retried).
+bool irh_worker_refused (irh_worker_t *self);
 void irh_request_destroy (irh_request_t **self_p);
 void irh_worker_test (bool verbose);
 

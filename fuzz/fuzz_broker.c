@@ -6,11 +6,15 @@
     one-byte length (a length past the end takes the rest), so the fuzzer
     can shape frame lists freely. Both the request/worker decoder and the
     client-side reply decoder run on the same frames; on success the views
-    they return must lie inside the input.
+    they return must lie inside the input. The same bytes, as a string,
+    also go through the peer-pid parser the broker runs on ZeroMQ's
+    Peer-Address property, and the parent-pid parser it runs on
+    /proc/PID/stat (whose comm field a process chooses itself).
 */
 #include "irh_envelope.h"
 #include <assert.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FRAMES_MAX 64
@@ -49,6 +53,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             s_check_view (&env.service, data, size);
             s_check_view (&env.rid, data, size);
             s_check_view (&env.client, data, size);
+            s_check_view (&env.token, data, size);
+            s_check_view (&env.text, data, size);
+            assert (env.token.size <= IRH_TOKEN_SIZE);
             if (env.kind == IRH_ENV_CLIENT_REQUEST) {
                 assert (irh_envelope_service_valid (env.service.data, env.service.size));
                 assert (env.rid.size >= 1 && env.rid.size <= IRH_RID_MAX);
@@ -64,5 +71,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         assert (env.body == 4 && count >= 4);
         s_check_view (&env.rid, data, size);
     }
+    char *text = (char *) malloc (size + 1);
+    assert (text);
+    memcpy (text, data, size);
+    text [size] = 0;
+    uint32_t pid = irh_envelope_peer_pid (text);
+    assert (pid == 0 || strchr (text, ':'));
+    int64_t ppid = irh_envelope_stat_ppid ((const char *) data, size);
+    assert (ppid == -1 || (ppid <= UINT32_MAX && memchr (data, ')', size)));
+    free (text);
     return 0;
 }

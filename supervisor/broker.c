@@ -6,14 +6,20 @@
     restarting), and per worker the requests it holds (client id + rid), so
     that a worker that dies or goes silent gets its requests failed with
     actor-down at once instead of leaving clients to time out.
+
+    Trust zones (trust.c) decide who may register a service and what a
+    started actor may call; the broker asks them with the sender's pid,
+    which libzmq reads from the kernel (SO_PEERCRED) for ipc:// peers.
 */
 #include "broker.h"
 #include "irh_envelope.h"
 #include "irh_log.h"
 #include "irh_table.h"
+#include "trust.h"
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -23,13 +29,15 @@ typedef enum {
     C_REQUESTS, C_REPLIES, C_INTERNAL, C_MALFORMED, C_VERSION, C_TOO_BIG,
     C_UNKNOWN_SERVICE, C_ACTOR_DOWN, C_OVERLOAD, C_QUEUED, C_WORKER_MALFORMED,
     C_WORKER_UNKNOWN, C_REPLY_UNKNOWN, C_WORKERS_READY, C_WORKERS_EXPIRED,
-    C_WORKERS_DISCONNECTED, C_WORKERS_EXITED, C_DROPPED, C_INFLIGHT_MAX, C_FIXED
+    C_WORKERS_DISCONNECTED, C_WORKERS_EXITED, C_DROPPED, C_INFLIGHT_MAX,
+    C_REGISTER_REFUSED, C_FORBIDDEN, C_FIXED
 } counter_t;
 static const char *s_counter_names [] = {
     "requests", "replies", "internal_requests", "malformed", "version", "too_big",
     "unknown_service", "actor_down", "overload", "queued", "worker_malformed",
     "worker_unknown", "reply_unknown", "workers_ready", "workers_expired",
-    "workers_disconnected", "workers_exited", "dropped", "overload_inflight"
+    "workers_disconnected", "workers_exited", "dropped", "overload_inflight",
+    "register_refused", "forbidden"
 };
 #define COUNTERS_MAX 40
 
@@ -69,6 +77,9 @@ struct _broker_t {
     void *expect_arg;
     irh_frame_view_t *views;
     zhashx_t *inflight;         //  client hex -> uint32_t requests held (malloc'd)
+    trust_t *trust;             //  who may register, what actors may call
+    zhashx_t *callers;          //  client hex -> trust_caller + 1 (cast), per connection
+    uint32_t root_pid;          //  ours: processes below it are actors' (subreaper)
     int64_t next_trim;          //  zclock_mono of the next malloc_trim
     bool full_logged;           //  a full client queue was logged (once)
     uint64_t counters [COUNTERS_MAX];
@@ -158,6 +169,9 @@ broker_new (const char *endpoint, uint64_t max_bytes)
     zhashx_set_destructor (self->inflight, (zhashx_destructor_fn *) zstr_free);
     self->views = (irh_frame_view_t *) calloc (IRH_FRAMES_MAX, sizeof (irh_frame_view_t));
     assert (self->views);
+    self->trust = trust_new ();
+    self->callers = zhashx_new ();
+    self->root_pid = (uint32_t) getpid ();
     for (size_t i = 0; i < C_FIXED; i++)
         self->counter_names [i] = strdup (s_counter_names [i]);
     self->ncounters = C_FIXED;
@@ -175,6 +189,8 @@ broker_destroy (broker_t **self_p)
         zhashx_destroy (&self->pids);
         zhashx_destroy (&self->inflight);   //  after every pending_t is gone
         zsock_destroy (&self->router);
+        trust_destroy (&self->trust);
+        zhashx_destroy (&self->callers);
         for (size_t i = 0; i < self->ncounters; i++)
             free (self->counter_names [i]);
         free (self->views);
@@ -212,6 +228,13 @@ s_service_require (broker_t *self, const char *name)
         zhashx_insert (self->services, name, service);
     }
     return service;
+}
+
+trust_t *
+broker_trust (broker_t *self)
+{
+    assert (self);
+    return self->trust;
 }
 
 void
@@ -529,6 +552,7 @@ broker_forget_pid (broker_t *self, uint32_t pid)
     char key [16];
     snprintf (key, sizeof key, "%u", pid);
     zhashx_delete (self->pids, key);
+    trust_forget_pid (self->trust, pid);
     //  The process is gone: its workers too, now, not after heartbeats run
     //  out, so no request goes to a dead worker and held ones fail at once.
     zlistx_t *dead = zlistx_new ();
@@ -542,8 +566,35 @@ broker_forget_pid (broker_t *self, uint32_t pid)
 //  --------------------------------------------------------------------------
 //  Receiving
 
+//  Who a connection is for the trust zones (trust_caller). Looking up the
+//  ancestry reads /proc, so the answer is kept per connection: routing ids
+//  are never reused and a connection's process never changes. An actor's
+//  own pid needs no cache; it is checked first. Bounded: past
+//  BROKER_CALLERS_MAX connections the cache starts again.
+#define BROKER_CALLERS_MAX 4096
+static uint32_t
+s_caller (broker_t *self, zframe_t *client, uint32_t peer_pid)
+{
+    if (!peer_pid)
+        return 0;
+    char *key = zframe_strhex (client);
+    uintptr_t cached = (uintptr_t) zhashx_lookup (self->callers, key);
+    uint32_t caller;
+    if (cached)
+        caller = (uint32_t) (cached - 1);
+    else {
+        caller = trust_caller (self->trust, peer_pid, self->root_pid);
+        if (zhashx_size (self->callers) >= BROKER_CALLERS_MAX)
+            zhashx_purge (self->callers);
+        zhashx_insert (self->callers, key, (void *) ((uintptr_t) caller + 1));
+    }
+    zstr_free (&key);
+    return caller;
+}
+
 static void
-s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t *env)
+s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t *env,
+                  uint32_t peer_pid)
 {
     self->counters [C_REQUESTS]++;
     char name [IRH_SERVICE_MAX + 1];
@@ -556,6 +607,23 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
     frame = zmsg_pop (msg);                     //  service
     zframe_destroy (&frame);
     zframe_t *rid = zmsg_pop (msg);
+
+    //  A started actor calls only what its row lists; the command is the
+    //  message id, the first byte of the first body frame.
+    zframe_t *first = zmsg_first (msg);
+    int command = first && zframe_size (first) ? zframe_data (first) [0] : -1;
+    uint32_t caller = s_caller (self, client, peer_pid);
+    char why [160];
+    if (trust_call_check (self->trust, caller, name, command, why, sizeof why)) {
+        //  An actor gone rogue could flood the log: the first few only.
+        irh_log (self->counters [C_FORBIDDEN] < 10 ? IRH_LOG_WARN : IRH_LOG_DEBUG,
+                 "broker: refused a call from pid %u: %s", peer_pid, why);
+        s_reject (self, client, name, rid, C_FORBIDDEN, "forbidden", why);
+        zframe_destroy (&client);
+        zframe_destroy (&rid);
+        zmsg_destroy (&msg);
+        return;
+    }
 
     service_t *service = (service_t *) zhashx_lookup (self->services, name);
     if (service && service->handler) {
@@ -624,21 +692,45 @@ s_client_request (broker_t *self, zframe_t *client, zmsg_t *msg, irh_envelope_t 
     zmsg_destroy (&msg);
 }
 
+//  Tell a worker its READY was refused, and why (IRW1 REFUSED text).
 static void
-s_worker_ready (broker_t *self, zframe_t *identity, char *key, irh_envelope_t *env)
+s_refuse_worker (broker_t *self, zframe_t *identity, uint32_t peer_pid, const char *why)
 {
-    worker_t *old = (worker_t *) zhashx_lookup (self->workers, key);
-    if (old)
-        s_worker_delete (self, old, "registered again");
+    irh_log (self->counters [C_REGISTER_REFUSED] < 10 ? IRH_LOG_WARN : IRH_LOG_DEBUG,
+             "broker: refused a worker registration (pid %u): %s", peer_pid, why);
+    self->counters [C_REGISTER_REFUSED]++;
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (identity) });
+    zmsg_addstr (msg, IRH_PROTO_WORKER);
+    uint8_t cmd = IRH_CMD_REFUSED;
+    zmsg_addmem (msg, &cmd, 1);
+    zmsg_addstr (msg, why);
+    s_send (self, &msg);
+}
+
+static void
+s_worker_ready (broker_t *self, zframe_t *identity, char *key, irh_envelope_t *env,
+                uint32_t peer_pid)
+{
     char name [IRH_SERVICE_MAX + 1];
     memcpy (name, env->service.data, env->service.size);
     name [env->service.size] = 0;
-    service_t *service = s_service_require (self, name);
-    if (service->handler) {
+    service_t *internal = (service_t *) zhashx_lookup (self->services, name);
+    if (internal && internal->handler) {
         self->counters [C_WORKER_MALFORMED]++;
         irh_warn ("broker: refused a worker for internal service %s", name);
         return;
     }
+    char why [200];
+    if (trust_register_check (self->trust, name, env->pid, peer_pid, &env->token,
+                              why, sizeof why)) {
+        s_refuse_worker (self, identity, peer_pid, why);
+        return;
+    }
+    worker_t *old = (worker_t *) zhashx_lookup (self->workers, key);
+    if (old)
+        s_worker_delete (self, old, "registered again");
+    service_t *service = s_service_require (self, name);
     worker_t *worker = (worker_t *) zmalloc (sizeof (worker_t));
     assert (worker);
     worker->key = strdup (key);
@@ -664,12 +756,13 @@ s_worker_ready (broker_t *self, zframe_t *identity, char *key, irh_envelope_t *e
 }
 
 static void
-s_worker_message (broker_t *self, zframe_t *identity, zmsg_t *msg, irh_envelope_t *env)
+s_worker_message (broker_t *self, zframe_t *identity, zmsg_t *msg, irh_envelope_t *env,
+                  uint32_t peer_pid)
 {
     char *key = zframe_strhex (identity);
     worker_t *worker = (worker_t *) zhashx_lookup (self->workers, key);
     if (env->command == IRH_CMD_READY) {
-        s_worker_ready (self, identity, key, env);
+        s_worker_ready (self, identity, key, env, peer_pid);
         goto done;
     }
     if (!worker) {
@@ -756,10 +849,15 @@ s_handle_one (broker_t *self, zmsg_t *msg)
         zmsg_destroy (&msg);
         return;
     }
+    //  Who sent it, as the kernel says (0 when not over ipc://).
+    const char *address = zframe_meta (identity, "Peer-Address");
+    if (!address && zmsg_first (msg))
+        address = zframe_meta (zmsg_first (msg), "Peer-Address");
+    uint32_t peer_pid = irh_envelope_peer_pid (address);
     if (env.kind == IRH_ENV_CLIENT_REQUEST)
-        s_client_request (self, identity, msg, &env);
+        s_client_request (self, identity, msg, &env, peer_pid);
     else {
-        s_worker_message (self, identity, msg, &env);
+        s_worker_message (self, identity, msg, &env, peer_pid);
         zframe_destroy (&identity);
     }
 }

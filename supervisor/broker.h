@@ -8,6 +8,7 @@
 */
 #ifndef BROKER_H_INCLUDED
 #define BROKER_H_INCLUDED
+#include "trust.h"
 #include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +45,9 @@ broker_t *broker_new (const char *endpoint, uint64_t max_bytes);
 void broker_destroy (broker_t **self_p);
 zsock_t *broker_sock (broker_t *self);
 void broker_set_expect (broker_t *self, broker_expect_fn *fn, void *arg);
+//  The trust zones the broker enforces (owned by the broker); the
+//  supervisor fills them as it starts actors (trust_set).
+trust_t *broker_trust (broker_t *self);
 void broker_set_internal (broker_t *self, const char *service, broker_handler_fn *fn,
                           void *arg);
 //  Handle every message waiting on the socket (at most limit).
@@ -51,7 +55,8 @@ void broker_handle (broker_t *self, int limit);
 //  Heartbeats, worker expiry, queue deadlines. Call at least every 100 ms.
 void broker_tick (broker_t *self);
 //  Last sign of life (zclock_mono ms) from a worker that registered with
-//  this pid, -1 if none ever did; forget it when the process is reaped.
+//  this pid, -1 if none ever did; forget it when the process is reaped
+//  (which also voids its registration token, trust_forget_pid).
 int64_t broker_last_seen (broker_t *self, uint32_t pid);
 void broker_forget_pid (broker_t *self, uint32_t pid);
 //  The daemon's own loop stalled (SIGSTOP, suspend, starvation): every

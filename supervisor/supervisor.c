@@ -5,6 +5,11 @@
     close_range, execv, _exit), with argv prepared before the fork, so it
     is safe even after the ZeroMQ context (and its threads) exist in the
     parent. docs/supervisor.md explains the choice.
+
+    Each process gets a fresh registration token (32 random bytes, hex) on
+    an inherited pipe, fd 3, named by IROHDS_TOKEN_FD; the broker accepts
+    the actor's READY only with it, and limits what the actor may call to
+    its row's calls (trust.h, docs/security.md).
 */
 #include "supervisor.h"
 #include "irh_envelope.h"
@@ -12,8 +17,10 @@
 #include "irh_table.h"
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sodium.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -29,17 +36,28 @@ static const char *s_state_names [] = {
 };
 
 //  The one table of actors: name, binary, service, stop order (lower
-//  stops first). The network actors stop first: nothing new arrives from
-//  peers while the store and cap shut down.
+//  stops first), and the calls it may make through the broker (trust
+//  zones, docs/security.md: "service/command" message names). The network
+//  actors stop first: nothing new arrives from peers while the store and
+//  cap shut down. They are also the ones that read bytes from other
+//  machines, so they may call least: gossip reads from the store (digests
+//  and chunks) and can never change it or stop the daemon; discovery can
+//  only hand gossip the peers it found.
 static const struct {
     const char *name, *binary, *service;
     int stop_order;
+    const char *calls;
 } s_actor_table [] = {
-    { "gossip",     "irohds-gossip",     "gossip",    4 },
-    { "discovery",  "irohds-discovery",  "discovery", 2 },
-    { "capability", "irohds-capability", "cap",   10 },
-    { "store",      "irohds-store",      "store", 90 },
+    { "gossip",     "irohds-gossip",     "gossip",    4,
+      "store/ping store/has store/get store/ls store/stats store/info" },
+    { "discovery",  "irohds-discovery",  "discovery", 2,
+      "gossip/gossip_join gossip/gossip_peers gossip/gossip_stats" },
+    { "capability", "irohds-capability", "cap",   10, "" },
+    { "store",      "irohds-store",      "store", 90, "" },
 };
+
+//  The inherited fd that carries the token (IROHDS_TOKEN_FD).
+#define SUP_TOKEN_FD    3
 
 #define ACTORS_MAX 16
 
@@ -49,6 +67,9 @@ typedef struct {
     char binary [PATH_MAX];
     int stop_order;
     char *argv [8];
+    trust_call_t calls [TRUST_CALLS_MAX];   //  what it may call (trust zones)
+    size_t ncalls;
+    char token [IRH_TOKEN_SIZE + 1];        //  of the current process
     actor_state_t state;
     pid_t pid;
     int64_t started;            //  mono ms of the current process
@@ -81,13 +102,18 @@ struct _supervisor_t {
 
 static int
 s_actor_init (actor_t *actor, const char *name, const char *binary, const char *service,
-              int stop_order, const char *dir, const char *home, const char *endpoint,
-              bool verbose)
+              int stop_order, const char *calls, const char *dir, const char *home,
+              const char *endpoint, bool verbose)
 {
     if (strlen (name) == 0 || strlen (name) > 32 || strlen (service) == 0
     ||  strlen (service) > 32 || strlen (binary) == 0)
         return -1;
     memset (actor, 0, sizeof *actor);
+    char error [128];
+    if (trust_calls_parse (calls, actor->calls, &actor->ncalls, error, sizeof error)) {
+        irh_error ("actor %s: bad calls '%s': %s", name, calls, error);
+        return -1;
+    }
     snprintf (actor->name, sizeof actor->name, "%s", name);
     snprintf (actor->service, sizeof actor->service, "%s", service);
     if (strchr (binary, '/'))
@@ -138,10 +164,16 @@ supervisor_new (const char *home, const char *endpoint, bool verbose)
         .backoff_min_ms = SUP_BACKOFF_MIN_MS, .backoff_max_ms = SUP_BACKOFF_MAX_MS,
         .stable_ms = SUP_STABLE_MS
     };
+    if (sodium_init () < 0) {
+        irh_error ("cannot initialise libsodium (tokens)");
+        free (self);
+        return NULL;
+    }
     const char *override = getenv ("IROHDS_ACTORS");
     if (override && *override) {
-        //  Test use: name:binary:service,... in start order; stopped in
-        //  reverse order.
+        //  Test use: name:binary:service[:calls],... in start order;
+        //  stopped in reverse order. calls ("store/get+store/has") default
+        //  to those of the built-in row of that name, else none.
         char *copy = strdup (override);
         char *save = NULL;
         int order = 100;
@@ -156,8 +188,18 @@ supervisor_new (const char *home, const char *endpoint, bool verbose)
             }
             *binary++ = 0;
             *service++ = 0;
+            const char *calls = "";
+            char *colon = strchr (service, ':');
+            if (colon) {
+                *colon = 0;
+                calls = colon + 1;
+            }
+            else
+                for (size_t i = 0; i < sizeof s_actor_table / sizeof s_actor_table [0]; i++)
+                    if (streq (s_actor_table [i].name, item))
+                        calls = s_actor_table [i].calls;
             if (s_actor_init (&self->actors [self->count], item, binary, service, order--,
-                              exe, home, endpoint, verbose)) {
+                              calls, exe, home, endpoint, verbose)) {
                 irh_error ("IROHDS_ACTORS: bad entry '%s'", item);
                 free (copy);
                 supervisor_destroy (&self);
@@ -171,7 +213,8 @@ supervisor_new (const char *home, const char *endpoint, bool verbose)
         for (size_t i = 0; i < sizeof s_actor_table / sizeof s_actor_table [0]; i++)
             s_actor_init (&self->actors [self->count++], s_actor_table [i].name,
                           s_actor_table [i].binary, s_actor_table [i].service,
-                          s_actor_table [i].stop_order, exe, home, endpoint, verbose);
+                          s_actor_table [i].stop_order, s_actor_table [i].calls, exe, home,
+                          endpoint, verbose);
     return self;
 }
 
@@ -184,6 +227,7 @@ supervisor_destroy (supervisor_t **self_p)
         for (size_t i = 0; i < ACTORS_MAX; i++) {
             for (int j = 0; self->actors [i].argv [j]; j++)
                 free (self->actors [i].argv [j]);
+            sodium_memzero (self->actors [i].token, sizeof self->actors [i].token);
             free (self->actors [i].restart_times);
         }
         free (self);
@@ -239,31 +283,116 @@ supervisor_configure (supervisor_t *self, irh_config_t *config)
     return problems;
 }
 
+//  Tell the broker which process this row is now, with its token and calls.
+static void
+s_trust_push (supervisor_t *self, actor_t *actor)
+{
+    if (self->broker && actor->pid)
+        trust_set (broker_trust (self->broker), actor->name, actor->service,
+                   (uint32_t) actor->pid, actor->token, actor->calls, actor->ncalls);
+}
+
 void
 supervisor_set_broker (supervisor_t *self, broker_t *broker)
 {
     assert (self);
     self->broker = broker;
+    //  Actors started before the broker existed.
+    for (size_t i = 0; i < self->count; i++)
+        s_trust_push (self, &self->actors [i]);
+}
+
+//  A fresh token for the next process of actor, written to a pipe whose
+//  read end the child inherits as SUP_TOKEN_FD. Returns the read end, or
+//  -1 (logged). The write end is closed here, so the child never waits.
+static int
+s_token_pipe (actor_t *actor)
+{
+    uint8_t random [IRH_TOKEN_SIZE / 2];
+    randombytes_buf (random, sizeof random);
+    sodium_bin2hex (actor->token, sizeof actor->token, random, sizeof random);
+    sodium_memzero (random, sizeof random);
+    int fds [2];
+    if (pipe2 (fds, O_CLOEXEC)) {
+        irh_error ("actor %s: cannot make the token pipe: %s", actor->name, strerror (errno));
+        return -1;
+    }
+    ssize_t written = write (fds [1], actor->token, IRH_TOKEN_SIZE);
+    close (fds [1]);
+    if (written != IRH_TOKEN_SIZE) {
+        irh_error ("actor %s: cannot write the token pipe: %s", actor->name, strerror (errno));
+        close (fds [0]);
+        return -1;
+    }
+    return fds [0];
+}
+
+//  The child's environment: ours, with IROHDS_TOKEN_FD set. Built before
+//  the fork (the child may not allocate); free with s_env_free.
+static char **
+s_env_new (void)
+{
+    extern char **environ;
+    size_t count = 0;
+    while (environ [count])
+        count++;
+    char **env = (char **) calloc (count + 2, sizeof (char *));
+    assert (env);
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++)
+        if (strncmp (environ [i], "IROHDS_TOKEN_FD=", 16) != 0)
+            env [used++] = environ [i];
+    char entry [32];
+    snprintf (entry, sizeof entry, "IROHDS_TOKEN_FD=%d", SUP_TOKEN_FD);
+    env [used] = strdup (entry);
+    assert (env [used]);
+    return env;
+}
+
+static void
+s_env_free (char ***env_p)
+{
+    char **env = *env_p;
+    size_t last = 0;
+    while (env [last + 1])
+        last++;
+    free (env [last]);          //  ours; the others belong to environ
+    free (env);
+    *env_p = NULL;
 }
 
 static void
 s_spawn (supervisor_t *self, actor_t *actor)
 {
-    (void) self;
     sigset_t empty;
     sigemptyset (&empty);
     pid_t parent = getpid ();
+    int token_fd = s_token_pipe (actor);
+    if (token_fd == -1) {
+        actor->state = ACTOR_RESTARTING;
+        actor->restart_at = zclock_mono () + actor->backoff_ms;
+        return;
+    }
+    char **env = s_env_new ();
     pid_t pid = fork ();
     if (pid == 0) {
-        //  Child: async-signal-safe calls only, then exec.
+        //  Child: async-signal-safe calls only, then exec. The token pipe
+        //  moves to SUP_TOKEN_FD without close-on-exec; all else closes.
         sigprocmask (SIG_SETMASK, &empty, NULL);
         prctl (PR_SET_PDEATHSIG, SIGTERM);
         if (getppid () != parent)
             _exit (126);
-        syscall (SYS_close_range, 3U, ~0U, 0);
-        execv (actor->argv [0], actor->argv);
+        if (token_fd == SUP_TOKEN_FD)
+            fcntl (token_fd, F_SETFD, 0);
+        else
+        if (dup2 (token_fd, SUP_TOKEN_FD) != SUP_TOKEN_FD)
+            _exit (125);
+        syscall (SYS_close_range, SUP_TOKEN_FD + 1U, ~0U, 0);
+        execve (actor->argv [0], actor->argv, env);
         _exit (127);
     }
+    close (token_fd);
+    s_env_free (&env);
     if (pid < 0) {
         irh_error ("actor %s: fork failed: %s", actor->name, strerror (errno));
         actor->state = ACTOR_RESTARTING;
@@ -271,6 +400,7 @@ s_spawn (supervisor_t *self, actor_t *actor)
         return;
     }
     actor->pid = pid;
+    s_trust_push (self, actor);
     actor->started = zclock_mono ();
     actor->killed = false;
     actor->state = ACTOR_STARTING;
@@ -281,6 +411,11 @@ void
 supervisor_start (supervisor_t *self)
 {
     assert (self);
+    //  Orphans of the actors' own children come to us, not to init, so
+    //  the broker can tell they are no local clients (trust_caller);
+    //  supervisor_reap reaps them with the actors.
+    if (prctl (PR_SET_CHILD_SUBREAPER, 1) != 0)
+        irh_warn ("cannot become a subreaper: %s", strerror (errno));
     for (size_t i = 0; i < self->count; i++)
         if (self->actors [i].state == ACTOR_STOPPED)
             s_spawn (self, &self->actors [i]);

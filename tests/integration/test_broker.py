@@ -13,8 +13,10 @@ import zmq
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_supervisor import ECHO, EchoDaemon  # noqa: E402
 from test_supervisor import broker_stats as stats, configured_daemon, status, wait_for  # noqa: E402,E501
 from irohds_test import serve  # noqa: E402
+from puppet import Puppet, actors_entry  # noqa: E402
 
 LIMIT = 1048576
 
@@ -150,43 +152,52 @@ def test_requests_queue_while_restarting(daemon, client):
     assert stats(client)["queued"] >= 0
 
 
-def test_fake_worker(daemon, client):
-    ctx = zmq.Context.instance()
-    w = ctx.socket(zmq.DEALER)
-    w.setsockopt(zmq.LINGER, 0)
-    w.connect(daemon.endpoint)
+@pytest.fixture
+def fake_daemon():
+    """Echo, plus the puppet actor (tests/support/puppet_actor.py) as row
+    "fake": only a process the supervisor started can register a service,
+    so the hand-driven worker is the puppet, which holds the real token."""
+    d = EchoDaemon(actors=ECHO + "," + actors_entry("fake", "fake"))
+    d.puppet = Puppet(d.home)
+    try:
+        yield from serve(d)
+    finally:
+        d.puppet.close()
+
+
+def test_fake_worker(fake_daemon):
+    w = fake_daemon.puppet
+    w.wait_hello()
+    client = fake_daemon.client()
     try:
         before = stats(client)
         # Heartbeat before READY: broker does not know us, says DISCONNECT.
-        w.send_multipart([b"IRW1", b"\x04"])
-        assert w.poll(2000)
-        assert w.recv_multipart() == [b"IRW1", b"\x05"]
+        w.worker(b"IRW1", b"\x04")
+        assert w.recv(("worker",))[1] == [b"IRW1", b"\x05"]
         # Broken worker messages are dropped and counted.
-        w.send_multipart([b"IRW1", b"\x09"])
-        w.send_multipart([b"IRW1", b"\x01", b"fake"])          # READY without pid
-        w.send_multipart([b"IRW1", b"\x01", b"fake", b"0"])
-        w.send_multipart([b"IRW1", b"\x01", b"fake", str(os.getpid()).encode()])
+        w.worker(b"IRW1", b"\x09")
+        w.worker(b"IRW1", b"\x01", b"fake")                   # READY without pid
+        w.worker(b"IRW1", b"\x01", b"fake", b"0")
+        w.worker(b"IRW1", b"\x01", b"fake", b"$PID", b"$TOKEN")
         assert wait_for(lambda: stats(client)["workers_ready"] > before["workers_ready"], 2)
         rid = client.send("fake", "ping")
-        assert w.poll(2000)
-        frames = w.recv_multipart()
-        while frames[1] == b"\x04":
-            assert w.poll(2000)
-            frames = w.recv_multipart()
+        _, frames = w.recv(("worker",))
         assert frames[:2] == [b"IRW1", b"\x02"] and frames[3] == rid
         # A reply for a request it never got is dropped and counted.
-        w.send_multipart([b"IRW1", b"\x03", frames[2], b"other", b"OK", b"x"])
-        w.send_multipart([b"IRW1", b"\x03", frames[2], rid, b"OK", b"pong"])
+        w.worker(b"IRW1", b"\x03", frames[2], b"other", b"OK", b"x")
+        w.worker(b"IRW1", b"\x03", frames[2], rid, b"OK", b"pong")
         st, rest = client.recv(rid)
         assert st == "OK" and rest == [b"pong"]
         after = stats(client)
         assert after["worker_malformed"] - before["worker_malformed"] == 3
         assert after["worker_unknown"] - before["worker_unknown"] == 1
         assert after["reply_unknown"] - before["reply_unknown"] == 1
-        # DISCONNECT: requests to it now fail as unknown service.
-        w.send_multipart([b"IRW1", b"\x05"])
+        assert after["register_refused"] == before["register_refused"]
+        # DISCONNECT: requests to it fail, as actor-down now that the
+        # supervisor knows the service (it waits for the actor briefly).
+        w.worker(b"IRW1", b"\x05")
         time.sleep(0.1)
-        st, rest = client.call("fake", "ping")
-        assert st == "ERR" and rest[0] == b"unknown-service"
+        st, rest = client.call("fake", "ping", timeout=5)
+        assert st == "ERR" and rest[0] == b"actor-down"
     finally:
-        w.close(0)
+        client.close()
