@@ -143,11 +143,14 @@ def false_deaths(system, cluster, handles, percent, seconds):
     for node in cluster.nodes:
         cluster.set_loss(node, percent)
     dead, suspect = set(), set()
+    up = {h.key for h in handles}      # not the joiners that left before
     end = time.monotonic() + seconds
     try:
         while time.monotonic() < end:
             for h in handles:
                 for key, state in system.view(h).items():
+                    if key not in up:
+                        continue
                     if state == "dead":
                         dead.add((h.key, key))
                     elif state == "suspect":
@@ -191,7 +194,8 @@ def run_size(system, n, trials, idle, crash_trials, loss=0, loss_seconds=60.0, r
                 if rss:
                     result["memory"] = memory(system, members + [joiner])
         members.append(joiner)
-        result["join"] = {"samples": len(samples), "p50_s": percentile(samples, 50),
+        result["join"] = {"samples": len(samples), "min_s": min(samples),
+                          "p50_s": percentile(samples, 50),
                           "p99_s": percentile(samples, 99), "max_s": max(samples),
                           "timed_from": system.join_timed_from}
 

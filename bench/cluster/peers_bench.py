@@ -46,7 +46,8 @@ def rows(irohds, serf):
                 return None
             r = r[p]
         return r
-    out = [("join p50", get(irohds, "join", "p50_s"), get(serf, "join", "p50_s"), "s"),
+    out = [("join first observer", get(irohds, "join", "min_s"), get(serf, "join", "min_s"), "s"),
+           ("join p50", get(irohds, "join", "p50_s"), get(serf, "join", "p50_s"), "s"),
            ("join p99", get(irohds, "join", "p99_s"), get(serf, "join", "p99_s"), "s"),
            ("join max", get(irohds, "join", "max_s"), get(serf, "join", "max_s"), "s"),
            ("crash dead at all (mean)", get(irohds, "crash", "all_s_mean"),
