@@ -33,6 +33,7 @@ import fractions
 import io
 import pathlib
 import pickle
+import struct
 import threading
 import uuid
 
@@ -48,8 +49,9 @@ def _refuse(what):
 
 
 def _kind(obj):
-    """A short, safe description of obj for messages (never its repr)."""
-    t = type(obj)
+    """A short, safe description of obj for messages (never its repr): a
+    class by its name, anything else by its type's."""
+    t = obj if isinstance(obj, type) else type(obj)
     return "%s.%s" % (t.__module__, t.__qualname__)
 
 
@@ -161,7 +163,8 @@ _CALLS = {
     datetime.time: _call_datetime, datetime.timedelta: _call_datetime,
     datetime.timezone: _call_datetime,
     decimal.Decimal: _plain_args((str, tuple, int), 1, 1),
-    fractions.Fraction: _plain_args((str, int), 1, 2),
+    # Numerator and denominator: a string could ask for 10**(10**9).
+    fractions.Fraction: _plain_args((int,), 1, 2),
     pathlib.PurePath: _plain_args((str,), 0, 4096),
     pathlib.PurePosixPath: _plain_args((str,), 0, 4096),
     pathlib.PureWindowsPath: _plain_args((str,), 0, 4096),
@@ -270,10 +273,53 @@ def _call_dtype(self, func, args):
     return d
 
 
+def _check_dtype_state(state):
+    """Only the shapes of state numpy itself writes (version 3, or 4 with
+    metadata): numpy's dtype.__setstate__ crashes on some others, e.g. a
+    tuple where its names belong."""
+    np = _np
+    if type(state) is not tuple or len(state) not in (8, 9):
+        return False
+    version, endian, sub, names, fields, elsize, align, flags = state[:8]
+    if version != (3 if len(state) == 8 else 4) or type(version) is not int:
+        return False
+    if endian not in ("<", ">", "|", "=") or type(endian) is not str:
+        return False
+    if any(type(n) is not int for n in (elsize, align, flags)) or elsize < -1 \
+            or align not in (-1, 1, 2, 4, 8, 16, 32, 64):
+        return False
+    if len(state) == 9:
+        meta = state[8]
+        if type(meta) is tuple:           # datetime: (metadata, (unit, num, den, events))
+            if (len(meta) != 2 or type(meta[0]) is not dict or type(meta[1]) is not tuple
+                    or len(meta[1]) != 4 or type(meta[1][0]) is not bytes
+                    or any(type(n) is not int for n in meta[1][1:])):
+                return False
+            meta = meta[0]
+        if type(meta) is not dict:
+            return False
+    if sub is not None:
+        if (names is not None or type(sub) is not tuple or len(sub) != 2
+                or not isinstance(sub[0], np.dtype) or type(sub[1]) is not tuple):
+            return False
+    if (names is None) != (fields is None):
+        return False
+    if names is not None:
+        if (type(names) is not tuple or type(fields) is not dict
+                or any(type(n) is not str for n in names)
+                or len(set(names)) != len(names) or set(fields) != set(names)):
+            return False
+        for value in fields.values():
+            if (type(value) is not tuple or len(value) != 2
+                    or not isinstance(value[0], np.dtype) or type(value[1]) is not int):
+                return False
+    return True
+
+
 def _build_dtype(self, inst, state):
     if self._fresh.pop(id(inst), None) is not inst:
         _refuse("state for a numpy dtype already in use")
-    if type(state) is not tuple:
+    if not _check_dtype_state(state):
         _refuse("bad state for numpy.dtype")
     inst.__setstate__(state)
     return _check_dtype(self, inst)
@@ -474,6 +520,16 @@ class SafeUnpickler(pickle._Unpickler):
             _refuse("item added to %s" % _kind(self.metastack[-1][-1]))
         _U.load_additems(self)
     dispatch[_op(pickle.ADDITEMS)] = load_additems
+
+    def load_bytearray8(self):
+        # pickle's own loader allocates the claimed length (up to 2**63)
+        # before reading: read first, so a lie costs nothing.
+        n, = struct.unpack("<Q", self.read(8))
+        data = self.read(n)
+        if len(data) != n:
+            raise pickle.UnpicklingError("BYTEARRAY8 overruns the stream")
+        self.append(bytearray(data))
+    dispatch[_op(pickle.BYTEARRAY8)] = load_bytearray8
 
     def _refused_opcode(self):
         _refuse("pickle opcode not used by irohds blobs")
