@@ -17,10 +17,17 @@ Layout, all integers big-endian (docs/python.md has the same table):
 
 Every length is checked against the blob size before use; a blob that does
 not fit its own header raises CodecError, and the caller recomputes.
+
+decode(buf, trusted=False) is for results from a peer in a namespace
+without a secret: the stream goes through _safeload's restricted
+unpickler, and anything off its allow-list raises UnsafeResult (counted as
+"unsafe_refused"); the caller then computes the value locally.
 """
 import os
 import pickle
 import struct
+
+from . import _log
 
 MAGIC = b"IRB1"
 CODEC = "pickle5"
@@ -32,6 +39,11 @@ _PAD = bytes(ALIGN)
 
 class CodecError(ValueError):
     """A stored blob that cannot be decoded."""
+
+
+class UnsafeResult(CodecError):
+    """An untrusted blob whose pickle would load something off the
+    allow-list (a global, a call or a state): refused, never executed."""
 
 
 def _align(n):
@@ -95,10 +107,15 @@ def encode(value):
     return Encoded(value)
 
 
-def decode(buf):
+def decode(buf, trusted=True):
     """The value stored in blob buf (any buffer; out-of-band buffers are
     views of it, so it must stay alive and should be writable if the
-    caller wants writable arrays). Raises CodecError."""
+    caller wants writable arrays). Raises CodecError.
+
+    trusted: the blob is ours (the local store, or a namespace with a
+    secret), so plain pickle.loads; False for anything else from a peer:
+    the restricted unpickler, which raises UnsafeResult (a CodecError) for
+    what it refuses."""
     view = memoryview(buf).cast("B")
     size = len(view)
     if size < _HEAD.size:
@@ -123,8 +140,23 @@ def decode(buf):
         pos += length
     if pos != size:
         raise CodecError("%d trailing bytes in blob" % (size - pos))
+    if not trusted:
+        return _decode_untrusted(stream, buffers)
     try:
         return pickle.loads(stream, buffers=buffers)
     except Exception as e:      # any unpickling failure means "recompute"
         raise CodecError("cannot unpickle stored result: %s: %s"
+                         % (type(e).__name__, e)) from e
+
+
+def _decode_untrusted(stream, buffers):
+    from . import _safeload     # not imported on the local hit path
+    try:
+        return _safeload.loads(stream, buffers)
+    except UnsafeResult as e:
+        _log.count("unsafe_refused")
+        _log.log.warning("%s", e)
+        raise
+    except Exception as e:      # malformed, not hostile: also "recompute"
+        raise CodecError("cannot unpickle result from a peer: %s: %s"
                          % (type(e).__name__, e)) from e

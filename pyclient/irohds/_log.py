@@ -28,7 +28,8 @@ class IrohdsWarning(UserWarning):
 
 
 # Client-side counters (irohds.status()["client"], f.cache_info()):
-# disk_full, stage_errors, put_failed, daemon_down, backoffs, ...
+# disk_full, stage_errors, put_failed, daemon_down, backoffs, ...;
+# unsafe_refused: results from a peer the restricted unpickler refused.
 counters = collections.Counter()
 
 
