@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-import zmq
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))

@@ -63,6 +63,10 @@ def test_register_as_store_without_token_is_refused(full_daemon):
     c = full_daemon.client()
     w = raw_worker(full_daemon.endpoint)
     try:
+        # Every actor registered first, so workers_ready below moves only
+        # if the impostor got in.
+        assert wait_for(lambda: all(row["state"] == "running" for name, row in status(c).items()
+                                    if name != "supervisor"), 30), status(c)
         before = broker_stats(c)
         store_pid = int(status(c)["store"]["pid"])
         pid = str(os.getpid()).encode()
