@@ -81,9 +81,14 @@ def test_two_nodes_find_each_other_by_beacon():
         # No bootstrap is configured, so membership came from beacons.
         # Which node's discovery counts them first depends on timing (the
         # first node to hear one joins both sides), so check both.
+        # Both discoveries run sandboxed (Landlock + seccomp) and still hear
+        # beacons: membership came from nothing else.
         ds = [stats(n, "discovery") for n in (a, b)]
-        assert all(d["lan"] == 1 for d in ds)
+        assert all(d["lan"] == 1 and d["sandbox_seccomp"] == 1 for d in ds), ds
+        assert all(d["sandbox_landlock_abi"] >= 1 for d in ds) or not os.path.exists(
+            "/sys/kernel/security/landlock")
         assert sum(d["beacons_heard"] for d in ds) > 0
+        assert sum(d["joins_asked"] for d in ds) > 0
         status = a.daemon.ctl("status").stdout
         assert "gossip" in status and "discovery" in status
 
