@@ -430,10 +430,11 @@ main (int argc, char *argv [])
     //  --check-sandbox is ours; the rest is every actor's command line
     //  (which wants an endpoint: the check makes no socket, so any will do).
     bool check_sandbox = false;
-    char *args [64];
+    char **args = (char **) calloc ((size_t) argc + 3, sizeof (char *));
+    assert (args);
     int count = 0;
     bool endpoint = false;
-    for (int i = 0; i < argc && count < 60; i++) {
+    for (int i = 0; i < argc; i++) {
         if (streq (argv [i], "--check-sandbox"))
             check_sandbox = true;
         else
@@ -448,6 +449,7 @@ main (int argc, char *argv [])
     args [count] = NULL;
     irh_actor_t actor;
     int status = irh_actor_init (&actor, "discovery", "discovery", false, count, args);
+    free (args);                //  init keeps pointers into argv's strings, not args
     if (status >= 0) {
         irh_actor_cleanup (&actor);
         return status;

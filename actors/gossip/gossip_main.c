@@ -411,9 +411,12 @@ main (int argc, char *argv [])
     char *peers_dir = NULL;
     if (asprintf (&peers_dir, "%s/peers", actor.paths->home) < 0 || !peers_dir
     ||  irh_file_private_dir (peers_dir, &err) != 0) {
-        irh_error ("cannot make the known-nodes folder: %s", err ? err : "out of memory");
+        irh_error ("cannot make the known-nodes folder: %s; first contacts are not pinned",
+                   err ? err : "out of memory");
         free (err);
         err = NULL;
+        free (peers_dir);           //  never read or write through what is there
+        peers_dir = NULL;
     }
     //  Least privilege from here on: the keys are loaded, no socket or
     //  thread exists yet (docs/security.md).

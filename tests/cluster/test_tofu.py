@@ -122,3 +122,59 @@ def test_changed_key_at_pinned_address_refused_and_counted():
         assert b.daemon.ctl("join", "%s#%s" % (address, new_id)).returncode == 0
         harness.wait_for(lambda: new_id in alive_ids(b), timeout=15.0, interval=0.1,
                          what="explicit node id joins")
+
+
+KEY_CLIENT = r"""
+import struct, sys, zmq
+host, port = sys.argv[1], int(sys.argv[2])
+ctx = zmq.Context()
+def ask(frames):
+    s = ctx.socket(zmq.DEALER)
+    s.linger = 0
+    s.connect("tcp://%s:%d" % (host, port))
+    s.send_multipart(frames)
+    reply = s.recv_multipart() if s.poll(1500) else None
+    s.close()
+    return reply
+ASK = bytes([139]) + struct.pack(">IH", 0x49524b41, 1)
+print("ask", ask([ASK])[0].hex())
+print("garbage", ask([b"\x00garbage"]))
+print("two-frames", ask([ASK, ASK]))
+print("wrong-version", ask([bytes([139]) + struct.pack(">IH", 0x49524b41, 2)]))
+print("oversize", ask([ASK + b"x" * 4096]))
+"""
+
+
+def test_key_endpoint_answers_only_the_fixed_request():
+    with harness.Cluster(2) as c:
+        c.start_daemons(lan=False)
+        a, b = c.nodes
+        id_a = info(a)["node_id"]
+        g = stats(a, "gossip")
+        assert g["key_port"] == PORT + 1
+        proc = b.run([sys.executable, "-c", KEY_CLIENT, a.addr, str(PORT + 1)], timeout=60,
+                     env=harness.irohds_test.test_env(b.home))
+        assert proc.returncode == 0, proc.stderr
+        out = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+        print(out)
+        # peer_key: id 140, magic "IRKY", version 1, the node id.
+        assert out["ask"] == "8c" + "49524b59" + "0001" + id_a
+        assert out["garbage"] == out["two-frames"] == out["wrong-version"] == "None"
+        assert out["oversize"] == "None"
+        g = stats(a, "gossip")
+        assert g["key_answers"] == 1 and g["key_bad_asks"] >= 3
+        # The clear endpoint never touches the CURVE side's ZAP handler.
+        assert g["unknown_keys"] == 0 and g["handshake_failed"] == 0
+
+
+def test_key_endpoint_off():
+    with harness.Cluster(2) as c:
+        c.start_daemons(lan=False, nodes=[1])
+        a, b = c.nodes
+        a.start_daemon(lan=False, config="[peers]\nserve_key = false\n")
+        assert stats(a, "gossip")["key_port"] == 0
+        assert b.daemon.ctl("join", "tcp://%s:%d" % (a.addr, PORT)).returncode == 0
+        harness.wait_for(lambda: stats(b, "gossip")["tofu_fetch_failed"] >= 1, timeout=15.0,
+                         interval=0.2, what="no key endpoint: fetch fails")
+        assert alive_ids(b) == set() and not os.path.exists(
+            os.path.join(b.home, "peers", "known_nodes"))
