@@ -242,20 +242,23 @@ s_on_timer (zloop_t *loop, int timer_id, void *arg)
         s_fetch_destroy (&dead);
         dead = (s_fetch_t *) zlist_first (self->graveyard);
     }
+    //  Collect first: closing a fetch moves the list's cursor.
     int64_t now = zclock_mono ();
-    s_fetch_t *fetch = (s_fetch_t *) zlistx_first (self->fetches);
-    while (fetch) {
-        s_fetch_t *next = (s_fetch_t *) zlistx_next (self->fetches);
-        if (now >= fetch->deadline_ms) {
-            s_fetch_close (self, fetch);
-            self->counters.fetch_failed++;
-            bool pinned = irh_known_lookup (self->known, fetch->address) != NULL;
-            irh_warn ("no node id from the key endpoint of %s within %d ms%s", fetch->address,
-                      S_FETCH_MS, pinned ? ": joining with the pinned one" : ": not joined");
-            s_decide (self, fetch->address, NULL);
-        }
-        fetch = next;
+    zlist_t *expired = zlist_new ();
+    for (s_fetch_t *fetch = (s_fetch_t *) zlistx_first (self->fetches); fetch;
+         fetch = (s_fetch_t *) zlistx_next (self->fetches))
+        if (now >= fetch->deadline_ms)
+            zlist_append (expired, fetch);
+    for (s_fetch_t *fetch = (s_fetch_t *) zlist_first (expired); fetch;
+         fetch = (s_fetch_t *) zlist_next (expired)) {
+        s_fetch_close (self, fetch);
+        self->counters.fetch_failed++;
+        bool pinned = irh_known_lookup (self->known, fetch->address) != NULL;
+        irh_warn ("no node id from the key endpoint of %s within %d ms%s", fetch->address,
+                  S_FETCH_MS, pinned ? ": joining with the pinned one" : ": not joined");
+        s_decide (self, fetch->address, NULL);
     }
+    zlist_destroy (&expired);
     return 0;
 }
 

@@ -168,13 +168,30 @@ def test_key_endpoint_answers_only_the_fixed_request():
 
 
 def test_key_endpoint_off():
+    """peers.serve_key = false: an address without pin cannot be joined
+    without #NODEID; one pinned (by hand here) is joined with its pin."""
     with harness.Cluster(2) as c:
-        c.start_daemons(lan=False, nodes=[1])
         a, b = c.nodes
         a.start_daemon(lan=False, config="[peers]\nserve_key = false\n")
+        id_a = info(a)["node_id"]
+        address = "tcp://%s:%d" % (a.addr, PORT)
         assert stats(a, "gossip")["key_port"] == 0
-        assert b.daemon.ctl("join", "tcp://%s:%d" % (a.addr, PORT)).returncode == 0
+        b.start_daemon(lan=False)
+        assert b.daemon.ctl("join", address).returncode == 0
         harness.wait_for(lambda: stats(b, "gossip")["tofu_fetch_failed"] >= 1, timeout=15.0,
                          interval=0.2, what="no key endpoint: fetch fails")
-        assert alive_ids(b) == set() and not os.path.exists(
-            os.path.join(b.home, "peers", "known_nodes"))
+        assert alive_ids(b) == set()
+        assert not os.path.exists(os.path.join(b.home, "peers", "known_nodes"))
+        b.stop_daemon()
+        path = os.path.join(b.home, "peers", "known_nodes")
+        with open(path, "w") as f:
+            f.write("# pinned by hand\n%s %s\nnot a pin\n" % (address, id_a))
+        os.chmod(path, 0o600)
+        b.start_daemon(lan=False)
+        g = stats(b, "gossip")
+        assert g["known_nodes"] == 1 and g["known_nodes_bad_lines"] == 1
+        assert b.daemon.ctl("join", address).returncode == 0
+        harness.wait_for(lambda: id_a in alive_ids(b), timeout=15.0, interval=0.2,
+                         what="pinned address joined without a key endpoint")
+        g = stats(b, "gossip")
+        assert g["tofu_fetch_failed"] >= 1 and g["tofu_pinned_joins"] >= 1
