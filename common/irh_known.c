@@ -24,12 +24,11 @@ s_free_key (void **item)
 irh_known_t *
 irh_known_new (const char *dir)
 {
-    assert (dir);
     irh_known_t *self = (irh_known_t *) zmalloc (sizeof (irh_known_t));
     assert (self);
-    self->dir = strdup (dir);
+    self->dir = dir ? strdup (dir) : NULL;
     self->pins = zhashx_new ();
-    assert (self->dir && self->pins);
+    assert (self->pins && (self->dir || !dir));
     zhashx_set_destructor (self->pins, s_free_key);
     return self;
 }
@@ -95,6 +94,9 @@ irh_known_load (irh_known_t *self, char **err)
 {
     char *path = NULL, *text = NULL;
     size_t size = 0;
+    zhashx_purge (self->pins);
+    if (!self->dir)
+        return 0;                       //  no folder: no pins
     if (asprintf (&path, "%s/%s", self->dir, IRH_KNOWN_FILE) < 0)
         return -1;
     int rc = irh_file_read (path, IRH_KNOWN_FILE_MAX, false, &text, &size, err);
@@ -142,6 +144,11 @@ irh_known_pin (irh_known_t *self, const char *address, const uint8_t *key, char 
     if (!irh_known_address_valid (address)) {
         if (err)
             *err = strdup ("not tcp://HOST:PORT");
+        return -1;
+    }
+    if (!self->dir) {
+        if (err)
+            *err = strdup ("no known-nodes folder");
         return -1;
     }
     if (self->refused) {

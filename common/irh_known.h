@@ -54,7 +54,8 @@ irh_known_address_valid (const char *address)
 
 typedef struct _irh_known_t irh_known_t;
 
-//  The pins of dir/known_nodes (dir: <home>/peers), empty until loaded.
+//  The pins of dir/known_nodes (dir: <home>/peers), empty until loaded;
+//  dir NULL: pins in memory only, never loaded or written (pin fails).
 irh_known_t *irh_known_new (const char *dir);
 void irh_known_destroy (irh_known_t **self_p);
 //  Reads the file (a missing file is no pins). -1 with *err if the file

@@ -84,7 +84,8 @@ typedef struct {
     uint64_t bad_pin_lines;     //  lines of known_nodes skipped at start
 } gossip_tofu_counters_t;
 
-//  Loads the pins of peers_dir/known_nodes; fetches run on loop.
+//  Loads the pins of peers_dir/known_nodes (NULL: no pins, none made);
+//  fetches run on loop.
 gossip_tofu_t *gossip_tofu_new (irh_identity_t *identity, const char *peers_dir, zloop_t *loop,
                                 gossip_tofu_join_fn *join, void *arg);
 void gossip_tofu_destroy (gossip_tofu_t **self_p);

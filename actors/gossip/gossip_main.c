@@ -409,8 +409,9 @@ main (int argc, char *argv [])
     //  <home>/peers/ holds the known-nodes pins: made now, so the sandbox
     //  below can grant it (a rule for a missing path grants nothing).
     char *peers_dir = NULL;
-    if (asprintf (&peers_dir, "%s/peers", actor.paths->home) < 0 || !peers_dir
-    ||  irh_file_private_dir (peers_dir, &err) != 0) {
+    if (asprintf (&peers_dir, "%s/peers", actor.paths->home) < 0)
+        peers_dir = NULL;
+    if (!peers_dir || irh_file_private_dir (peers_dir, &err) != 0) {
         irh_error ("cannot make the known-nodes folder: %s; first contacts are not pinned",
                    err ? err : "out of memory");
         free (err);
@@ -449,8 +450,7 @@ main (int argc, char *argv [])
                      sizeof node->address);
         gossip_net_advertise (self.net, node->address);
     }
-    self.tofu = gossip_tofu_new (self.identity, peers_dir ? peers_dir : "/nonexistent",
-                                 self.loop, s_join_key, &self);
+    self.tofu = gossip_tofu_new (self.identity, peers_dir, self.loop, s_join_key, &self);
     free (peers_dir);
     if (self.net && irh_config_bool (actor.config, "peers.serve_key", true))
         gossip_tofu_serve (self.tofu, self.listen, gossip_net_port (self.net));

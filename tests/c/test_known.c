@@ -114,6 +114,14 @@ main (void)
     CHECK (streq (text, "precious\n"));
     free (text);
 
+    //  No folder: pins live in memory only and pinning says so.
+    known = irh_known_new (NULL);
+    CHECK (irh_known_load (known, NULL) == 0 && irh_known_size (known) == 0);
+    err = NULL;
+    CHECK (irh_known_pin (known, "tcp://h:9", a, &err) == -1 && err);
+    free (err);
+    irh_known_destroy (&known);
+
     //  Key exchange frames: only the exact ask and a well-formed answer.
     zframe_t *ask = irh_known_ask_encode ();
     CHECK (irh_known_ask_valid (zframe_data (ask), zframe_size (ask)));
