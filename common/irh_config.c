@@ -41,6 +41,7 @@ static const char *s_known_keys [] = {
     "peers.advertise",
     "peers.bootstrap",
     "peers.listen",
+    "peers.serve_key",
     "store.max_bytes",
     "store.map_size",
     "store.inline_max",

@@ -1,15 +1,14 @@
 /*  irh_identity.c: the node's key pairs and name under <home>/identity/
     (see irh_identity.h for the files and rules).
 
-    Reading: every file is opened O_NOFOLLOW | O_NONBLOCK (a planted FIFO
-    must not hang a start, a symlink must not redirect us), then checked on
-    the open descriptor (regular, ours, private when secret, small) before a
-    byte is read. Writing: a new key goes to a temp file that is fsync'd and
-    then link()ed to its name, which fails if the name exists: when two
-    processes make the identity at once, one file wins and both load it.
+    Files are read and written through irh_file.h (no symlinks, no FIFOs,
+    checked before a byte is read). A new key is link()ed to its name,
+    which fails if the name exists: when two processes make the identity
+    at once, one file wins and both load it.
 */
 #include "irh_identity.h"
 #include "irh_config.h"
+#include "irh_file.h"
 #include "irh_log.h"
 #include "irh_paths.h"
 #include "irh_utf8.h"
@@ -65,126 +64,6 @@ s_join (const char *dir, const char *name)
     if (asprintf (&path, "%s/%s", dir, name) < 0)
         return NULL;
     return path;
-}
-
-//  <home>/identity: ours, a real directory (not a symlink), mode 0700.
-static int
-s_private_dir (const char *path, char **err)
-{
-    if (mkdir (path, 0700) == -1 && errno != EEXIST)
-        return s_fail (err, "%s: cannot create: %s", path, strerror (errno));
-    struct stat st;
-    if (lstat (path, &st) == -1)
-        return s_fail (err, "%s: %s", path, strerror (errno));
-    if (!S_ISDIR (st.st_mode))
-        return s_fail (err, "%s: not a directory (a symlink or file is refused); "
-                            "move it away and start again", path);
-    if (st.st_uid != geteuid ())
-        return s_fail (err, "%s: owned by uid %u, not by us (uid %u); refusing it",
-                       path, (unsigned) st.st_uid, (unsigned) geteuid ());
-    if ((st.st_mode & 07777) != 0700 && chmod (path, 0700) == -1)
-        return s_fail (err, "%s: cannot set mode 0700: %s", path, strerror (errno));
-    return 0;
-}
-
-//  Reads a whole small file into a NUL-terminated malloc'd buffer. Returns
-//  0, 1 if the file does not exist, -1 (with *err) if it is refused.
-static int
-s_read_file (const char *path, bool secret, char **text, size_t *size, char **err)
-{
-    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd == -1) {
-        if (errno == ENOENT)
-            return 1;
-        if (errno == ELOOP)
-            return s_fail (err, "%s: is a symlink; refusing to follow it "
-                                "(replace it with the real file)", path);
-        return s_fail (err, "%s: cannot open: %s", path, strerror (errno));
-    }
-    struct stat st;
-    int rc = -1;
-    if (fstat (fd, &st) == -1)
-        s_fail (err, "%s: %s", path, strerror (errno));
-    else
-    if (!S_ISREG (st.st_mode))
-        s_fail (err, "%s: not a regular file; refusing it", path);
-    else
-    if (st.st_uid != geteuid ())
-        s_fail (err, "%s: owned by uid %u, not by us (uid %u); refusing it",
-                path, (unsigned) st.st_uid, (unsigned) geteuid ());
-    else
-    if (secret && (st.st_mode & 077))
-        s_fail (err, "%s: mode %04o lets others read a secret key; "
-                     "refusing it (chmod 600 %s if it is yours)",
-                path, (unsigned) (st.st_mode & 07777), path);
-    else
-    if (st.st_size > S_FILE_MAX)
-        s_fail (err, "%s: %lld bytes, larger than a key file can be; refusing it",
-                path, (long long) st.st_size);
-    else
-        rc = 0;
-    if (rc == 0) {
-        char *buffer = malloc (S_FILE_MAX + 1);
-        ssize_t got = buffer ? read (fd, buffer, S_FILE_MAX + 1) : -1;
-        if (got < 0 || got > S_FILE_MAX) {
-            rc = s_fail (err, "%s: cannot read: %s", path,
-                         got < 0 ? strerror (errno) : "file grew while reading");
-            free (buffer);
-        }
-        else {
-            buffer [got] = 0;
-            *text = buffer;
-            *size = (size_t) got;
-        }
-    }
-    close (fd);
-    return rc;
-}
-
-//  Writes text to dir/name as a new file (mode) unless the name exists.
-//  Returns 0 written, 1 the name already existed (nothing changed), -1.
-static int
-s_write_new (const char *dir, const char *name, const char *text, mode_t mode, char **err)
-{
-    char *path = s_join (dir, name);
-    char *temp = NULL;
-    //  Random part: threads of one process may race here too.
-    if (!path || asprintf (&temp, "%s/.%s.%d.%08x.tmp", dir, name, (int) getpid (),
-                           (unsigned) randombytes_random ()) < 0) {
-        free (path);
-        return s_fail (err, "out of memory");
-    }
-    int rc = -1;
-    int fd = open (temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd == -1)
-        s_fail (err, "%s: cannot create: %s", temp, strerror (errno));
-    else {
-        size_t size = strlen (text);
-        bool ok = fchmod (fd, mode) == 0                //  whatever the umask
-               && write (fd, text, size) == (ssize_t) size
-               && fsync (fd) == 0;
-        int saved = errno;
-        close (fd);
-        if (!ok)
-            s_fail (err, "%s: cannot write: %s", temp, strerror (saved));
-        else
-        if (link (temp, path) == 0)
-            rc = 0;
-        else
-        if (errno == EEXIST)
-            rc = 1;
-        else
-            s_fail (err, "%s: cannot create: %s", path, strerror (errno));
-        unlink (temp);
-        int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd != -1) {
-            fsync (dfd);
-            close (dfd);
-        }
-    }
-    free (temp);
-    free (path);
-    return rc;
 }
 
 void
@@ -353,7 +232,7 @@ s_load_or_make (irh_identity_t *self, const char *name, s_make_fn *make,
     for (int attempt = 0; attempt < 3 && !done; attempt++) {
         char *text = NULL, *problem = NULL;
         size_t size = 0;
-        int found = s_read_file (path, true, &text, &size, err);
+        int found = irh_file_read (path, S_FILE_MAX, true, &text, &size, err);
         if (found == 0) {
             rc = decode (self, text, size, &problem);
             if (rc != 0)
@@ -372,7 +251,7 @@ s_load_or_make (irh_identity_t *self, const char *name, s_make_fn *make,
             s_fail (err, "out of memory");
             return s_free_fail (path);
         }
-        int wrote = s_write_new (self->dir, name, fresh, 0600, err);
+        int wrote = irh_file_write (self->dir, name, fresh, 0600, false, err);
         sodium_memzero (fresh, strlen (fresh));
         zstr_free (&fresh);
         if (wrote < 0)
@@ -439,7 +318,7 @@ s_public_cert (irh_identity_t *self, char **err)
     char *path = s_join (self->dir, S_CERT_PUBLIC);
     char *text = NULL, *problem = NULL;
     size_t size = 0;
-    int rc = path ? s_read_file (path, false, &text, &size, err) : s_fail (err, "out of memory");
+    int rc = path ? irh_file_read (path, S_FILE_MAX, false, &text, &size, err) : s_fail (err, "out of memory");
     if (rc == 0) {
         uint8_t key [IRH_KEY_BYTES];
         if (irh_identity_decode_cert (text, size, key, NULL, &problem) != 0)
@@ -454,7 +333,7 @@ s_public_cert (irh_identity_t *self, char **err)
     else
     if (rc == 1) {
         char *fresh = s_cert_text (self->curve_public, NULL);
-        rc = fresh ? s_write_new (self->dir, S_CERT_PUBLIC, fresh, 0644, err)
+        rc = fresh ? irh_file_write (self->dir, S_CERT_PUBLIC, fresh, 0644, false, err)
                    : s_fail (err, "out of memory");
         zstr_free (&fresh);
         if (rc == 1)        //  a racing process wrote it: check what it wrote
@@ -506,7 +385,7 @@ irh_identity_load_or_create (const char *home, char **err)
         return NULL;
     irh_identity_t *self = (irh_identity_t *) zmalloc (sizeof (irh_identity_t));
     self->dir = s_join (paths->home, "identity");
-    int rc = self->dir ? s_private_dir (self->dir, err) : s_fail (err, "out of memory");
+    int rc = self->dir ? irh_file_private_dir (self->dir, err) : s_fail (err, "out of memory");
     if (rc == 0)
         rc = s_load_or_make (self, S_CERT_SECRET, s_make_cert, s_decode_cert, err);
     if (rc == 0)
@@ -524,6 +403,29 @@ irh_identity_load_or_create (const char *home, char **err)
     if (rc != 0)
         irh_identity_destroy (&self);
     return self;
+}
+
+int
+irh_identity_load_public (const char *home, uint8_t key [IRH_KEY_BYTES], char **err)
+{
+    irh_paths_t *paths = irh_paths_new (home, false, err);
+    if (!paths)
+        return -1;
+    char *path = NULL;
+    if (asprintf (&path, "%s/identity/%s", paths->home, S_CERT_PUBLIC) < 0)
+        path = NULL;
+    irh_paths_destroy (&paths);
+    if (!path)
+        return s_fail (err, "out of memory");
+    char *text = NULL, *problem = NULL;
+    size_t size = 0;
+    int rc = irh_file_read (path, S_FILE_MAX, false, &text, &size, err);
+    if (rc == 0 && irh_identity_decode_cert (text, size, key, NULL, &problem) != 0)
+        rc = s_fail (err, "%s: %s", path, problem);
+    free (text);
+    free (problem);
+    free (path);
+    return rc;
 }
 
 void

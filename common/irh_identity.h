@@ -37,6 +37,10 @@ typedef struct _irh_identity_t irh_identity_t;
 //  NULL and, if err is not NULL, a malloc'd message.
 irh_identity_t *irh_identity_load_or_create (const char *home, char **err);
 void irh_identity_destroy (irh_identity_t **self_p);
+//  Only the public key (the node id) of home's identity, from node.cert:
+//  for actors that must never open the secret (discovery). Creates
+//  nothing. Returns 0, 1 if node.cert does not exist yet, -1 with *err.
+int irh_identity_load_public (const char *home, uint8_t key[IRH_KEY_BYTES], char **err);
 
 //  64 lowercase hex characters, NUL-terminated.
 const char *irh_identity_node_id (irh_identity_t *self);

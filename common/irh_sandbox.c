@@ -238,6 +238,12 @@ irh_sandbox_network_actor (irh_paths_t *paths, bool needs_identity)
             identity = NULL;
         rc |= identity? irh_sandbox_allow_read (self, identity): -1;
         free (identity);
+        //  The known-nodes pins (trust on first use) that gossip writes.
+        char *peers = NULL;
+        if (asprintf (&peers, "%s/peers", paths->home) < 0)
+            peers = NULL;
+        rc |= peers? irh_sandbox_allow_write (self, peers): -1;
+        free (peers);
     }
     if (rc)
         irh_sandbox_destroy (&self);

@@ -60,8 +60,9 @@ void irh_sandbox_set_seccomp (irh_sandbox_t *self, bool enable);
 //  file, the system's libraries and the few files of /etc name resolution
 //  needs, /proc and /sys (heartbeat figures), /dev/null, /dev/urandom and
 //  the NVIDIA devices (NVML); nothing of <home>/store/ or <home>/blobs/;
-//  <home>/identity/ read-only if needs_identity (gossip: CURVE server key),
-//  else not at all (discovery loads its node id before applying).
+//  <home>/identity/ read-only and <home>/peers/ (known-nodes pins)
+//  read-write if needs_identity (gossip: CURVE server key, first-contact
+//  pins), else neither (discovery reads its public node id before applying).
 irh_sandbox_t *irh_sandbox_network_actor (irh_paths_t *paths, bool needs_identity);
 
 //  Build the network-actor policy and apply it (apply logs the outcome). For discovery and gossip,

@@ -1,5 +1,5 @@
 /*  cmd_peers.c: "irohds-ctl peers" (the homie table of the other nodes,
-    from service "gossip"), "irohds-ctl join tcp://HOST:PORT#NODEID" (add a
+    from service "gossip"), "irohds-ctl join tcp://HOST:PORT[#NODEID]" (add a
     peer at run time) and the node fields of "irohds-ctl info" (node id,
     node name, listen address), which need no daemon.
 */
@@ -224,7 +224,7 @@ int
 ctl_cmd_join (ctl_t *ctl, int argc, char **argv)
 {
     if (argc != 2)
-        return ctl_usage (ctl, "join takes one address: tcp://HOST:PORT#NODEID");
+        return ctl_usage (ctl, "join takes one address: tcp://HOST:PORT[#NODEID]");
     irh_gossip_join_t request;
     memset (&request, 0, sizeof request);
     const char *hash = strchr (argv [1], '#');

@@ -48,7 +48,7 @@ static const ctl_command_t s_commands [] = {
     { "key",    ctl_cmd_key,    "FILE | -",       "BLAKE3-256 hex of a file's bytes (no daemon needed)", "" },
     { "cap",    ctl_cmd_cap,    "[--remeasure]",  "machine capability (service cap)", "--remeasure" },
     { "peers",  ctl_cmd_peers,  "[--stats]",      "the other nodes: state, RTT, CPU idle, RAM free, GPU; --stats: gossip and discovery counters", "--stats" },
-    { "join",   ctl_cmd_join,   "tcp://HOST:PORT#NODEID", "contact a peer now (service gossip)", "" },
+    { "join",   ctl_cmd_join,   "tcp://HOST:PORT[#NODEID]", "contact a peer now (service gossip)", "" },
     { NULL, NULL, NULL, NULL, NULL }
 };
 

@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "supervisor.h"
 #include "irh_actor.h"
+#include "irh_identity.h"
 #include "irh_client.h"
 #include "irh_config.h"
 #include "irh_envelope.h"
@@ -384,6 +385,15 @@ main (int argc, char *argv [])
     //  Out-of-range values are logged inside; type errors are irh_config's.
     size_t policy_problems = supervisor_configure (supervisor, config);
     config_errors = s_log_config_errors (config, config_errors) + policy_problems;
+    //  The node identity exists before any actor starts: discovery reads
+    //  only its public half (node.cert) and must never make the secret.
+    char *id_err = NULL;
+    irh_identity_t *identity = irh_identity_load_or_create (paths->home, &id_err);
+    if (!identity)
+        irh_warn ("node identity: %s (gossip and discovery will say so too)",
+                  id_err ? id_err : "?");
+    irh_identity_destroy (&identity);
+    free (id_err);
     supervisor_start (supervisor);          //  before any ZeroMQ context
 
     daemon_t daemon = { .supervisor = supervisor, .started = zclock_mono () };

@@ -2,6 +2,7 @@
     "discovery": how a node finds its first peers.
 
     usage: irohds-discovery [--home DIR] (--broker EP | --bind EP) [-v]
+           irohds-discovery [--home DIR] --check-sandbox
 
     LAN: a zbeacon (UDP broadcast, port DISCOVERY_BEACON_PORT) sends
     exactly the peer_beacon of proto/peer.def (magic, version, node id,
@@ -10,9 +11,17 @@
     broker with the sender's IP, port and node id. Off with IROHDS_LAN=0
     (wins) or discovery.lan = false: then no beacon socket exists at all.
 
-    Bootstrap: every peers.bootstrap entry (tcp://HOST:PORT#NODEID) is
+    Bootstrap: every peers.bootstrap entry (tcp://HOST:PORT[#NODEID]) is
     joined, retried with backoff (1 s doubling to 60 s) until gossip holds
-    that node alive.
+    that node (or, without #NODEID, a node at that address) alive. Without
+    #NODEID gossip fetches the node id and pins it on first use.
+
+    Least privilege: discovery reads only the PUBLIC node id
+    (identity/node.cert, never the secret), then enters the network-actor
+    sandbox before any socket or thread exists: no access to identity/,
+    store/ or blobs/ at all. --check-sandbox enters the same sandbox, tries
+    what it must not be able to do, prints the outcome and exits (0: all
+    refused).
 
     Every beacon is outside input: one that does not fit is dropped and
     counted (discovery_stats), never trusted. docs/peers.md.
@@ -25,6 +34,8 @@
 #include "irh_sandbox.h"
 #include "irh_table.h"
 #include "irh_worker.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -222,9 +233,11 @@ s_bootstrap_load (s_discovery_t *self, irh_config_t *config)
         s_bootstrap_t *entry = &self->bootstrap [self->bootstraps];
         uint8_t key [IRH_KEY_BYTES];
         size_t len = hash ? (size_t) (hash - item) : 0;
-        if (!hash || len >= sizeof entry->address
-        ||  irh_identity_key_from_id (hash + 1, key) != 0) {
-            irh_warn ("peers.bootstrap: '%s' is not tcp://HOST:PORT#NODEID: ignored",
+        if (!hash && item)
+            len = strlen (item);        //  no node id: trusted on first use
+        if (!item || len >= sizeof entry->address
+        ||  (hash && irh_identity_key_from_id (hash + 1, key) != 0)) {
+            irh_warn ("peers.bootstrap: '%s' is not tcp://HOST:PORT[#NODEID]: ignored",
                       item ? item : "");
             self->counters.bootstrap_bad++;
             continue;
@@ -236,20 +249,24 @@ s_bootstrap_load (s_discovery_t *self, irh_config_t *config)
             self->counters.bootstrap_bad++;
             continue;
         }
-        snprintf (entry->node_id, sizeof entry->node_id, "%s", hash + 1);
+        snprintf (entry->node_id, sizeof entry->node_id, "%s", hash ? hash + 1 : "");
         entry->backoff_ms = S_BACKOFF_MIN_MS;
         self->bootstraps++;
     }
 }
 
-//  True if gossip holds node_id alive.
+//  True if gossip holds the entry's node alive: by node id, or by address
+//  for an entry without one (its id is gossip's pin, not ours to read).
 static bool
-s_alive (irh_table_t *table, const char *node_id)
+s_alive (irh_table_t *table, const s_bootstrap_t *entry)
 {
     for (size_t row = 0; table && row < irh_table_rows (table); row++) {
         const char *id = irh_table_get (table, row, "id");
+        const char *address = irh_table_get (table, row, "address");
         const char *state = irh_table_get (table, row, "state");
-        if (id && state && streq (id, node_id) && streq (state, "alive"))
+        bool same = *entry->node_id ? id && streq (id, entry->node_id)
+                                    : address && streq (address, entry->address);
+        if (same && state && streq (state, "alive"))
             return true;
     }
     return false;
@@ -273,7 +290,7 @@ s_bootstrap_tick (s_discovery_t *self)
                 peers = irh_table_decode (reply);
             zmsg_destroy (&reply);
         }
-        if (s_alive (peers, entry->node_id)) {
+        if (s_alive (peers, entry)) {
             entry->joined = true;
             self->counters.bootstrap_joined++;
             irh_info ("bootstrap %s: joined", entry->address);
@@ -350,11 +367,89 @@ s_free_item (void **item)
     *item = NULL;
 }
 
+//  The public node id from identity/node.cert: the daemon makes the
+//  identity before starting actors; a moment's wait covers a race with a
+//  fresh home. Never opens the secret. 0, or -1 (logged).
+static int
+s_load_node_id (const char *home, uint8_t *key)
+{
+    char *err = NULL;
+    int rc = 1;
+    for (int attempt = 0; attempt < 100 && rc == 1; attempt++) {
+        rc = irh_identity_load_public (home, key, &err);
+        if (rc == 1)
+            zclock_sleep (100);
+    }
+    if (rc != 0)
+        irh_error ("cannot load the node id: %s", rc == 1 ? "identity/node.cert does not exist "
+                   "(irohds-daemon or irohds-ctl info makes it)" : err ? err : "?");
+    free (err);
+    return rc == 0 ? 0 : -1;
+}
+
+//  One forbidden operation; true if the sandbox refused it.
+static bool
+s_refused (const char *what, const char *dir, const char *name, int flags)
+{
+    char path [4096];
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    int fd = open (path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    int saved = errno;
+    if (fd >= 0) {
+        close (fd);
+        if (flags & O_CREAT)
+            unlink (path);
+    }
+    printf ("%s %s: %s\n", what, path, fd >= 0 ? "ALLOWED" : strerror (saved));
+    return fd < 0 && (saved == EACCES || saved == EPERM);
+}
+
+//  --check-sandbox: what this actor must not do, tried under its sandbox.
+static int
+s_check_sandbox (irh_paths_t *paths, irh_sandbox_status_t *status)
+{
+    printf ("sandbox %s\n", status->summary);
+    char identity [4096];
+    snprintf (identity, sizeof identity, "%s/identity", paths->home);
+    bool ok = status->landlock;
+    ok &= s_refused ("read", identity, "node.cert_secret", O_RDONLY);
+    ok &= s_refused ("read", identity, "sign.key", O_RDONLY);
+    ok &= s_refused ("read", identity, "node.cert", O_RDONLY);
+    ok &= s_refused ("create", identity, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
+    ok &= s_refused ("create", paths->store, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
+    ok &= s_refused ("create", paths->blobs, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
+    ok &= s_refused ("create", paths->home, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
+    printf ("%s\n", ok ? "confined" : "NOT CONFINED");
+    fflush (stdout);
+    return ok ? 0 : 1;
+}
+
 int
 main (int argc, char *argv [])
 {
+    //  --check-sandbox is ours; the rest is every actor's command line
+    //  (which wants an endpoint: the check makes no socket, so any will do).
+    bool check_sandbox = false;
+    char **args = (char **) calloc ((size_t) argc + 3, sizeof (char *));
+    assert (args);
+    int count = 0;
+    bool endpoint = false;
+    for (int i = 0; i < argc; i++) {
+        if (streq (argv [i], "--check-sandbox"))
+            check_sandbox = true;
+        else
+            args [count++] = argv [i];
+        if (streq (argv [i], "--bind") || streq (argv [i], "--broker"))
+            endpoint = true;
+    }
+    if (check_sandbox && !endpoint) {
+        args [count++] = "--bind";
+        args [count++] = "inproc://check-sandbox";
+    }
+    args [count] = NULL;
     irh_actor_t actor;
-    int status = irh_actor_init (&actor, "discovery", "discovery", false, argc, argv);
+    int status = irh_actor_init (&actor, "discovery", "discovery", false, count, args);
+    free (args);                //  init keeps pointers into argv's strings, not args
     if (status >= 0) {
         irh_actor_cleanup (&actor);
         return status;
@@ -362,20 +457,19 @@ main (int argc, char *argv [])
     s_discovery_t self;
     memset (&self, 0, sizeof self);
     self.started_ms = zclock_mono ();
-    char *err = NULL;
-    irh_identity_t *identity = irh_identity_load_or_create (actor.paths->home, &err);
-    if (!identity) {
-        irh_error ("cannot load the node identity: %s", err ? err : "?");
-        free (err);
+    if (s_load_node_id (actor.paths->home, self.id) != 0) {
         irh_actor_cleanup (&actor);
         return 1;
     }
-    memcpy (self.id, irh_identity_curve_public (identity), IRH_KEY_BYTES);
-    snprintf (self.node_id, sizeof self.node_id, "%s", irh_identity_node_id (identity));
-    irh_identity_destroy (&identity);
-    //  Not sandboxed yet: under the network-actor policy zbeacon heard no
-    //  beacons in the namespace tests (tests/cluster/test_peers.py), cause
-    //  not found yet; the sandbox_* rows of its stats say so (0).
+    irh_identity_id_from_key (self.id, self.node_id);
+    //  Least privilege from here on: the node id is loaded, no socket or
+    //  thread exists yet (docs/security.md).
+    irh_sandbox_enter_network_actor (actor.paths, false, &self.sandbox);
+    if (check_sandbox) {
+        status = s_check_sandbox (actor.paths, &self.sandbox);
+        irh_actor_cleanup (&actor);
+        return status;
+    }
     //  IROHDS_LAN wins over the config, both ways.
     const char *env = getenv ("IROHDS_LAN");
     self.lan = env && *env ? !streq (env, "0") && !streq (env, "false")

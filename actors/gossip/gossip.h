@@ -8,6 +8,7 @@
 #ifndef GOSSIP_H_INCLUDED
 #define GOSSIP_H_INCLUDED
 #include "irh_identity.h"
+#include "irh_known.h"
 #include "swim.h"
 #include <czmq.h>
 #include <ctype.h>
@@ -62,25 +63,50 @@ gossip_counters_t *gossip_net_counters (gossip_net_t *self);
 size_t gossip_net_links (gossip_net_t *self);
 size_t gossip_net_inbound (gossip_net_t *self);
 
+//  ---------------------------------------------------------------------
+//  Trust on first use (gossip_tofu.c): the key endpoint and key fetches.
+
+typedef struct _gossip_tofu_t gossip_tofu_t;
+//  Called when address may be joined with key (pinned or just trusted).
+typedef void (gossip_tofu_join_fn) (void *arg, const char *address, const uint8_t *key);
+
+typedef struct {
+    uint64_t key_answers;       //  key endpoint: node id sent
+    uint64_t key_bad_asks;      //  key endpoint: anything but peer_key_ask
+    uint64_t key_rate_limited;  //  key endpoint: over the rate, or peer not reading
+    uint64_t fetches;           //  key fetches started (joins without a node id)
+    uint64_t fetch_failed;      //  no answer in time, or too many under way
+    uint64_t bad_answers;       //  an answer that is not a peer_key
+    uint64_t pinned;            //  nodes trusted on first use (new pins)
+    uint64_t pinned_joins;      //  joins with an existing pin that matched
+    uint64_t key_changed;       //  answer differs from the pin: refused
+    uint64_t pin_errors;        //  pin could not be written
+    uint64_t bad_pin_lines;     //  lines of known_nodes skipped at start
+} gossip_tofu_counters_t;
+
+//  Loads the pins of peers_dir/known_nodes (NULL: no pins, none made);
+//  fetches run on loop.
+gossip_tofu_t *gossip_tofu_new (irh_identity_t *identity, const char *peers_dir, zloop_t *loop,
+                                gossip_tofu_join_fn *join, void *arg);
+void gossip_tofu_destroy (gossip_tofu_t **self_p);
+//  Serves this node's id in clear on the host of listen, port
+//  gossip_port + 1. Returns the port, or -1 (logged).
+int gossip_tofu_serve (gossip_tofu_t *self, const char *listen, int gossip_port);
+//  The key endpoint's port, 0 when off.
+int gossip_tofu_port (gossip_tofu_t *self);
+//  Fetch the node id of address (tcp://HOST:PORT) from HOST:PORT+1, check
+//  it against the pins and call join. 0 started, -1 (bad address, too
+//  many fetches under way).
+int gossip_tofu_join (gossip_tofu_t *self, const char *address);
+gossip_tofu_counters_t *gossip_tofu_counters (gossip_tofu_t *self);
+size_t gossip_tofu_pins (gossip_tofu_t *self);
+
 //  True if address is tcp://HOST:PORT with a sane host (letters, digits,
-//  '.', '-') and port 1..65535. Inline: irohds-ctl checks with it too.
+//  '.', '-') and port 1..65535 (irh_known.h). irohds-ctl checks with it too.
 static inline bool
 gossip_address_valid (const char *address)
 {
-    if (!address || strncmp (address, "tcp://", 6) != 0 || strlen (address) > 64)
-        return false;
-    const char *host = address + 6;
-    const char *colon = strrchr (host, ':');
-    if (!colon || colon == host)
-        return false;
-    for (const char *p = host; p < colon; p++)
-        if (!(isalnum ((unsigned char) *p) || *p == '.' || *p == '-'))
-            return false;
-    const char *port = colon + 1;
-    if (!*port || strlen (port) > 5 || strspn (port, "0123456789") != strlen (port))
-        return false;
-    long value = atol (port);
-    return value >= 1 && value <= 65535;
+    return irh_known_address_valid (address);
 }
 
 

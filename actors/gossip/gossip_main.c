@@ -13,6 +13,7 @@
 #include "../capability/cap.h"
 #include "irh_actor.h"
 #include "irh_client.h"
+#include "irh_file.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
 #include "irh_sandbox.h"
@@ -34,6 +35,7 @@ typedef struct {
     irh_worker_t *worker;
     zloop_t *loop;
     gossip_net_t *net;
+    gossip_tofu_t *tofu;        //  joins without a node id (trust on first use)
     swim_t *swim;
     swim_node_t self_node;
     cap_cpu_sample_t cpu;
@@ -267,6 +269,7 @@ s_stats_table (s_gossip_t *self)
     irh_table_t *table = irh_table_new ("name:s\tvalue:u");
     gossip_counters_t *c = gossip_net_counters (self->net);
     const swim_stats_t *s = swim_stats (self->swim);
+    const gossip_tofu_counters_t *t = gossip_tofu_counters (self->tofu);
     struct { const char *name; uint64_t value; } rows [] = {
         { "port", (uint64_t) gossip_net_port (self->net) },
         { "sandbox_landlock_abi", self->sandbox.landlock ? (uint64_t) self->sandbox.landlock_used_abi : 0 },
@@ -303,6 +306,19 @@ s_stats_table (s_gossip_t *self)
         { "awareness", s->awareness },
         { "bad_requests", self->bad_requests },
         { "joins_skipped", self->joins_skipped },
+        { "key_port", (uint64_t) gossip_tofu_port (self->tofu) },
+        { "known_nodes", gossip_tofu_pins (self->tofu) },
+        { "key_answers", t->key_answers },
+        { "key_bad_asks", t->key_bad_asks },
+        { "key_rate_limited", t->key_rate_limited },
+        { "tofu_fetches", t->fetches },
+        { "tofu_fetch_failed", t->fetch_failed },
+        { "tofu_bad_answers", t->bad_answers },
+        { "tofu_pinned", t->pinned },
+        { "tofu_pinned_joins", t->pinned_joins },
+        { "tofu_key_changed", t->key_changed },
+        { "tofu_pin_errors", t->pin_errors },
+        { "known_nodes_bad_lines", t->bad_pin_lines },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
         irh_table_row (table);
@@ -315,6 +331,28 @@ s_stats_table (s_gossip_t *self)
     return reply;
 }
 
+//  Start a contact with the member at address with key (a pinned id).
+static void
+s_join_key (void *arg, const char *address, const uint8_t *key)
+{
+    s_gossip_t *self = (s_gossip_t *) arg;
+    if (memcmp (key, irh_identity_curve_public (self->identity), IRH_KEY_BYTES) == 0)
+        return;
+    //  Beacons repeat every second: a member already alive needs no
+    //  push-pull (N^2 of them on a LAN otherwise). Suspect or dead
+    //  ones get it: that is how a healed partition is noticed sooner.
+    swim_member_t member;
+    if (swim_member_find (self->swim, key, &member) == 0 && member.state == SWIM_ALIVE)
+        self->joins_skipped++;
+    else {
+        char id [IRH_NODE_ID_HEX + 1];
+        irh_identity_id_from_key (key, id);
+        irh_info ("joining %s#%.12s...", address, id);
+        swim_join (self->swim, address, key);
+        self->swim_due = 0;
+    }
+}
+
 static void
 s_handle_join (s_gossip_t *self, irh_request_t *request, zframe_t *frame)
 {
@@ -323,42 +361,41 @@ s_handle_join (s_gossip_t *self, irh_request_t *request, zframe_t *frame)
     if (irh_gossip_join_decode (frame, &join) != 0) {
         self->bad_requests++;
         irh_worker_error (self->worker, request, "bad-request", "join: %s", irh_msgs_error ());
+        return;
     }
-    else
     if (!gossip_address_valid (join.address)) {
         self->bad_requests++;
         irh_worker_error (self->worker, request, "bad-request",
                           "join: '%s' is not tcp://HOST:PORT", join.address);
+        return;
     }
-    else
-    if (irh_identity_key_from_id (join.node_id, key) != 0) {
+    if (*join.node_id && irh_identity_key_from_id (join.node_id, key) != 0) {
         self->bad_requests++;
         irh_worker_error (self->worker, request, "bad-request",
-                          "join: a first contact needs the peer's node id "
-                          "(tcp://HOST:PORT#NODEID, 64 lowercase hex characters)");
+                          "join: '%s' is not a node id (64 lowercase hex characters)",
+                          join.node_id);
+        return;
     }
-    else
-    if (memcmp (key, irh_identity_curve_public (self->identity), IRH_KEY_BYTES) == 0)
+    if (*join.node_id
+    &&  memcmp (key, irh_identity_curve_public (self->identity), IRH_KEY_BYTES) == 0) {
         irh_worker_error (self->worker, request, "bad-request", "join: that is this node");
-    else {
-        //  Beacons repeat every second: a member already alive needs no
-        //  push-pull (N^2 of them on a LAN otherwise). Suspect or dead
-        //  ones get it: that is how a healed partition is noticed sooner.
-        swim_member_t member;
-        if (swim_member_find (self->swim, key, &member) == 0 && member.state == SWIM_ALIVE)
-            self->joins_skipped++;
-        else {
-            irh_info ("joining %s#%.12s...", join.address, join.node_id);
-            swim_join (self->swim, join.address, key);
-            self->swim_due = 0;
-        }
-        zmsg_t *reply = zmsg_new ();
-        irh_ok_t ok;
-        memset (&ok, 0, sizeof ok);
-        zframe_t *encoded = irh_ok_encode (&ok);
-        zmsg_append (reply, &encoded);
-        irh_worker_reply (self->worker, request, &reply);
+        return;
     }
+    //  No node id: the key is fetched (or the pin used) and the join
+    //  follows by itself; an explicit id is the user's pin and wins.
+    if (!*join.node_id && gossip_tofu_join (self->tofu, join.address) != 0) {
+        irh_worker_error (self->worker, request, "busy",
+                          "join: too many first contacts under way; try again");
+        return;
+    }
+    if (*join.node_id)
+        s_join_key (self, join.address, key);
+    zmsg_t *reply = zmsg_new ();
+    irh_ok_t ok;
+    memset (&ok, 0, sizeof ok);
+    zframe_t *encoded = irh_ok_encode (&ok);
+    zmsg_append (reply, &encoded);
+    irh_worker_reply (self->worker, request, &reply);
 }
 
 static void
@@ -456,6 +493,19 @@ main (int argc, char *argv [])
         irh_actor_cleanup (&actor);
         return 1;
     }
+    //  <home>/peers/ holds the known-nodes pins: made now, so the sandbox
+    //  below can grant it (a rule for a missing path grants nothing).
+    char *peers_dir = NULL;
+    if (asprintf (&peers_dir, "%s/peers", actor.paths->home) < 0)
+        peers_dir = NULL;
+    if (!peers_dir || irh_file_private_dir (peers_dir, &err) != 0) {
+        irh_error ("cannot make the known-nodes folder: %s; first contacts are not pinned",
+                   err ? err : "out of memory");
+        free (err);
+        err = NULL;
+        free (peers_dir);           //  never read or write through what is there
+        peers_dir = NULL;
+    }
     //  Least privilege from here on: the keys are loaded, no socket or
     //  thread exists yet (docs/security.md).
     irh_sandbox_enter_network_actor (actor.paths, true, &self.sandbox);
@@ -487,6 +537,10 @@ main (int argc, char *argv [])
                      sizeof node->address);
         gossip_net_advertise (self.net, node->address);
     }
+    self.tofu = gossip_tofu_new (self.identity, peers_dir, self.loop, s_join_key, &self);
+    free (peers_dir);
+    if (self.net && irh_config_bool (actor.config, "peers.serve_key", true))
+        gossip_tofu_serve (self.tofu, self.listen, gossip_net_port (self.net));
     swim_config_t config;
     swim_config_default (&config);
     config.seed = (uint64_t) getpid () ^ (uint64_t) zclock_time ();
@@ -517,6 +571,7 @@ main (int argc, char *argv [])
     irh_info ("stopping");
     swim_leave (self.swim);
     swim_destroy (&self.swim);
+    gossip_tofu_destroy (&self.tofu);
     gossip_net_destroy (&self.net);
     zloop_destroy (&self.loop);
     irh_worker_destroy (&self.worker);

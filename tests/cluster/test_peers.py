@@ -6,6 +6,7 @@ declared dead, and hostile input refused and counted.
 Needs root (network namespaces). Times printed are reports, not checks:
 the bounds only catch hangs and the issue's limits (3 s, 10 s).
 """
+import ctypes
 import json
 import os
 import signal
@@ -21,6 +22,13 @@ import harness  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 PORT = 47460
+
+
+def landlock_abi():
+    """The kernel's Landlock ABI (0: none), as the actors see it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(abi, 0)
 
 
 def ctl_json(node, *args):
@@ -82,9 +90,13 @@ def test_two_nodes_find_each_other_by_beacon():
         # No bootstrap is configured, so membership came from beacons.
         # Which node's discovery counts them first depends on timing (the
         # first node to hear one joins both sides), so check both.
+        # Both discoveries run sandboxed (Landlock + seccomp) and still hear
+        # beacons: membership came from nothing else.
         ds = [stats(n, "discovery") for n in (a, b)]
-        assert all(d["lan"] == 1 for d in ds)
+        assert all(d["lan"] == 1 and d["sandbox_seccomp"] == 1 for d in ds), ds
+        assert all(d["sandbox_landlock_abi"] >= 1 for d in ds) or not landlock_abi()
         assert sum(d["beacons_heard"] for d in ds) > 0
+        assert sum(d["joins_asked"] for d in ds) > 0
         status = a.daemon.ctl("status").stdout
         assert "gossip" in status and "discovery" in status
 

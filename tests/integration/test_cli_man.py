@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from irohds_test import BUILD, SOURCE, binary  # noqa: E402
 
 PAGES = {"irohds-ctl": "man1/irohds-ctl.1", "irohds-daemon": "man8/irohds-daemon.8",
-         "irohds-store": "man8/irohds-store.8", "irohds-capability": "man8/irohds-capability.8"}
+         "irohds-store": "man8/irohds-store.8", "irohds-capability": "man8/irohds-capability.8",
+         "irohds-gossip": "man8/irohds-gossip.8", "irohds-discovery": "man8/irohds-discovery.8"}
 
 
 def project_version():

@@ -1,19 +1,23 @@
-"""The network actor gossip (discovery not yet) runs under the Landlock+seccomp
+"""The network actors gossip and discovery run under the Landlock+seccomp
 policy of common/irh_sandbox.c in a real daemon: no_new_privs and a
 seccomp filter in /proc, Landlock in force where the kernel has it, and
-both shown in their stats (docs/security.md). The policy's own effects
-(no write to store/ or identity/, discovery cannot read the secret key)
-are proved in tests/c/test_sandbox.c."""
+both shown in their stats (docs/security.md). irohds-discovery
+--check-sandbox enters the very same sandbox and proves what it cannot do:
+read identity/'s secret (or anything of identity/), write store/, blobs/
+or identity/. Discovery never opens the secret key file at all."""
 import ctypes
 import json
 import os
+import shutil
+import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
-from irohds_test import Daemon, serve  # noqa: E402
+import irohds_test  # noqa: E402
+from irohds_test import Daemon, binary, serve  # noqa: E402
 
 SYS_LANDLOCK_CREATE_RULESET = 444          # x86-64 and aarch64 share it
 LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -50,7 +54,7 @@ def test_network_actors_are_confined(daemon):
     assert r.returncode == 0, r.stderr
     stats = json.loads(r.stdout)
     abi = landlock_abi()
-    for actor in ("gossip",):       # discovery: not yet (discovery_main.c)
+    for actor in ("gossip", "discovery"):
         st = proc_status(int(rows[actor]["pid"]))
         assert st["NoNewPrivs"] == "1", (actor, st)
         assert st["Seccomp"] == "2", (actor, st)          # 2: filter mode
@@ -62,3 +66,57 @@ def test_network_actors_are_confined(daemon):
     # The store and the capability actor are not network-facing and keep
     # their filesystem (the store writes store/ and blobs/).
     assert proc_status(int(rows["store"]["pid"]))["Seccomp"] == "0"
+
+
+def test_discovery_cannot_read_the_secret_or_write_the_home(daemon):
+    if not landlock_abi():
+        pytest.skip("the kernel has no Landlock: nothing confines the filesystem")
+    for sub in ("store", "blobs"):
+        assert os.path.isdir(os.path.join(daemon.home, sub))
+    secret = os.path.join(daemon.home, "identity", "node.cert_secret")
+    assert os.path.isfile(secret)
+    proc = subprocess.run([binary("irohds-discovery"), "--home", daemon.home, "--check-sandbox"],
+                          capture_output=True, text=True, timeout=60,
+                          env=irohds_test.test_env(daemon.home))
+    print(proc.stdout)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "confined"
+    refused = [l for l in lines if l.endswith(": Permission denied")]
+    for what in ("read %s" % secret,
+                 "create %s" % os.path.join(daemon.home, "store", "check-sandbox"),
+                 "create %s" % os.path.join(daemon.home, "identity", "check-sandbox")):
+        assert any(l.startswith(what + ":") for l in refused), (what, lines)
+    assert not os.path.exists(os.path.join(daemon.home, "store", "check-sandbox"))
+
+
+def test_discovery_never_opens_the_secret_key():
+    """Discovery needs only the public node.cert: with the secret keys
+    gone it still starts (and never makes new ones, which the old
+    load-or-create of the whole identity did)."""
+    home = irohds_test.make_home()
+    try:
+        _check_public_only(home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _check_public_only(home):
+    proc = subprocess.run([binary("irohds-ctl"), "--home", home, "--json", "info"],
+                          capture_output=True, text=True, timeout=60,
+                          env=irohds_test.test_env(home))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["node_id"]
+    identity = os.path.join(home, "identity")
+    with open(os.path.join(identity, "node.cert")) as f:
+        public = f.read()
+    for name in ("node.cert_secret", "sign.key"):
+        os.unlink(os.path.join(identity, name))
+    proc = subprocess.run([binary("irohds-discovery"), "--home", home, "--check-sandbox", "-v"],
+                          capture_output=True, text=True, timeout=60,
+                          env=irohds_test.test_env(home))
+    print(proc.stdout, proc.stderr)
+    assert proc.stdout.startswith("sandbox "), (proc.stdout, proc.stderr)
+    assert sorted(os.listdir(identity)) == ["node.cert"]
+    with open(os.path.join(identity, "node.cert")) as f:
+        assert f.read() == public           # untouched
