@@ -45,11 +45,13 @@ def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]]
          timeout: float = 10.0) -> List[dict]:
     """Pre-warm discovery: record namespace ns (if given), start the
     daemon if none runs, ask it to contact each bootstrap peer
-    ("tcp://HOST:PORT#NODEID", a str or a list of them; the config's
+    ("tcp://HOST:PORT[#NODEID]", a str or a list of them; without the
+    node id its key is trusted on first use and pinned; the config's
     peers.bootstrap is contacted by the daemon anyway), then return
     irohds.peers() as soon as one peer is alive, or after timeout seconds
     (counted from when the daemon answers, if join started it) with
-    whatever is known then (logged at INFO; no exception).
+    whatever is known then (logged at INFO; no exception). With no way to
+    find a peer (LAN off, no bootstrap anywhere) it returns [] at once.
 
     A malformed argument, or a bootstrap the daemon refuses (such as this
     node itself), is a ValueError. A daemon that cannot be reached gives

@@ -131,12 +131,14 @@ def peers() -> List[dict]:
 _ADDRESS = re.compile(r"tcp://[A-Za-z0-9.-]+:([0-9]{1,5})")
 _NODE_ID = re.compile(r"[0-9a-f]{64}")
 ADDRESS_MAX = 64
-_FORM = "tcp://HOST:PORT#NODEID"
+_FORM = "tcp://HOST:PORT[#NODEID]"
 
 
 def parse_bootstrap_entry(entry: str) -> Tuple[str, str]:
-    """(address, node_id) of "tcp://HOST:PORT#NODEID"; ValueError saying
-    what is wrong otherwise."""
+    """(address, node_id) of "tcp://HOST:PORT[#NODEID]"; node_id is ""
+    without "#NODEID" (the daemon then trusts the key the peer announces on
+    first use and pins it, docs/peers.md). ValueError saying what is wrong
+    otherwise."""
     if not isinstance(entry, str):
         raise ValueError("irohds.join: bootstrap entry %r is not a str (%s)" % (entry, _FORM))
     address, hash_, node_id = entry.partition("#")
@@ -147,8 +149,7 @@ def parse_bootstrap_entry(entry: str) -> Tuple[str, str]:
                          "PORT: 1-65535; at most %d bytes before '#')"
                          % (entry, _FORM, ADDRESS_MAX))
     if not hash_:
-        raise ValueError("irohds.join: %r has no node id: a first contact needs it (%s, the "
-                         "node_id `irohds-ctl info` prints on that node)" % (entry, _FORM))
+        return address, ""
     if not _NODE_ID.fullmatch(node_id):
         raise ValueError("irohds.join: %r: the node id must be 64 lowercase hex characters "
                          "(%s)" % (entry, _FORM))
@@ -196,7 +197,7 @@ _joined = set()
 POLL_S = 0.1
 # Answers that say "not now" (the gossip actor is starting or being
 # restarted by the supervisor): join keeps asking until its timeout.
-_TRANSIENT = frozenset({"actor-down", "overload"})
+_TRANSIENT = frozenset({"actor-down", "overload", "busy"})
 _HINT_BOOTSTRAP = ("Check the address, the node id and that the peer's port is reachable "
                    "(`irohds-ctl peers --stats` counts failed handshakes)")
 _HINT_ALONE = ("No bootstrap was given: peers come from LAN beacons (discovery.lan), the "
@@ -241,9 +242,13 @@ def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]]
                                          % (address, node_id, e.text)) from None
                     raise
                 pending.pop(0)
-                _log.log.info("irohds.join: asked the daemon to contact %s#%.12s...",
-                              address, node_id)
+                _log.log.info("irohds.join: asked the daemon to contact %s%s", address,
+                              "#%.12s..." % node_id if node_id else " (key trusted on first use)")
             listed = _peer_list(t.call("gossip", "gossip_peers"))
+            if not entries and not listed and _no_source_of_peers(t):
+                _log.log.info("irohds.join: no peer to find (LAN discovery off, no bootstrap "
+                              "given or configured): returning at once. %s", _HINT_ALONE)
+                return listed
             if t.started_daemon and not had_daemon:
                 had_daemon = True
                 start = time.monotonic()
@@ -271,6 +276,19 @@ def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]]
                           _HINT_BOOTSTRAP if entries else _HINT_ALONE)
             return listed
         time.sleep(min(POLL_S, left))
+
+
+def _no_source_of_peers(t) -> bool:
+    """True when this daemon has no way to find a peer by itself: LAN
+    discovery off and no peers.bootstrap entry. Then waiting for the
+    timeout could only catch a node that joins us, which a caller that
+    expects that passes bootstrap= from the other side anyway."""
+    try:
+        rows = _transport.parse_table(t.call("discovery", "discovery_stats"))
+    except (_transport.Unavailable, _transport.ServiceError, ValueError):
+        return False
+    stats = {r.get("name"): r.get("value") for r in rows}
+    return str(stats.get("lan")) == "0" and str(stats.get("bootstrap_peers")) == "0"
 
 
 def _degraded(listed, tag, why):

@@ -183,10 +183,24 @@ def test_join_unanswered_bootstrap_returns_empty_after_timeout():
         assert "IrohdsWarning" not in proc.stderr      # a timeout is not a degradation
         assert python_peers(b) == ctl_json(b, "peers") == []
         # A malformed address is refused before anything is asked.
-        proc = python(b, "import irohds; irohds.join(bootstrap='tcp://%s:%d')" % (a.addr, PORT))
-        assert proc.returncode != 0
-        assert "ValueError: irohds.join: 'tcp://%s:%d' has no node id" % (a.addr, PORT) \
-            in proc.stderr
         proc = python(b, "import irohds; irohds.join(bootstrap='tcp://%s:99999#%s')"
                       % (a.addr, a_id))
-        assert "ValueError" in proc.stderr and "is not tcp://HOST:PORT#NODEID" in proc.stderr
+        assert "ValueError" in proc.stderr and "is not tcp://HOST:PORT[#NODEID]" in proc.stderr
+
+
+def test_join_without_node_id_trusts_on_first_use():
+    """join(bootstrap="tcp://HOST:PORT") with no node id, as a user who
+    only knows the other machine's address calls it: the daemon fetches
+    and pins the key, and join returns the peer alive."""
+    with harness.Cluster(2) as c:
+        a, b = c.nodes
+        a.start_daemon(lan=False)
+        a_id = node_id(a)
+        b.start_daemon(lan=False)
+        proc = python(b, "import irohds, json; print(json.dumps(irohds.join("
+                         "bootstrap='tcp://%s:%d', timeout=30)))" % (a.addr, PORT))
+        assert proc.returncode == 0, proc.stderr
+        found = json.loads(proc.stdout)
+        assert [(p["id"], p["state"]) for p in found] == [(a_id, "alive")]
+        with open(os.path.join(b.home, "peers", "known_nodes")) as f:
+            assert "tcp://%s:%d %s" % (a.addr, PORT, a_id) in f.read()
