@@ -40,23 +40,6 @@ struct _irh_identity_t {
     zcert_t *cert;
 };
 
-//  Sets *err (if wanted) to a formatted message; returns -1.
-static int
-s_fail (char **err, const char *format, ...)
-{
-    if (err) {
-        va_list args;
-        va_start (args, format);
-        char *message = NULL;
-        if (vasprintf (&message, format, args) < 0)
-            message = NULL;
-        va_end (args);
-        free (*err);
-        *err = message;
-    }
-    return -1;
-}
-
 static char *
 s_join (const char *dir, const char *name)
 {
@@ -113,7 +96,7 @@ static zconfig_t *
 s_parse_zpl (const char *text, size_t size, const char *what, char **err)
 {
     if (size == 0 || size > S_FILE_MAX || memchr (text, 0, size)) {
-        s_fail (err, "%s: empty, too large or binary", what);
+        irh_error_set (err, "%s: empty, too large or binary", what);
         return NULL;
     }
     //  zconfig_str_load wants a C string; text may not end with a NUL.
@@ -121,7 +104,7 @@ s_parse_zpl (const char *text, size_t size, const char *what, char **err)
     zconfig_t *root = copy ? zconfig_str_load (copy) : NULL;
     free (copy);
     if (!root)
-        s_fail (err, "%s: not in zcert/ZPL format", what);
+        irh_error_set (err, "%s: not in zcert/ZPL format", what);
     return root;
 }
 
@@ -130,9 +113,9 @@ s_z85_key (zconfig_t *root, const char *path, uint8_t key [IRH_KEY_BYTES], char 
 {
     const char *text = zconfig_get (root, path, NULL);
     if (!text)
-        return s_fail (err, "no %s", path);
+        return irh_error_set (err, "no %s", path);
     if (strlen (text) != S_Z85_KEY || !zmq_z85_decode (key, text))
-        return s_fail (err, "%s is not a Z85 key of %d characters", path, S_Z85_KEY);
+        return irh_error_set (err, "%s is not a Z85 key of %d characters", path, S_Z85_KEY);
     return 0;
 }
 
@@ -149,7 +132,7 @@ irh_identity_decode_cert (const char *text, size_t size, uint8_t public_key [IRH
         uint8_t derived [IRH_KEY_BYTES];
         if (rc == 0 && (crypto_scalarmult_base (derived, secret) != 0
                     ||  sodium_memcmp (derived, public_key, IRH_KEY_BYTES) != 0))
-            rc = s_fail (err, "curve/secret-key does not belong to curve/public-key");
+            rc = irh_error_set (err, "curve/secret-key does not belong to curve/public-key");
     }
     zconfig_destroy (&root);
     return rc;
@@ -173,15 +156,15 @@ irh_identity_decode_sign (const char *text, size_t size, uint8_t *secret, char *
     uint8_t written [crypto_sign_PUBLICKEYBYTES];
     int rc = 0;
     if (s_hex_key (zconfig_get (root, "ed25519/seed", NULL), seed, sizeof (seed)) != 0)
-        rc = s_fail (err, "ed25519/seed is not %d hex characters", 2 * crypto_sign_SEEDBYTES);
+        rc = irh_error_set (err, "ed25519/seed is not %d hex characters", 2 * crypto_sign_SEEDBYTES);
     else
     if (s_hex_key (zconfig_get (root, "ed25519/public-key", NULL), written, sizeof (written)))
-        rc = s_fail (err, "ed25519/public-key is not %d hex characters",
+        rc = irh_error_set (err, "ed25519/public-key is not %d hex characters",
                      2 * crypto_sign_PUBLICKEYBYTES);
     else {
         crypto_sign_seed_keypair (public_key, secret, seed);
         if (sodium_memcmp (public_key, written, sizeof (written)) != 0)
-            rc = s_fail (err, "ed25519/public-key does not belong to ed25519/seed");
+            rc = irh_error_set (err, "ed25519/public-key does not belong to ed25519/seed");
     }
     sodium_memzero (seed, sizeof (seed));
     zconfig_destroy (&root);
@@ -226,7 +209,7 @@ s_load_or_make (irh_identity_t *self, const char *name, s_make_fn *make,
 {
     char *path = s_join (self->dir, name);
     if (!path)
-        return s_fail (err, "out of memory");
+        return irh_error_set (err, "out of memory");
     int rc = -1;
     bool done = false;          //  rc and *err final
     for (int attempt = 0; attempt < 3 && !done; attempt++) {
@@ -236,7 +219,7 @@ s_load_or_make (irh_identity_t *self, const char *name, s_make_fn *make,
         if (found == 0) {
             rc = decode (self, text, size, &problem);
             if (rc != 0)
-                s_fail (err, "%s: %s; refusing it (move it away to make a new identity,"
+                irh_error_set (err, "%s: %s; refusing it (move it away to make a new identity,"
                              " which changes this node's id)", path, problem);
             sodium_memzero (text, size);
             free (text);
@@ -248,7 +231,7 @@ s_load_or_make (irh_identity_t *self, const char *name, s_make_fn *make,
             return s_free_fail (path);
         char *fresh = make ();
         if (!fresh) {
-            s_fail (err, "out of memory");
+            irh_error_set (err, "out of memory");
             return s_free_fail (path);
         }
         int wrote = irh_file_write (self->dir, name, fresh, 0600, false, err);
@@ -261,7 +244,7 @@ s_load_or_make (irh_identity_t *self, const char *name, s_make_fn *make,
         //  Loop: read back what is there now (ours, or a racing process's).
     }
     if (!done)
-        s_fail (err, "%s: removed as soon as made; something else manages this folder", path);
+        irh_error_set (err, "%s: removed as soon as made; something else manages this folder", path);
     free (path);
     return rc;
 }
@@ -318,15 +301,15 @@ s_public_cert (irh_identity_t *self, char **err)
     char *path = s_join (self->dir, S_CERT_PUBLIC);
     char *text = NULL, *problem = NULL;
     size_t size = 0;
-    int rc = path ? irh_file_read (path, S_FILE_MAX, false, &text, &size, err) : s_fail (err, "out of memory");
+    int rc = path ? irh_file_read (path, S_FILE_MAX, false, &text, &size, err) : irh_error_set (err, "out of memory");
     if (rc == 0) {
         uint8_t key [IRH_KEY_BYTES];
         if (irh_identity_decode_cert (text, size, key, NULL, &problem) != 0)
-            rc = s_fail (err, "%s: %s; refusing it (delete it: it is remade from %s)",
+            rc = irh_error_set (err, "%s: %s; refusing it (delete it: it is remade from %s)",
                          path, problem, S_CERT_SECRET);
         else
         if (memcmp (key, self->curve_public, IRH_KEY_BYTES) != 0)
-            rc = s_fail (err, "%s: names another key than %s; refusing both "
+            rc = irh_error_set (err, "%s: names another key than %s; refusing both "
                               "(delete %s if %s is the right one)",
                          path, S_CERT_SECRET, S_CERT_PUBLIC, S_CERT_SECRET);
     }
@@ -334,7 +317,7 @@ s_public_cert (irh_identity_t *self, char **err)
     if (rc == 1) {
         char *fresh = s_cert_text (self->curve_public, NULL);
         rc = fresh ? irh_file_write (self->dir, S_CERT_PUBLIC, fresh, 0644, false, err)
-                   : s_fail (err, "out of memory");
+                   : irh_error_set (err, "out of memory");
         zstr_free (&fresh);
         if (rc == 1)        //  a racing process wrote it: check what it wrote
             rc = s_public_cert (self, err);
@@ -377,7 +360,7 @@ irh_identity_t *
 irh_identity_load_or_create (const char *home, char **err)
 {
     if (sodium_init () < 0) {
-        s_fail (err, "libsodium failed to initialise");
+        irh_error_set (err, "libsodium failed to initialise");
         return NULL;
     }
     irh_paths_t *paths = irh_paths_new (home, true, err);
@@ -385,7 +368,7 @@ irh_identity_load_or_create (const char *home, char **err)
         return NULL;
     irh_identity_t *self = (irh_identity_t *) zmalloc (sizeof (irh_identity_t));
     self->dir = s_join (paths->home, "identity");
-    int rc = self->dir ? irh_file_private_dir (self->dir, err) : s_fail (err, "out of memory");
+    int rc = self->dir ? irh_file_private_dir (self->dir, err) : irh_error_set (err, "out of memory");
     if (rc == 0)
         rc = s_load_or_make (self, S_CERT_SECRET, s_make_cert, s_decode_cert, err);
     if (rc == 0)
@@ -397,7 +380,7 @@ irh_identity_load_or_create (const char *home, char **err)
         s_load_name (self, paths->config);
         self->cert = zcert_new_from (self->curve_public, self->curve_secret);
         if (!self->cert)
-            rc = s_fail (err, "out of memory");
+            rc = irh_error_set (err, "out of memory");
     }
     irh_paths_destroy (&paths);
     if (rc != 0)
@@ -416,12 +399,12 @@ irh_identity_load_public (const char *home, uint8_t key [IRH_KEY_BYTES], char **
         path = NULL;
     irh_paths_destroy (&paths);
     if (!path)
-        return s_fail (err, "out of memory");
+        return irh_error_set (err, "out of memory");
     char *text = NULL, *problem = NULL;
     size_t size = 0;
     int rc = irh_file_read (path, S_FILE_MAX, false, &text, &size, err);
     if (rc == 0 && irh_identity_decode_cert (text, size, key, NULL, &problem) != 0)
-        rc = s_fail (err, "%s: %s", path, problem);
+        rc = irh_error_set (err, "%s: %s", path, problem);
     free (text);
     free (problem);
     free (path);

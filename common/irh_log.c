@@ -324,3 +324,19 @@ irh_log_test (bool verbose)
     if (verbose)
         printf ("OK\n");
 }
+
+int
+irh_error_set (char **err, const char *format, ...)
+{
+    if (err) {
+        va_list args;
+        va_start (args, format);
+        char *message = NULL;
+        if (vasprintf (&message, format, args) < 0)
+            message = NULL;
+        va_end (args);
+        free (*err);
+        *err = message;
+    }
+    return -1;
+}

@@ -18,6 +18,11 @@ void irh_log_set_level (irh_log_level_t level);
 void irh_log (irh_log_level_t level, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 void irh_log_v (irh_log_level_t level, const char *format, va_list args);
+//  For functions that report errors through a `char **err` argument:
+//  replaces *err (when err is not NULL) with the formatted message, which
+//  the caller frees. Returns -1, so callers can `return irh_error_set (...)`.
+int irh_error_set (char **err, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
 #define irh_debug(...) irh_log (IRH_LOG_DEBUG, __VA_ARGS__)
 #define irh_info(...)  irh_log (IRH_LOG_INFO, __VA_ARGS__)
 #define irh_warn(...)  irh_log (IRH_LOG_WARN, __VA_ARGS__)

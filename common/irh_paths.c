@@ -4,6 +4,8 @@
     the ipc socket paths under run/ would not fit a sockaddr_un.
 */
 #include "irh_paths.h"
+#include "irh_file.h"
+#include "irh_log.h"
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +17,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+//  Error reporting for functions that return a pointer: NULL after
+//  setting *err (irh_error_set).
+#define s_fail(...) (irh_error_set (__VA_ARGS__), NULL)
 
 //  sun_path holds 108 bytes including the NUL; we keep one byte spare, as
 //  the design says "under 107 bytes" for the socket path itself.
@@ -34,24 +40,6 @@ s_printf (const char *format, ...)
         result = NULL;
     va_end (args);
     return result;
-}
-
-//  Sets *err (if wanted) to a formatted message; always returns NULL so
-//  callers can "return s_fail (...)".
-static void *
-s_fail (char **err, const char *format, ...)
-{
-    if (err) {
-        va_list args;
-        va_start (args, format);
-        char *message = NULL;
-        if (vasprintf (&message, format, args) < 0)
-            message = NULL;
-        va_end (args);
-        free (*err);
-        *err = message;
-    }
-    return NULL;
 }
 
 //  The default home when neither --home nor $IROHDS_HOME is given.
@@ -110,43 +98,6 @@ s_mkdir_p (const char *path, mode_t mode)
     return 0;
 }
 
-//  A directory irohds keeps private: ours, a directory, and mode 0700. We
-//  fix the mode of a directory that is ours (a umask or a copy may have
-//  loosened it) but never take over someone else's.
-static int
-s_check_private_dir (const char *path, char **err)
-{
-    struct stat st;
-    if (lstat (path, &st) == -1) {
-        s_fail (err, "%s: %s", path, strerror (errno));
-        return -1;
-    }
-    if (!S_ISDIR (st.st_mode)) {
-        s_fail (err, "%s: exists but is not a directory", path);
-        return -1;
-    }
-    if (st.st_uid != geteuid ()) {
-        s_fail (err, "%s: owned by uid %u, not by us (uid %u); refusing to use it",
-                path, (unsigned) st.st_uid, (unsigned) geteuid ());
-        return -1;
-    }
-    if ((st.st_mode & 07777) != 0700 && chmod (path, 0700) == -1) {
-        s_fail (err, "%s: cannot set mode 0700: %s", path, strerror (errno));
-        return -1;
-    }
-    return 0;
-}
-
-static int
-s_make_private_dir (const char *path, char **err)
-{
-    if (mkdir (path, 0700) == -1 && errno != EEXIST) {
-        s_fail (err, "%s: cannot create: %s", path, strerror (errno));
-        return -1;
-    }
-    return s_check_private_dir (path, err);
-}
-
 irh_paths_t *
 irh_paths_new (const char *home, bool create, char **err)
 {
@@ -168,14 +119,14 @@ irh_paths_new (const char *home, bool create, char **err)
 
     char *absolute = s_absolute (chosen);
     if (!absolute) {
-        s_fail (err, "%s: cannot make absolute: %s", chosen, strerror (errno));
+        irh_error_set (err, "%s: cannot make absolute: %s", chosen, strerror (errno));
         free (chosen);
         return NULL;
     }
     free (chosen);
 
     if (create && s_mkdir_p (absolute, 0700) == -1) {
-        s_fail (err, "%s: cannot create irohds home: %s", absolute, strerror (errno));
+        irh_error_set (err, "%s: cannot create irohds home: %s", absolute, strerror (errno));
         free (absolute);
         return NULL;
     }
@@ -190,7 +141,7 @@ irh_paths_new (const char *home, bool create, char **err)
     }
     else
     if (create || errno != ENOENT) {
-        s_fail (err, "%s: %s", absolute, strerror (errno));
+        irh_error_set (err, "%s: %s", absolute, strerror (errno));
         free (absolute);
         return NULL;
     }
@@ -219,7 +170,7 @@ irh_paths_new (const char *home, bool create, char **err)
     }
     size_t longest = strlen (self->run) + 1 + IRH_IPC_NAME_RESERVE + strlen (".ipc");
     if (longest >= IRH_IPC_PATH_MAX) {
-        s_fail (err, "irohds home %s is too deep: socket paths under %s would be up "
+        irh_error_set (err, "irohds home %s is too deep: socket paths under %s would be up "
                 "to %zu bytes and must be under %d; use a shorter --home or IROHDS_HOME",
                 self->home, self->run, longest, IRH_IPC_PATH_MAX);
         irh_paths_destroy (&self);
@@ -229,7 +180,7 @@ irh_paths_new (const char *home, bool create, char **err)
         const char *dirs [] = { self->home, self->run, self->store, self->blobs,
                                 self->staging };
         for (size_t index = 0; index < sizeof dirs / sizeof dirs [0]; index++)
-            if (s_make_private_dir (dirs [index], err) == -1) {
+            if (irh_file_private_dir (dirs [index], err) == -1) {
                 irh_paths_destroy (&self);
                 return NULL;
             }
@@ -238,7 +189,7 @@ irh_paths_new (const char *home, bool create, char **err)
         //  Not creating: still refuse a home that exists but is not ours.
         struct stat st;
         if (lstat (self->home, &st) == 0 && st.st_uid != geteuid ()) {
-            s_fail (err, "%s: owned by uid %u, not by us (uid %u); refusing to use it",
+            irh_error_set (err, "%s: owned by uid %u, not by us (uid %u); refusing to use it",
                     self->home, (unsigned) st.st_uid, (unsigned) geteuid ());
             irh_paths_destroy (&self);
             return NULL;
