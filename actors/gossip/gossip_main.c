@@ -25,7 +25,8 @@
 #ifndef IROHDS_VERSION
 #define IROHDS_VERSION "0.0.0"
 #endif
-#define S_TICK_MS       20          //  swim timer resolution
+#define S_TICK_MS       50          //  swim timer resolution (each tick is a wake-up:
+                                    //  20 ms cost 50 wake-ups a second per idle node)
 #define S_SWEEP_MS      5000        //  idle links, stale inbound connections
 #define S_HEARTBEAT_MS  5000        //  re-read /proc for our heartbeat
 #define S_STORE_WAIT_MS 60000       //  give up on a store stats request
@@ -52,6 +53,8 @@ typedef struct {
     char store_rid [IRH_RID_MAX + 1];  //  request in flight, "" if none
     int64_t store_asked_ms;
     uint64_t store_entries, store_claims;
+    swim_heartbeat_t announced;         //  the heartbeat peers have
+    int64_t announced_ms;
 } s_gossip_t;
 
 static int64_t
@@ -82,8 +85,18 @@ s_packet (void *arg, const uint8_t *from, const uint8_t *data, size_t size)
     self->swim_due = 0;                 //  a packet may start timers: tick now
 }
 
-//  This node's heartbeat from /proc; true if it changed enough to be
-//  worth announcing (every change bumps our incarnation and is gossiped).
+//  This node's heartbeat from /proc and the store; true when it should be
+//  announced now. Every announcement bumps our incarnation and is gossiped
+//  to the whole cluster (about retransmit x log N sends of ~150 bytes per
+//  node), so at 50 nodes one announcement per node every 5 s was most of
+//  the idle traffic. Figures are compared with what we last announced, and
+//  rate-limited by how much a peer's decision depends on them: status at
+//  once (a peer may wait on our computation), the results count every
+//  10 s, CPU/RAM/GPU figures that moved by more than a tenth every 30 s.
+#define S_ANNOUNCE_STATUS_MS    1000
+#define S_ANNOUNCE_RESULTS_MS   10000
+#define S_ANNOUNCE_LOAD_MS      30000
+
 static bool
 s_heartbeat (s_gossip_t *self)
 {
@@ -107,16 +120,24 @@ s_heartbeat (s_gossip_t *self)
     }
     hb.results = self->store_entries;
     hb.status = self->store_claims ? SWIM_STATUS_BUSY : SWIM_STATUS_IDLE;
-    swim_heartbeat_t *old = &self->self_node.hb;
+    self->self_node.hb = hb;
+
+    const swim_heartbeat_t *old = &self->announced;
+    int64_t since = zclock_mono () - self->announced_ms;
     int64_t didle = (int64_t) hb.cpu_idle_ppm - (int64_t) old->cpu_idle_ppm;
     int64_t dram = (int64_t) hb.ram_free - (int64_t) old->ram_free;
     int64_t dgpu = (int64_t) hb.gpu_mem_free - (int64_t) old->gpu_mem_free;
-    bool changed = didle > 100000 || didle < -100000
-                || (uint64_t) (dram < 0 ? -dram : dram) > old->ram_free / 10
-                || (uint64_t) (dgpu < 0 ? -dgpu : dgpu) > old->gpu_mem_free / 10
-                || hb.status != old->status || hb.results != old->results;
-    self->self_node.hb = hb;
-    return changed;
+    bool load_moved = didle > 100000 || didle < -100000
+                   || (uint64_t) (dram < 0 ? -dram : dram) > old->ram_free / 10
+                   || (uint64_t) (dgpu < 0 ? -dgpu : dgpu) > old->gpu_mem_free / 10;
+    bool announce = (hb.status != old->status && since >= S_ANNOUNCE_STATUS_MS)
+                 || (hb.results != old->results && since >= S_ANNOUNCE_RESULTS_MS)
+                 || (load_moved && since >= S_ANNOUNCE_LOAD_MS);
+    if (announce) {
+        self->announced = hb;
+        self->announced_ms = zclock_mono ();
+    }
+    return announce;
 }
 
 static int
