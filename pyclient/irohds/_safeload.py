@@ -461,6 +461,8 @@ class SafeUnpickler(pickle._Unpickler):
             obj = _PLAIN_GLOBALS.get((module, name))
             if obj is not None:
                 return obj
+        else:
+            module = name = "?"
         _refuse("global %.*s.%.*s is not on the allow-list"
                 % (_NAME_SHOWN, module, _NAME_SHOWN, name))
 
