@@ -358,8 +358,9 @@ def _call_reconstruct(self, func, args):
 def _build_array(self, inst, state):
     if type(inst) is not _np.ndarray or self._fresh.pop(id(inst), None) is not inst:
         _refuse("state for a numpy array already in use")
-    if type(state) is not tuple or len(state) != 5 or type(state[0]) is not int \
-            or type(state[3]) is not bool:
+    # (version 1, shape, dtype, is_fortran, data): what numpy writes.
+    if type(state) is not tuple or len(state) != 5 or state[0] != 1 \
+            or type(state[0]) is not int or type(state[3]) is not bool:
         _refuse("bad state for numpy.ndarray")
     _version, shape, dtype, _fortran, data = state
     n = _check_shape(shape)
