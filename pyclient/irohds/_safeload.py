@@ -214,22 +214,21 @@ _np = None                   # the numpy module once its entries are added
 
 def _check_dtype(self, d, depth=0):
     """Refuse a dtype that could put a pointer where bytes are, or index
-    outside an item; it and every dtype inside it can no longer be given a
-    state (they are in use from here on)."""
+    outside an item, or whose state disagrees with what numpy would make
+    of its own description (its flags decide what numpy treats as
+    objects); it and every dtype inside it can no longer be given a state
+    (they are in use from here on)."""
     np = _np
     if not isinstance(d, np.dtype):
         _refuse("%s where a numpy dtype belongs" % _kind(d))
     if depth > _MAX_DTYPE_DEPTH:
         _refuse("numpy dtype nested too deeply")
     self._fresh.pop(id(d), None)
-    if d.hasobject:
+    if d.hasobject or d.kind == "O":
         if d.names is not None or d.subdtype is not None or d.kind != "O" \
                 or d.itemsize != _OBJECT_SIZE:
             _refuse("numpy dtype with object fields")
-        return d
-    if d.itemsize < 0:
-        _refuse("numpy dtype with negative size")
-    if d.subdtype is not None:
+    elif d.subdtype is not None:
         base, shape = d.subdtype
         _check_dtype(self, base, depth + 1)
         n = 1
@@ -247,9 +246,30 @@ def _check_dtype(self, d, depth=0):
             _check_dtype(self, sub, depth + 1)
             if type(offset) is not int or offset < 0 or offset + sub.itemsize > d.itemsize:
                 _refuse("numpy dtype field outside its item")
-    elif d.kind != "V" and np.dtype(d.str).itemsize != d.itemsize:
-        _refuse("numpy dtype of the wrong size")
+    try:
+        canon = _canonical(d)
+        same = (canon == d and canon.itemsize == d.itemsize and canon.kind == d.kind
+                and (canon.flags & ~_ALIGNED_STRUCT) == (d.flags & ~_ALIGNED_STRUCT))
+    except Exception:
+        same = False
+    if not same:
+        _refuse("numpy dtype whose state numpy would not make")
     return d
+
+
+_ALIGNED_STRUCT = 0x80       # NPY_ALIGNED_STRUCT: the only flag align= changes
+
+
+def _canonical(d):
+    """The dtype numpy makes from d's description (checked parts only)."""
+    np = _np
+    if d.subdtype is not None:
+        return np.dtype(d.subdtype)
+    if d.names is not None:
+        fields = d.fields
+        return np.dtype({"names": list(d.names), "formats": [fields[n][0] for n in d.names],
+                         "offsets": [fields[n][1] for n in d.names], "itemsize": d.itemsize})
+    return np.dtype(d.str)
 
 
 def _check_shape(shape):
@@ -338,8 +358,9 @@ def _call_reconstruct(self, func, args):
 def _build_array(self, inst, state):
     if type(inst) is not _np.ndarray or self._fresh.pop(id(inst), None) is not inst:
         _refuse("state for a numpy array already in use")
-    if type(state) is not tuple or len(state) != 5 or type(state[0]) is not int \
-            or type(state[3]) is not bool:
+    # (version 1, shape, dtype, is_fortran, data): what numpy writes.
+    if type(state) is not tuple or len(state) != 5 or state[0] != 1 \
+            or type(state[0]) is not int or type(state[3]) is not bool:
         _refuse("bad state for numpy.ndarray")
     _version, shape, dtype, _fortran, data = state
     n = _check_shape(shape)
@@ -441,6 +462,8 @@ class SafeUnpickler(pickle._Unpickler):
             obj = _PLAIN_GLOBALS.get((module, name))
             if obj is not None:
                 return obj
+        else:
+            module = name = "?"
         _refuse("global %.*s.%.*s is not on the allow-list"
                 % (_NAME_SHOWN, module, _NAME_SHOWN, name))
 

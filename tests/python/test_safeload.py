@@ -303,6 +303,20 @@ def test_dtype_state_numpy_would_crash_on(refused):
             "bad state for numpy.dtype")
 
 
+def test_dtype_flags_must_match_the_dtype(refused):
+    """Found by fuzzing: the flags in a dtype's state decide whether numpy
+    treats items as objects; an object dtype claiming none made numpy
+    segfault filling it from a list, an integer dtype claiming objects
+    would make bytes pointers."""
+    def dtype(spec, flags):
+        return Craft(np.dtype, (spec, False, True), (3, "|", None, None, None, -1, -1, flags))
+    refused(blob_of(Craft(multiarray._reconstruct, (np.ndarray, (0,), b"b"),
+                          (1, (3,), dtype("O8", 35), False, [1, "x", None]))),
+            "numpy dtype whose state numpy would not make")
+    refused(blob_of(Craft(numeric._frombuffer, (b"\0" * 8, dtype("i8", 63), (1,), "C"))),
+            "numpy dtype")
+
+
 def test_a_length_that_lies_allocates_nothing():
     """BYTEARRAY8 claiming 1 GiB in a 20-byte stream: pickle's own loader
     would allocate it before finding the stream short."""
