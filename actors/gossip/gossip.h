@@ -18,6 +18,7 @@
 #define GOSSIP_DEFAULT_PORT 47460
 #define GOSSIP_LINKS_MAX    64          //  outgoing links open at once
 #define GOSSIP_LINK_IDLE_MS 30000       //  close outgoing links idle this long
+#define GOSSIP_RECONNECT_MAX_MS 5000    //  libzmq's reconnect backoff stops here
 #define GOSSIP_INBOUND_MAX  4096        //  helloed inbound connections remembered
 #define GOSSIP_FRAME_MAX    (2 * SWIM_PUSH_PULL_MAX)   //  libzmq drops the connection above
 
@@ -59,6 +60,9 @@ void gossip_net_send (void *arg, const uint8_t *to_id, const char *to_address,
 void gossip_net_reap (gossip_net_t *self);
 //  Close idle links, forget stale inbound connections.
 void gossip_net_sweep (gossip_net_t *self, int64_t now_ms);
+//  Close our link to a member declared dead or gone (swim reaches it again,
+//  for Serf-style reconnects, through a new link made on demand).
+void gossip_net_forget (gossip_net_t *self, const uint8_t *id);
 gossip_counters_t *gossip_net_counters (gossip_net_t *self);
 size_t gossip_net_links (gossip_net_t *self);
 size_t gossip_net_inbound (gossip_net_t *self);

@@ -207,6 +207,11 @@ s_link_get (gossip_net_t *self, const uint8_t *id, const char *address)
     zsock_set_linger (sock, 0);
     zsock_set_sndhwm (sock, 200);
     zsock_set_maxmsgsize (sock, GOSSIP_FRAME_MAX);
+    //  libzmq retries a refused or failed connection every 100 ms by
+    //  default, forever: to a member that crashed (or whose address a new
+    //  node took: a full TCP + CURVE handshake that fails each time) that
+    //  was most of a 6-node cluster's idle traffic. Back off to 5 s.
+    zsock_set_reconnect_ivl_max (sock, GOSSIP_RECONNECT_MAX_MS);
     zcert_apply (irh_identity_cert (self->identity), sock);
     zsock_set_curve_serverkey_bin (sock, id);
     if (zsock_connect (sock, "%s", address) != 0) {
@@ -396,6 +401,17 @@ gossip_net_send (void *arg, const uint8_t *to_id, const char *to_address,
         self->counters.send_dropped++;
     zframe_destroy (&to);
     zframe_destroy (&frame);
+}
+
+void
+gossip_net_forget (gossip_net_t *self, const uint8_t *id)
+{
+    assert (self && id);
+    char key [2 * SWIM_ID_SIZE + 1];
+    s_hex (id, SWIM_ID_SIZE, key);
+    gossip_link_t *link = (gossip_link_t *) zhashx_lookup (self->links, key);
+    if (link)
+        s_link_drop (self, link);
 }
 
 void

@@ -67,8 +67,11 @@ s_now (void *arg)
 static void
 s_event (void *arg, swim_event_t event, const swim_member_t *member)
 {
-    (void) arg;
+    gossip_net_t *net = (gossip_net_t *) arg;      //  the host arg swim was given
     static const char *names [] = { "", "join", "alive", "suspect", "dead", "update", "forget" };
+    //  No link kept open (and retried) to a member that is gone.
+    if (event == SWIM_EVENT_DEAD || event == SWIM_EVENT_FORGET)
+        gossip_net_forget (net, member->node->id);
     if (event != SWIM_EVENT_UPDATE) {
         char id [IRH_NODE_ID_HEX + 1];
         irh_identity_id_from_key (member->node->id, id);
