@@ -110,8 +110,8 @@ uint64_t irh_digest_remote_malformed (irh_digest_remote_t *self);
 //  hold no digest of it yet.
 bool irh_digest_remote_contains (irh_digest_remote_t *self, const uint8_t *key);
 //  Which of count peers' digests may hold key: sets hits[i], returns how
-//  many. Fetches the first word of every digest before testing any, so the
-//  cache misses of all digests overlap instead of queueing one by one.
+//  many. Prefetches the first two probes of every digest before testing
+//  any, so the cache misses of all digests overlap instead of queueing.
 size_t irh_digest_remote_candidates (irh_digest_remote_t **remotes, size_t count,
                                      const uint8_t *key, bool *hits);
 
