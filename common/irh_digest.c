@@ -134,7 +134,10 @@ s_words_contain (const s_shape_t *shape, const uint64_t *words, const uint8_t *k
     uint64_t g = h1;
     uint8_t i = 0;
     if (shape->k >= 2) {
-        bool both = s_bit (words, s_index (shape, h1)) & s_bit (words, s_index (shape, h1 + h2));
+        //  & rather than &&: both words are loaded before either is
+        //  tested, so their two cache misses overlap.
+        unsigned both = (unsigned) s_bit (words, s_index (shape, h1))
+                      & (unsigned) s_bit (words, s_index (shape, h1 + h2));
         if (!both)
             return false;
         i = 2;
