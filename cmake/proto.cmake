@@ -1,7 +1,7 @@
 # Message codecs are generated at build time from proto/*.def (one
 # definition of each message) into C (compiled into libirohds) and Python
 # (staged into the Python package as irohds/_proto.py).
-file(GLOB IROHDS_PROTO_DEFS ${CMAKE_SOURCE_DIR}/proto/*.def)
+file(GLOB IROHDS_PROTO_DEFS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/proto/*.def)
 set(IROHDS_GEN_DIR ${CMAKE_BINARY_DIR}/gen)
 set(IROHDS_PY_STAGE ${CMAKE_BINARY_DIR}/python)
 add_custom_command(

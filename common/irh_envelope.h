@@ -12,38 +12,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IRH_PROTO_CLIENT        "IRC1"
-#define IRH_PROTO_WORKER        "IRW1"
+#include "irh_msgs.h"
 
-//  Worker commands (frame 1 of an IRW1 message, one byte).
-#define IRH_CMD_READY           0x01
-#define IRH_CMD_REQUEST         0x02
-#define IRH_CMD_REPLY           0x03
-#define IRH_CMD_HEARTBEAT       0x04
-#define IRH_CMD_DISCONNECT      0x05
-#define IRH_CMD_REFUSED         0x06    //  broker -> worker: READY not accepted
+//  The wire constants (IRH_PROTO_CLIENT / _WORKER, the worker commands
+//  IRH_CMD_*, IRH_STATUS_OK / _ERR, IRH_SERVICE_MAX, IRH_RID_MAX,
+//  IRH_MESSAGE_MAX, IRH_TOKEN_SIZE, IRH_HEARTBEAT_MS and _LIVENESS) are
+//  defined once, in proto/envelope.def, and come from irh_msgs.h. A peer
+//  silent for IRH_HEARTBEAT_LIVENESS intervals is dead.
 
-//  Heartbeats: every interval both ways when idle; a peer silent for
-//  LIVENESS intervals is dead.
-#define IRH_HEARTBEAT_MS        1000
-#define IRH_HEARTBEAT_LIVENESS  3
-
-//  Limits.
-#define IRH_SERVICE_MAX         32
-#define IRH_RID_MAX             32
+//  Limits of this implementation, not of the wire.
 #define IRH_ROUTING_ID_MAX      255
-#define IRH_MESSAGE_MAX         ((uint64_t) 1073741824 + 65536)  //  1 GiB + 64 KiB
 #define IRH_FRAMES_MAX          4096        //  frames in one message
 #define IRH_QUEUE_MAX           10000       //  requests queued per service
 #define IRH_QUEUE_WAIT_MS       2000        //  wait for a restarting actor
 #define IRH_ERROR_TEXT_MAX      512
-//  Registration token: the supervisor gives each actor process a fresh
-//  one (32 random bytes as lower-case hex) that its READY must carry.
-#define IRH_TOKEN_SIZE          64
-
-//  Status frames of a reply.
-#define IRH_STATUS_OK           "OK"
-#define IRH_STATUS_ERR          "ERR"
 
 typedef struct {
     const uint8_t *data;

@@ -8,6 +8,7 @@
     UTF-8 without NUL, and so on).
 */
 #include "irh_table.h"
+#include "irh_msgs.h"
 #include "irh_utf8.h"
 #include <assert.h>
 #include <errno.h>
@@ -70,7 +71,7 @@ s_table_from_columns (const char *spec, size_t size)
         size_t end = tab? (size_t) (tab - spec): size;
         //  "name:t": the type is the single character after the last ':'
         if (end - start < 3 || spec [end - 2] != ':'
-        ||  !strchr ("uifsxb", spec [end - 1]) || spec [end - 1] == 0)
+        ||  !strchr (IRH_TABLE_TYPES, spec [end - 1]) || spec [end - 1] == 0)
             goto fail;
         size_t length = end - start - 2;
         if (!s_name_valid (spec + start, length))

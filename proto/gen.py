@@ -29,6 +29,31 @@ class Message:
         self.fields, self.doc = [], []
 
 
+class Const:
+    """`const NAME VALUE # comment`: a constant both sides use (envelope
+    frames, commands, limits, table types): IRH_NAME in C, NAME in Python."""
+    def __init__(self, name, value, comment):
+        self.name, self.value, self.comment = name, value, comment
+
+
+CONSTS = []
+
+
+def parse_const(words, comment, where):
+    if len(words) != 3 or not re.fullmatch(r"[A-Z][A-Z0-9_]*", words[1]):
+        sys.exit("%s: bad const line (const NAME VALUE)" % where)
+    name, text = words[1], words[2]
+    if any(c.name == name for c in CONSTS):
+        sys.exit("%s: duplicate const %s" % (where, name))
+    if re.fullmatch(r'"[ -!#-~]*"', text):
+        value = text[1:-1]
+    elif re.fullmatch(r"0x[0-9a-fA-F]+|[0-9]+", text):
+        value = int(text, 0)
+    else:
+        sys.exit("%s: const value must be an integer or a \"string\"" % where)
+    CONSTS.append(Const(name, value, comment.strip()))
+
+
 def parse(paths):
     messages, seen_ids, seen_names = [], {}, {}
     for path in paths:
@@ -45,7 +70,9 @@ def parse(paths):
                     continue
                 code, _, comment = line.partition("#")
                 words = code.split()
-                if words[0] == "message":
+                if words[0] == "const" and current is None:
+                    parse_const(words, comment, where)
+                elif words[0] == "message":
                     if current is not None or len(words) != 3:
                         sys.exit("%s: bad message line" % where)
                     name, ident = words[1], int(words[2])
@@ -92,6 +119,11 @@ def c_header(msgs):
            "#ifndef IRH_MSGS_H_INCLUDED", "#define IRH_MSGS_H_INCLUDED",
            "#include <stddef.h>", "#include <stdint.h>", "#include <czmq.h>", "",
            "#ifdef __cplusplus", 'extern "C" {', "#endif", ""]
+    for c in CONSTS:
+        value = '"%s"' % c.value if isinstance(c.value, str) else "%d" % c.value
+        out.append("#define IRH_%s %s%s" % (c.name, value,
+                                            "    /* %s */" % c.comment if c.comment else ""))
+    out.append("")
     for m in msgs:
         out.append("#define IRH_MSG_%s %d" % (m.name.upper(), m.id))
     out.append("")
@@ -316,6 +348,11 @@ def py_module(msgs):
            "_U = {1: _struct.Struct('>B'), 2: _struct.Struct('>H'), 4: _struct.Struct('>I'),",
            "      8: _struct.Struct('>Q')}", "_LEN16 = _struct.Struct('>H')",
            "_LEN32 = _struct.Struct('>I')", "_ZERO32 = bytes(32)", ""]
+    for c in CONSTS:
+        if any(c.name == m.name.upper() for m in msgs):
+            sys.exit("const %s has the name of a message" % c.name)
+        out.append("%s = %r%s" % (c.name, c.value, "  # %s" % c.comment if c.comment else ""))
+    out.append("")
     for m in msgs:
         out.append("%s = %d" % (m.name.upper(), m.id))
     out.append("")

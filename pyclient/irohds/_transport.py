@@ -30,7 +30,9 @@ from . import _config
 from . import _log
 from . import _proto
 
-PROTOCOL = b"IRC1"
+# Envelope constants come from proto/envelope.def (generated into _proto).
+PROTOCOL = _proto.PROTO_CLIENT.encode()
+_STATUS_OK = _proto.STATUS_OK.encode()
 
 
 class Unavailable(Exception):
@@ -96,7 +98,9 @@ def _hex(v):
     return bytes.fromhex(v)
 
 
-_CONVERT = {"u": int, "i": int, "f": float, "s": _unescape, "x": _hex, "b": _bool}
+# Column types in the order proto/envelope.def's TABLE_TYPES lists them
+# (u64, i64, double, str, hex, bool).
+_CONVERT = dict(zip(_proto.TABLE_TYPES, (int, int, float, _unescape, _hex, _bool)))
 
 
 class Transport:
@@ -177,7 +181,7 @@ class Transport:
             if len(frames) < 4 or frames[0] != PROTOCOL or frames[2] != rid:
                 continue            # late reply to an abandoned request
             status = frames[3]
-            if status == b"OK":
+            if status == _STATUS_OK:
                 return frames[4:]
             code = frames[4].decode("utf-8", "replace") if len(frames) > 4 else "?"
             text = frames[5].decode("utf-8", "replace") if len(frames) > 5 else ""
