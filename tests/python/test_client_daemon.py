@@ -209,17 +209,7 @@ def test_daemon_started_on_demand(counter, daemon):
         out = run_worker(home, counter, "square", 9)
         assert count(counter) == 1
     finally:
-        pidfile = os.path.join(home, "run", "irohds-daemon.pid")
-        try:
-            with open(pidfile) as f:
-                pid = int(f.read().split()[0])
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(250):
-                os.kill(pid, 0)
-                time.sleep(0.02)
-            os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
-            pass
+        irohds_test.stop_detached(home)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -201,21 +200,6 @@ def test_unreachable_bootstrap_returns_empty_after_timeout(at_lone, caplog):
     assert not [p for p in irohds.peers() if p["state"] == "alive"]
 
 
-def _stop_detached(home):
-    """Stop the daemon a client started (detached: not our child) by the
-    pid in its pid file, as tests/python/test_client_daemon.py does."""
-    try:
-        with open(os.path.join(home, "run", "irohds-daemon.pid")) as f:
-            pid = int(f.read().split()[0])
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(250):
-            os.kill(pid, 0)
-            time.sleep(0.02)
-        os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError, IndexError):
-        pass
-
-
 def test_join_starts_the_daemon_and_its_timeout_counts_from_then():
     """A daemon binary that takes 3 s to start, a 3 s timeout, nobody to
     find: join waits its full timeout after the daemon answers (the start
@@ -238,7 +222,7 @@ def test_join_starts_the_daemon_and_its_timeout_counts_from_then():
         assert out == [] and running
         assert took >= 6.0, took        # 3 s start + the whole 3 s timeout
     finally:
-        _stop_detached(home)
+        irohds_test.stop_detached(home)
         shutil.rmtree(home, ignore_errors=True)
 
 

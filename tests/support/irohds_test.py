@@ -36,6 +36,21 @@ def test_env(home, **extra):
     return env
 
 
+def stop_detached(home):
+    """Stop a daemon that a client started detached (not our child) in
+    home: SIGTERM by the pid in its pid file, SIGKILL after 5 s."""
+    try:
+        with open(os.path.join(home, "run", "irohds-daemon.pid")) as f:
+            pid = int(f.read().split()[0])
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(250):
+            os.kill(pid, 0)
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
 def make_home():
     # Short path: ipc socket paths must stay under 107 bytes.
     home = tempfile.mkdtemp(prefix="irh-", dir="/tmp")
