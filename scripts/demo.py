@@ -61,9 +61,10 @@ def main():
         print("  key %s...  later calls %.0fx faster (a fresh process's first call" %
               (results[0]["key"][:16], speedup))
         print("  includes its one-off cost: hashing the function's code for its identity)")
-        print("Across nodes: peers that share a namespace fetch from each other once")
-        print("discovery and gossip land (see docs/); today each node shares through")
-        print("its own daemon's store.")
+        print("Across nodes: daemons already find each other and track who is alive")
+        print("(next: two nodes in namespaces, docs/peers.md); fetching a result from")
+        print("a peer instead of computing it is the next step, so today each node")
+        print("shares through its own daemon's store.")
     finally:
         subprocess.run(["rm", "-rf", workdir])
 

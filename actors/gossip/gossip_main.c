@@ -53,6 +53,7 @@ typedef struct {
     char store_rid [IRH_RID_MAX + 1];  //  request in flight, "" if none
     int64_t store_asked_ms;
     uint64_t store_entries, store_claims;
+    bool cpu_known;                     //  a CPU idle figure was measured
     swim_heartbeat_t announced;         //  the heartbeat peers have
     int64_t announced_ms;
 } s_gossip_t;
@@ -106,8 +107,12 @@ s_heartbeat (s_gossip_t *self)
     swim_heartbeat_t hb = self->self_node.hb;
     uint64_t total = 0, avail = 0;
     uint32_t idle = hb.cpu_idle_ppm;
-    if (cap_sys_cpu_idle (&self->cpu, &idle) == 0)
+    bool first_cpu = false;             //  the first real CPU figure since start
+    if (cap_sys_cpu_idle (&self->cpu, &idle) == 0) {
         hb.cpu_idle_ppm = idle;
+        first_cpu = !self->cpu_known;
+        self->cpu_known = true;
+    }
     if (cap_sys_meminfo (&total, &avail) == 0)
         hb.ram_free = avail;
     cap_sys_loadavg (&hb.load1_milli);
@@ -135,7 +140,8 @@ s_heartbeat (s_gossip_t *self)
                    || (uint64_t) (dgpu < 0 ? -dgpu : dgpu) > old->gpu_mem_free / 10;
     bool announce = (hb.status != old->status && since >= S_ANNOUNCE_STATUS_MS)
                  || (hb.results != old->results && since >= S_ANNOUNCE_RESULTS_MS)
-                 || (load_moved && since >= S_ANNOUNCE_LOAD_MS);
+                 || (load_moved && since >= S_ANNOUNCE_LOAD_MS)
+                 || first_cpu;          //  peers saw 0% idle until now
     if (announce) {
         self->announced = hb;
         self->announced_ms = zclock_mono ();
