@@ -108,7 +108,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         snprintf (path, sizeof path, "%s/%s", staging, name);
         switch (kind) {
             case 0: {
-                int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+                //  O_NONBLOCK: an earlier step may have made this name a
+                //  FIFO, and a blocking open of it waits for a reader.
+                int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK,
+                               0600);
                 if (fd >= 0) {
                     size_t n = pos < size ? data [pos] : 0;
                     if (n > size - pos)
