@@ -230,6 +230,7 @@ def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]]
     had_daemon = t.started_daemon
     pending = list(entries)
     listed = []
+    alone = None            # no LAN discovery and no bootstrap: nobody to wait for
     while True:
         try:
             while pending:
@@ -245,7 +246,10 @@ def join(ns: Optional[str] = None, *, bootstrap: Union[None, str, Iterable[str]]
                 _log.log.info("irohds.join: asked the daemon to contact %s%s", address,
                               "#%.12s..." % node_id if node_id else " (key trusted on first use)")
             listed = _peer_list(t.call("gossip", "gossip_peers"))
-            if not entries and not listed and _no_source_of_peers(t):
+            # Asked once: discovery's settings do not change during a join.
+            if alone is None and not entries and not listed:
+                alone = _no_source_of_peers(t)
+            if alone:
                 _log.log.info("irohds.join: no peer to find (LAN discovery off, no bootstrap "
                               "given or configured): returning at once. %s", _HINT_ALONE)
                 return listed
