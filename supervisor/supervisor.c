@@ -49,7 +49,8 @@ static const struct {
     const char *calls;
 } s_actor_table [] = {
     { "gossip",     "irohds-gossip",     "gossip",    4,
-      "store/ping store/has store/get store/ls store/stats store/info" },
+      "store/ping store/has store/get store/ls store/stats store/info "
+      "store/digest_list store/digest_get store/ingest cap/verdict cap/machcap" },
     { "discovery",  "irohds-discovery",  "discovery", 2,
       "gossip/gossip_join gossip/gossip_peers gossip/gossip_stats" },
     { "capability", "irohds-capability", "cap",   10, "" },
