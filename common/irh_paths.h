@@ -16,7 +16,6 @@ typedef struct {
     char *store;           //  <home>/store       (LMDB environment)
     char *blobs;           //  <home>/blobs       (large results, read-only files)
     char *staging;         //  <home>/run/staging (clients write large puts here)
-    char *fetch;           //  <home>/fetch       (gossip stages fetched blobs here)
     char *config;          //  <home>/config.toml
     char *log;             //  <home>/irohds.log
     char *pidfile;         //  <home>/run/irohds-daemon.pid
