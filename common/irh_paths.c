@@ -156,13 +156,14 @@ irh_paths_new (const char *home, bool create, char **err)
     self->store = s_printf ("%s/store", self->home);
     self->blobs = s_printf ("%s/blobs", self->home);
     self->staging = s_printf ("%s/run/staging", self->home);
+    self->fetch = s_printf ("%s/fetch", self->home);
     self->config = s_printf ("%s/config.toml", self->home);
     self->log = s_printf ("%s/irohds.log", self->home);
     self->pidfile = s_printf ("%s/run/irohds-daemon.pid", self->home);
     self->lockfile = s_printf ("%s/run/irohds-daemon.lock", self->home);
     self->broker_path = s_printf ("%s/run/broker.ipc", self->home);
     self->broker = s_printf ("ipc://%s", self->broker_path ? self->broker_path : "");
-    if (!self->run || !self->store || !self->blobs || !self->staging
+    if (!self->run || !self->store || !self->blobs || !self->staging || !self->fetch
     ||  !self->config || !self->log || !self->pidfile || !self->lockfile
     ||  !self->broker_path || !self->broker) {
         irh_paths_destroy (&self);
@@ -178,7 +179,7 @@ irh_paths_new (const char *home, bool create, char **err)
     }
     if (create) {
         const char *dirs [] = { self->home, self->run, self->store, self->blobs,
-                                self->staging };
+                                self->staging, self->fetch };
         for (size_t index = 0; index < sizeof dirs / sizeof dirs [0]; index++)
             if (irh_file_private_dir (dirs [index], err) == -1) {
                 irh_paths_destroy (&self);
@@ -210,6 +211,7 @@ irh_paths_destroy (irh_paths_t **self_p)
     free (self->store);
     free (self->blobs);
     free (self->staging);
+    free (self->fetch);
     free (self->config);
     free (self->log);
     free (self->pidfile);
@@ -310,6 +312,7 @@ irh_paths_test (bool verbose)
     assert (s_test_mode (paths->store) == 0700);
     assert (s_test_mode (paths->blobs) == 0700);
     assert (s_test_mode (paths->staging) == 0700);
+    assert (s_test_mode (paths->fetch) == 0700);
     char *expect = s_printf ("ipc://%s/run/broker.ipc", home);
     assert (strcmp (paths->broker, expect) == 0);
     assert (strcmp (paths->broker + 6, paths->broker_path) == 0);

@@ -16,6 +16,8 @@ typedef struct {
     char *store;           //  <home>/store       (LMDB environment)
     char *blobs;           //  <home>/blobs       (large results, read-only files)
     char *staging;         //  <home>/run/staging (clients write large puts here)
+    char *fetch;           //  <home>/fetch       (gossip writes fetched results here for
+                           //  the store to ingest; same filesystem as blobs/)
     char *config;          //  <home>/config.toml
     char *log;             //  <home>/irohds.log
     char *pidfile;         //  <home>/run/irohds-daemon.pid

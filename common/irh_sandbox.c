@@ -228,7 +228,8 @@ irh_sandbox_network_actor (irh_paths_t *paths, bool needs_identity)
         if (access (devices [index], F_OK) == 0)
             rc |= irh_sandbox_allow_write (self, devices [index]);
     //  The home: run/ (sockets, staging) and the shared log read-write,
-    //  the config read-only; store/ and blobs/ not at all.
+    //  the config read-only; store/ not at all (gossip: blobs/ read-only
+    //  and fetch/ read-write, below).
     rc |= irh_sandbox_allow_write (self, paths->run);
     rc |= irh_sandbox_allow_write (self, paths->log);
     rc |= irh_sandbox_allow_read (self, paths->config);
@@ -244,6 +245,13 @@ irh_sandbox_network_actor (irh_paths_t *paths, bool needs_identity)
             peers = NULL;
         rc |= peers? irh_sandbox_allow_write (self, peers): -1;
         free (peers);
+        //  Serving results to peers reads the store's blob files (the
+        //  path the store names, opened read-only); fetching stages the
+        //  peers' bytes under fetch/ for the store to ingest. The store's
+        //  LMDB stays out of reach (network actors never write it), and
+        //  discovery gets neither.
+        rc |= irh_sandbox_allow_read (self, paths->blobs);
+        rc |= irh_sandbox_allow_write (self, paths->fetch);
     }
     if (rc)
         irh_sandbox_destroy (&self);

@@ -47,6 +47,8 @@ int gossip_calls_send (gossip_calls_t *self, const char *service, zmsg_t **body_
 //  is never called.
 void gossip_calls_cancel (gossip_calls_t *self, void *arg);
 size_t gossip_calls_pending (gossip_calls_t *self);
+//  Counters (calls_*) as name/value rows of the gossip_stats table.
+void gossip_calls_stats (gossip_calls_t *self, irh_table_t *table);
 
 //  ---------------------------------------------------------------------
 //  gossip_xfer: the data socket.

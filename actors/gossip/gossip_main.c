@@ -6,19 +6,22 @@
     the node identity, listens for peers on peers.listen (gossip_link.c),
     drives swim_tick from a zloop timer, announces this node's homie
     heartbeat (CPU idle, RAM free, load, GPU) and answers the broker
-    requests of proto/gossip.def: gossip_peers, gossip_join, gossip_stats.
+    requests of proto/gossip.def: gossip_peers, gossip_join, gossip_stats,
+    gossip_lookup, gossip_fetches. The result-sharing half (gossip_data.h:
+    the data socket, digests, serving, fetching) runs on the same loop.
     docs/peers.md is the user's view.
 */
 #include "gossip.h"
+#include "gossip_data.h"
 #include "../capability/cap.h"
 #include "irh_actor.h"
-#include "irh_client.h"
 #include "irh_file.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
 #include "irh_sandbox.h"
 #include "irh_table.h"
 #include "irh_worker.h"
+#include <assert.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@
 #define S_SWEEP_MS      5000        //  idle links, stale inbound connections
 #define S_HEARTBEAT_MS  5000        //  re-read /proc for our heartbeat
 #define S_STORE_WAIT_MS 60000       //  give up on a store stats request
+#define S_EVENTS_MAX    4096        //  member events queued for the data plane
 
 typedef struct {
     irh_identity_t *identity;
@@ -48,11 +52,19 @@ typedef struct {
     irh_sandbox_status_t sandbox;
     //  The store's counts for our heartbeat: results held, and claims
     //  (keys a local process computes now: status busy). Asked through
-    //  the broker every sweep, answered asynchronously.
-    irh_client_t *store;
-    char store_rid [IRH_RID_MAX + 1];  //  request in flight, "" if none
-    int64_t store_asked_ms;
+    //  the broker every sweep (gossip_calls), answered asynchronously.
+    gossip_calls_t *calls;              //  broker requests (NULL without a broker)
+    bool store_asking;                  //  a stats request is in flight
     uint64_t store_entries, store_claims;
+    //  The data plane (gossip_data.h); NULL without a broker.
+    gossip_xfer_t *xfer;
+    gossip_digests_t *digests;
+    gossip_serve_t *serve;
+    gossip_fetch_t *fetch;
+    //  Member changes seen inside swim's callbacks, handed to the data
+    //  plane once swim has returned (its callbacks may call into swim).
+    zlist_t *events;
+    uint64_t events_dropped, data_unrouted;
     bool cpu_known;                     //  a CPU idle figure was measured
     swim_heartbeat_t announced;         //  the heartbeat peers have
     int64_t announced_ms;
@@ -65,19 +77,70 @@ s_now (void *arg)
     return zclock_mono ();
 }
 
+//  A member event queued for the data plane: id and alive (true) or gone.
+typedef struct {
+    uint8_t id [SWIM_ID_SIZE];
+    bool alive;
+} s_member_event_t;
+
 static void
 s_event (void *arg, swim_event_t event, const swim_member_t *member)
 {
-    gossip_net_t *net = (gossip_net_t *) arg;      //  the host arg swim was given
+    s_gossip_t *self = (s_gossip_t *) arg;         //  the host arg swim was given
     static const char *names [] = { "", "join", "alive", "suspect", "dead", "update", "forget" };
     //  No link kept open (and retried) to a member that is gone.
     if (event == SWIM_EVENT_DEAD || event == SWIM_EVENT_FORGET)
-        gossip_net_forget (net, member->node->id);
+        gossip_net_forget (self->net, member->node->id);
+    if (self->events
+    &&  (event == SWIM_EVENT_JOIN || event == SWIM_EVENT_ALIVE || event == SWIM_EVENT_DEAD)) {
+        if (zlist_size (self->events) < S_EVENTS_MAX) {
+            s_member_event_t *queued = (s_member_event_t *) zmalloc (sizeof (s_member_event_t));
+            assert (queued);
+            memcpy (queued->id, member->node->id, SWIM_ID_SIZE);
+            queued->alive = event != SWIM_EVENT_DEAD;
+            zlist_append (self->events, queued);
+        }
+        else
+            self->events_dropped++;
+    }
     if (event != SWIM_EVENT_UPDATE) {
         char id [IRH_NODE_ID_HEX + 1];
         irh_identity_id_from_key (member->node->id, id);
         irh_info ("member %.12s (%s, %s): %s", id, member->node->name, member->node->address,
                   names [event]);
+    }
+}
+
+//  Hand queued member events to the data plane: a member alive gets asked
+//  for its digests; one dead loses its digests, its data link and its
+//  place as a fetch source.
+static void
+s_member_events (s_gossip_t *self)
+{
+    s_member_event_t *queued;
+    while (self->events && (queued = (s_member_event_t *) zlist_pop (self->events))) {
+        swim_member_t member;
+        swim_node_t gone;
+        if (swim_member_find (self->swim, queued->id, &member) != 0) {
+            memset (&gone, 0, sizeof gone);
+            memcpy (gone.id, queued->id, SWIM_ID_SIZE);
+            memset (&member, 0, sizeof member);
+            member.node = &gone;
+            member.state = SWIM_DEAD;
+        }
+        //  Only what is still true now: an event may be stale by a tick.
+        bool alive = queued->alive && member.state == SWIM_ALIVE;
+        if (queued->alive == alive || !queued->alive) {
+            if (!alive && self->xfer)
+                gossip_xfer_forget (self->xfer, queued->id);
+            if (self->digests)
+                gossip_digests_member (self->digests, &member, alive);
+#ifdef GOSSIP_HAVE_FETCH
+            if (self->fetch)
+                gossip_fetch_member (self->fetch, &member, alive);
+#endif
+        }
+        free (queued);
     }
 }
 
@@ -87,6 +150,24 @@ s_packet (void *arg, const uint8_t *from, const uint8_t *data, size_t size)
     s_gossip_t *self = (s_gossip_t *) arg;
     swim_on_message (self->swim, from, data, size);
     self->swim_due = 0;                 //  a packet may start timers: tick now
+    s_member_events (self);
+}
+
+//  A peer's message on the data socket (gossip_xfer): digests or requests.
+static void
+s_on_data (void *arg, const uint8_t *from, zframe_t *route, int id, zframe_t *frame)
+{
+    s_gossip_t *self = (s_gossip_t *) arg;
+    if (id == IRH_MSG_PEER_DIGEST_FULL || id == IRH_MSG_PEER_DIGEST_DELTA
+    ||  id == IRH_MSG_PEER_DIGEST_WANT || id == IRH_MSG_PEER_DIGESTS_WANT) {
+        if (self->digests)
+            gossip_digests_message (self->digests, from, route, id, frame);
+    }
+    else
+    if ((id == IRH_MSG_PEER_MANIFEST_WANT || id == IRH_MSG_PEER_READ_WANT) && self->serve)
+        gossip_serve_message (self->serve, from, route, id, frame);
+    else
+        self->data_unrouted++;
 }
 
 //  This node's heartbeat from /proc and the store; true when it should be
@@ -158,53 +239,20 @@ s_on_swim_timer (zloop_t *loop, int timer_id, void *arg)
     int64_t now = zclock_mono ();
     if (now >= self->swim_due)
         self->swim_due = swim_tick (self->swim, now);
+    s_member_events (self);
     return 0;
 }
 
-//  Ask the store for its stats (one request in flight at a time).
 static void
-s_ask_store (s_gossip_t *self)
+s_on_store_stats (void *arg, int rc, zmsg_t *reply, const char *error_code)
 {
-    int64_t now = zclock_mono ();
-    if (!self->store || (self->store_rid [0] && now - self->store_asked_ms < S_STORE_WAIT_MS))
-        return;
-    if (self->store_rid [0])                //  abandoned: its late reply is dropped
-        irh_client_recv (self->store, self->store_rid, 0, NULL);
-    irh_stats_t request = { 0 };
-    zframe_t *frame = irh_stats_encode (&request);
-    zmsg_t *body = zmsg_new ();
-    zmsg_append (body, &frame);
-    const char *rid;
-    self->store_rid [0] = 0;
-    if (irh_client_send (self->store, "store", &body, &rid) == 0) {
-        snprintf (self->store_rid, sizeof self->store_rid, "%s", rid);
-        self->store_asked_ms = now;
-    }
-    zmsg_destroy (&body);
-}
-
-static int
-s_on_store_reply (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop; (void) reader;
     s_gossip_t *self = (s_gossip_t *) arg;
-    if (!self->store_rid [0]) {
-        //  Nothing asked (a late answer to an abandoned request): drain.
-        zmsg_t *stale = zmsg_recv (irh_client_sock (self->store));
-        zmsg_destroy (&stale);
-        return 0;
-    }
-    zmsg_t *reply = NULL;
-    int rc = irh_client_try_recv (self->store, self->store_rid, &reply);
-    if (rc == 1)
-        return 0;                           //  not ours yet
-    self->store_rid [0] = 0;
-    if (rc == -1) {
-        irh_debug ("store stats for the heartbeat: %s", irh_client_error_text (self->store));
-        return 0;
+    self->store_asking = false;
+    if (rc != 0) {
+        irh_debug ("store stats for the heartbeat: %s", error_code);
+        return;
     }
     irh_table_t *table = irh_table_decode (reply);
-    zmsg_destroy (&reply);
     for (size_t row = 0; table && row < irh_table_rows (table); row++) {
         const char *name = irh_table_get (table, row, "name");
         const char *value = irh_table_get (table, row, "value");
@@ -222,7 +270,22 @@ s_on_store_reply (zloop_t *loop, zsock_t *reader, void *arg)
     ||   (self->store_claims != 0) != (self->self_node.hb.status == SWIM_STATUS_BUSY))
     &&  s_heartbeat (self))
         swim_update_self (self->swim, &self->self_node);
-    return 0;
+}
+
+//  Ask the store for its stats (one request in flight at a time; a call
+//  that gets no answer fails by itself after S_STORE_WAIT_MS).
+static void
+s_ask_store (s_gossip_t *self)
+{
+    if (!self->calls || self->store_asking)
+        return;
+    irh_stats_t request = { 0 };
+    zframe_t *frame = irh_stats_encode (&request);
+    zmsg_t *body = zmsg_new ();
+    zmsg_append (body, &frame);
+    if (gossip_calls_send (self->calls, "store", &body, S_STORE_WAIT_MS, s_on_store_stats,
+                           self) == 0)
+        self->store_asking = true;
 }
 
 static int
@@ -282,7 +345,10 @@ s_peers_table (s_gossip_t *self)
         irh_table_str (table, m.node->hb.gpu_model);
         irh_table_u64 (table, m.node->hb.gpu_mem_free);
         irh_table_str (table, m.node->hb.status ? "busy" : "idle");
-        irh_table_u64 (table, m.node->hb.results);
+        //  Results: estimated from its digests when we hold them (exact
+        //  to a few percent and current), else its heartbeat's figure.
+        uint64_t results = self->digests ? gossip_digests_results (self->digests, m.node->id) : 0;
+        irh_table_u64 (table, results ? results : m.node->hb.results);
         irh_table_str (table, m.node->hb.version);
         irh_table_u64 (table, m.incarnation);
         irh_table_u64 (table, m.seen_ms > 0 && now > m.seen_ms ? (uint64_t) (now - m.seen_ms) : 0);
@@ -355,6 +421,27 @@ s_stats_table (s_gossip_t *self)
         irh_table_str (table, rows [i].name);
         irh_table_u64 (table, rows [i].value);
     }
+    struct { const char *name; uint64_t value; } extra [] = {
+        { "member_events_dropped", self->events_dropped },
+        { "data_unrouted", self->data_unrouted },
+    };
+    for (size_t i = 0; i < sizeof extra / sizeof extra [0]; i++) {
+        irh_table_row (table);
+        irh_table_str (table, extra [i].name);
+        irh_table_u64 (table, extra [i].value);
+    }
+    if (self->calls)
+        gossip_calls_stats (self->calls, table);
+    if (self->xfer)
+        gossip_xfer_stats (self->xfer, table);
+    if (self->digests)
+        gossip_digests_stats (self->digests, table);
+    if (self->serve)
+        gossip_serve_stats (self->serve, table);
+#ifdef GOSSIP_HAVE_FETCH
+    if (self->fetch)
+        gossip_fetch_stats (self->fetch, table);
+#endif
     zmsg_t *reply = zmsg_new ();
     irh_table_append (table, reply);
     irh_table_destroy (&table);
@@ -428,6 +515,40 @@ s_handle_join (s_gossip_t *self, irh_request_t *request, zframe_t *frame)
     irh_worker_reply (self->worker, request, &reply);
 }
 
+#ifdef GOSSIP_HAVE_FETCH
+//  gossip_lookup (the request is taken: answered when the lookup ends)
+//  and gossip_fetches. -1 on a bad request (answered here).
+static int
+s_handle_fetch (s_gossip_t *self, irh_request_t **request_p, zframe_t *frame, int id)
+{
+    irh_request_t *request = *request_p;
+    if (!self->fetch) {
+        irh_worker_error (self->worker, request, "unavailable",
+                          "gossip: results are not shared (no data socket or broker)");
+        return 0;
+    }
+    if (id == IRH_MSG_GOSSIP_LOOKUP) {
+        irh_gossip_lookup_t lookup;
+        if (irh_gossip_lookup_decode (frame, &lookup) != 0) {
+            irh_worker_error (self->worker, request, "bad-request", "gossip_lookup: %s",
+                              irh_msgs_error ());
+            return -1;
+        }
+        gossip_fetch_lookup (self->fetch, request_p, &lookup);
+        return 0;
+    }
+    irh_gossip_fetches_t fetches;
+    if (irh_gossip_fetches_decode (frame, &fetches) != 0) {
+        irh_worker_error (self->worker, request, "bad-request", "gossip_fetches: %s",
+                          irh_msgs_error ());
+        return -1;
+    }
+    zmsg_t *reply = gossip_fetch_table (self->fetch, fetches.key);
+    irh_worker_reply (self->worker, request, &reply);
+    return 0;
+}
+#endif
+
 static void
 s_handle (s_gossip_t *self, irh_request_t *request)
 {
@@ -454,6 +575,13 @@ s_handle (s_gossip_t *self, irh_request_t *request)
     else
     if (id == IRH_MSG_GOSSIP_JOIN)
         s_handle_join (self, request, frame);
+#ifdef GOSSIP_HAVE_FETCH
+    else
+    if (id == IRH_MSG_GOSSIP_LOOKUP || id == IRH_MSG_GOSSIP_FETCHES) {
+        if (s_handle_fetch (self, &request, frame, id) != 0)
+            self->bad_requests++;
+    }
+#endif
     else {
         self->bad_requests++;
         irh_worker_error (self->worker, request, id < 0 ? "bad-request" : "unknown-command",
@@ -574,12 +702,26 @@ main (int argc, char *argv [])
     swim_config_t config;
     swim_config_default (&config);
     config.seed = (uint64_t) getpid () ^ (uint64_t) zclock_time ();
-    swim_host_t host = { gossip_net_send, s_event, s_now, self.net };
+    swim_host_t host = { gossip_net_send, s_event, s_now, &self };
     if (self.net)
         self.swim = swim_new (node, &config, &host);
     self.worker = irh_worker_new ("gossip", actor.broker, actor.bind);
     if (actor.broker)
-        self.store = irh_client_new (actor.broker);
+        self.calls = gossip_calls_new (actor.broker, self.loop);
+    //  The data plane needs the broker (store, cap) and the gossip port.
+    if (self.calls && self.net && self.swim && self.worker) {
+        self.events = zlist_new ();
+        self.xfer = gossip_xfer_new (self.identity, self.listen, gossip_net_port (self.net),
+                                     self.loop, s_on_data, &self);
+    }
+    if (self.xfer) {
+        self.digests = gossip_digests_new (self.xfer, self.calls, self.swim, self.loop);
+        self.serve = gossip_serve_new (self.xfer, self.calls, actor.paths->home, self.loop);
+#ifdef GOSSIP_HAVE_FETCH
+        self.fetch = gossip_fetch_new (self.xfer, self.digests, self.calls, self.swim,
+                                       self.worker, actor.paths->fetch, self.loop);
+#endif
+    }
     irh_actor_cleanup (&actor);
     if (!self.net || !self.swim || !self.worker) {
         irh_error ("cannot start the gossip actor");
@@ -591,21 +733,32 @@ main (int argc, char *argv [])
     zloop_reader (self.loop, irh_worker_sock (self.worker), s_on_worker, &self);
     zloop_timer (self.loop, S_TICK_MS, 0, s_on_swim_timer, &self);
     zloop_timer (self.loop, S_SWEEP_MS, 0, s_on_slow_timer, &self);
-    if (self.store) {
-        zloop_reader (self.loop, irh_client_sock (self.store), s_on_store_reply, &self);
-        s_ask_store (&self);
-    }
+    s_ask_store (&self);
     zloop_timer (self.loop, IRH_HEARTBEAT_MS / 4, 0, s_on_worker_timer, &self);
     zloop_start (self.loop);
 
     irh_info ("stopping");
     swim_leave (self.swim);
+    //  The data plane before swim (digests hold it) and calls last (the
+    //  others cancel theirs on it).
+#ifdef GOSSIP_HAVE_FETCH
+    gossip_fetch_destroy (&self.fetch);
+#endif
+    gossip_serve_destroy (&self.serve);
+    gossip_digests_destroy (&self.digests);
+    gossip_xfer_destroy (&self.xfer);
     swim_destroy (&self.swim);
     gossip_tofu_destroy (&self.tofu);
     gossip_net_destroy (&self.net);
     zloop_destroy (&self.loop);
     irh_worker_destroy (&self.worker);
-    irh_client_destroy (&self.store);
+    gossip_calls_destroy (&self.calls);
+    if (self.events) {
+        s_member_event_t *queued;
+        while ((queued = (s_member_event_t *) zlist_pop (self.events)))
+            free (queued);
+        zlist_destroy (&self.events);
+    }
     irh_identity_destroy (&self.identity);
     irh_log_close ();
     return 0;

@@ -25,7 +25,8 @@ const char *store_counter_names [STORE_COUNTERS] = {
     "bad_requests", "bad_paths", "map_full", "map_grown", "put_errors",
     "io_errors", "claims_granted", "claims_held", "claims_waited",
     "claims_released", "touches", "gc_runs", "hits_local", "claims_dead",
-    "store_reset", "no_space", "gc_refused"
+    "store_reset", "no_space", "gc_refused", "ingested", "ingest_refused",
+    "ingest_mismatch", "ingest_exists", "digest_rebuilds", "digest_inconsistent"
 };
 
 const char *store_dbi_sum_names [3] = { "bytes_total", "inline_bytes", "file_bytes" };
@@ -214,6 +215,7 @@ store_dbi_begin (store_db_t *self, store_wtxn_t *w)
         return store_dbi_mdb_fail (self, "begin write transaction", rc);
     w->sums = self->sums;
     w->unlink = zlist_new ();
+    w->digest_ops = zlist_new ();
     return 0;
 }
 
@@ -225,6 +227,7 @@ store_dbi_abort (store_db_t *self, store_wtxn_t *w)
         mdb_txn_abort (w->txn);
     w->txn = NULL;
     store_dbi_list_free (&w->unlink);
+    store_dbi_digest_apply (self, w, false);
 }
 
 int
@@ -263,6 +266,9 @@ store_dbi_commit (store_db_t *self, store_wtxn_t *w)
         free (path);
     }
     store_dbi_list_free (&w->unlink);
+    //  Committed: the digests follow (kept in memory only, so never ahead
+    //  of what a reader of the database sees).
+    store_dbi_digest_apply (self, w, true);
     return 0;
 }
 
@@ -319,6 +325,8 @@ int
 store_dbi_remove (store_db_t *self, store_wtxn_t *w, const uint8_t *key, const irh_manifest_t *m)
 {
     int rc = store_dbi_del (w->txn, self->results, key, STORE_KEY_SIZE);
+    if (!rc)
+        store_dbi_digest_note (self, w, key, m, false);
     if (rc || !m)
         return rc;      //  undecodable manifest: its index entries are stale hints now
     uint8_t ik [STORE_FN_PREFIX + 1 + STORE_KEY_SIZE];

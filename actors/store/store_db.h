@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include "irh_msgs.h"
 #include "irh_table.h"
+#include "irh_digest.h"
 
 typedef struct _store_db_t store_db_t;
 
@@ -51,6 +52,8 @@ typedef enum {
     STORE_CLAIMS_GRANTED, STORE_CLAIMS_HELD, STORE_CLAIMS_WAITED,
     STORE_CLAIMS_RELEASED, STORE_TOUCHES, STORE_GC_RUNS, STORE_HITS_LOCAL,
     STORE_CLAIMS_DEAD, STORE_RESETS, STORE_NO_SPACE, STORE_GC_REFUSED,
+    STORE_INGESTED, STORE_INGEST_REFUSED, STORE_INGEST_MISMATCH, STORE_INGEST_EXISTS,
+    STORE_DIGEST_REBUILDS, STORE_DIGEST_INCONSISTENT,
     STORE_COUNTERS
 } store_counter_t;
 
@@ -84,6 +87,30 @@ void store_db_destroy (store_db_t **self_p);
 //  reply, or -1.
 int store_db_put (store_db_t *self, const irh_put_t *put, const uint8_t *data,
                   size_t size, irh_put_ok_t *reply);
+//  Where ingested results must come from: the gossip actor's fetch
+//  directory (<home>/fetch, same filesystem as blobs_dir), made 0700 if
+//  missing. Until it is set every ingest is refused. 0 or -1.
+int store_db_set_fetch_dir (store_db_t *self, const char *fetch_dir);
+//  Store a result a peer sent (store.def "ingest"): the regular file
+//  ingest->path under the fetch directory must hash to the manifest's size
+//  and blob. Stored like a put by path (one write transaction, the file
+//  becomes the blob or is read inline), keeping the manifest's fn, ns,
+//  codec, created_us, origin, cost record and flags (less local_only).
+//  Never replaces a live result. Ends a claim on the key. Errors (code):
+//  "bad-request", "exists", "mismatch", "full", "io". 0 or -1.
+int store_db_ingest (store_db_t *self, const irh_ingest_t *ingest, irh_put_ok_t *reply);
+
+//  Key digests, one per namespace with results (store_digest.c,
+//  docs/store.md). Columns of digest_list, and its rows.
+#define STORE_DB_DIGEST_COLUMNS "ns:s\tseed:u\tepoch:u\tcount:u\tnbits:u"
+void store_db_digest_list (store_db_t *self, irh_table_t *table);
+//  Namespace ns's digest as a peer_digest_delta from (seed, epoch) when
+//  one can be cut, else peer_digest_full (seed 0: always whole). NULL with
+//  error "not-found" when no digest of ns exists.
+zframe_t *store_db_digest_get (store_db_t *self, const char *ns, uint64_t seed, uint64_t epoch);
+//  The digest of namespace ns, or NULL (for tests; owned by the store).
+irh_digest_t *store_db_digest (store_db_t *self, const char *ns);
+
 //  Fetch and verify. Returns 0 on a hit (hit filled; caller destroys
 //  hit->content), 1 on a miss (hit->reason), -1 on an error. A corrupt
 //  entry is removed and counted, and answered as a miss.

@@ -23,6 +23,7 @@ typedef struct {
     zlist_t *unlink;            //  malloc'd paths of file blobs to delete
     uint64_t removed;           //  entries removed in this txn
     uint64_t freed;             //  content bytes freed in this txn
+    zlist_t *digest_ops;        //  key digest changes, applied on commit
 } store_wtxn_t;
 
 struct _store_db_t {
@@ -30,6 +31,9 @@ struct _store_db_t {
     MDB_dbi results, blobs, refs, fnindex, lru, expiry, claims, meta, ttl;
     char *store_dir, *blobs_dir, *staging_dir, *tmp_dir;
     char *staging_real;         //  realpath of staging_dir
+    char *fetch_dir, *fetch_real;   //  ingest sources (store_db_set_fetch_dir)
+    zhashx_t *digests;          //  namespace -> irh_digest_t (store_digest.c)
+    uint64_t digest_open_us;    //  time the open-time scan took
     store_db_config_t config;
     uint64_t map_now;           //  current map size
     store_sums_t sums;
@@ -118,6 +122,24 @@ uint64_t store_dbi_ttl (store_db_t *self, MDB_txn *txn, const uint8_t *key);
 uint64_t store_dbi_expiry_at (uint64_t now_us, uint64_t ttl_ms);
 //  Apply pending touches inside w.
 int store_dbi_apply_touches (store_db_t *self, store_wtxn_t *w);
+
+//  Key digests (store_digest.c). Build every namespace's digest from the
+//  results database (at open). 0 or an LMDB error.
+int store_dbi_digest_build (store_db_t *self);
+void store_dbi_digest_destroy (store_db_t *self);
+//  Note inside w that key (manifest m, as stored) was added to or removed
+//  from results; applied to the digests only when w commits. Results with
+//  flags bit 1 (local_only) are in no digest; m NULL (a manifest that did
+//  not decode: its namespace is unknown) is counted as inconsistent.
+void store_dbi_digest_note (store_db_t *self, store_wtxn_t *w, const uint8_t *key,
+                            const irh_manifest_t *m, bool add);
+//  After w committed: apply its notes, rebuild digests that outgrew their
+//  size. Frees the notes (also what abort calls, with apply false).
+void store_dbi_digest_apply (store_db_t *self, store_wtxn_t *w, bool apply);
+//  Drop digests whose namespace has no key left (gc).
+void store_dbi_digest_prune (store_db_t *self);
+//  Stats rows computed from the digests (digests, digest_keys, digest_saturated).
+uint64_t store_dbi_digest_stat (store_db_t *self, const char *name);
 
 //  Index keys: 8-byte big-endian time + 32-byte key; fn prefix + 0 + key.
 void store_dbi_time_key (uint8_t out [40], uint64_t t, const uint8_t *key);

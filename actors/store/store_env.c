@@ -254,6 +254,7 @@ store_db_new (const char *store_dir, const char *blobs_dir, const char *staging_
         self->config.map_initial = self->config.map_size;
     self->touches = zhashx_new ();
     zhashx_set_destructor (self->touches, (zhashx_destructor_fn *) zstr_free);
+    self->digests = zhashx_new ();      //  replaced by store_dbi_digest_build
 
     if (store_dbi_mkdir (store_dir) || store_dbi_mkdir (blobs_dir) || store_dbi_mkdir (self->tmp_dir)
     ||  store_dbi_mkdir (staging_dir)) {
@@ -273,6 +274,15 @@ store_db_new (const char *store_dir, const char *blobs_dir, const char *staging_
         rc = s_reset_env (self, why, err);
     }
     if (rc) {
+        s_close_env (self);
+        store_db_destroy (&self);
+        return NULL;
+    }
+    //  The key digests are in memory only: one pass over the results.
+    rc = store_dbi_digest_build (self);
+    if (rc) {
+        *err = zsys_sprintf ("cannot build the key digests from %s: %s", store_dir,
+                             mdb_strerror (rc));
         s_close_env (self);
         store_db_destroy (&self);
         return NULL;
@@ -298,6 +308,9 @@ store_db_destroy (store_db_t **self_p)
         mdb_env_close (self->env);
     }
     zhashx_destroy (&self->touches);
+    store_dbi_digest_destroy (self);
+    free (self->fetch_dir);
+    free (self->fetch_real);
     free (self->store_dir);
     free (self->blobs_dir);
     free (self->staging_dir);

@@ -86,6 +86,10 @@ main (int argc, char *argv [])
     for (size_t i = logged; i < irh_config_errors (actor.config); i++)
         irh_warn ("store: %s", irh_config_error (actor.config, i));
     store_db_t *db = store_db_new (paths->store, paths->blobs, paths->staging, &db_config, &err);
+    if (db && store_db_set_fetch_dir (db, paths->fetch)) {
+        err = strdup (store_db_error_text (db));
+        store_db_destroy (&db);
+    }
     if (!db) {
         irh_error ("store: %s", err);
         free (err);

@@ -293,6 +293,8 @@ s_recount (store_db_t *self, store_wtxn_t *w, irh_gc_reply_t *reply)
         self->counters [STORE_CORRUPT]++;
         //  Its blob reference was not counted above: drop only the entry.
         rc = store_dbi_del (w->txn, self->results, key, STORE_KEY_SIZE);
+        if (!rc)
+            store_dbi_digest_note (self, w, key, ok ? &m : NULL, false);
     }
     store_dbi_list_purge (drop);
     //  Blobs: keep the referenced ones with the right refcount.
@@ -496,6 +498,9 @@ store_db_gc (store_db_t *self, irh_gc_reply_t *reply)
         store_dbi_abort (self, &w);
     if (rc)
         return store_dbi_mdb_fail (self, "gc", rc);
+    //  Namespaces whose last result went lose their digest now (until
+    //  then peers learned through deltas that its keys are gone).
+    store_dbi_digest_prune (self);
     reply->bytes = freed;
     //  Files: after the commit, so every file the databases still name is kept.
     MDB_txn *txn;
@@ -774,6 +779,8 @@ store_db_stat (store_db_t *self, const char *name)
         return zhashx_size (self->touches);
     if (streq (name, "map_size"))
         return self->map_now;
+    if (streq (name, "digests") || streq (name, "digest_keys") || streq (name, "digest_saturated"))
+        return store_dbi_digest_stat (self, name);
     if (streq (name, "map_used")) {
         MDB_envinfo info;
         MDB_stat st;
@@ -789,7 +796,8 @@ store_db_stats (store_db_t *self, irh_table_t *table)
 {
     static const char *sums [] = { "entries", "blobs", "claims", "claims_active", "bytes_total",
                                    "inline_bytes",
-                                   "file_bytes", "map_size", "map_used", "pending_touches" };
+                                   "file_bytes", "map_size", "map_used", "pending_touches",
+                                   "digests", "digest_keys", "digest_saturated" };
     for (size_t i = 0; i < sizeof (sums) / sizeof (sums [0]); i++) {
         irh_table_row (table);
         irh_table_str (table, sums [i]);
@@ -821,6 +829,8 @@ store_db_info (store_db_t *self, irh_table_t *table)
     s_info_row (table, "store", "%s", self->store_dir);
     s_info_row (table, "blobs", "%s", self->blobs_dir);
     s_info_row (table, "staging", "%s", self->staging_dir);
+    s_info_row (table, "fetch", "%s", self->fetch_dir ? self->fetch_dir : "");
+    s_info_row (table, "digest_open_us", "%llu", (unsigned long long) self->digest_open_us);
     s_info_row (table, "map_size", "%llu", (unsigned long long) self->map_now);
     s_info_row (table, "map_max", "%llu", (unsigned long long) self->config.map_size);
     s_info_row (table, "inline_max", "%llu", (unsigned long long) self->config.inline_max);

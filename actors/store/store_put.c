@@ -35,6 +35,40 @@ typedef struct {
     bool no_space;              //  installing it failed for lack of disk space
 } s_content_t;
 
+//  Open real (resolved from path) as content the store takes over: a
+//  regular file of ours with one link, opened without blocking (a FIFO
+//  would block open) and without following a symlink at the last step.
+//  real is taken. A refusal counts counter.
+static int
+s_open_fresh (store_db_t *self, const char *path, char *real, store_counter_t counter,
+              s_content_t *c)
+{
+    c->fd = open (real, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    struct stat st;
+    const char *bad = NULL;
+    if (c->fd < 0 || fstat (c->fd, &st))
+        bad = strerror (errno);
+    else
+    if (!S_ISREG (st.st_mode))
+        bad = S_ISFIFO (st.st_mode) ? "a FIFO, not a regular file" : "not a regular file";
+    else
+    if (st.st_uid != geteuid ())
+        bad = "owned by another user";
+    else
+    if (st.st_nlink != 1)
+        bad = "has more than one link (a hard link to a file the store would not own)";
+    if (bad) {
+        store_dbi_refuse (self, counter, "%s path %.300s: %s",
+                          counter == STORE_BAD_PATHS ? "staged" : "fetched", path, bad);
+        free (real);
+        return -1;
+    }
+    c->dev = st.st_dev;
+    c->ino = st.st_ino;
+    c->staged = real;
+    return 0;
+}
+
 //  Validate and open a staged file. It must resolve to a path strictly
 //  inside the staging directory, and be a regular file with exactly one
 //  link, owned by us: the store takes that inode over as the blob (chmod
@@ -59,28 +93,8 @@ s_staged_open (store_db_t *self, const char *path, s_content_t *c)
         free (real);
         return rc;
     }
-    c->fd = open (real, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-    struct stat st;
-    const char *bad = NULL;
-    if (c->fd < 0 || fstat (c->fd, &st))
-        bad = strerror (errno);
-    else
-    if (!S_ISREG (st.st_mode))
-        bad = S_ISFIFO (st.st_mode) ? "a FIFO, not a regular file" : "not a regular file";
-    else
-    if (st.st_uid != geteuid ())
-        bad = "owned by another user";
-    else
-    if (st.st_nlink != 1)
-        bad = "has more than one link (a hard link to a file the store would not own)";
-    if (bad) {
-        store_dbi_refuse (self, STORE_BAD_PATHS, "staged path %.300s: %s", path, bad);
-        free (real);
+    if (s_open_fresh (self, path, real, STORE_BAD_PATHS, c))
         return -1;
-    }
-    c->dev = st.st_dev;
-    c->ino = st.st_ino;
-    c->staged = real;
     uint64_t size;
     if (irh_blake3_fd (c->fd, c->hash, &size)) {
         self->counters [STORE_IO_ERRORS]++;
@@ -235,14 +249,34 @@ s_file_ok (store_db_t *self, const uint8_t *hash, uint64_t size)
     return ok;
 }
 
-//  One write transaction for the whole put. Returns 0, an LMDB error, or
-//  -2 when a non-LMDB step failed (error already set).
+//  What a put or an ingest stores besides the content.
+typedef struct {
+    const uint8_t *key;
+    irh_manifest_t m;           //  codec, fn, ns, cost record, origin, flags;
+                                //  created_us (0: now)
+    uint64_t ttl_ms;            //  idle TTL, 0: none
+    bool ingest;                //  never replaces a live result
+} s_record_t;
+
+//  An ingest finds a live result under its key: -4 from s_put_txn.
+#define S_EXISTS    (-4)
+
+//  One write transaction for the whole put. Returns 0, an LMDB error,
+//  -2 when a non-LMDB step failed (error already set), -3 when the disk
+//  is full, S_EXISTS.
 static int
-s_put_txn (store_db_t *self, const irh_put_t *put, s_content_t *c, irh_put_ok_t *reply)
+s_put_txn (store_db_t *self, const s_record_t *rec, s_content_t *c, irh_put_ok_t *reply)
 {
     store_wtxn_t w;
     if (store_dbi_begin (self, &w))
         return -2;
+    irh_manifest_t m;
+    if (rec->ingest && store_dbi_manifest (self, w.txn, rec->key, &m) == 0
+    &&  (m.expires_us == 0 || m.expires_us > store_db_now (self))) {
+        //  Never replace a result of ours with a peer's copy.
+        store_dbi_abort (self, &w);
+        return S_EXISTS;
+    }
     int rc = store_dbi_apply_touches (self, &w);
     //  1. the blob: reuse (refcount + 1) or create
     MDB_val bk = { IRH_HASH_SIZE, c->hash }, bv;
@@ -302,15 +336,14 @@ s_put_txn (store_db_t *self, const irh_put_t *put, s_content_t *c, irh_put_ok_t 
         rc = mdb_put (w.txn, self->refs, &bk, &nv, 0);
     }
     //  2. the previous result under this key, if any, lets go of its blob
-    irh_manifest_t m;
     if (!rc) {
-        int mrc = store_dbi_manifest (self, w.txn, put->key, &m);
+        int mrc = store_dbi_manifest (self, w.txn, rec->key, &m);
         if (mrc == 0)
-            rc = store_dbi_remove (self, &w, put->key, &m);
+            rc = store_dbi_remove (self, &w, rec->key, &m);
         else
         if (mrc == 1) {
             self->counters [STORE_CORRUPT]++;
-            rc = store_dbi_remove (self, &w, put->key, NULL);
+            rc = store_dbi_remove (self, &w, rec->key, NULL);
         }
         else
         if (mrc != MDB_NOTFOUND)
@@ -319,69 +352,60 @@ s_put_txn (store_db_t *self, const irh_put_t *put, s_content_t *c, irh_put_ok_t 
     //  3. manifest and indexes
     if (!rc) {
         uint64_t now = store_db_now (self);
-        uint64_t ttl = put->ttl_ms ? put->ttl_ms
-                     : put->ttl_s ? (put->ttl_s > UINT64_MAX / 1000 ? UINT64_MAX : put->ttl_s * 1000)
-                     : self->config.default_ttl_ms;
-        memset (&m, 0, sizeof (m));
+        uint64_t ttl = rec->ttl_ms;
+        m = rec->m;
         memcpy (m.blob, c->hash, IRH_HASH_SIZE);
         m.size = c->size;
-        strcpy (m.codec, put->codec);
-        strcpy (m.fn, put->fn);
-        strcpy (m.ns, put->ns);
-        m.created_us = m.accessed_us = now;
+        if (!m.created_us)
+            m.created_us = now;
+        m.accessed_us = now;
         m.expires_us = store_dbi_expiry_at (now, ttl);
-        m.flops = put->flops;
-        m.mem_bytes = put->mem_bytes;
-        m.peak_mem = put->peak_mem;
-        m.result_bytes = put->result_bytes;
-        m.wall_us = put->wall_us;
-        m.cpu_us = put->cpu_us;
-        m.rss_growth = put->rss_growth;
-        memcpy (m.origin, put->origin, IRH_HASH_SIZE);
-        m.flags = put->flags;
-        rc = store_dbi_put_manifest (self, w.txn, put->key, &m);
+        rc = store_dbi_put_manifest (self, w.txn, rec->key, &m);
+        if (!rc)
+            store_dbi_digest_note (self, &w, rec->key, &m, true);
         uint8_t ik [STORE_FN_PREFIX + 1 + STORE_KEY_SIZE];
         MDB_val empty = { 0, "" };
         if (!rc) {
-            store_dbi_time_key (ik, m.accessed_us, put->key);
+            store_dbi_time_key (ik, m.accessed_us, rec->key);
             rc = mdb_put (w.txn, self->lru, &(MDB_val) { 40, ik }, &empty, 0);
         }
         if (!rc && m.expires_us) {
-            store_dbi_time_key (ik, m.expires_us, put->key);
+            store_dbi_time_key (ik, m.expires_us, rec->key);
             rc = mdb_put (w.txn, self->expiry, &(MDB_val) { 40, ik }, &empty, 0);
         }
         if (!rc) {
-            size_t size = store_dbi_fn_key (ik, m.fn, put->key);
+            size_t size = store_dbi_fn_key (ik, m.fn, rec->key);
             rc = mdb_put (w.txn, self->fnindex, &(MDB_val) { size, ik }, &empty, 0);
         }
         if (!rc && !ttl)        //  a stale hint left by gc must not apply
-            rc = store_dbi_del (w.txn, self->ttl, put->key, STORE_KEY_SIZE);
+            rc = store_dbi_del (w.txn, self->ttl, rec->key, STORE_KEY_SIZE);
         if (!rc && ttl) {
             uint8_t buf [8];
             store_dbi_put_be64 (buf, ttl);
-            rc = mdb_put (w.txn, self->ttl, &(MDB_val) { STORE_KEY_SIZE, (void *) put->key },
+            rc = mdb_put (w.txn, self->ttl, &(MDB_val) { STORE_KEY_SIZE, (void *) rec->key },
                           &(MDB_val) { 8, buf }, 0);
         }
     }
     //  4. the result is here: any claim on the key is over
     if (!rc)
-        rc = store_dbi_del (w.txn, self->claims, put->key, STORE_KEY_SIZE);
+        rc = store_dbi_del (w.txn, self->claims, rec->key, STORE_KEY_SIZE);
     //  5. size cap: oldest first, never the result just stored
     uint64_t evicted = 0;
     if (!rc && self->config.max_bytes && w.sums.bytes_total > self->config.max_bytes) {
-        rc = store_dbi_evict_lru (self, &w, self->config.max_bytes, put->key);
+        rc = store_dbi_evict_lru (self, &w, self->config.max_bytes, rec->key);
         evicted = w.removed;
     }
     if (rc) {
         store_dbi_abort (self, &w);
         return rc;
     }
+    store_counter_t counted = rec->ingest ? STORE_INGESTED : STORE_PUTS;
     if (have)
         self->counters [STORE_DEDUPED]++;
-    self->counters [STORE_PUTS]++;
+    self->counters [counted]++;
     rc = store_dbi_commit (self, &w);
     if (rc) {
-        self->counters [STORE_PUTS]--;
+        self->counters [counted]--;
         if (have)
             self->counters [STORE_DEDUPED]--;
         self->counters [STORE_EVICTIONS] -= evicted;
@@ -417,34 +441,26 @@ s_make_room (store_db_t *self)
     return (int64_t) removed;
 }
 
-int
-store_db_put (store_db_t *self, const irh_put_t *put, const uint8_t *data, size_t size,
-              irh_put_ok_t *reply)
+//  Store content c under rec: the put transaction, growing the map or
+//  evicting for room as needed. Consumes c (the staged or fetched file
+//  becomes the blob, or is deleted when spare); on failure it is left.
+static int
+s_store (store_db_t *self, const s_record_t *rec, s_content_t *c, irh_put_ok_t *reply)
 {
-    assert (self && put && reply);
-    memset (reply, 0, sizeof (*reply));
-    if (put->src > 1) {
-        self->counters [STORE_BAD_REQUESTS]++;
-        self->counters [STORE_PUT_ERRORS]++;
-        return store_dbi_fail (self, "bad-request", "put src must be 0 (frame) or 1 (staged file)");
-    }
-    s_content_t c = { .data = data, .size = size, .fd = -1 };
     int rc = 0;
     uint64_t room = 0;          //  entries evicted for MAP_FULL
-    if (put->src == 1)
-        rc = s_staged_open (self, put->path, &c);
-    else
-        irh_blake3 (data, size, c.hash);
-    c.want_file = (put->flags & 1) || c.size > self->config.inline_max;
-    if (!rc && put->src == 1 && !c.want_file)
-        rc = s_staged_read (self, &c);
-
     for (int attempt = 0; rc == 0; attempt++) {
-        int trc = s_put_txn (self, put, &c, reply);
+        int trc = s_put_txn (self, rec, c, reply);
         if (trc == 0)
             break;
         if (trc == -2) {
             rc = -1;
+            break;
+        }
+        if (trc == S_EXISTS) {
+            self->counters [STORE_INGEST_EXISTS]++;
+            rc = store_dbi_fail (self, "exists", "a result of this key is held here: an "
+                                 "ingest never replaces it");
             break;
         }
         bool no_space = trc == -3 || trc == ENOSPC || trc == EDQUOT;
@@ -492,21 +508,186 @@ store_db_put (store_db_t *self, const irh_put_t *put, const uint8_t *data, size_
         room += (uint64_t) evicted;
     }
     if (rc) {
-        self->counters [STORE_PUT_ERRORS]++;
-        if (c.installed) {
+        if (!rec->ingest || streq (self->error_code, "full") || streq (self->error_code, "io"))
+            self->counters [STORE_PUT_ERRORS]++;
+        if (c->installed) {
             //  Nothing committed points at it (no record existed before us).
-            unlink (c.installed);
+            unlink (c->installed);
         }
     }
     else {
         reply->evicted += room;
-        if (c.staged)
-            unlink (c.staged);  //  deduplicated or kept inline: the staged copy is spare
+        if (c->staged)
+            unlink (c->staged); //  deduplicated or kept inline: the staged copy is spare
     }
-    if (c.fd >= 0)
-        close (c.fd);
-    free (c.staged);
-    free (c.owned);
-    zstr_free (&c.installed);
+    return rc;
+}
+
+static void
+s_content_free (s_content_t *c)
+{
+    if (c->fd >= 0)
+        close (c->fd);
+    free (c->staged);
+    free (c->owned);
+    zstr_free (&c->installed);
+}
+
+int
+store_db_put (store_db_t *self, const irh_put_t *put, const uint8_t *data, size_t size,
+              irh_put_ok_t *reply)
+{
+    assert (self && put && reply);
+    memset (reply, 0, sizeof (*reply));
+    if (put->src > 1) {
+        self->counters [STORE_BAD_REQUESTS]++;
+        self->counters [STORE_PUT_ERRORS]++;
+        return store_dbi_fail (self, "bad-request", "put src must be 0 (frame) or 1 (staged file)");
+    }
+    s_record_t rec = { .key = put->key };
+    irh_manifest_t *m = &rec.m;
+    strcpy (m->codec, put->codec);
+    strcpy (m->fn, put->fn);
+    strcpy (m->ns, put->ns);
+    m->flops = put->flops;
+    m->mem_bytes = put->mem_bytes;
+    m->peak_mem = put->peak_mem;
+    m->result_bytes = put->result_bytes;
+    m->wall_us = put->wall_us;
+    m->cpu_us = put->cpu_us;
+    m->rss_growth = put->rss_growth;
+    memcpy (m->origin, put->origin, IRH_HASH_SIZE);
+    m->flags = put->flags;
+    rec.ttl_ms = put->ttl_ms ? put->ttl_ms
+               : put->ttl_s ? (put->ttl_s > UINT64_MAX / 1000 ? UINT64_MAX : put->ttl_s * 1000)
+               : self->config.default_ttl_ms;
+
+    s_content_t c = { .data = data, .size = size, .fd = -1 };
+    int rc = 0;
+    if (put->src == 1)
+        rc = s_staged_open (self, put->path, &c);
+    else
+        irh_blake3 (data, size, c.hash);
+    c.want_file = (put->flags & 1) || c.size > self->config.inline_max;
+    if (!rc && put->src == 1 && !c.want_file)
+        rc = s_staged_read (self, &c);
+    if (!rc)
+        rc = s_store (self, &rec, &c, reply);
+    else
+        self->counters [STORE_PUT_ERRORS]++;
+    s_content_free (&c);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Ingest: a result the gossip actor fetched from a peer
+
+int
+store_db_set_fetch_dir (store_db_t *self, const char *fetch_dir)
+{
+    assert (self && fetch_dir);
+    if (store_dbi_mkdir (fetch_dir))
+        return store_dbi_fail (self, "io", "cannot create %s: %s", fetch_dir, strerror (errno));
+    char *real = realpath (fetch_dir, NULL);
+    if (!real)
+        return store_dbi_fail (self, "io", "cannot resolve %s: %s", fetch_dir, strerror (errno));
+    free (self->fetch_dir);
+    free (self->fetch_real);
+    self->fetch_dir = strdup (fetch_dir);
+    self->fetch_real = real;
+    return 0;
+}
+
+//  Open a fetched file: its directory must resolve to the fetch directory
+//  or one below it, and its last component is opened as it is, never
+//  through a symlink (O_NOFOLLOW: even one that points back inside).
+static int
+s_fetched_open (store_db_t *self, const char *path, s_content_t *c)
+{
+    if (!self->fetch_real)
+        return store_dbi_refuse (self, STORE_INGEST_REFUSED, "ingest: no fetch directory set");
+    const char *slash = strrchr (path, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (!slash || !*name || streq (name, ".") || streq (name, ".."))
+        return store_dbi_refuse (self, STORE_INGEST_REFUSED, "ingest: %.300s is not a file "
+                                 "path under %s", path, self->fetch_dir);
+    char *dir = strndup (path, slash == path ? 1 : (size_t) (slash - path));
+    char *real_dir = realpath (dir, NULL);
+    free (dir);
+    size_t base = strlen (self->fetch_real);
+    if (!real_dir || strncmp (real_dir, self->fetch_real, base) != 0
+    ||  (real_dir [base] != '/' && real_dir [base] != 0)) {
+        int rc = store_dbi_refuse (self, STORE_INGEST_REFUSED, "ingest: %.300s is not under %s "
+                                   "(%s)", path, self->fetch_dir,
+                                   real_dir ? "outside the fetch directory" : strerror (errno));
+        free (real_dir);
+        return rc;
+    }
+    char *real = zsys_sprintf ("%s/%s", real_dir, name);
+    free (real_dir);
+    char *owned = strdup (real);        //  s_open_fresh takes a malloc'd path
+    zstr_free (&real);
+    return s_open_fresh (self, path, owned, STORE_INGEST_REFUSED, c);
+}
+
+//  Is key held here (a live result)? 1, 0, or -1 on an LMDB error.
+static int
+s_held (store_db_t *self, const uint8_t *key)
+{
+    int present = store_db_has (self, key);
+    if (present == 1)
+        self->counters [STORE_INGEST_EXISTS]++;
+    if (present == 1)
+        store_dbi_fail (self, "exists", "a result of this key is held here: an ingest never "
+                        "replaces it");
+    return present;
+}
+
+int
+store_db_ingest (store_db_t *self, const irh_ingest_t *ingest, irh_put_ok_t *reply)
+{
+    assert (self && ingest && reply);
+    memset (reply, 0, sizeof (*reply));
+    static const uint8_t zeros [IRH_HASH_SIZE] = { 0 };
+    s_record_t rec = { .key = ingest->key, .ingest = true,
+                       .ttl_ms = self->config.default_ttl_ms };
+    irh_manifest_t *m = &rec.m;
+    if (irh_manifest_decode_buf (ingest->manifest, ingest->manifest_size, m))
+        return store_dbi_refuse (self, STORE_INGEST_REFUSED, "ingest: manifest does not decode: "
+                                 "%s", irh_msgs_error ());
+    if (memcmp (m->origin, zeros, IRH_HASH_SIZE) == 0)
+        return store_dbi_refuse (self, STORE_INGEST_REFUSED, "ingest: manifest origin is all "
+                                 "zeros (a peer's result names the node that computed it)");
+    //  A peer never serves local_only results: whatever it claims, ours
+    //  goes into the digest like any other.
+    m->flags &= ~2U;
+    //  Refusals that cost nothing come before hashing the file.
+    int held = s_held (self, ingest->key);
+    if (held)
+        return -1;
+    s_content_t c = { .fd = -1 };
+    int rc = s_fetched_open (self, ingest->path, &c);
+    uint64_t size = 0;
+    if (!rc && irh_blake3_fd (c.fd, c.hash, &size)) {
+        self->counters [STORE_IO_ERRORS]++;
+        rc = store_dbi_fail (self, "io", "cannot read fetched file %.300s: %s", ingest->path,
+                             strerror (errno));
+    }
+    c.size = (size_t) size;
+    if (!rc && (size != m->size || !irh_hash_equal (c.hash, m->blob))) {
+        self->counters [STORE_INGEST_MISMATCH]++;
+        rc = store_dbi_fail (self, "mismatch", "fetched file %.300s is %llu bytes %s; the "
+                             "manifest says %llu bytes", ingest->path, (unsigned long long) size,
+                             irh_hash_equal (c.hash, m->blob) ? "with the manifest's BLAKE3"
+                                                              : "of another BLAKE3",
+                             (unsigned long long) m->size);
+        irh_info ("store: ingest refused: %s", self->error_text);
+    }
+    c.want_file = (m->flags & 1) || c.size > self->config.inline_max;
+    if (!rc && !c.want_file)
+        rc = s_staged_read (self, &c);
+    if (!rc)
+        rc = s_store (self, &rec, &c, reply);
+    s_content_free (&c);
     return rc;
 }

@@ -286,7 +286,8 @@ s_simple (store_server_t *self, irh_request_t *request, zframe_t *frame, int id)
     union {
         irh_has_t has; irh_touch_t touch; irh_ls_t ls; irh_stats_t stats; irh_info_t info;
         irh_evict_t evict; irh_gc_t gc; irh_claim_t claim; irh_release_t release;
-        irh_ping_t ping;
+        irh_ping_t ping; irh_digest_list_t digest_list; irh_digest_get_t digest_get;
+        irh_ingest_t ingest;
     } m;
     int rc;
     switch (id) {
@@ -300,6 +301,9 @@ s_simple (store_server_t *self, irh_request_t *request, zframe_t *frame, int id)
         case IRH_MSG_CLAIM:   rc = irh_claim_decode (frame, &m.claim); break;
         case IRH_MSG_RELEASE: rc = irh_release_decode (frame, &m.release); break;
         case IRH_MSG_PING:    rc = irh_ping_decode (frame, &m.ping); break;
+        case IRH_MSG_DIGEST_LIST: rc = irh_digest_list_decode (frame, &m.digest_list); break;
+        case IRH_MSG_DIGEST_GET:  rc = irh_digest_get_decode (frame, &m.digest_get); break;
+        case IRH_MSG_INGEST:  rc = irh_ingest_decode (frame, &m.ingest); break;
         default:
             if (id >= 0 && !streq (name, "?")) {
                 store_db_count (self->db, STORE_BAD_REQUESTS, 1);
@@ -405,6 +409,33 @@ s_simple (store_server_t *self, irh_request_t *request, zframe_t *frame, int id)
                 return;
             }
             s_reply_frame (self, request, irh_claim_reply_encode (&reply));
+            return;
+        }
+        case IRH_MSG_DIGEST_LIST: {
+            irh_table_t *table = irh_table_new (STORE_DB_DIGEST_COLUMNS);
+            store_db_digest_list (self->db, table);
+            s_reply_table (self, request, table);
+            return;
+        }
+        case IRH_MSG_DIGEST_GET: {
+            zframe_t *digest = store_db_digest_get (self->db, m.digest_get.ns, m.digest_get.seed,
+                                                    m.digest_get.epoch);
+            if (!digest) {
+                s_reply_db_error (self, request);
+                return;
+            }
+            s_reply_frame (self, request, digest);
+            return;
+        }
+        case IRH_MSG_INGEST: {
+            //  m.ingest.manifest points into frame, which lives until we return.
+            irh_put_ok_t reply;
+            if (store_db_ingest (self->db, &m.ingest, &reply)) {
+                s_reply_db_error (self, request);
+                return;
+            }
+            s_reply_frame (self, request, irh_put_ok_encode (&reply));
+            s_wake (self, m.ingest.key);
             return;
         }
         case IRH_MSG_RELEASE: {

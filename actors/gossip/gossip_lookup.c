@@ -1,0 +1,461 @@
+/*  gossip_lookup.c: the gossip_lookup request (proto/gossip.def) up to the
+    decision. On a local miss the Python client asks whether a peer holds
+    the key: the digests answer at once when nobody may (no network round
+    trip: the common case costs a few Bloom probes); else every candidate
+    is asked for its manifest in parallel with a short timeout, the answers
+    are grouped by blob (a minority that disagrees is ignored and counted),
+    "cap" gives the verdict for the best holder, and when fetching wins the
+    lookup waits on the blob's transfer (gossip_fetch.c). docs/transfer.md.
+*/
+#include "gossip_fetch_int.h"
+#include "irh_log.h"
+#include <math.h>
+#include <string.h>
+
+#define S_ASK_MIN_MS        250     //  manifest timeout floor (4 x RTT above it)
+#define S_VERDICT_MS        1000    //  cap's answer; a local estimate after that
+#define S_DEFAULT_BW        100000000ULL    //  bytes/s when nothing is known (fallback only)
+
+typedef enum { S_ASKING, S_DECIDING, S_FETCHING } s_phase_t;
+
+#define S_PENDING   -1
+#define S_TIMEOUT   -2
+#define S_BAD       -3
+
+typedef struct {
+    gf_lookup_t *lookup;
+    uint8_t id [32];
+    int64_t sent_us;
+    int status;                     //  peer_manifest status, or S_* above
+    irh_manifest_t manifest;
+} s_ask_t;
+
+struct _gf_lookup_t {
+    gossip_fetch_t *fetch;
+    irh_request_t *request;
+    irh_gossip_lookup_t q;
+    s_phase_t phase;
+    int64_t started_us;
+    int64_t deadline_ms;            //  0 = none
+    void *handle;                   //  in fetch->lookups
+    size_t asked, answered;
+    s_ask_t asks [GF_CANDIDATES_MAX];
+    irh_manifest_t manifest;        //  the chosen blob's record
+    uint8_t holders [GF_CANDIDATES_MAX][32];
+    size_t holder_count;
+    double t_compute, t_fetch;      //  the verdict's figures (0: none)
+    bool have_times;
+    gf_transfer_t *transfer;        //  when fetching
+    void *waiter_handle;            //  in transfer->waiters
+};
+
+static uint64_t
+s_bits (double value)
+{
+    uint64_t bits;
+    memcpy (&bits, &value, sizeof bits);
+    return bits;
+}
+
+static double
+s_double (uint64_t bits)
+{
+    double value;
+    memcpy (&value, &bits, sizeof value);
+    return value;
+}
+
+static void
+s_lookup_free (gf_lookup_t **self_p)
+{
+    gf_lookup_t *self = *self_p;
+    if (!self)
+        return;
+    gossip_fetch_t *fetch = self->fetch;
+    for (size_t i = 0; i < self->asked; i++)
+        gossip_xfer_cancel (fetch->xfer, &self->asks [i]);
+    gossip_calls_cancel (fetch->calls, self);
+    if (self->transfer && self->waiter_handle)
+        zlistx_delete (self->transfer->waiters, self->waiter_handle);
+    if (self->handle)
+        zlistx_delete (fetch->lookups, self->handle);
+    irh_request_destroy (&self->request);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Answer the client and forget the lookup.
+void
+gf_lookup_finish (gf_lookup_t *self, uint8_t status, const char *reason, uint64_t bytes)
+{
+    gossip_fetch_t *fetch = self->fetch;
+    irh_gossip_lookup_reply_t reply;
+    memset (&reply, 0, sizeof reply);
+    reply.status = status;
+    snprintf (reply.reason, sizeof reply.reason, "%s", reason ? reason : "");
+    if (self->holder_count && (status == 0 || status == 3))
+        memcpy (reply.source, self->holders [0], 32);
+    reply.bytes = bytes;
+    reply.elapsed_us = (uint64_t) (zclock_usecs () - self->started_us);
+    if (self->have_times) {
+        reply.t_compute = s_bits (self->t_compute);
+        reply.t_fetch = s_bits (self->t_fetch);
+    }
+    if (status == 0 && !(self->q.flags & 1))
+        fetch->fetched++;
+    else
+    if (status == 1)
+        fetch->computed_no_candidate++;
+    else
+    if (status == 2)
+        fetch->computed_not_found++;
+    else
+    if (status == 3)
+        fetch->computed_verdict++;
+    else
+    if (status == 4)
+        fetch->computed_failed++;
+    char key [13];
+    gf_short_id (self->q.key, key);
+    irh_debug ("lookup %s (%s): status %u, %s, %" PRIu64 " bytes, %" PRIu64 " us", key,
+               self->q.fn, status, reply.reason, bytes, reply.elapsed_us);
+    zframe_t *frame = irh_gossip_lookup_reply_encode (&reply);
+    zmsg_t *body = zmsg_new ();
+    if (frame)
+        zmsg_append (body, &frame);
+    irh_worker_reply (fetch->worker, self->request, &body);
+    zmsg_destroy (&body);
+    s_lookup_free (&self);
+}
+
+int64_t
+gf_lookup_deadline (gf_lookup_t *self)
+{
+    return self->deadline_ms;
+}
+
+const uint8_t *
+gf_lookup_key (gf_lookup_t *self)
+{
+    return self->q.key;
+}
+
+void
+gf_lookup_attach (gf_lookup_t *self, gf_transfer_t *transfer)
+{
+    self->transfer = transfer;
+    self->waiter_handle = zlistx_add_end (transfer->waiters, self);
+}
+
+void
+gf_lookup_destroy_all (gossip_fetch_t *fetch)
+{
+    gf_lookup_t *lookup;
+    while ((lookup = (gf_lookup_t *) zlistx_first (fetch->lookups)))
+        gf_lookup_finish (lookup, 4, "gossip is stopping", 0);
+}
+
+//  The cost to decide with: the caller's when any figure is given, else
+//  the one the computing node published with the result.
+static void
+s_cost (gf_lookup_t *self, uint64_t cost [4])
+{
+    const irh_gossip_lookup_t *q = &self->q;
+    if (q->flops || q->mem_bytes || q->peak_mem || q->result_bytes) {
+        cost [0] = q->flops; cost [1] = q->mem_bytes;
+        cost [2] = q->peak_mem; cost [3] = q->result_bytes;
+    }
+    else {
+        cost [0] = self->manifest.flops; cost [1] = self->manifest.mem_bytes;
+        cost [2] = self->manifest.peak_mem; cost [3] = self->manifest.result_bytes;
+    }
+    if (cost [3] == 0)
+        cost [3] = self->manifest.size;     //  what a fetch moves, at least
+}
+
+static void
+s_act (gf_lookup_t *self, double score, const char *text)
+{
+    gossip_fetch_t *fetch = self->fetch;
+    bool fetch_wins = score > 0;        //  +inf too; NaN compares false: compute
+    if (isinf (score) && score > 0)
+        fetch->verdict_inf++;
+    char key [13], source [13];
+    gf_short_id (self->q.key, key);
+    gf_short_id (self->holders [0], source);
+    irh_debug ("verdict for %s (%s) from %s: %s; t_compute %.6fs t_fetch %.6fs, %" PRIu64
+               " bytes, %zu holders", key, self->q.fn, source, text, self->t_compute,
+               self->t_fetch, self->manifest.size, self->holder_count);
+    if (!fetch_wins) {
+        gf_lookup_finish (self, 3, text, 0);
+        return;
+    }
+    if (self->q.flags & 1) {
+        //  Decide only: status 0 with bytes 0 says "fetching would win";
+        //  nothing was fetched (docs/transfer.md).
+        fetch->decide_only++;
+        char reason [129];
+        snprintf (reason, sizeof reason, "%s (decide only)", text);
+        gf_lookup_finish (self, 0, reason, 0);
+        return;
+    }
+    self->phase = S_FETCHING;
+    gf_transfer_t *transfer = gf_transfer_join (fetch, self->q.key, &self->manifest,
+                                                self->holders, self->holder_count);
+    if (!transfer) {
+        gf_lookup_finish (self, 4, "transfer could not start", 0);
+        return;
+    }
+    gf_lookup_attach (self, transfer);
+    gf_fetch_kick (fetch);              //  may answer this lookup already
+}
+
+//  No answer from cap: t_compute from the measured wall time (the
+//  caller's, else the computing node's), t_fetch = RTT + size / bandwidth.
+static void
+s_estimate (gf_lookup_t *self)
+{
+    gossip_fetch_t *fetch = self->fetch;
+    fetch->verdict_fallback++;
+    gf_peer_t *peer = gf_peer (fetch, self->holders [0], false);
+    uint64_t bw = peer && peer->bw ? peer->bw : S_DEFAULT_BW;
+    uint64_t rtt = gf_peer_rtt_us (fetch, self->holders [0]);
+    uint64_t wall = self->q.wall_us ? self->q.wall_us : self->manifest.wall_us;
+    self->t_fetch = (double) rtt / 1e6 + (double) self->manifest.size / (double) bw;
+    //  Nothing measured: the result exists and computing may take anything.
+    self->t_compute = wall ? (double) wall / 1e6 : INFINITY;
+    self->have_times = true;
+    double score = self->t_compute - self->t_fetch;
+    char text [64];
+    if (isinf (score))
+        snprintf (text, sizeof text, "fetch (estimate: compute time unknown)");
+    else
+        snprintf (text, sizeof text, "%s (estimate: saves %.3fs)",
+                  score > 0 ? "fetch" : "compute", fabs (score));
+    //  +inf here means "unknown", not "no RAM": not a verdict_inf.
+    s_act (self, isinf (score) ? 1.0 : score, text);
+}
+
+static void
+s_on_verdict (void *arg, int rc, zmsg_t *body, const char *error_code)
+{
+    gf_lookup_t *self = (gf_lookup_t *) arg;
+    irh_verdict_info_t info;
+    zframe_t *frame = rc == 0 && body ? zmsg_first (body) : NULL;
+    if (!frame || irh_verdict_info_decode (frame, &info) != 0) {
+        irh_debug ("verdict: cap did not answer (%s): local estimate",
+                   rc == 0 ? "bad reply" : error_code ? error_code : "?");
+        s_estimate (self);
+        return;
+    }
+    self->t_compute = s_double (info.t_compute);
+    self->t_fetch = s_double (info.t_fetch);
+    self->have_times = true;
+    s_act (self, s_double (info.score), info.text);
+}
+
+static void
+s_ask_verdict (gf_lookup_t *self)
+{
+    gossip_fetch_t *fetch = self->fetch;
+    self->phase = S_DECIDING;
+    uint64_t cost [4];
+    s_cost (self, cost);
+    irh_verdict_t verdict;
+    memset (&verdict, 0, sizeof verdict);
+    verdict.flops = cost [0];
+    verdict.mem_bytes = cost [1];
+    verdict.peak_mem = cost [2];
+    verdict.result_bytes = cost [3];
+    gf_peer_t *peer = gf_peer (fetch, self->holders [0], false);
+    verdict.peer_bw = peer ? peer->bw : 0;
+    verdict.peer_latency_ns = gf_peer_rtt_us (fetch, self->holders [0]) * 1000;
+    zframe_t *frame = irh_verdict_encode (&verdict);
+    zmsg_t *body = zmsg_new ();
+    zmsg_append (body, &frame);
+    if (gossip_calls_send (fetch->calls, "cap", &body, S_VERDICT_MS, s_on_verdict, self) != 0) {
+        zmsg_destroy (&body);
+        s_estimate (self);
+    }
+}
+
+//  Better holder first: the higher learned bandwidth, else the lower RTT.
+static bool
+s_better (gossip_fetch_t *fetch, const uint8_t *a, const uint8_t *b)
+{
+    gf_peer_t *pa = gf_peer (fetch, a, false), *pb = gf_peer (fetch, b, false);
+    uint64_t bwa = pa ? pa->bw : 0, bwb = pb ? pb->bw : 0;
+    if (bwa != bwb)
+        return bwa > bwb;
+    uint64_t ra = gf_peer_rtt_us (fetch, a), rb = gf_peer_rtt_us (fetch, b);
+    return ra && (!rb || ra < rb);
+}
+
+//  Every candidate answered (or timed out): group the found ones by blob.
+static void
+s_decide (gf_lookup_t *self)
+{
+    gossip_fetch_t *fetch = self->fetch;
+    size_t best = SIZE_MAX, best_votes = 0, found = 0;
+    for (size_t i = 0; i < self->asked; i++) {
+        if (self->asks [i].status != 0)
+            continue;
+        found++;
+        size_t votes = 0;
+        for (size_t j = 0; j < self->asked; j++)
+            if (self->asks [j].status == 0
+            &&  memcmp (self->asks [j].manifest.blob, self->asks [i].manifest.blob, 32) == 0
+            &&  self->asks [j].manifest.size == self->asks [i].manifest.size)
+                votes++;
+        if (votes > best_votes) {
+            best_votes = votes;
+            best = i;
+        }
+    }
+    if (best == SIZE_MAX) {
+        fetch->lookups_not_found++;
+        gf_lookup_finish (self, 2, "no candidate holds it", 0);
+        return;
+    }
+    if (found > best_votes) {
+        fetch->lookups_disagree++;
+        irh_warn ("lookup %s: %zu holders announce another blob than the %zu others: ignored",
+                  self->q.fn, found - best_votes, best_votes);
+    }
+    self->manifest = self->asks [best].manifest;
+    for (size_t i = 0; i < self->asked; i++) {
+        s_ask_t *ask = &self->asks [i];
+        if (ask->status != 0 || memcmp (ask->manifest.blob, self->manifest.blob, 32) != 0
+        ||  ask->manifest.size != self->manifest.size)
+            continue;
+        //  Insertion by quality: the first is "the best holder".
+        size_t at = self->holder_count++;
+        while (at > 0 && s_better (fetch, ask->id, self->holders [at - 1])) {
+            memcpy (self->holders [at], self->holders [at - 1], 32);
+            at--;
+        }
+        memcpy (self->holders [at], ask->id, 32);
+    }
+    s_ask_verdict (self);
+}
+
+//  A manifest answer is outside input: decoded, matched to what we asked,
+//  its record decoded and checked before it counts.
+static int
+s_check_manifest (gf_lookup_t *self, s_ask_t *ask, zframe_t *answer)
+{
+    irh_peer_manifest_t msg;
+    if (irh_peer_manifest_decode (answer, &msg) != 0
+    ||  memcmp (msg.key, self->q.key, 32) != 0)
+        return -1;
+    if (msg.status != 0)
+        return msg.status <= 3 ? msg.status : -1;
+    if (irh_manifest_decode_buf (msg.manifest, msg.manifest_size, &ask->manifest) != 0)
+        return -1;
+    //  A local_only result is never served; a blob over the .have bound
+    //  would not fit our bookkeeping.
+    if ((ask->manifest.flags & 2) || ask->manifest.size > GOSSIP_HAVE_SIZE_MAX)
+        return -1;
+    return 0;
+}
+
+static void
+s_on_manifest (void *arg, const uint8_t *peer, zframe_t *answer)
+{
+    (void) peer;
+    s_ask_t *ask = (s_ask_t *) arg;
+    gf_lookup_t *self = ask->lookup;
+    gossip_fetch_t *fetch = self->fetch;
+    if (!answer) {
+        ask->status = S_TIMEOUT;
+        fetch->manifest_timeouts++;
+    }
+    else {
+        ask->status = s_check_manifest (self, ask, answer);
+        if (ask->status < 0) {
+            ask->status = S_BAD;
+            fetch->bad_manifests++;
+        }
+        else {
+            //  A real round trip to this peer: the RTT the verdict uses.
+            gf_peer_t *learned = gf_peer (fetch, ask->id, true);
+            uint64_t rtt = (uint64_t) (zclock_usecs () - ask->sent_us);
+            if (learned)
+                learned->rtt_us = learned->rtt_us ? (learned->rtt_us * 7 + rtt) / 8 : rtt;
+        }
+        if (ask->status == 1)
+            fetch->lookups_false_positive++;
+    }
+    if (++self->answered == self->asked)
+        s_decide (self);
+}
+
+static void
+s_ask_all (gf_lookup_t *self, uint8_t (*ids) [SWIM_ID_SIZE], size_t count)
+{
+    gossip_fetch_t *fetch = self->fetch;
+    for (size_t i = 0; i < count; i++) {
+        char address [65];
+        if (!gf_peer_address (fetch, ids [i], address, sizeof address))
+            continue;
+        s_ask_t *ask = &self->asks [self->asked];
+        memset (ask, 0, sizeof *ask);
+        ask->lookup = self;
+        memcpy (ask->id, ids [i], 32);
+        ask->status = S_PENDING;
+        ask->sent_us = zclock_usecs ();
+        uint64_t rtt_ms = gf_peer_rtt_us (fetch, ids [i]) / 1000;
+        int timeout = (int) (rtt_ms * 4 > S_ASK_MIN_MS ? rtt_ms * 4 : S_ASK_MIN_MS);
+        irh_peer_manifest_want_t want;
+        memset (&want, 0, sizeof want);
+        want.req = gossip_xfer_next_req (fetch->xfer);
+        memcpy (want.key, self->q.key, 32);
+        snprintf (want.ns, sizeof want.ns, "%s", self->q.ns);
+        zframe_t *frame = irh_peer_manifest_want_encode (&want);
+        if (frame && gossip_xfer_request (fetch->xfer, ids [i], address, want.req, &frame,
+                                          timeout, s_on_manifest, ask) == 0)
+            self->asked++;
+        zframe_destroy (&frame);
+    }
+}
+
+void
+gossip_fetch_lookup (gossip_fetch_t *fetch, irh_request_t **request_p,
+                     const irh_gossip_lookup_t *q)
+{
+    assert (fetch && request_p && *request_p && q);
+    fetch->lookups_total++;
+    uint8_t ids [GF_CANDIDATES_MAX][SWIM_ID_SIZE];
+    size_t count = gossip_digests_candidates (fetch->digests, q->ns, q->key, ids,
+                                              GF_CANDIDATES_MAX);
+    gf_lookup_t *self = (gf_lookup_t *) calloc (1, sizeof (gf_lookup_t));
+    if (!self) {
+        irh_worker_error (fetch->worker, *request_p, "io", "out of memory");
+        irh_request_destroy (request_p);
+        return;
+    }
+    self->fetch = fetch;
+    self->request = *request_p;
+    *request_p = NULL;
+    self->q = *q;
+    self->started_us = zclock_usecs ();
+    self->deadline_ms = q->timeout_ms ? zclock_mono () + q->timeout_ms : 0;
+    self->handle = zlistx_add_end (fetch->lookups, self);
+    if (count == 0) {
+        //  The common miss: decided from digests, no round trip.
+        fetch->lookups_no_candidate++;
+        gf_lookup_finish (self, 1, "no peer's digest holds the key", 0);
+        return;
+    }
+    if (zlistx_size (fetch->lookups) > GF_LOOKUPS_MAX) {
+        fetch->lookups_busy++;
+        gf_lookup_finish (self, 4, "too many lookups under way", 0);
+        return;
+    }
+    s_ask_all (self, ids, count);
+    if (self->asked == 0) {
+        //  Candidates by digest, but none is reachable now.
+        fetch->lookups_not_found++;
+        gf_lookup_finish (self, 2, "no candidate reachable", 0);
+    }
+}
