@@ -26,6 +26,7 @@ compute" is a file that stays empty, not a guess.
 
 Needs root (network namespaces, nftables, tc).
 """
+import contextlib
 import json
 import os
 import stat
@@ -203,9 +204,10 @@ class Nodes:
                          what="%s's digest at %s" % (holder.name, node.name))
 
 
-def start(n):
-    c = harness.Cluster(n).start()
-    try:
+@contextlib.contextmanager
+def cluster(n):
+    """n nodes, daemons up, every node alive at every other; removed after."""
+    with harness.Cluster(n) as c:
         c.start_daemons(lan=True)
         nodes = Nodes(c)
         ids = [nodes.node_id(x) for x in c.nodes]
@@ -213,18 +215,14 @@ def start(n):
             {p["id"] for p in nodes.ctl_json(x, "peers") if p["state"] == "alive"}
             >= set(ids) - {ids[i]} for i, x in enumerate(c.nodes)),
             timeout=30, interval=0.2, what="every node alive everywhere")
-        return c, nodes
-    except BaseException:
-        c.close()
-        raise
+        yield c, nodes
 
 
 # ---------------------------------------------------------------- tests
 
 @pytest.mark.smoke
 def test_result_computed_on_a_is_returned_on_b_without_computing():
-    c, n = start(2)
-    with c:
+    with cluster(2) as (c, n):
         a, b = c.nodes
         call = """
         v = fetchmod.f(3, scale=2, opts={"k": [1, 2], "z": None})
@@ -253,8 +251,7 @@ def test_result_computed_on_a_is_returned_on_b_without_computing():
 
 
 def test_large_array_and_fileref_cross():
-    c, n = start(2)
-    with c:
+    with cluster(2) as (c, n):
         a, b = c.nodes
         call = """
         v = fetchmod.array(300, 7)
@@ -281,8 +278,7 @@ def test_large_array_and_fileref_cross():
 
 
 def test_no_holder_costs_no_network_round_trip():
-    c, n = start(2)
-    with c:
+    with cluster(2) as (c, n):
         a, b = c.nodes
         n.python(a, "fetchmod.f(1)\nprint(json.dumps(0))\n")    # A holds something else
         n.wait_results(b, a)
@@ -300,8 +296,7 @@ def test_no_holder_costs_no_network_round_trip():
 
 
 def test_untrusted_pickle_from_a_peer_is_refused_and_computed():
-    c, n = start(2)
-    with c:
+    with cluster(2) as (c, n):
         a, b = c.nodes
         marker = os.path.join(c.root, "pwned")
         call = """
@@ -321,8 +316,7 @@ def test_untrusted_pickle_from_a_peer_is_refused_and_computed():
 
 
 def test_slow_link_and_cheap_function_computes_and_says_why():
-    c, n = start(2)
-    with c:
+    with cluster(2) as (c, n):
         a, b = c.nodes
         n.python(a, "fetchmod.cheap(1)\nprint(json.dumps(0))\n")
         n.wait_results(b, a)
@@ -362,8 +356,7 @@ print(json.dumps({"blob": found.manifest["blob"].hex()}))
 
 
 def test_lying_holder_is_detected_and_never_returns_a_wrong_value():
-    c, n = start(3)
-    with c:
+    with cluster(3) as (c, n):
         a, b, h = c.nodes           # h: the honest second holder
         call = """
         v = fetchmod.blob(%d, %d)
@@ -416,8 +409,7 @@ print(json.dumps({"d": fetchmod.digest(v), "peer": fetchmod.blob.cache_info().hi
 
 
 def test_two_holders_serve_and_one_cut_midway_the_other_finishes():
-    c, n = start(3)
-    with c:
+    with cluster(3) as (c, n):
         a, b, h = c.nodes
         size = 96
         good = n.python(a, CALL_BLOB % (size, 5))
@@ -442,8 +434,7 @@ def test_two_holders_serve_and_one_cut_midway_the_other_finishes():
 
 
 def test_holder_killed_mid_transfer_resumes_after_restart():
-    c, n = start(2)
-    with c:
+    with cluster(2) as (c, n):
         a, b = c.nodes
         size = 200
         good = n.python(a, CALL_BLOB % (size, 9))
