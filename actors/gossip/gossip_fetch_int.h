@@ -40,6 +40,7 @@ typedef struct {
     bool used;
     int holder;
     uint8_t what;                   //  0 content, 1 outboard, 2 manifest probe
+    uint32_t req;                   //  echoed in the answer
     uint64_t offset;                //  bytes (content or outboard)
     uint32_t length;
     uint64_t first, items;          //  content: groups asked
