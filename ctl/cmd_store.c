@@ -233,6 +233,22 @@ ctl_cmd_ls (ctl_t *ctl, int argc, char **argv)
 //  ---------------------------------------------------------------------
 //  stats
 
+//  gossip's counters (lookups by outcome, fetches, verdicts, bytes
+//  served and received), or NULL when gossip does not answer: a daemon
+//  whose gossip is down or restarting still shows its store counters.
+static irh_table_t *
+s_gossip_stats (ctl_t *ctl)
+{
+    irh_gossip_stats_t request = { 0 };
+    zframe_t *frame = irh_gossip_stats_encode (&request);
+    zmsg_t *reply = NULL;
+    if (ctl_call_quiet (ctl, "gossip", &frame, ctl->timeout_ms, &reply, NULL) != 0)
+        return NULL;
+    irh_table_t *table = irh_table_decode (reply);
+    zmsg_destroy (&reply);
+    return table;
+}
+
 int
 ctl_cmd_stats (ctl_t *ctl, int argc, char **argv)
 {
@@ -253,12 +269,17 @@ ctl_cmd_stats (ctl_t *ctl, int argc, char **argv)
         irh_table_destroy (&store);
         return rc;
     }
+    irh_table_t *gossip = s_gossip_stats (ctl);
     if (ctl->json) {
         ctl_json_open (ctl, '{');
         ctl_json_key (ctl, "store");
         ctl_json_table_object (ctl, store);
         ctl_json_key (ctl, "broker");
         ctl_json_table_object (ctl, broker);
+        if (gossip) {
+            ctl_json_key (ctl, "gossip");
+            ctl_json_table_object (ctl, gossip);
+        }
         ctl_json_close (ctl);
         ctl_json_end (ctl);
     }
@@ -267,9 +288,14 @@ ctl_cmd_stats (ctl_t *ctl, int argc, char **argv)
         irh_table_print (store, stdout);
         printf ("\nbroker:\n");
         irh_table_print (broker, stdout);
+        if (gossip) {
+            printf ("\ngossip:\n");
+            irh_table_print (gossip, stdout);
+        }
     }
     irh_table_destroy (&store);
     irh_table_destroy (&broker);
+    irh_table_destroy (&gossip);
     return 0;
 }
 

@@ -41,7 +41,7 @@ static const ctl_command_t s_commands [] = {
     { "up",     ctl_cmd_up,     "",               "start irohds-daemon --detach unless running; wait until it answers", "" },
     { "down",   ctl_cmd_down,   "",               "stop the daemon and wait until its process is gone (max 5 s)", "" },
     { "ls",     ctl_cmd_ls,     "[FN] [--limit N]", "stored results, newest access first; FN matches a name's dotted tail", "--limit=" },
-    { "stats",  ctl_cmd_stats,  "",               "store counters and broker counters", "" },
+    { "stats",  ctl_cmd_stats,  "",               "store, broker and (when it runs) gossip counters: lookups, fetches, verdicts", "" },
     { "evict",  ctl_cmd_evict,  "FN | --key HEX", "remove the results of one function, or one result (key or unique prefix)", "--key=" },
     { "gc",     ctl_cmd_gc,     "",               "remove expired results and unreferenced blobs, apply the size cap", "" },
     { "info",   ctl_cmd_info,   "",               "paths and versions (works without a daemon), store settings", "" },
@@ -49,6 +49,7 @@ static const ctl_command_t s_commands [] = {
     { "cap",    ctl_cmd_cap,    "[--remeasure]",  "machine capability (service cap)", "--remeasure" },
     { "peers",  ctl_cmd_peers,  "[--stats]",      "the other nodes: state, RTT, CPU idle, RAM free, GPU; --stats: gossip and discovery counters", "--stats" },
     { "join",   ctl_cmd_join,   "tcp://HOST:PORT[#NODEID]", "contact a peer now (service gossip)", "" },
+    { "fetches", ctl_cmd_fetches, "",             "transfers of results from peers under way: bytes, rate, source peers", "" },
     { NULL, NULL, NULL, NULL, NULL }
 };
 

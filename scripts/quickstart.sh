@@ -2,7 +2,8 @@
 # Quick start for a fresh Debian 12 machine (as root): install what is
 # missing, build, start the daemon and run a short demo of memoization
 # across processes, then two nodes in network namespaces of their own
-# finding each other (scripts/demo_peers.py). LAN discovery stays off for daemons started here
+# finding each other, and a result computed on one returned on the other
+# without recomputing (scripts/demo_peers.py). LAN discovery stays off for daemons started here
 # (IROHDS_LAN=0): this machine's interface must never see a beacon unless
 # you ask for it.
 set -euo pipefail

@@ -26,7 +26,7 @@ PACKAGES_BUILD=(cmake gcc clang pkg-config make libzmq3-dev libczmq-dev liblmdb-
 PACKAGES_RUN=(python3 python3-zmq python3-pytest python3-numpy python3-lmdb
               python3-psutil iproute2 lmdb-utils python3-dev groff-base man-db
               nftables iputils-ping iperf3 tcpdump python3-venv python3-pip
-              python3-setuptools python3-wheel)
+              python3-setuptools python3-wheel python3-tqdm)
 PACKAGES_BENCH=(b3sum python3-diskcache python3-joblib sysbench serf python3-msgpack
                 redis-server)
 

@@ -155,7 +155,9 @@ def _decode_untrusted(stream, buffers):
         return _safeload.loads(stream, buffers)
     except UnsafeResult as e:
         _log.count("unsafe_refused")
-        _log.log.warning("%s", e)
+        # One IrohdsWarning per function comes from the caller (_memo);
+        # every refusal is logged here.
+        _log.log.info("irohds: %s", e)
         raise
     except Exception as e:      # malformed, not hostile: also "recompute"
         raise CodecError("cannot unpickle result from a peer: %s: %s"

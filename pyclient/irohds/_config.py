@@ -20,6 +20,10 @@ DEFAULT_TIMEOUT = 2.0            # seconds per request to the daemon
 DEFAULT_INLINE_MAX = 64 * 1024   # store.inline_max: larger results go as files
 DEFAULT_MEM_BYTES = 256 << 20    # in-process tier budget
 MAX_TIMEOUT = 3600.0             # longer (inf, 1e308) falls back to the default
+DEFAULT_FETCH_TIMEOUT = 0.0      # peers.fetch_timeout: 0 = no limit (see docs/config.md)
+MAX_FETCH_TIMEOUT = 7 * 86400.0
+DEFAULT_PROGRESS = "auto"        # client.progress
+PROGRESS_MODES = ("auto", "always", "never")
 
 _lib = None
 _lib_lock = threading.Lock()
@@ -73,6 +77,8 @@ class Config:
         self.timeout = DEFAULT_TIMEOUT
         self.inline_max = DEFAULT_INLINE_MAX
         self.mem_bytes = DEFAULT_MEM_BYTES
+        self.fetch_timeout = DEFAULT_FETCH_TIMEOUT
+        self.progress = DEFAULT_PROGRESS
         self.errors = []
         self._load()
         env = os.environ.get("IROHDS_TIMEOUT")
@@ -110,6 +116,7 @@ class Config:
             destroy = lib.irh_config_destroy
             get_u64 = lib.irh_config_u64
             get_double = lib.irh_config_double
+            get_str = lib.irh_config_str
             nerr = lib.irh_config_errors
             err = lib.irh_config_error
         except AttributeError:
@@ -124,6 +131,8 @@ class Config:
         get_u64.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint64]
         get_double.restype = ctypes.c_double
         get_double.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_double]
+        get_str.restype = ctypes.c_char_p
+        get_str.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
         nerr.restype = ctypes.c_size_t
         nerr.argtypes = [ctypes.c_void_p]
         err.restype = ctypes.c_char_p
@@ -138,6 +147,20 @@ class Config:
                 self._set_timeout(t, "client.timeout")
             self.inline_max = int(get_u64(cfg, b"store.inline_max", DEFAULT_INLINE_MAX))
             self.mem_bytes = int(get_u64(cfg, b"client.mem_bytes", DEFAULT_MEM_BYTES))
+            ft = get_double(cfg, b"peers.fetch_timeout", DEFAULT_FETCH_TIMEOUT)
+            if ft == ft and 0 <= ft <= MAX_FETCH_TIMEOUT:
+                self.fetch_timeout = ft
+            else:
+                self.errors.append("peers.fetch_timeout = %r is not a duration between 0 "
+                                   "(no limit) and 7 days; using no limit" % ft)
+            mode = get_str(cfg, b"client.progress", None)
+            if mode is not None:
+                mode = mode.decode("utf-8", "replace")
+                if mode in PROGRESS_MODES:
+                    self.progress = mode
+                else:
+                    self.errors.append("client.progress = %r is not one of auto, always, "
+                                       "never; using auto" % mode)
             for i in range(nerr(cfg)):
                 msg = err(cfg, i)
                 if msg:

@@ -8,6 +8,7 @@ import inspect
 from typing import Any, Callable, Iterable, Optional
 
 from . import _log
+from ._config import MAX_FETCH_TIMEOUT, PROGRESS_MODES
 from ._memo import Memo, _FastMiss, _registry
 
 FAST_MAX = 4096                 # argument tuples per function in the fast map
@@ -46,10 +47,22 @@ def _check_options(fn, ns, version, min_seconds, ignore, ttl):
     return frozenset(ignore)
 
 
+def _check_peer_options(fetch_timeout, progress):
+    if fetch_timeout is not None and (
+            isinstance(fetch_timeout, bool) or not isinstance(fetch_timeout, (int, float))
+            or not 0 <= fetch_timeout <= MAX_FETCH_TIMEOUT):
+        raise ValueError("irohds.memo: fetch_timeout must be None (peers.fetch_timeout) or "
+                         "seconds from 0 (no limit) to 7 days")
+    if progress is not None and progress not in PROGRESS_MODES:
+        raise ValueError("irohds.memo: progress must be None (client.progress), "
+                         "'auto', 'always' or 'never'")
+
+
 def make(fn, **opts):
     opts["ignore"] = _check_options(fn, opts.get("ns", ""), opts.get("version", 0),
                                     opts.get("min_seconds", 15), opts.get("ignore", ()),
                                     opts.get("ttl"))
+    _check_peer_options(opts.get("fetch_timeout"), opts.get("progress"))
     _log.set_verbose(opts.get("verbose", 0))
     m = Memo(fn, **opts)
     _registry.append(m)
@@ -118,7 +131,8 @@ def _attach(wrapper, m, refresh):
 def memo(fn: Optional[Callable] = None, *, ns: str = "", version: Any = 0,
          cost: Any = None, min_seconds: float = 15, local_only: bool = False,
          refresh: bool = False, ignore: Iterable[str] = (), ttl: Optional[float] = None,
-         verbose: int = 0) -> Any:
+         verbose: int = 0, fetch_timeout: Optional[float] = None,
+         progress: Optional[str] = None) -> Any:
     """Memoize a function's results in this process, in the local store
     (shared by every process of this user on this machine) and, through
     the daemon, run each distinct call once.
@@ -143,8 +157,8 @@ def memo(fn: Optional[Callable] = None, *, ns: str = "", version: Any = 0,
       cost: an irohds.coren.FnCost for the function, else measured.
       min_seconds: a call faster than this gets one notice per process
         that caching it gains little (0 silences it).
-      local_only: keep results on this machine (reserved for peers;
-        today every result is local).
+      local_only: keep results on this machine: peers are never asked
+        for them, and they are never announced or served to peers.
       refresh: always recompute and overwrite (for every call).
       ignore: parameter names left out of the key (e.g. ["verbose",
         "n_jobs"]); the list is part of the function's identity.
@@ -153,6 +167,12 @@ def memo(fn: Optional[Callable] = None, *, ns: str = "", version: Any = 0,
       verbose: 1 logs waits, daemon start and fallbacks (INFO), 2 also
         every hit and miss (DEBUG), on the "irohds" logger (a stderr
         handler is added when it has none).
+      fetch_timeout: seconds a fetch from a peer may take before the
+        function is computed here instead (0: no limit; None: the
+        config's peers.fetch_timeout, default no limit).
+      progress: "auto" (a progress bar on stderr when it is a terminal
+        and a fetch from a peer takes over a second), "always", "never";
+        None: the config's client.progress (default "auto").
 
     The decorated function gains:
       f.key(*a, **kw) -> hex key of that call;
@@ -160,12 +180,12 @@ def memo(fn: Optional[Callable] = None, *, ns: str = "", version: Any = 0,
       f.cached(*a, **kw) -> bool, whether a result is here (no compute,
         no daemon needed);
       f.cache_info() -> CacheInfo(hits_memory, hits_local, hits_daemon,
-        misses, computed, not_stored, currsize);
+        misses, computed, not_stored, currsize, hits_peer, unsafe_refused);
       f.evict() -> number of this function's results the store removed.
     """
     opts = dict(ns=ns, version=version, cost=cost, min_seconds=min_seconds,
                 local_only=local_only, refresh=refresh, ignore=ignore, ttl=ttl,
-                verbose=verbose)
+                verbose=verbose, fetch_timeout=fetch_timeout, progress=progress)
     if fn is None:
         return lambda f: make(f, **opts)
     return make(fn, **opts)

@@ -5,7 +5,15 @@ a call (the decorators that build it are in _decorate):
     2. the local store read directly from LMDB (_localstore), verified,
        then a batched "touch" (_background) so the store keeps LRU order;
     3. the daemon (_daemon): claim the key (run-once between local
-       processes), or wait for whoever holds it, or get what is stored.
+       processes), or wait for whoever holds it, or get what is stored;
+    4. the peers (_lookup): holding the claim, ask gossip whether a peer
+       holds the result and fetching it beats computing; if so gossip
+       puts it in the local store and it is read from there (tier 2/3).
+
+Results that came from a peer (manifest origin nonzero) are decoded by the
+restricted unpickler (_codec.decode(trusted=False)): no namespace has a
+secret yet, so their bytes prove nothing about who made them. A refused
+one is counted (unsafe_refused), computed here and stored over.
 
 On a miss the function runs here, is measured (wall, CPU, peak RSS growth,
 result size), its result serialized (_codec) and put with its cost; the
@@ -31,6 +39,7 @@ from . import _config
 from . import _daemon
 from . import _localstore
 from . import _log
+from . import _lookup
 from . import _proto
 from . import _scratch
 from ._daemon import DaemonDown
@@ -40,6 +49,7 @@ from ._scratch import FileRef
 
 MAX_ROUNDS = 8
 FLAG_FILEREF = _localstore.FLAG_FILEREF   # manifest flag: the result is a file
+FLAG_LOCAL_ONLY = 2         # manifest flag: never in a digest, never served to peers
 ZERO32 = bytes(32)
 
 
@@ -111,12 +121,15 @@ class CacheInfo(NamedTuple):
     computed: int           # calls that ran the function
     not_stored: int         # values returned but not stored (disk full, ...)
     currsize: int           # this function's entries in the in-process tier
+    hits_peer: int = 0      # fetched from a peer by gossip (then read locally)
+    unsafe_refused: int = 0  # results from a peer the restricted unpickler refused
 
 
 # What _acquire tells the caller to do (or a (value, size) tuple: stored).
 _CLAIMED = "claimed"        # we hold the claim: compute, put (releases it)
 _LOCAL = "local"            # the daemon cannot help: compute, keep in process
 _OVERWRITE = "overwrite"    # compute and put without a claim (refresh, bad copies)
+_UNSAFE = "unsafe"          # a stored result from a peer was refused: compute, put over it
 
 LONG_WAIT = 3.0             # a wait longer than this is logged at INFO, once
 
@@ -126,7 +139,7 @@ class Memo:
 
     def __init__(self, fn, ns="", version=0, cost=None, min_seconds=15.0,
                  local_only=False, refresh=False, mem_only=False, ignore=(), ttl=None,
-                 verbose=0):
+                 verbose=0, fetch_timeout=None, progress=None):
         self.fn = fn
         self.ns = ns or ""
         self.version = version
@@ -138,6 +151,9 @@ class Memo:
         self.ignore = ignore
         self.ttl = ttl
         self.verbose = verbose
+        self.fetch_timeout = fetch_timeout      # None: peers.fetch_timeout
+        self.progress = progress                # None: client.progress
+        self.last_wall = 0.0                    # our last measured run, for the verdict
         self.fast = None            # set by make()
         self._identity = None
         self._name = None
@@ -175,9 +191,12 @@ class Memo:
         else:
             fresh = True                    # the fast map just missed it in memory
         force = force or self.refresh
+        unsafe = False
         if not force:
             found = self._lookup(key, fresh)
-            if found is not None:
+            if found is _UNSAFE:
+                unsafe = True
+            elif found is not None:
                 return found[0]
         if self.mem_only:
             self._miss(key)
@@ -188,7 +207,7 @@ class Memo:
         lk = locks.acquire_for(key)
         try:
             with lk:
-                if not force:
+                if not force and not unsafe:
                     e = CACHE.get(key)      # another thread finished it
                     if e is not None:
                         self._hit("memory", key)
@@ -200,8 +219,13 @@ class Memo:
                 else:
                     CACHE.drop(key)
                     plan = _OVERWRITE
-                scratch = _scratch.Scratch()
                 claimed = plan is _CLAIMED
+                if claimed and not self.local_only:
+                    got = self._ask_peers(key)
+                    if isinstance(got, tuple):
+                        self._hit("peer", key)
+                        return self._remember(key, *got)
+                scratch = _scratch.Scratch()
                 bg = _background.get()
                 if claimed:
                     bg.renew_add(key)
@@ -234,7 +258,7 @@ class Memo:
         if self.mem_only:
             return None
         found = self._read_local(key)
-        if found is not None:
+        if found is not None and found is not _UNSAFE:
             self._hit("local", key)
             self._remember(key, found[0], found[1])
         return found
@@ -292,12 +316,14 @@ class Memo:
         return CacheInfo(s["memory"] + self.fast_hits + self.fast.cache_info().hits,
                          s["local"], s["daemon"], s["misses"], s["computed"],
                          s["not_stored"], sum(1 for e in list(CACHE.lru.values())
-                                              if e.fn == name))
+                                              if e.fn == name),
+                         s["peer"], s["unsafe_refused"])
 
     # ---- tier 2: LMDB, read-only ----
 
     def _read_local(self, key):
-        """(value, size) from the local store, or None. A stored result
+        """(value, size) from the local store, None, or _UNSAFE (a result
+        from a peer the restricted unpickler refused). A stored result
         that fails verification or decoding is reported to the store (its
         own get verifies and removes it) and then recomputed."""
         res = _localstore.get().lookup(key)
@@ -306,6 +332,8 @@ class Memo:
         if res is not _localstore.CORRUPT:
             try:
                 value = _decode_found(res)
+            except _codec.UnsafeResult as e:
+                return self._refused(key, e)
             except _codec.CodecError:
                 res = _localstore.CORRUPT
             else:
@@ -313,6 +341,14 @@ class Memo:
                 return value, res.manifest["size"]
         self._report_corrupt(key)
         return None
+
+    def _refused(self, key, exc):
+        self.stats["unsafe_refused"] += 1
+        warn_once("unsafe:" + self.name,
+                  "irohds: %s: a result fetched from a peer was refused by the restricted "
+                  "unpickler (%s); it is computed here and stored over (docs/security.md)"
+                  % (self.name, exc))
+        return _UNSAFE
 
     def _report_corrupt(self, key):
         try:
@@ -368,6 +404,8 @@ class Memo:
                                      r["expires_us"] / 1e6)))
                     continue        # released, expired or still held: claim again
             got = self._fetch(key)
+            if got is _UNSAFE:
+                return _OVERWRITE
             if got is not None:
                 return got
             bad += 1
@@ -376,7 +414,8 @@ class Memo:
         return _OVERWRITE
 
     def _fetch(self, key):
-        """(value, size) already stored, via LMDB or a daemon get."""
+        """(value, size) already stored, via LMDB or a daemon get; None or
+        _UNSAFE (see _read_local)."""
         got = self._read_local(key)
         if got is not None:
             return got
@@ -389,6 +428,7 @@ class Memo:
             if name == "miss":
                 return None
             manifest = _proto.decode_manifest(frames[1])
+            trusted = manifest["origin"] == ZERO32
             if msg["path"]:
                 if manifest["flags"] & FLAG_FILEREF:
                     return FileRef(msg["path"]), manifest["size"]
@@ -396,13 +436,60 @@ class Memo:
                                                    manifest["size"])
                 if m is None:
                     return None
-                return _codec.decode(m), manifest["size"]
+                return _codec.decode(m, trusted=trusted), manifest["size"]
+            if manifest["flags"] & FLAG_FILEREF:
+                return None         # a FileRef result is a file; the store gave bytes
             content = bytearray(frames[2])
             if _localstore.blake3(content) != manifest["blob"]:
                 return None
-            return _codec.decode(content), manifest["size"]
+            return _codec.decode(content, trusted=trusted), manifest["size"]
+        except _codec.UnsafeResult as e:
+            return self._refused(key, e)
         except (_codec.CodecError, _proto.ProtoError, IndexError, ValueError):
             return None
+
+    # ---- tier 4: the peers ----
+
+    def _ask_peers(self, key):
+        """Holding the claim on key: (value, size) when gossip fetched the
+        result from a peer (it is then in the local store and read from
+        there), else None or _UNSAFE, and the caller computes (with the
+        claim still held). The claim is renewed while gossip works."""
+        c = self.cost
+        cost = (int(c.flops), int(c.mem_bytes), int(c.peak_mem),
+                int(c.result_bytes)) if c is not None else (0, 0, 0, 0)
+        cfg = _config.get()
+        timeout = cfg.fetch_timeout if self.fetch_timeout is None else self.fetch_timeout
+        progress = cfg.progress if self.progress is None else self.progress
+        bg = _background.get()
+        bg.renew_add(key)
+        try:
+            reply = _lookup.lookup(key, self.ns, self.name, cost, int(self.last_wall * 1e6),
+                                   timeout, progress, self.name)
+        except BaseException:
+            bg.renew_remove(key)
+            _daemon.release(key)
+            raise
+        bg.renew_remove(key)
+        if reply is None:
+            return None
+        status = reply["status"]
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("irohds: %s: peers for %s: %s (%s; %d bytes in %.3fs; compute %.3gs, "
+                      "fetch %.3gs)", self.name, key.hex()[:16], _lookup.STATUS_NAMES[status],
+                      reply["reason"], reply["bytes"], reply["elapsed_us"] / 1e6,
+                      _lookup.f64(reply["t_compute"]), _lookup.f64(reply["t_fetch"]))
+        if status != _lookup.FETCHED:
+            return None
+        got = self._fetch(key)
+        if got is None:
+            _log.count("peer_unreadable")
+            log.info("irohds: %s: gossip fetched %s but the local store cannot give it; "
+                     "computing", self.name, key.hex()[:16])
+            return None
+        if got is not _UNSAFE:
+            _daemon.release(key)    # stored by the ingest; let go of the claim
+        return got
 
     # ---- computing and storing ----
 
@@ -419,6 +506,7 @@ class Memo:
         finally:
             _scratch.leave(token)
         self.stats["computed"] += 1
+        self.last_wall = wall
         return value, (wall, cpu, rss)
 
     def _notice_short(self, wall):
@@ -461,7 +549,7 @@ class Memo:
         wall, cpu, rss = measured
         fields = dict(key=key, codec=_codec.CODEC, fn=self.name[:1024], ns=self.ns,
                       wall_us=int(wall * 1e6), cpu_us=int(cpu * 1e6), rss_growth=rss,
-                      origin=ZERO32)
+                      origin=ZERO32, flags=FLAG_LOCAL_ONLY if self.local_only else 0)
         if self.ttl:
             fields.update(_ttl_fields(self.ttl))
         extra = ()
@@ -477,7 +565,8 @@ class Memo:
                     return (value, 0), True
                 staged, moved = got
                 size = os.path.getsize(staged)
-                fields.update(src=1, path=staged, codec="fileref", flags=FLAG_FILEREF)
+                fields.update(src=1, path=staged, codec="fileref",
+                              flags=fields["flags"] | FLAG_FILEREF)
             else:
                 try:
                     enc = _codec.encode(value)
@@ -598,10 +687,12 @@ class Memo:
             plan = _OVERWRITE
         else:
             found = None if self.mem_only else await run(self._read_local, key)
-            if found is not None:
+            if found is _UNSAFE:
+                plan = _OVERWRITE
+            elif found is not None:
                 self._hit("local", key)
                 return self._remember(key, *found)
-            if self.mem_only:
+            elif self.mem_only:
                 self._miss(key)
                 plan = _LOCAL
             else:
@@ -609,6 +700,11 @@ class Memo:
                 if isinstance(plan, tuple):
                     self._hit("daemon", key)
                     return self._remember(key, *plan)
+                if plan is _CLAIMED and not self.local_only:
+                    got = await run(self._ask_peers, key)
+                    if isinstance(got, tuple):
+                        self._hit("peer", key)
+                        return self._remember(key, *got)
         scratch = _scratch.Scratch()
         claimed = plan is _CLAIMED
         bg = _background.get()
@@ -619,6 +715,7 @@ class Memo:
             t0 = time.perf_counter()
             value = await self.fn(*args, **kwargs)
             wall = time.perf_counter() - t0
+            self.last_wall = wall
         except BaseException:
             scratch.remove()
             if claimed:
@@ -641,9 +738,17 @@ class Memo:
 # ---------------------------------------------------------------- helpers
 
 def _decode_found(found):
-    if found.manifest["flags"] & FLAG_FILEREF:
+    """The value of a verified local-store result. A result whose
+    manifest names another node as its origin came from a peer: decoded
+    by the restricted unpickler (UnsafeResult when refused)."""
+    m = found.manifest
+    if m["flags"] & FLAG_FILEREF:
+        if found.path is None:
+            # A FileRef result is a read-only file under the home; inline
+            # bytes cannot be one: treated as damaged, recomputed.
+            raise _codec.CodecError("FileRef result stored inline")
         return FileRef(found.path)
-    return _codec.decode(found.content)
+    return _codec.decode(found.content, trusted=m["origin"] == ZERO32)
 
 
 def _size_of(value):

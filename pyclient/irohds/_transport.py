@@ -137,6 +137,21 @@ class Transport:
                 self._sockets.append(sock)
         return sock
 
+    def close_thread_socket(self):
+        """Close this thread's socket (a short-lived thread, e.g. a fetch
+        watcher, calls it at its end so sockets do not pile up)."""
+        sock = getattr(self._local, "sock", None)
+        if sock is None:
+            return
+        self._local.sock = None
+        with self._lock:
+            if sock in self._sockets:
+                self._sockets.remove(sock)
+        try:
+            sock.close(0)
+        except zmq.ZMQError:
+            pass
+
     def _ipc_path(self):
         if self.endpoint.startswith("ipc://"):
             return self.endpoint[6:]
