@@ -99,7 +99,7 @@ struct _gossip_fetch_t {
     uint64_t lookups_total, lookups_no_candidate, lookups_false_positive, lookups_not_found;
     uint64_t lookups_disagree, lookups_busy, manifest_timeouts, bad_manifests;
     uint64_t fetched, computed_verdict, computed_no_candidate, computed_not_found;
-    uint64_t computed_failed, verdict_inf, verdict_fallback, decide_only;
+    uint64_t computed_failed, verdict_fetch, verdict_inf, verdict_fallback, decide_only;
     uint64_t transfers_started, transfers_resumed, transfers_failed, transfers_queued;
     uint64_t bytes_received, groups_verified, groups_resumed, bad_chunks, bad_answers;
     uint64_t bad_outboards, read_timeouts, holders_dropped, holders_banned, probes_sent;
