@@ -40,6 +40,7 @@ typedef struct {
     bool used;
     int holder;
     uint8_t what;                   //  0 content, 1 outboard, 2 manifest probe
+    uint32_t req;                   //  echoed in the answer
     uint64_t offset;                //  bytes (content or outboard)
     uint32_t length;
     uint64_t first, items;          //  content: groups asked
@@ -98,7 +99,7 @@ struct _gossip_fetch_t {
     uint64_t lookups_total, lookups_no_candidate, lookups_false_positive, lookups_not_found;
     uint64_t lookups_disagree, lookups_busy, manifest_timeouts, bad_manifests;
     uint64_t fetched, computed_verdict, computed_no_candidate, computed_not_found;
-    uint64_t computed_failed, verdict_inf, verdict_fallback, decide_only;
+    uint64_t computed_failed, verdict_fetch, verdict_inf, verdict_fallback, decide_only;
     uint64_t transfers_started, transfers_resumed, transfers_failed, transfers_queued;
     uint64_t bytes_received, groups_verified, groups_resumed, bad_chunks, bad_answers;
     uint64_t bad_outboards, read_timeouts, holders_dropped, holders_banned, probes_sent;

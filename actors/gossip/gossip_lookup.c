@@ -190,6 +190,7 @@ s_act (gf_lookup_t *self, double score, const char *text)
         gf_lookup_finish (self, 3, text, 0);
         return;
     }
+    fetch->verdict_fetch++;
     if (self->q.flags & 1) {
         //  Decide only: status 0 with bytes 0 says "fetching would win";
         //  nothing was fetched (docs/transfer.md).

@@ -203,8 +203,8 @@ s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset, uint32_t length,
     want.length = length;
     zframe_t *frame = irh_peer_read_want_encode (&want);
     *read = (gf_read_t) { .transfer = t, .used = true, .holder = i, .what = what,
-                          .offset = offset, .length = length, .first = first,
-                          .items = items, .sent_us = zclock_usecs () };
+                          .req = want.req, .offset = offset, .length = length,
+                          .first = first, .items = items, .sent_us = zclock_usecs () };
     s_busy_start (t, i);
     gossip_holders_sent (&t->holders, i);
     if (!frame || gossip_xfer_request (fetch->xfer, id, address, want.req, &frame,
@@ -346,25 +346,28 @@ s_on_read (void *arg, const uint8_t *peer, zframe_t *answer)
     (void) peer;
     gf_read_t *slot = (gf_read_t *) arg;
     gf_transfer_t *t = slot->transfer;
+    if (!slot->used || t->ended)
+        return;                         //  cannot happen: cancelled reads are never called
     gf_read_t read = *slot;
     slot->used = false;
-    if (t->ended)
-        return;
     int i = read.holder;
     if (!answer) {
+        //  xfer fails a dead link's requests in one batch, taken out of its
+        //  table first: cancelling the holder's other reads here would not
+        //  reach them. They come back one by one; the holder just goes down.
         t->fetch->read_timeouts++;
         s_release (t, &read);
-        bool dropped = gossip_holders_timeout (&t->holders, i);
-        s_busy_stop (t, i);
-        if (dropped) {
+        if (gossip_holders_timeout (&t->holders, i))
             t->fetch->holders_dropped++;
-            gf_transfer_drop_reads (t, i);
-        }
+        s_busy_stop (t, i);
+        if (t->ob_holder == i && t->holders.list [i].state != GOSSIP_HOLDER_LIVE)
+            t->ob_holder = -1;
         gf_transfer_pump (t);
         return;
     }
     irh_peer_read_t msg;
-    if (irh_peer_read_decode (answer, &msg) != 0 || memcmp (msg.blob, t->manifest.blob, 32)
+    if (irh_peer_read_decode (answer, &msg) != 0 || msg.req != read.req
+    ||  memcmp (msg.blob, t->manifest.blob, 32)
     ||  msg.what != read.what || msg.offset != read.offset
     ||  (msg.status == 0 && msg.data_size > read.length)) {
         t->fetch->bad_answers++;
@@ -406,6 +409,8 @@ s_on_probe (void *arg, const uint8_t *peer, zframe_t *answer)
     (void) peer;
     gf_read_t *slot = (gf_read_t *) arg;
     gf_transfer_t *t = slot->transfer;
+    if (!slot->used)
+        return;
     slot->used = false;
     if (t->ended || !answer)
         return;
