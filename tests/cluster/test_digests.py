@@ -9,7 +9,9 @@ real daemons in network namespaces (tests/cluster/harness.py).
 - a killed node's digests are dropped;
 - the data socket (gossip port + 2) answers a CURVE client's manifest
   request for a key A holds, refuses a local_only one, says "not found"
-  for others, and drops garbage, counted.
+  for others, serves content (inline and file blobs) and outboards that
+  verify against the blob hash, refuses bad reads, and drops garbage,
+  counted.
 
 Needs root (network namespaces). Times printed are reports; the bounds
 only catch hangs.
@@ -34,8 +36,13 @@ MEMO = (
     "@irohds.memo(ns='dg', min_seconds=0)\n"
     "def f(x):\n"
     "    return {'x': x}\n"
+    "@irohds.memo(ns='dg', min_seconds=0)\n"
+    "def g(n):\n"
+    "    return bytes(range(256)) * (n // 256) + b'tail'\n"
     "for x in sys.argv[1:]:\n"
-    "    if x.startswith('p'):\n"
+    "    if x.startswith('g'):\n"
+    "        g(int(x[1:]))\n"
+    "    elif x.startswith('p'):\n"
     "        # A local_only result (manifest flags bit 1), put as the store\n"
     "        # sees it: in no digest, never served.\n"
     "        _daemon.call('store', 'put', extra=(b'secret',), src=0, codec='raw',\n"
@@ -138,7 +145,7 @@ def test_restarted_node_sends_its_digest_whole():
 
 # Run inside node C's namespace: a CURVE client of A's data socket.
 PROBE = r"""
-import json, struct, sys, zmq, zmq.utils.z85
+import ctypes, json, struct, sys, zmq, zmq.utils.z85
 server, addr, key, blob_key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 ctx = zmq.Context()
 pub, sec = zmq.curve_keypair()
@@ -171,6 +178,49 @@ s.send(manifest_want(4, blob_key, 'dg'))                # local_only
 out['local_only'] = answer()
 s.send(bytes([146]) + struct.pack('>I', 5) + b'\x07' * 32 + bytes([0]) + struct.pack('>QI', 0, 100))
 out['read_unknown'] = answer()
+
+# Reads of the blobs of results A holds (an inline one and a file one),
+# content and outboard, checked with libirohds's own verification.
+lib = ctypes.CDLL(sys.argv[5])
+def read(req, blob, what, offset, length):
+    s.send(bytes([146]) + struct.pack('>I', req) + blob + bytes([what])
+           + struct.pack('>QI', offset, length))
+    assert s.poll(20000), 'no read answer'
+    m = s.recv()
+    rreq, = struct.unpack('>I', m[1:5])
+    status = m[38]
+    off, total, n = struct.unpack('>QQI', m[39:59])
+    assert rreq == req and m[5:37] == blob and m[37] == what and off == offset
+    return status, total, m[59:59 + n]
+req = 100
+out['blobs'] = []
+for key in sys.argv[6:]:
+    req += 1
+    s.send(manifest_want(req, key, 'dg'))
+    assert s.poll(10000)
+    m = s.recv()
+    assert m[37] == 0, 'manifest refused'
+    n, = struct.unpack('>I', m[38:42])
+    record = m[42:42 + n]
+    blob, size = record[1:33], struct.unpack('>Q', record[33:41])[0]
+    content = b''
+    while len(content) < size:
+        req += 1
+        status, total, data = read(req, blob, 0, len(content), 1 << 20)
+        assert status == 0 and total == size and data, (status, total)
+        content += data
+    root = ctypes.create_string_buffer(32)
+    lib.irh_blake3(content, ctypes.c_size_t(len(content)), root)
+    req += 1
+    status, total, outboard = read(req, blob, 1, 0, 1 << 20)
+    verified = status == 0 and lib.irh_outboard_verify_list(
+        outboard, ctypes.c_size_t(len(outboard)), ctypes.c_uint64(size), blob) == 0
+    req += 1
+    bad = read(req, blob, 0, 100, 10)[0]                # not group-aligned
+    req += 1
+    past = read(req, blob, 0, size + (1 << 20), 10)[0]  # past the end
+    out['blobs'].append({'size': size, 'hash_ok': root.raw == blob, 'outboard_ok': verified,
+                         'outboard_bytes': len(outboard), 'bad': bad, 'past': past})
 print(json.dumps(out))
 """
 
@@ -181,14 +231,18 @@ def test_data_socket_answers_manifests_and_drops_garbage():
         a, probe = c.nodes
         ids = [node_id(n) for n in c.nodes]
         wait_alive(c, ids)
-        memo(a, 7, "p7")
+        # f(7): a small inline result; g: 40 KiB (inline, three groups) and
+        # 3 MiB (a file under A's blobs/, read through gossip's sandbox).
+        memo(a, 7, "p7", "g40960", "g3145728")
         listing = ctl_json(a, "ls")
         shared = next(r["key"] for r in listing if r["fn"].endswith(".f"))
         private = next(r["key"] for r in listing if r["fn"].endswith(".private"))
+        big = sorted((r for r in listing if r["fn"].endswith(".g")), key=lambda r: r["size"])
         before = gossip_stats(a)
         endpoint = "tcp://%s:%d" % (a.addr, GOSSIP_PORT + 2)
-        proc = probe.run([PYTHON, "-c", PROBE, ids[0], endpoint, shared, private],
-                         env=probe.daemon.env(), timeout=120)
+        lib = os.path.join(os.environ["IROHDS_BUILD"], "lib", "libirohds.so")
+        proc = probe.run([PYTHON, "-c", PROBE, ids[0], endpoint, shared, private, lib]
+                         + [r["key"] for r in big], env=probe.daemon.env(), timeout=180)
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert out["found"]["id"] == 145 and out["found"]["req"] == 1
@@ -198,8 +252,19 @@ def test_data_socket_answers_manifests_and_drops_garbage():
         assert out["local_only"]["status"] == 2
         assert out["read_unknown"]["id"] == 147 and out["read_unknown"]["req"] == 5
         assert out["read_unknown"]["status"] == 1
+        assert [b["size"] for b in out["blobs"]] == [r["size"] for r in big]
+        assert 40960 < big[0]["size"] < 65536 < (3 << 20) < big[1]["size"]
+        for b in out["blobs"]:
+            assert b["hash_ok"] and b["outboard_ok"], b
+            assert b["outboard_bytes"] == 32 * ((b["size"] + 16383) // 16384)
+            assert b["bad"] == 3 and b["past"] == 3
         after = gossip_stats(a)
+        assert after["outboards_built"] == before["outboards_built"] + 2
+        # inline: 1 content + 1 outboard; file: 4 content (1 MiB each) + 1
+        assert after["serve_reads"] == before["serve_reads"] + 7
+        assert after["serve_io_errors"] == 0 and after["serve_unsafe_paths"] == 0
         assert after["xfer_bad_frames"] >= before["xfer_bad_frames"] + 2
-        assert after["serve_manifests"] == before["serve_manifests"] + 1
+        assert after["serve_manifests"] == before["serve_manifests"] + 3
         assert after["serve_refused"] == before["serve_refused"] + 2
         assert after["serve_not_found"] >= before["serve_not_found"] + 2
+        assert after["serve_bad_requests"] >= before["serve_bad_requests"] + 4
