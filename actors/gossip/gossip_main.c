@@ -77,6 +77,16 @@ s_now (void *arg)
     return zclock_mono ();
 }
 
+//  swim's send: through the peer links (one host arg serves all of swim's
+//  callbacks, so it is this actor, not the links).
+static void
+s_send (void *arg, const uint8_t *to_id, const char *to_address, const uint8_t *data,
+        size_t size)
+{
+    s_gossip_t *self = (s_gossip_t *) arg;
+    gossip_net_send (self->net, to_id, to_address, data, size);
+}
+
 //  A member event queued for the data plane: id and alive (true) or gone.
 typedef struct {
     uint8_t id [SWIM_ID_SIZE];
@@ -702,7 +712,7 @@ main (int argc, char *argv [])
     swim_config_t config;
     swim_config_default (&config);
     config.seed = (uint64_t) getpid () ^ (uint64_t) zclock_time ();
-    swim_host_t host = { gossip_net_send, s_event, s_now, &self };
+    swim_host_t host = { s_send, s_event, s_now, &self };
     if (self.net)
         self.swim = swim_new (node, &config, &host);
     self.worker = irh_worker_new ("gossip", actor.broker, actor.bind);
