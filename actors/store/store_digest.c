@@ -343,6 +343,15 @@ store_dbi_digest_apply (store_db_t *self, store_wtxn_t *w, bool apply)
             free (note);
             continue;
         }
+        //  A key stored again in the same namespace (a refresh) is a
+        //  removal then an add: nothing changes, and nothing is logged.
+        s_note_t *then = (s_note_t *) zlist_first (w->digest_ops);
+        if (!note->add && then && then->add && memcmp (then->key, note->key, STORE_KEY_SIZE) == 0
+        &&  streq (then->ns, note->ns) && zhashx_lookup (self->digests, note->ns)) {
+            free (note);
+            free (zlist_pop (w->digest_ops));
+            continue;
+        }
         irh_digest_t *digest = (irh_digest_t *) zhashx_lookup (self->digests, note->ns);
         if (note->add) {
             if (!digest) {
