@@ -235,6 +235,7 @@ def test_result_computed_on_a_is_returned_on_b_without_computing():
         before = n.gossip(b)
         on_b = n.python(b, call)
         after = n.gossip(b)
+        print("on B:", on_b, "gossip B:", {k: after[k] for k in after if after[k] != before.get(k)})
         assert on_b["v"] == on_a["v"]
         assert n.count(b, "f") == 0                         # f never ran on B
         assert on_b["info"]["hits_peer"] == 1 and on_b["info"]["computed"] == 0
