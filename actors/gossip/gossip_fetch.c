@@ -427,10 +427,11 @@ gf_transfer_ingest (gf_transfer_t *t)
     ingest.manifest = record;
     ingest.manifest_size = record_size;
     zframe_t *frame = record_size ? irh_ingest_encode (&ingest) : NULL;
+    bool encoded = frame != NULL;       //  zmsg_append takes (nulls) frame
     zmsg_t *body = zmsg_new ();
     if (frame)
         zmsg_append (body, &frame);
-    if (!record_size || !frame
+    if (!encoded
     ||  gossip_calls_send (self->calls, "store", &body, S_INGEST_MS, s_on_ingest, t) != 0) {
         zmsg_destroy (&body);
         self->ingest_failed++;
