@@ -122,11 +122,13 @@ class Watch(threading.Thread):
                             unit_divisor=1024, leave=False, file=sys.stderr,
                             desc="irohds: fetching %s" % self.label[-40:])
         bar = self.bar
+        bar.set_postfix_str("%s from %s" % (row.get("state", ""),
+                                            row.get("sources", "") or "-"), refresh=False)
         done = row.get("received", 0)
         if done > bar.n:
-            bar.update(done - bar.n)
-        bar.set_postfix_str("%s from %s" % (row.get("state", ""),
-                                            row.get("sources", "") or "-"), refresh=True)
+            bar.update(done - bar.n)        # draws (at most every 0.1 s)
+        else:
+            bar.refresh()
 
     def _close_bar(self):
         if self.bar is not None:
