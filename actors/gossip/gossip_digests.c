@@ -35,6 +35,7 @@
 #define S_NS_PER_PEER   256             //  namespaces held per peer
 #define S_BYTES_MAX     (256u << 20)    //  bits held of all peers together
 #define S_ANSWERS_MAX   64              //  peers' digests_want answered at once
+#define S_ASK_BACK_MS   10000           //  ask a (re)starting peer back at most this often
 
 typedef struct _s_peer_t s_peer_t;
 
@@ -62,6 +63,7 @@ struct _s_peer_t {
     uint8_t id [SWIM_ID_SIZE];
     char key [2 * SWIM_ID_SIZE + 1];
     zhashx_t *theirs;                   //  ns -> s_theirs_t *
+    int64_t asked_ms;                   //  when we last sent it peer_digests_want
 };
 
 //  Every peer's digest of one namespace, for the miss path.
@@ -628,6 +630,10 @@ gossip_digests_member (gossip_digests_t *self, const swim_member_t *member, bool
             s_peer_drop (self, peer);
         return;
     }
+    //  Remember when we asked (a peer entry with no digests yet is fine:
+    //  it is dropped with the member).
+    s_peer_t *peer = s_peer (self, member->node->id, true);
+    peer->asked_ms = zclock_mono ();
     irh_peer_digests_want_t want;
     memset (&want, 0, sizeof want);
     zframe_t *frame = irh_peer_digests_want_encode (&want);
@@ -648,6 +654,17 @@ gossip_digests_message (gossip_digests_t *self, const uint8_t *from, zframe_t *r
     }
     self->c.wants_in++;
     if (id == IRH_MSG_PEER_DIGESTS_WANT) {
+        //  A peer asking for everything has just (re)started contact: its
+        //  own digests are likely new too (a restart draws new seeds), and
+        //  we may never see it as a new member (back before it was found
+        //  dead). Ask back, unless we asked it lately (no ping-pong).
+        s_peer_t *peer = s_peer (self, from, false);
+        if (!peer || zclock_mono () - peer->asked_ms >= S_ASK_BACK_MS) {
+            swim_member_t member;
+            if (swim_member_find (self->swim, from, &member) == 0
+            &&  member.state == SWIM_ALIVE)
+                gossip_digests_member (self, &member, true);
+        }
         s_answer_t *answer = s_answer_new (self, route);
         if (!answer)
             return;
@@ -716,13 +733,15 @@ void
 gossip_digests_stats (gossip_digests_t *self, irh_table_t *table)
 {
     assert (self && table);
-    size_t held = 0;
+    size_t held = 0, peers = 0;
     for (s_peer_t *p = (s_peer_t *) zhashx_first (self->peers); p;
-         p = (s_peer_t *) zhashx_next (self->peers))
+         p = (s_peer_t *) zhashx_next (self->peers)) {
         held += zhashx_size (p->theirs);
+        peers += zhashx_size (p->theirs) > 0;
+    }
     struct { const char *name; uint64_t value; } rows [] = {
         { "digest_namespaces_ours", zhashx_size (self->ours) },
-        { "digest_peers", zhashx_size (self->peers) },
+        { "digest_peers", peers },
         { "digest_held", held },
         { "digest_bytes", self->bytes },
         { "digest_fulls_in", self->c.fulls_in },

@@ -1,6 +1,7 @@
 /*  gossip_main.c: irohds-gossip, the actor behind service "gossip".
 
     usage: irohds-gossip [--home DIR] (--broker EP | --bind EP) [-v]
+           irohds-gossip [--home DIR] --check-sandbox
 
     Runs the SWIM membership library (swim.h) on the real network: loads
     the node identity, listens for peers on peers.listen (gossip_link.c),
@@ -13,6 +14,7 @@
 */
 #include "gossip.h"
 #include "gossip_data.h"
+#include "gossip_check.h"
 #include "../capability/cap.h"
 #include "irh_actor.h"
 #include "irh_file.h"
@@ -75,6 +77,16 @@ s_now (void *arg)
 {
     (void) arg;
     return zclock_mono ();
+}
+
+//  swim's send: through the peer links (one host arg serves all of swim's
+//  callbacks, so it is this actor, not the links).
+static void
+s_send (void *arg, const uint8_t *to_id, const char *to_address, const uint8_t *data,
+        size_t size)
+{
+    s_gossip_t *self = (s_gossip_t *) arg;
+    gossip_net_send (self->net, to_id, to_address, data, size);
 }
 
 //  A member event queued for the data plane: id and alive (true) or gone.
@@ -634,8 +646,15 @@ s_advertise (irh_config_t *config, const char *listen, int port, char *out, size
 int
 main (int argc, char *argv [])
 {
+    //  --check-sandbox: enter the sandbox, try the home, report, exit.
+    bool check_sandbox = false;
+    int count = 0;
+    char **args = gossip_check_args (argc, argv, &count, &check_sandbox);
+    if (!args)
+        return 1;
     irh_actor_t actor;
-    int status = irh_actor_init (&actor, "gossip", "gossip", false, argc, argv);
+    int status = irh_actor_init (&actor, "gossip", "gossip", false, count, args);
+    free (args);                //  init keeps pointers into argv's strings, not args
     if (status >= 0) {
         irh_actor_cleanup (&actor);
         return status;
@@ -667,6 +686,13 @@ main (int argc, char *argv [])
     //  Least privilege from here on: the keys are loaded, no socket or
     //  thread exists yet (docs/security.md).
     irh_sandbox_enter_network_actor (actor.paths, true, &self.sandbox);
+    if (check_sandbox) {
+        status = gossip_check_sandbox (actor.paths, &self.sandbox);
+        free (peers_dir);
+        irh_identity_destroy (&self.identity);
+        irh_actor_cleanup (&actor);
+        return status;
+    }
     char dflt [32];
     snprintf (dflt, sizeof dflt, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
     const char *listen = irh_config_str (actor.config, "peers.listen", dflt);
@@ -702,7 +728,7 @@ main (int argc, char *argv [])
     swim_config_t config;
     swim_config_default (&config);
     config.seed = (uint64_t) getpid () ^ (uint64_t) zclock_time ();
-    swim_host_t host = { gossip_net_send, s_event, s_now, &self };
+    swim_host_t host = { s_send, s_event, s_now, &self };
     if (self.net)
         self.swim = swim_new (node, &config, &host);
     self.worker = irh_worker_new ("gossip", actor.broker, actor.bind);
