@@ -69,7 +69,7 @@ s_run (s_op_t op, s_blob_t *blob)
         irh_outboard_builder_t *builder =
             irh_outboard_builder_new (blob->size, blob->list, blob->list_size);
         for (size_t at = 0; at < blob->size; at += 1 << 20) {
-            size_t piece = blob->size - at < (1 << 20)? blob->size - at: 1 << 20;
+            size_t piece = blob->size - at < (1 << 20) ? blob->size - at : 1 << 20;
             if (!builder || irh_outboard_builder_feed (builder, blob->data + at, piece))
                 abort ();
         }
@@ -82,7 +82,7 @@ s_run (s_op_t op, s_blob_t *blob)
         uint64_t groups = irh_outboard_groups (blob->size);
         for (uint64_t g = 0; g < groups; g++) {
             size_t len = blob->size - g * IRH_OUTBOARD_GROUP;
-            len = len < IRH_OUTBOARD_GROUP? len: IRH_OUTBOARD_GROUP;
+            len = len < IRH_OUTBOARD_GROUP ? len : IRH_OUTBOARD_GROUP;
             if (irh_outboard_check_group (blob->list, blob->size, blob->root, g,
                                           blob->data + g * IRH_OUTBOARD_GROUP, len))
                 abort ();
@@ -113,8 +113,8 @@ s_time (s_op_t op, s_blob_t *blob, int rounds)
 int
 main (int argc, char **argv)
 {
-    long mib = argc > 1? atol (argv [1]): 64;
-    int rounds = argc > 2? atoi (argv [2]): 5;
+    long mib = argc > 1 ? atol (argv [1]) : 64;
+    int rounds = argc > 2 ? atoi (argv [2]) : 5;
     if (argc > 3 || mib < 1 || mib > 16384 || rounds < 1 || rounds > ROUNDS_MAX) {
         fprintf (stderr, "usage: irohds-bench-outboard [MIB 1..16384 [ROUNDS 1..%d]]\n", ROUNDS_MAX);
         return 2;

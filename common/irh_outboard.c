@@ -78,7 +78,7 @@ irh_outboard_groups (uint64_t size)
 uint64_t
 irh_outboard_size (uint64_t size)
 {
-    return size <= S_GROUP? 0: irh_outboard_groups (size) * S_CV;
+    return size <= S_GROUP ? 0 : irh_outboard_groups (size) * S_CV;
 }
 
 //  Length of group `index` of a blob, 0 if there is no such group.
@@ -88,7 +88,7 @@ s_group_len (uint64_t blob_size, uint64_t index)
     if (index >= irh_outboard_groups (blob_size))
         return 0;
     uint64_t rest = blob_size - index * S_GROUP;
-    return rest < S_GROUP? rest: S_GROUP;
+    return rest < S_GROUP ? rest : S_GROUP;
 }
 
 //  Compress `pairs` parents whose children are the consecutive values at
@@ -101,7 +101,7 @@ s_parents (const uint8_t *cvs, size_t pairs, uint8_t *out)
     const uint8_t *inputs [S_PARENTS];
     uint8_t results [S_PARENTS * S_CV];
     while (pairs > 0) {
-        size_t count = pairs < S_PARENTS? pairs: S_PARENTS;
+        size_t count = pairs < S_PARENTS ? pairs : S_PARENTS;
         for (size_t i = 0; i < count; i++)
             inputs [i] = cvs + 2 * i * S_CV;
         blake3_hash_many (inputs, count, 1, IV, 0, false, PARENT, 0, 0, results);
@@ -145,7 +145,7 @@ s_leaf (const uint8_t *cvs, size_t count, bool root, uint8_t out [S_CV])
         count = pairs + count % 2;
         src = level;
     }
-    s_parent (src, src + S_CV, root? ROOT: 0, out);
+    s_parent (src, src + S_CV, root ? ROOT : 0, out);
 }
 
 //  The value of the subtree over count >= 1 group values (the root's when
@@ -161,7 +161,7 @@ s_subtree (const uint8_t *cvs, uint64_t count, bool root, uint8_t out [S_CV])
     uint8_t values [2 * S_CV];
     s_subtree (cvs, left, false, values);
     s_subtree (cvs + left * S_CV, count - left, false, values + S_CV);
-    s_parent (values, values + S_CV, root? ROOT: 0, out);
+    s_parent (values, values + S_CV, root ? ROOT : 0, out);
 }
 
 //  Chaining value of one chunk of 1..1024 bytes, block by block (for the
@@ -174,9 +174,9 @@ s_chunk (const uint8_t *data, size_t size, uint64_t counter, uint8_t out [S_CV])
     size_t blocks = (size + BLAKE3_BLOCK_LEN - 1) / BLAKE3_BLOCK_LEN;
     for (size_t b = 0; b < blocks; b++) {
         uint8_t block [BLAKE3_BLOCK_LEN] = { 0 };
-        size_t len = b + 1 < blocks? BLAKE3_BLOCK_LEN: size - b * BLAKE3_BLOCK_LEN;
+        size_t len = b + 1 < blocks ? BLAKE3_BLOCK_LEN : size - b * BLAKE3_BLOCK_LEN;
         memcpy (block, data + b * BLAKE3_BLOCK_LEN, len);
-        uint8_t flags = (uint8_t) ((b == 0? CHUNK_START: 0) | (b + 1 == blocks? CHUNK_END: 0));
+        uint8_t flags = (uint8_t) ((b == 0 ? CHUNK_START : 0) | (b + 1 == blocks ? CHUNK_END : 0));
         blake3_compress_in_place (cv, block, (uint8_t) len, counter, flags);
     }
     store_cv_words (out, cv);
@@ -232,7 +232,7 @@ s_groups (const uint8_t *data, uint64_t size, uint64_t first, uint8_t *out)
 {
     uint64_t whole = size / S_GROUP;
     for (uint64_t g = 0; g < whole; g += S_BATCH) {
-        size_t count = whole - g < S_BATCH? (size_t) (whole - g): S_BATCH;
+        size_t count = whole - g < S_BATCH ? (size_t) (whole - g) : S_BATCH;
         s_whole_groups (data + g * S_GROUP, count, first + g, out + g * S_CV);
     }
     if (size % S_GROUP)
@@ -258,7 +258,7 @@ irh_outboard_compute (const uint8_t *data, size_t size, uint8_t *out, size_t cap
     if (!root || (size && !data))
         return -1;
     if (size <= S_GROUP) {
-        irh_blake3 (size? data: (const uint8_t *) "", size, root);
+        irh_blake3 (size ? data : (const uint8_t *) "", size, root);
         return 0;
     }
     if (!out || cap < irh_outboard_size (size))
@@ -339,7 +339,7 @@ irh_outboard_verify_list (const uint8_t *list, size_t size, uint64_t blob_size,
         return -1;
     uint8_t mine [S_CV];
     s_subtree (list, irh_outboard_groups (blob_size), true, mine);
-    return irh_hash_equal (mine, root)? 0: -1;
+    return irh_hash_equal (mine, root) ? 0 : -1;
 }
 
 int
@@ -353,11 +353,11 @@ irh_outboard_check_group (const uint8_t *list, uint64_t blob_size, const uint8_t
         //  The whole blob is the group (an empty blob: group 0, no bytes).
         if (index != 0 || size != blob_size)
             return -1;
-        irh_blake3 (size? data: (const uint8_t *) "", size, mine);
-        return irh_hash_equal (mine, root)? 0: -1;
+        irh_blake3 (size ? data : (const uint8_t *) "", size, mine);
+        return irh_hash_equal (mine, root) ? 0 : -1;
     }
     if (!list || size == 0 || size != s_group_len (blob_size, index))
         return -1;
     s_group (data, size, index, mine);
-    return irh_hash_equal (mine, list + index * S_CV)? 0: -1;
+    return irh_hash_equal (mine, list + index * S_CV) ? 0 : -1;
 }

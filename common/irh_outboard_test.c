@@ -27,12 +27,12 @@ s_next (uint64_t *state)
 static uint8_t *
 s_blob (uint64_t size, uint64_t seed)
 {
-    uint8_t *data = calloc (1, size? size: 1);
+    uint8_t *data = calloc (1, size ? size : 1);
     assert (data);
     uint64_t state = seed;
     for (uint64_t i = 0; i < size; i += 8) {
         uint64_t v = s_next (&state);
-        memcpy (data + i, &v, size - i < 8? size - i: 8);
+        memcpy (data + i, &v, size - i < 8 ? size - i : 8);
     }
     return data;
 }
@@ -41,7 +41,7 @@ static uint64_t
 s_group_len (uint64_t size, uint64_t index)
 {
     uint64_t rest = size - index * G;
-    return rest < G? rest: G;
+    return rest < G ? rest : G;
 }
 
 //  The list is refused with any one of `flips` bits flipped (every bit
@@ -53,9 +53,9 @@ s_check_list_refusals (uint8_t *list, uint64_t size, const uint8_t root [32],
 {
     uint64_t bytes = irh_outboard_size (size);
     uint64_t bits = bytes * 8;
-    uint64_t count = flips? flips: bits;
+    uint64_t count = flips ? flips : bits;
     for (uint64_t i = 0; i < count; i++) {
-        uint64_t bit = flips? s_next (state) % bits: i;
+        uint64_t bit = flips ? s_next (state) % bits : i;
         list [bit / 8] ^= (uint8_t) (1 << (bit % 8));
         assert (irh_outboard_verify_list (list, bytes, size, root) == -1);
         list [bit / 8] ^= (uint8_t) (1 << (bit % 8));
@@ -94,9 +94,9 @@ s_check_group_refusals (const uint8_t *list, const uint8_t *data, uint64_t size,
     memcpy (copy, data + index * G, len);
     copy [len] = 0;
     //  Thorough: every third byte, so every block of every chunk.
-    uint64_t count = flips? flips: (len + 2) / 3;
+    uint64_t count = flips ? flips : (len + 2) / 3;
     for (uint64_t i = 0; i < count; i++) {
-        uint64_t bit = flips? s_next (state) % (len * 8): i * 3 * 8 + i % 8;
+        uint64_t bit = flips ? s_next (state) % (len * 8) : i * 3 * 8 + i % 8;
         copy [bit / 8] ^= (uint8_t) (1 << (bit % 8));
         assert (irh_outboard_check_group (list, size, root, index, copy, len) == -1);
         copy [bit / 8] ^= (uint8_t) (1 << (bit % 8));
@@ -111,7 +111,7 @@ s_check_group_refusals (const uint8_t *list, const uint8_t *data, uint64_t size,
     //  and the last). Equal bytes (a zero blob) are right there too, but
     //  their values still differ: the chunk counters place each group.
     for (uint64_t other = 0; other < groups;
-         other = (other < 64 || other == groups - 1)? other + 1: groups - 1) {
+         other = (other < 64 || other == groups - 1) ? other + 1 : groups - 1) {
         if (other == index || s_group_len (size, other) != len)
             continue;
         if (memcmp (copy, data + other * G, len) == 0) {
@@ -171,14 +171,14 @@ static void
 s_check_blob (uint64_t size, uint64_t seed, bool zero, bool thorough)
 {
     uint64_t state = seed ^ size;
-    uint8_t *data = zero? calloc (1, size? size: 1): s_blob (size, seed);
+    uint8_t *data = zero ? calloc (1, size ? size : 1) : s_blob (size, seed);
     assert (data);
     uint8_t expect [32], root [32];
     irh_blake3 (data, size, expect);
     uint64_t bytes = irh_outboard_size (size);
     uint64_t groups = irh_outboard_groups (size);
     assert (groups == (size + G - 1) / G);
-    assert (bytes == (size <= G? 0: groups * CV));
+    assert (bytes == (size <= G ? 0 : groups * CV));
     uint8_t *list = malloc (bytes + 1);
     assert (list);
     if (bytes)
@@ -215,8 +215,8 @@ s_check_blob (uint64_t size, uint64_t seed, bool zero, bool thorough)
         }
         uint8_t cv [CV];
         assert (irh_outboard_group_cv (data, G, groups, size, cv) == -1);
-        s_check_list_refusals (list, size, root, thorough? 0: 64, &state);
-        s_check_group_refusals (list, data, size, root, 0, thorough? 0: 16, &state);
+        s_check_list_refusals (list, size, root, thorough ? 0 : 64, &state);
+        s_check_group_refusals (list, data, size, root, 0, thorough ? 0 : 16, &state);
         s_check_group_refusals (list, data, size, root, groups - 1, 16, &state);
         s_check_group_refusals (list, data, size, root, groups / 2, 16, &state);
         //  A blob size off within the last group keeps the list length; the
@@ -224,7 +224,7 @@ s_check_blob (uint64_t size, uint64_t seed, bool zero, bool thorough)
         //  is), the last group's check does, with the true bytes or with
         //  bytes of the claimed length.
         uint64_t last = groups - 1, len = s_group_len (size, last);
-        uint64_t wrong = len == G? size - 1: size + 1;
+        uint64_t wrong = len == G ? size - 1 : size + 1;
         assert (irh_outboard_groups (wrong) == groups);
         uint8_t *tail = calloc (1, G);
         assert (tail);
@@ -273,7 +273,7 @@ irh_outboard_test (bool verbose)
     //  Random sizes: any place in a chunk, group and tree shape.
     uint64_t state = 42;
     for (int i = 0; i < 60; i++) {
-        uint64_t size = s_next (&state) % (i < 40? 40 * G: 600 * G);
+        uint64_t size = s_next (&state) % (i < 40 ? 40 * G : 600 * G);
         s_check_blob (size, 5000 + (uint64_t) i, false, false);
     }
     //  Misuse: no bytes to hash, nowhere to put the root.

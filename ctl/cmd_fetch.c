@@ -27,8 +27,8 @@ s_str (irh_table_t *table, size_t row, const char *name)
     return text ? text : "";
 }
 
-//  "3 sources" lists: the gossip table gives node ids separated by
-//  commas; the text form shows the first 12 digits of each.
+//  The gossip table gives the live holders as short node ids separated
+//  by commas; at most the first 12 digits of each are shown.
 static void
 s_short_sources (const char *sources, char *buf, size_t size)
 {
@@ -66,7 +66,8 @@ s_fetches_text (irh_table_t *table)
         else
             snprintf (done, sizeof done, "-");
         char per_s [32];
-        ctl_fmt_bytes (s_u64 (table, row, "rate_bps") / 8, per_s, sizeof per_s);
+        //  rate_bps is bytes (not bits) per second, docs/transfer.md.
+        ctl_fmt_bytes (s_u64 (table, row, "rate_bps"), per_s, sizeof per_s);
         snprintf (rate, sizeof rate, "%s/s", per_s);
         ctl_fmt_ms (s_u64 (table, row, "elapsed_ms"), elapsed, sizeof elapsed);
         s_short_sources (s_str (table, row, "sources"), sources, sizeof sources);

@@ -39,8 +39,8 @@ s_hostile (const uint8_t *data, size_t size)
     size_t rest = size - HEAD;
     size_t list_size = ((size_t) data [41] | (size_t) data [42] << 8) % (rest + 1);
     //  Copies, so ASan sees reads past the exact extent of each part.
-    uint8_t *list = malloc (list_size? list_size: 1);
-    uint8_t *group = malloc (rest - list_size? rest - list_size: 1);
+    uint8_t *list = malloc (list_size ? list_size : 1);
+    uint8_t *group = malloc (rest - list_size ? rest - list_size : 1);
     assert (list && group);
     memcpy (list, data + HEAD, list_size);
     memcpy (group, data + HEAD + list_size, rest - list_size);
@@ -51,7 +51,7 @@ s_hostile (const uint8_t *data, size_t size)
     assert (verified == -1 || list_size == irh_outboard_size (blob_size));
     irh_outboard_check_group (NULL, blob_size, root, index, group, group_size);
     if (list_size == irh_outboard_size (blob_size))
-        irh_outboard_check_group (list_size? list: NULL, blob_size, root, index,
+        irh_outboard_check_group (list_size ? list : NULL, blob_size, root, index,
                                   group, group_size);
     uint8_t cv [IRH_OUTBOARD_CV];
     irh_outboard_group_cv (group, group_size, index, blob_size, cv);
@@ -59,14 +59,14 @@ s_hostile (const uint8_t *data, size_t size)
     //  A builder for a claimed size, fed the group bytes in pieces.
     uint64_t claim = blob_size % (2 * group_size + 1);
     size_t out_size = (size_t) irh_outboard_size (claim);
-    uint8_t *out = malloc (out_size? out_size: 1);
+    uint8_t *out = malloc (out_size ? out_size : 1);
     assert (out);
     irh_outboard_builder_t *builder = irh_outboard_builder_new (claim, out, out_size);
     assert (builder);
     size_t piece = (size_t) (mode >> 1) * 1024 + 1;
     for (size_t at = 0; at < group_size; at += piece)
         irh_outboard_builder_feed (builder, group + at,
-                                   group_size - at < piece? group_size - at: piece);
+                                   group_size - at < piece ? group_size - at : piece);
     uint8_t built [32];
     irh_outboard_builder_finish (builder, built);
     irh_outboard_builder_destroy (&builder);
@@ -80,8 +80,8 @@ static void
 s_round_trip (const uint8_t *data, size_t size)
 {
     size_t list_size = (size_t) irh_outboard_size (size);
-    uint8_t *list = malloc (list_size? list_size: 1);
-    uint8_t *blob = malloc (size? size: 1);
+    uint8_t *list = malloc (list_size ? list_size : 1);
+    uint8_t *blob = malloc (size ? size : 1);
     assert (list && blob);
     memcpy (blob, data, size);
     uint8_t root [32], expect [32];
@@ -94,10 +94,10 @@ s_round_trip (const uint8_t *data, size_t size)
         size_t len = size - g * IRH_OUTBOARD_GROUP;
         if (len > IRH_OUTBOARD_GROUP)
             len = IRH_OUTBOARD_GROUP;
-        assert (irh_outboard_check_group (list_size? list: NULL, size, root, g,
+        assert (irh_outboard_check_group (list_size ? list : NULL, size, root, g,
                                           blob + g * IRH_OUTBOARD_GROUP, len) == 0);
     }
-    uint32_t where = size >= 9? s_u32 (data + 5): 0;
+    uint32_t where = size >= 9 ? s_u32 (data + 5) : 0;
     if (list_size) {
         uint64_t bit = where % (list_size * 8);
         list [bit / 8] ^= (uint8_t) (1u << (bit % 8));
@@ -111,7 +111,7 @@ s_round_trip (const uint8_t *data, size_t size)
         if (len > IRH_OUTBOARD_GROUP)
             len = IRH_OUTBOARD_GROUP;
         blob [bit / 8] ^= (uint8_t) (1u << (bit % 8));
-        assert (irh_outboard_check_group (list_size? list: NULL, size, root, g,
+        assert (irh_outboard_check_group (list_size ? list : NULL, size, root, g,
                                           blob + g * IRH_OUTBOARD_GROUP, len) == -1);
     }
     free (list);

@@ -123,6 +123,10 @@ uint64_t store_dbi_expiry_at (uint64_t now_us, uint64_t ttl_ms);
 //  Apply pending touches inside w.
 int store_dbi_apply_touches (store_db_t *self, store_wtxn_t *w);
 
+//  Is holder ("<pid>@<host>/<uuid>") a process of this machine that no
+//  longer exists? (store_ops.c; claims and the claims_active figure.)
+bool store_dbi_holder_dead (const char *holder);
+
 //  Key digests (store_digest.c). Build every namespace's digest from the
 //  results database (at open). 0 or an LMDB error.
 int store_dbi_digest_build (store_db_t *self);
@@ -138,6 +142,11 @@ void store_dbi_digest_note (store_db_t *self, store_wtxn_t *w, const uint8_t *ke
 void store_dbi_digest_apply (store_db_t *self, store_wtxn_t *w, bool apply);
 //  Drop digests whose namespace has no key left (gc).
 void store_dbi_digest_prune (store_db_t *self);
+//  Namespace (ns: IRH_MANIFEST_NS_MAX + 1 bytes) and flags of an encoded
+//  manifest without decoding it whole (the open-time scan's reader): 0, or
+//  -1 where irh_manifest_decode_buf fails too (fuzz_manifest_peek checks
+//  that they always agree).
+int store_dbi_manifest_peek (const uint8_t *buf, size_t size, char *ns, uint32_t *flags);
 //  Stats rows computed from the digests (digests, digest_keys, digest_saturated).
 uint64_t store_dbi_digest_stat (store_db_t *self, const char *name);
 

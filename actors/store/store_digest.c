@@ -96,8 +96,8 @@ s_text_ok (const uint8_t *p, size_t len)
     return true;
 }
 
-static int
-s_peek (const uint8_t *p, size_t size, char *ns, uint32_t *flags)
+int
+store_dbi_manifest_peek (const uint8_t *p, size_t size, char *ns, uint32_t *flags)
 {
     static const size_t limits [3] = { IRH_MANIFEST_CODEC_MAX, IRH_MANIFEST_FN_MAX,
                                        IRH_MANIFEST_NS_MAX };
@@ -132,7 +132,7 @@ s_ns_flags (const MDB_val *k, const MDB_val *v, char *ns, uint32_t *flags)
 {
     if (k->mv_size != STORE_KEY_SIZE)
         return -1;
-    if (s_peek ((const uint8_t *) v->mv_data, v->mv_size, ns, flags) == 0)
+    if (store_dbi_manifest_peek ((const uint8_t *) v->mv_data, v->mv_size, ns, flags) == 0)
         return 0;
     irh_manifest_t m;
     if (irh_manifest_decode_buf (v->mv_data, v->mv_size, &m))
@@ -341,6 +341,15 @@ store_dbi_digest_apply (store_db_t *self, store_wtxn_t *w, bool apply)
     while ((note = (s_note_t *) zlist_pop (w->digest_ops))) {
         if (!apply) {
             free (note);
+            continue;
+        }
+        //  A key stored again in the same namespace (a refresh) is a
+        //  removal then an add: nothing changes, and nothing is logged.
+        s_note_t *then = (s_note_t *) zlist_first (w->digest_ops);
+        if (!note->add && then && then->add && memcmp (then->key, note->key, STORE_KEY_SIZE) == 0
+        &&  streq (then->ns, note->ns) && zhashx_lookup (self->digests, note->ns)) {
+            free (note);
+            free (zlist_pop (w->digest_ops));
             continue;
         }
         irh_digest_t *digest = (irh_digest_t *) zhashx_lookup (self->digests, note->ns);

@@ -448,7 +448,8 @@ def run(quick=True, holders=1, hooks=None, log=sys.stderr):
     out["loadavg_end"] = os.getloadavg()
     get = lambda name, key: (out.get(name) or {}).get(key)  # noqa: E731
     out["ratios"] = {
-        "curve_vs_zmq_tcp_stream": _ratio(get("curve_stream", "GBps"), get("zmq_tcp_stream", "GBps")),
+        "curve_vs_zmq_tcp_stream": _ratio(get("curve_stream", "GBps"),
+                                          get("zmq_tcp_stream", "GBps")),
         "curve_vs_zmq_tcp_stream_loopback": _ratio(get("curve_stream_loopback", "GBps"),
                                                    get("zmq_tcp_stream_loopback", "GBps")),
         "curve_stream_veth_vs_loopback": _ratio(get("curve_stream", "GBps"),

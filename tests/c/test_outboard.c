@@ -33,7 +33,7 @@ s_b3sum (const char *path, char hex [IRH_HASH_HEX_SIZE])
 static void
 s_against_b3sum (uint64_t size, uint64_t seed)
 {
-    uint8_t *data = malloc (size? size: 1);
+    uint8_t *data = malloc (size ? size : 1);
     CHECK (data);
     for (uint64_t i = 0; i < size; i++) {
         seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -47,7 +47,7 @@ s_against_b3sum (uint64_t size, uint64_t seed)
 
     const char *tmp = getenv ("TMPDIR");
     char path [256];
-    snprintf (path, sizeof (path), "%s/test_outboard_XXXXXX", tmp && *tmp? tmp: "/tmp");
+    snprintf (path, sizeof (path), "%s/test_outboard_XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp (path);
     CHECK (fd >= 0);
     CHECK (size == 0 || write (fd, data, size) == (ssize_t) size);

@@ -235,6 +235,7 @@ def test_result_computed_on_a_is_returned_on_b_without_computing():
         before = n.gossip(b)
         on_b = n.python(b, call)
         after = n.gossip(b)
+        print("on B:", on_b, "gossip B:", {k: after[k] for k in after if after[k] != before.get(k)})
         assert on_b["v"] == on_a["v"]
         assert n.count(b, "f") == 0                         # f never ran on B
         assert on_b["info"]["hits_peer"] == 1 and on_b["info"]["computed"] == 0
@@ -381,10 +382,12 @@ def test_lying_holder_is_detected_and_never_returns_a_wrong_value():
         after_b, after_a = n.gossip(b), n.store(a)
         # Detected: bad chunks at B, or A's own store caught its damaged
         # file when serving (it verifies what it reads).
-        detected = (after_b.get("bad_chunks", 0) - before_b.get("bad_chunks", 0)
-                    + after_a.get("corrupt", 0) - before_a.get("corrupt", 0))
-        print("bad_chunks at B %d, corrupt at A's store %d" % (
-            after_b.get("bad_chunks", 0), after_a.get("corrupt", 0)))
+        detected = sum(after_b.get(k, 0) - before_b.get(k, 0)
+                       for k in ("bad_chunks", "bad_outboards")) + \
+            after_a.get("corrupt", 0) - before_a.get("corrupt", 0)
+        print("at B: bad_chunks %d, bad_outboards %d; corrupt at A's store %d" % (
+            after_b.get("bad_chunks", 0), after_b.get("bad_outboards", 0),
+            after_a.get("corrupt", 0)))
         assert detected >= 1
 
 

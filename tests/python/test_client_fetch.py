@@ -254,3 +254,38 @@ def test_progress_bar_only_on_a_terminal():
     finally:
         for fd in (master, slave, r, w):
             os.close(fd)
+
+
+def test_fetch_watcher_polls_gossip_and_notices_it_gone(monkeypatch):
+    """The watcher of an outstanding lookup, against a real daemon: it
+    polls gossip_fetches (no transfer of this key: never seen), on a socket
+    of its own that it closes at the end, and says "dead" once the daemon
+    is gone (the waiting call then computes)."""
+    from irohds import _progress, _transport
+    d = irohds_test.Daemon()
+    try:
+        d.start()
+        d.wait_ready(services=("sup", "store", "gossip"))
+        monkeypatch.setenv("IROHDS_HOME", d.home)
+        monkeypatch.setenv("IROHDS_DAEMON", "/bin/false")
+        monkeypatch.setattr(_progress, "QUIET_EVERY", 0.05)
+        t = _transport.get_transport()
+        sockets = len(t._sockets)
+        w = _progress.Watch(b"\x07" * 32, "test.fn", "never", 2.0)
+        w.start()
+        irohds_test_wait(lambda: w.polls >= 3)
+        assert not w.dead and not w.blind and w.seen_at is None and w.bar is None
+        d.stop()
+        irohds_test_wait(lambda: w.dead, timeout=30)
+        w.finish()
+        assert not w.is_alive() and len(t._sockets) == sockets
+    finally:
+        d.cleanup()
+
+
+def irohds_test_wait(predicate, timeout=10.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met within %gs" % timeout
+        time.sleep(0.02)
