@@ -427,11 +427,14 @@ gf_transfer_ingest (gf_transfer_t *t)
     ingest.manifest = record;
     ingest.manifest_size = record_size;
     zframe_t *frame = record_size ? irh_ingest_encode (&ingest) : NULL;
+    if (!frame) {
+        self->ingest_failed++;
+        gf_transfer_fail (t, "ingest request does not encode");
+        return;
+    }
     zmsg_t *body = zmsg_new ();
-    if (frame)
-        zmsg_append (body, &frame);
-    if (!record_size || !frame
-    ||  gossip_calls_send (self->calls, "store", &body, S_INGEST_MS, s_on_ingest, t) != 0) {
+    zmsg_append (body, &frame);
+    if (gossip_calls_send (self->calls, "store", &body, S_INGEST_MS, s_on_ingest, t) != 0) {
         zmsg_destroy (&body);
         self->ingest_failed++;
         gf_transfer_fail (t, "ingest could not be sent to the store");
