@@ -23,6 +23,7 @@
 #define GF_BAN_MS          60000        //  a holder that sent bad bytes
 #define GF_NO_HOLDER_MS    60000        //  give up after this long without a live holder
 #define GF_PROBE_MS        3000         //  re-ask a down holder's manifest at most this often
+#define GF_LOST_BAN        3            //  downs without a good answer between: banned
 #define GF_PERSIST_BYTES   (4 * 1024 * 1024) //  write .have after this much progress
 #define GF_OUTBOARD_MAX    (64ULL << 20) //  outboard held in RAM: blobs up to 32 TiB
 #define GF_TICK_MS         250
@@ -62,6 +63,7 @@ struct _gf_transfer_t {
     uint8_t first_holder [32];      //  origin when the manifest has none
     gossip_holders_t holders;
     int64_t probe_ms [GOSSIP_HOLDERS_MAX];      //  last manifest probe sent
+    uint32_t lost [GOSSIP_HOLDERS_MAX];         //  went down since its last good answer
     int64_t busy_since [GOSSIP_HOLDERS_MAX];    //  us, outstanding went 0 -> 1
     uint64_t busy_us [GOSSIP_HOLDERS_MAX];      //  time with reads outstanding
     uint64_t busy_bytes [GOSSIP_HOLDERS_MAX];   //  bytes answered in that time

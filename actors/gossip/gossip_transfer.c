@@ -99,15 +99,44 @@ gf_transfer_cancel_reads (gf_transfer_t *t)
         }
 }
 
+//  in_batch: called for a failed request, maybe one of a batch xfer fails
+//  at once (taken out of its table first, so not cancellable): the
+//  holder's other reads are left to come back by themselves.
 static void
-s_ban (gf_transfer_t *t, int i, const char *why)
+s_ban_ex (gf_transfer_t *t, int i, const char *why, bool in_batch)
 {
     char id [13];
     gf_short_id (t->holders.list [i].id, id);
     irh_warn ("fetch: holder %s banned for %d s: %s", id, GF_BAN_MS / 1000, why);
     t->fetch->holders_banned++;
-    gf_transfer_drop_reads (t, i);
+    if (!in_batch)
+        gf_transfer_drop_reads (t, i);
+    else
+    if (t->ob_holder == i)
+        t->ob_holder = -1;
     gossip_holders_ban (&t->holders, i, zclock_mono (), GF_BAN_MS);
+}
+
+static void
+s_ban (gf_transfer_t *t, int i, const char *why)
+{
+    s_ban_ex (t, i, why, false);
+}
+
+static void s_probe (gf_transfer_t *t, int i, int64_t now);
+
+//  Holder i went down again without a good answer since the last time:
+//  after GF_LOST_BAN of those it is banned (a holder that keeps answering
+//  its manifest but not its reads would otherwise be probed forever).
+//  true while it may still be probed.
+static bool
+s_lost (gf_transfer_t *t, int i, const char *why, bool in_batch)
+{
+    if (++t->lost [i] < GF_LOST_BAN)
+        return true;
+    t->lost [i] = 0;
+    s_ban_ex (t, i, why, in_batch);
+    return false;
 }
 
 //  ---------------------------------------------------------------------
@@ -263,6 +292,7 @@ s_answer_outboard (gf_transfer_t *t, gf_read_t *read, const irh_peer_read_t *msg
     t->busy_bytes [read->holder] += msg->data_size;
     gossip_holders_good (&t->holders, read->holder, 0);
     s_busy_stop (t, read->holder);
+    t->lost [read->holder] = 0;
     if (gossip_plan_complete (t->ob_plan))
         s_outboard_complete (t);
 }
@@ -333,6 +363,7 @@ s_answer_content (gf_transfer_t *t, gf_read_t *read, const irh_peer_read_t *msg)
     t->since_persist += good;
     gossip_holders_good (&t->holders, read->holder, good);
     s_busy_stop (t, read->holder);
+    t->lost [read->holder] = 0;
     if (gossip_plan_complete (t->plan))
         gf_transfer_ingest (t);
     else
@@ -357,8 +388,10 @@ s_on_read (void *arg, const uint8_t *peer, zframe_t *answer)
         //  reach them. They come back one by one; the holder just goes down.
         t->fetch->read_timeouts++;
         s_release (t, &read);
-        if (gossip_holders_timeout (&t->holders, i))
+        if (gossip_holders_timeout (&t->holders, i)) {
             t->fetch->holders_dropped++;
+            s_lost (t, i, "it stopped answering reads", true);
+        }
         s_busy_stop (t, i);
         if (t->ob_holder == i && t->holders.list [i].state != GOSSIP_HOLDER_LIVE)
             t->ob_holder = -1;
@@ -375,16 +408,25 @@ s_on_read (void *arg, const uint8_t *peer, zframe_t *answer)
         s_ban (t, i, "malformed read answer");
     }
     else
-    if (msg.status == 4 || msg.status == 1 || msg.status == 2) {
-        //  busy: fewer reads in flight; not found / refused: it lost the
-        //  blob (evicted) or will not serve it: down until a probe says otherwise.
+    if (msg.status == 4) {
+        //  busy: fewer reads in flight
         s_release (t, &read);
         gossip_holders_timeout (&t->holders, i);
         s_busy_stop (t, i);
-        if (msg.status != 4) {
-            gossip_holders_down (&t->holders, i);
-            gf_transfer_drop_reads (t, i);
-        }
+    }
+    else
+    if (msg.status == 1 || msg.status == 2) {
+        //  not found / refused after its manifest said found: it restarted
+        //  (a serving side opens a blob on the manifest request), evicted
+        //  the blob, or found its own copy damaged. Down and asked again
+        //  at once; the third time in a row it is banned.
+        s_release (t, &read);
+        gossip_holders_timeout (&t->holders, i);
+        s_busy_stop (t, i);
+        gf_transfer_drop_reads (t, i);
+        gossip_holders_down (&t->holders, i);
+        if (s_lost (t, i, "it does not serve the blob its manifest announced", false))
+            s_probe (t, i, zclock_mono ());
     }
     else
     if (msg.status != 0) {
