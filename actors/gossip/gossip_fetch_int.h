@@ -5,6 +5,7 @@
                           resume, ingest), learned peer figures, table, stats
       gossip_transfer.c   the reads of one transfer: outboard, content,
                           holders, probes
+      gossip_staging.c    the staging files: .part, .ob, .have
 
     docs/transfer.md explains the protocol and the choices.
 */
@@ -27,6 +28,7 @@
 #define GF_PERSIST_BYTES   (4 * 1024 * 1024) //  write .have after this much progress
 #define GF_OUTBOARD_MAX    (64ULL << 20) //  outboard held in RAM: blobs up to 32 TiB
 #define GF_TICK_MS         250
+#define GF_STAGING_MAX_AGE_S (24 * 3600) //  staging nobody resumed: removed at start
 
 typedef struct _gf_transfer_t gf_transfer_t;
 typedef struct _gf_lookup_t gf_lookup_t;
@@ -140,6 +142,16 @@ uint64_t gf_peer_rtt_us (gossip_fetch_t *self, const uint8_t *id);
 //  The member's gossip address, NULL when not alive/suspect.
 const char *gf_peer_address (gossip_fetch_t *self, const uint8_t *id, char *out, size_t size);
 void gf_short_id (const uint8_t *id, char out [13]);
+
+//  gossip_staging.c
+//  Open (or reopen) the .part, preallocated: 1 when an existing file of
+//  the right size was kept (resume), 0 new, -1 with *why.
+int gf_staging_open_part (gf_transfer_t *transfer, const char **why);
+//  The .have / .ob of an earlier attempt, when they fit this blob.
+void gf_staging_load_have (gf_transfer_t *transfer);
+void gf_staging_load_outboard (gf_transfer_t *transfer);
+void gf_staging_remove (gf_transfer_t *transfer, bool part_too);
+void gf_staging_sweep (const char *dir, int64_t max_age_s);
 
 //  gossip_transfer.c
 //  Send what the transfer's state and credit allow.
