@@ -773,12 +773,12 @@ main (int argc, char *argv [])
     gossip_serve_destroy (&self.serve);
     gossip_digests_destroy (&self.digests);
     gossip_xfer_destroy (&self.xfer);
+    gossip_calls_destroy (&self.calls);     //  its reader is on the loop: before it
     swim_destroy (&self.swim);
     gossip_tofu_destroy (&self.tofu);
     gossip_net_destroy (&self.net);
     zloop_destroy (&self.loop);
     irh_worker_destroy (&self.worker);
-    gossip_calls_destroy (&self.calls);
     if (self.events) {
         s_member_event_t *queued;
         while ((queued = (s_member_event_t *) zlist_pop (self.events)))
