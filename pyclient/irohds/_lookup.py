@@ -42,6 +42,10 @@ WATCH_AFTER = 1.0           # start the watcher (and maybe a bar) after this wai
 # costs a computation the fetch might have saved, never a wrong value.
 LOOKUP_GRACE = 30.0
 GONE_GRACE = 10.0
+# A transfer whose verified bytes have not grown for this long is stalled:
+# gossip itself gives up after 60 s without a live holder, so this only
+# ends waits gossip failed to end (a call must never hang on a peer).
+STALL_GRACE = 120.0
 BACKOFF_MIN = 1.0
 BACKOFF_MAX = 30.0
 
@@ -153,6 +157,8 @@ def _wait(t, rid, key, timeout, progress, label, cfg):
             elif not watch.blind and watch.seen_at is not None and \
                     now - watch.seen_at > GONE_GRACE:
                 why = "the transfer ended without an answer"
+            elif watch.moved_at is not None and now - watch.moved_at > STALL_GRACE:
+                why = "the transfer made no progress for %.0fs" % STALL_GRACE
             elif limit is not None and now - start > limit:
                 why = "no answer within fetch_timeout (%gs)" % timeout
             if why:

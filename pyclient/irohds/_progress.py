@@ -6,8 +6,9 @@ transport gives each thread one) and
     here, only once a bar is wanted; without tqdm: silent), when the
     mode is "always", or "auto" and stderr is a terminal;
   * tells the waiting call whether gossip still answers (dead), whether
-    the transfer has been seen (seen_at) and whether gossip_fetches can be
-    read at all (blind: then only the caller's own time limit applies).
+    the transfer has been seen (seen_at), when it last made progress
+    (moved_at) and whether gossip_fetches can be read at all (blind: then
+    only the caller's own time limit applies).
 
 It polls every POLL_EVERY seconds while a bar is shown, every
 QUIET_EVERY otherwise (it is then only a liveness check). One watcher
@@ -51,6 +52,7 @@ class Watch(threading.Thread):
         self.blind = False
         self.seen_at = None
         self.row = None             # the last gossip_fetches row of our key
+        self.moved_at = None        # when its verified bytes last grew (or first seen)
         self.bar = None
         self.polls = 0
         self._stop_event = threading.Event()
@@ -96,8 +98,11 @@ class Watch(threading.Thread):
                     row = r
                     break
             if row is not None:
+                now = time.monotonic()
+                if self.row is None or row.get("received", 0) > self.row.get("received", 0):
+                    self.moved_at = now
                 self.row = row
-                self.seen_at = time.monotonic()
+                self.seen_at = now
                 if self.show:
                     self._draw(row)
             self._stop_event.wait(POLL_EVERY if self.show else QUIET_EVERY)

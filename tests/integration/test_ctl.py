@@ -22,7 +22,7 @@ CTL = binary("irohds-ctl")
 ABC = "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
 EMPTY = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 DAEMON_COMMANDS = [["status"], ["ping"], ["ping", "store"], ["ls"], ["stats"],
-                   ["evict", "some.fn"], ["gc"], ["down"], ["cap"]]
+                   ["evict", "some.fn"], ["gc"], ["down"], ["cap"], ["fetches"]]
 
 
 def ctl(home, *args, input=None, timeout=30):
@@ -278,6 +278,19 @@ def test_stats(daemon):
     assert all(isinstance(v, int) for v in doc["broker"].values())
     r = daemon.ctl("stats")
     assert r.returncode == 0 and "store:" in r.stdout and "broker:" in r.stdout
+    # gossip's counters too (lookups, fetches), once gossip answers.
+    daemon.wait_ready(services=("gossip",))
+    doc = ok_json(daemon.ctl("--json", "stats"))
+    assert isinstance(doc["gossip"], dict) and "lookups_no_candidate" in doc["gossip"]
+    assert "gossip:" in daemon.ctl("stats").stdout
+
+
+def test_fetches_without_transfers(daemon):
+    assert ok_json(daemon.ctl("--json", "fetches")) == []
+    r = daemon.ctl("fetches")
+    assert r.returncode == 0 and r.stdout == "no transfers under way\n"
+    r = daemon.ctl("fetches", "extra")
+    assert r.returncode == 2 and "fetches takes no arguments" in r.stderr
 
 
 def test_info(daemon):
