@@ -585,6 +585,7 @@ gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table)
         { "bad_answers", self->bad_answers },
         { "bad_outboards", self->bad_outboards },
         { "read_timeouts", self->read_timeouts },
+        { "endgame_reads", self->endgame_reads },
         { "holders_dropped", self->holders_dropped },
         { "holders_banned", self->holders_banned },
         { "holder_probes", self->probes_sent },

@@ -28,6 +28,7 @@
 #define GF_PERSIST_BYTES   (4 * 1024 * 1024) //  write .have after this much progress
 #define GF_OUTBOARD_MAX    (64ULL << 20) //  outboard held in RAM: blobs up to 32 TiB
 #define GF_TICK_MS         250
+#define GF_ENDGAME_MS      1000         //  a tail read this old is also asked elsewhere
 #define GF_STAGING_MAX_AGE_S (24 * 3600) //  staging nobody resumed: removed at start
 
 typedef struct _gf_transfer_t gf_transfer_t;
@@ -44,6 +45,7 @@ typedef struct {
     int holder;
     uint8_t what;                   //  0 content, 1 outboard, 2 manifest probe
     uint32_t req;                   //  echoed in the answer
+    bool duplicated;                //  endgame: asked from two holders
     uint64_t offset;                //  bytes (content or outboard)
     uint32_t length;
     uint64_t first, items;          //  content: groups asked
@@ -106,7 +108,7 @@ struct _gossip_fetch_t {
     uint64_t computed_failed, verdict_fetch, verdict_inf, verdict_fallback, decide_only;
     uint64_t transfers_started, transfers_resumed, transfers_failed, transfers_queued;
     uint64_t bytes_received, groups_verified, groups_resumed, bad_chunks, bad_answers;
-    uint64_t bad_outboards, read_timeouts, holders_dropped, holders_banned, probes_sent;
+    uint64_t bad_outboards, endgame_reads, read_timeouts, holders_dropped, holders_banned, probes_sent;
     uint64_t ingest_ok, ingest_exists, ingest_failed, have_refused, staging_errors;
 };
 

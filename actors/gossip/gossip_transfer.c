@@ -142,8 +142,8 @@ s_lost (gf_transfer_t *t, int i, const char *why, bool in_batch)
 //  ---------------------------------------------------------------------
 //  Sending
 
-static int s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset, uint32_t length,
-                   uint64_t first, uint64_t items);
+static gf_read_t *s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset,
+                          uint32_t length, uint64_t first, uint64_t items);
 
 static void
 s_pump_outboard (gf_transfer_t *t)
@@ -161,8 +161,39 @@ s_pump_outboard (gf_transfer_t *t)
         uint64_t offset = piece * GF_OB_PIECE;
         uint64_t left = t->ob_size - offset;
         uint32_t length = (uint32_t) (left < GF_OB_PIECE ? left : GF_OB_PIECE);
-        if (s_send (t, t->ob_holder, 1, offset, length, piece, 1) != 0)
+        if (!s_send (t, t->ob_holder, 1, offset, length, piece, 1))
             break;
+    }
+}
+
+//  Endgame (work stealing at the tail): every group left is in flight and
+//  a holder has credit. A read outstanding for over GF_ENDGAME_MS at
+//  another holder is asked again from this one, once; whichever answer
+//  comes first is written, the other finds its groups done. Costs at most
+//  one duplicate per read, only at the end, and saves waiting out the
+//  timeout of a holder that was cut or slowed down.
+static void
+s_endgame (gf_transfer_t *t)
+{
+    int64_t old_us = zclock_usecs () - GF_ENDGAME_MS * 1000;
+    int i;
+    while ((i = gossip_holders_pick (&t->holders)) >= 0) {
+        gf_read_t *oldest = NULL;
+        for (size_t s = 0; s < GF_READS_MAX; s++) {
+            gf_read_t *r = &t->reads [s];
+            if (r->used && r->what == 0 && r->holder != i && !r->duplicated
+            &&  r->sent_us < old_us && (!oldest || r->sent_us < oldest->sent_us))
+                oldest = r;
+        }
+        if (!oldest)
+            return;
+        oldest->duplicated = true;
+        gf_read_t *copy = s_send (t, i, 0, oldest->offset, oldest->length, oldest->first,
+                                  oldest->items);
+        if (!copy)
+            return;
+        copy->duplicated = true;
+        t->fetch->endgame_reads++;
     }
 }
 
@@ -172,13 +203,15 @@ s_pump_content (gf_transfer_t *t)
     int i;
     while ((i = gossip_holders_pick (&t->holders)) >= 0) {
         uint64_t first, n;
-        if (gossip_plan_next (t->plan, GF_READ_GROUPS, &first, &n) != 0)
+        if (gossip_plan_next (t->plan, GF_READ_GROUPS, &first, &n) != 0) {
+            s_endgame (t);
             return;
+        }
         uint64_t offset = first * IRH_XFER_GROUP;
         uint64_t end = (first + n) * IRH_XFER_GROUP;
         if (end > t->manifest.size)
             end = t->manifest.size;
-        if (s_send (t, i, 0, offset, (uint32_t) (end - offset), first, n) != 0)
+        if (!s_send (t, i, 0, offset, (uint32_t) (end - offset), first, n))
             return;
     }
 }
@@ -197,9 +230,9 @@ gf_transfer_pump (gf_transfer_t *t)
 
 static void s_on_read (void *arg, const uint8_t *peer, zframe_t *answer);
 
-//  One peer_read_want to holder i. -1 when it could not be sent: the
-//  range is released and the holder goes down (probed again later).
-static int
+//  One peer_read_want to holder i: its slot, or NULL when it could not be
+//  sent: the range is released and the holder goes down (probed again later).
+static gf_read_t *
 s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset, uint32_t length,
         uint64_t first, uint64_t items)
 {
@@ -212,7 +245,7 @@ s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset, uint32_t length,
         s_release (t, &tmp);
         if (read)
             gossip_holders_down (&t->holders, i);
-        return -1;
+        return NULL;
     }
     //  The timeout allows for everything already outstanding at this
     //  holder to arrive first, at half its learned rate (or a floor).
@@ -244,9 +277,9 @@ s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset, uint32_t length,
         t->holders.list [i].outstanding--;
         s_busy_stop (t, i);
         gossip_holders_down (&t->holders, i);
-        return -1;
+        return NULL;
     }
-    return 0;
+    return read;
 }
 
 //  ---------------------------------------------------------------------
