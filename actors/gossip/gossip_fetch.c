@@ -553,6 +553,13 @@ gossip_fetch_table (gossip_fetch_t *self, const uint8_t *key)
 void
 gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table)
 {
+    uint64_t running = 0, queued = 0;
+    gf_transfer_t *t;
+    for (t = (gf_transfer_t *) zlistx_first (self->transfers); t;
+         t = (gf_transfer_t *) zlistx_next (self->transfers)) {
+        running += !t->ended && t->state != GF_QUEUED;
+        queued += !t->ended && t->state == GF_QUEUED;
+    }
     struct { const char *name; uint64_t value; } rows [] = {
         { "lookups", self->lookups_total },
         { "lookups_no_candidate", self->lookups_no_candidate },
@@ -577,7 +584,8 @@ gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table)
         { "transfers_resumed", self->transfers_resumed },
         { "transfers_failed", self->transfers_failed },
         { "transfers_queued", self->transfers_queued },
-        { "transfers_active", zlistx_size (self->transfers) },
+        { "transfers_running", running },
+        { "transfers_waiting", queued },
         { "fetch_bytes_received", self->bytes_received },
         { "groups_verified", self->groups_verified },
         { "groups_resumed", self->groups_resumed },
