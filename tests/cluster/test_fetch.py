@@ -426,9 +426,9 @@ def test_two_holders_serve_and_one_cut_midway_the_other_finishes():
         _wait_progress(n, b, 0.25, proc)
         rows = n.fetches(b)
         assert len(rows[0]["sources"].split(",")) == 2, rows          # both serve
-        c.set_loss(b, 100, peer=a)                          # cut A off from B
+        c.partition([a], [b, h])                            # cut A off (nft drops)
         got = _finish(proc)
-        c.set_loss(b, 0, peer=a)
+        c.heal()
         c.set_rate(b, None)
         assert got == {"d": good["d"], "peer": 1} and n.count(b, "blob") == 0
         grew = {x.name: n.gossip(x).get("serve_bytes", 0) - served[x.name] for x in (a, h)}
