@@ -418,6 +418,9 @@ s_check_sandbox (irh_paths_t *paths, irh_sandbox_status_t *status)
     ok &= s_refused ("create", identity, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
     ok &= s_refused ("create", paths->store, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
     ok &= s_refused ("create", paths->blobs, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
+    //  Gossip's grants for sharing results are not discovery's.
+    ok &= s_refused ("list", paths->blobs, ".", O_RDONLY | O_DIRECTORY);
+    ok &= s_refused ("create", paths->fetch, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
     ok &= s_refused ("create", paths->home, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
     printf ("%s\n", ok ? "confined" : "NOT CONFINED");
     fflush (stdout);

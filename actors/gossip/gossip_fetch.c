@@ -110,176 +110,6 @@ s_learn (gf_transfer_t *t)
     }
 }
 
-//  ---------------------------------------------------------------------
-//  Staging files
-
-//  Write data as path atomically (temp file + rename), no fsync: the .have
-//  and .ob are hints checked again on use, never trusted.
-static int
-s_write_file (const char *path, const uint8_t *data, size_t size)
-{
-    char tmp [4200];
-    snprintf (tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-    if (fd < 0)
-        return -1;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = write (fd, data + done, size - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += (size_t) n;
-    }
-    int rc = close (fd);
-    if (done != size || rc != 0 || rename (tmp, path) != 0) {
-        unlink (tmp);
-        return -1;
-    }
-    return 0;
-}
-
-//  Read a whole staging file of exactly want bytes (outside bytes: no
-//  symlink, no FIFO, regular file, exact size). malloc'd, or NULL.
-static uint8_t *
-s_read_file (const char *path, size_t want, size_t *got)
-{
-    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    uint8_t *data = NULL;
-    if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_uid == geteuid ()
-    &&  (size_t) st.st_size <= want && st.st_size > 0) {
-        data = (uint8_t *) malloc ((size_t) st.st_size);
-        size_t done = 0;
-        while (data && done < (size_t) st.st_size) {
-            ssize_t n = pread (fd, data + done, (size_t) st.st_size - done, (off_t) done);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            done += (size_t) n;
-        }
-        if (data && done != (size_t) st.st_size) {
-            free (data);
-            data = NULL;
-        }
-        *got = done;
-    }
-    close (fd);
-    return data;
-}
-
-void
-gf_transfer_persist (gf_transfer_t *t)
-{
-    if (!t->plan)
-        return;
-    size_t size = gossip_have_size (t->manifest.size);
-    uint8_t *buf = (uint8_t *) malloc (size);
-    if (buf && gossip_have_encode (t->manifest.blob, t->manifest.size,
-                                   gossip_plan_bits (t->plan), buf, size) == size
-    &&  s_write_file (t->have_path, buf, size) == 0)
-        t->since_persist = 0;
-    else
-        t->fetch->staging_errors++;
-    free (buf);
-}
-
-int
-gf_transfer_save_outboard (gf_transfer_t *t)
-{
-    if (s_write_file (t->ob_path, t->outboard, (size_t) t->ob_size) != 0) {
-        t->fetch->staging_errors++;
-        return -1;
-    }
-    return 0;
-}
-
-//  The .have of an earlier attempt, if it describes this blob.
-static void
-s_load_have (gf_transfer_t *t)
-{
-    size_t want = gossip_have_size (t->manifest.size), got = 0;
-    uint8_t *buf = s_read_file (t->have_path, want, &got);
-    if (!buf)
-        return;
-    size_t bits_size = (size_t) ((gossip_plan_count (t->plan) + 7) / 8);
-    uint8_t *bits = (uint8_t *) calloc (1, bits_size);
-    uint8_t blob [32];
-    uint64_t size = 0;
-    const char *why = NULL;
-    if (!bits || gossip_have_decode (buf, got, blob, &size, bits, bits_size, &why) != 0
-    ||  memcmp (blob, t->manifest.blob, 32) != 0 || size != t->manifest.size
-    ||  gossip_plan_load (t->plan, bits, bits_size) != 0) {
-        t->fetch->have_refused++;
-        irh_info ("fetch: %s refused (%s): starting over", t->have_path,
-                  why ? why : "another blob");
-    }
-    else
-        t->resumed = gossip_plan_done_count (t->plan) > 0;
-    free (bits);
-    free (buf);
-}
-
-//  The verified outboard of an earlier attempt.
-static void
-s_load_outboard (gf_transfer_t *t)
-{
-    size_t got = 0;
-    uint8_t *list = s_read_file (t->ob_path, (size_t) t->ob_size, &got);
-    if (list && got == t->ob_size
-    &&  irh_outboard_verify_list (list, got, t->manifest.size, t->manifest.blob) == 0) {
-        t->outboard = list;
-        return;
-    }
-    free (list);
-}
-
-//  Open (or reopen) the .part: regular, ours, preallocated to size. An
-//  existing file of another size is from nothing we can use: truncated.
-static int
-s_open_part (gf_transfer_t *t, const char **why)
-{
-    t->fd = open (t->part_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-    struct stat st;
-    if (t->fd < 0 || fstat (t->fd, &st) != 0) {
-        *why = strerror (errno);
-        return -1;
-    }
-    if (!S_ISREG (st.st_mode) || st.st_uid != geteuid ()) {
-        *why = "not a regular file of ours";
-        return -1;
-    }
-    bool same = (uint64_t) st.st_size == t->manifest.size;
-    if (!same && ftruncate (t->fd, 0) != 0) {
-        *why = strerror (errno);
-        return -1;
-    }
-    if (!same && t->manifest.size) {
-        int rc = posix_fallocate (t->fd, 0, (off_t) t->manifest.size);
-        //  Filesystems without fallocate: a sparse file of the size.
-        if (rc == EOPNOTSUPP || rc == EINVAL)
-            rc = ftruncate (t->fd, (off_t) t->manifest.size) == 0 ? 0 : errno;
-        if (rc) {
-            *why = strerror (rc);
-            return -1;
-        }
-    }
-    return same ? 1 : 0;
-}
-
-static void
-s_remove_staging (gf_transfer_t *t, bool part_too)
-{
-    unlink (t->ob_path);
-    unlink (t->have_path);
-    if (part_too)
-        unlink (t->part_path);
-}
-
 static void
 s_start (gf_transfer_t *t)
 {
@@ -287,7 +117,7 @@ s_start (gf_transfer_t *t)
     const char *why = NULL;
     t->started_ms = t->live_ms = zclock_mono ();
     self->transfers_started++;
-    int opened = s_open_part (t, &why);
+    int opened = gf_staging_open_part (t, &why);
     if (opened < 0) {
         self->staging_errors++;
         char reason [128];
@@ -305,10 +135,10 @@ s_start (gf_transfer_t *t)
             return;
         }
         if (opened == 1)
-            s_load_have (t);
+            gf_staging_load_have (t);
     }
     if (t->ob_size && opened == 1)
-        s_load_outboard (t);
+        gf_staging_load_outboard (t);
     if (t->resumed)
         self->transfers_resumed++;
     t->state = t->ob_size && !t->outboard ? GF_OUTBOARD : GF_CONTENT;
@@ -385,7 +215,7 @@ s_on_ingest (void *arg, int rc, zmsg_t *body, const char *error_code)
         //  mismatch: the staged bytes are not the blob (cannot happen after
         //  verification unless the file changed under us): start clean.
         if (streq (code, "mismatch"))
-            s_remove_staging (t, true);
+            gf_staging_remove (t, true);
         char reason [96];
         snprintf (reason, sizeof reason, "ingest: %s", code);
         gf_transfer_fail (t, reason);
@@ -395,7 +225,7 @@ s_on_ingest (void *arg, int rc, zmsg_t *body, const char *error_code)
         self->ingest_exists++;
     else
         self->ingest_ok++;
-    s_remove_staging (t, true);         //  the store moved or copied the .part
+    gf_staging_remove (t, true);         //  the store moved or copied the .part
     char reason [129];
     snprintf (reason, sizeof reason, "fetched %" PRIu64 " bytes from %zu holder%s%s",
               t->manifest.size, t->holders.count, t->holders.count == 1 ? "" : "s",
@@ -427,12 +257,14 @@ gf_transfer_ingest (gf_transfer_t *t)
     ingest.manifest = record;
     ingest.manifest_size = record_size;
     zframe_t *frame = record_size ? irh_ingest_encode (&ingest) : NULL;
-    bool encoded = frame != NULL;       //  zmsg_append takes (nulls) frame
+    if (!frame) {
+        self->ingest_failed++;
+        gf_transfer_fail (t, "ingest request does not encode");
+        return;
+    }
     zmsg_t *body = zmsg_new ();
-    if (frame)
-        zmsg_append (body, &frame);
-    if (!encoded
-    ||  gossip_calls_send (self->calls, "store", &body, S_INGEST_MS, s_on_ingest, t) != 0) {
+    zmsg_append (body, &frame);
+    if (gossip_calls_send (self->calls, "store", &body, S_INGEST_MS, s_on_ingest, t) != 0) {
         zmsg_destroy (&body);
         self->ingest_failed++;
         gf_transfer_fail (t, "ingest could not be sent to the store");
@@ -590,6 +422,7 @@ gossip_fetch_new (gossip_xfer_t *xfer, gossip_digests_t *digests, gossip_calls_t
     self->worker = worker;
     self->loop = loop;
     self->fetch_dir = strdup (fetch_dir);
+    gf_staging_sweep (fetch_dir, GF_STAGING_MAX_AGE_S);
     self->lookups = zlistx_new ();
     self->transfers = zlistx_new ();
     self->peers = zhashx_new ();
@@ -720,6 +553,13 @@ gossip_fetch_table (gossip_fetch_t *self, const uint8_t *key)
 void
 gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table)
 {
+    uint64_t running = 0, queued = 0;
+    gf_transfer_t *t;
+    for (t = (gf_transfer_t *) zlistx_first (self->transfers); t;
+         t = (gf_transfer_t *) zlistx_next (self->transfers)) {
+        running += !t->ended && t->state != GF_QUEUED;
+        queued += !t->ended && t->state == GF_QUEUED;
+    }
     struct { const char *name; uint64_t value; } rows [] = {
         { "lookups", self->lookups_total },
         { "lookups_no_candidate", self->lookups_no_candidate },
@@ -744,7 +584,8 @@ gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table)
         { "transfers_resumed", self->transfers_resumed },
         { "transfers_failed", self->transfers_failed },
         { "transfers_queued", self->transfers_queued },
-        { "transfers_active", zlistx_size (self->transfers) },
+        { "transfers_running", running },
+        { "transfers_waiting", queued },
         { "fetch_bytes_received", self->bytes_received },
         { "groups_verified", self->groups_verified },
         { "groups_resumed", self->groups_resumed },
@@ -752,6 +593,7 @@ gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table)
         { "bad_answers", self->bad_answers },
         { "bad_outboards", self->bad_outboards },
         { "read_timeouts", self->read_timeouts },
+        { "endgame_reads", self->endgame_reads },
         { "holders_dropped", self->holders_dropped },
         { "holders_banned", self->holders_banned },
         { "holder_probes", self->probes_sent },

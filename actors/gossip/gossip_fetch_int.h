@@ -5,6 +5,7 @@
                           resume, ingest), learned peer figures, table, stats
       gossip_transfer.c   the reads of one transfer: outboard, content,
                           holders, probes
+      gossip_staging.c    the staging files: .part, .ob, .have
 
     docs/transfer.md explains the protocol and the choices.
 */
@@ -23,9 +24,12 @@
 #define GF_BAN_MS          60000        //  a holder that sent bad bytes
 #define GF_NO_HOLDER_MS    60000        //  give up after this long without a live holder
 #define GF_PROBE_MS        3000         //  re-ask a down holder's manifest at most this often
+#define GF_LOST_BAN        3            //  downs without a good answer between: banned
 #define GF_PERSIST_BYTES   (4 * 1024 * 1024) //  write .have after this much progress
 #define GF_OUTBOARD_MAX    (64ULL << 20) //  outboard held in RAM: blobs up to 32 TiB
 #define GF_TICK_MS         250
+#define GF_ENDGAME_MS      1000         //  a tail read this old is also asked elsewhere
+#define GF_STAGING_MAX_AGE_S (24 * 3600) //  staging nobody resumed: removed at start
 
 typedef struct _gf_transfer_t gf_transfer_t;
 typedef struct _gf_lookup_t gf_lookup_t;
@@ -41,6 +45,7 @@ typedef struct {
     int holder;
     uint8_t what;                   //  0 content, 1 outboard, 2 manifest probe
     uint32_t req;                   //  echoed in the answer
+    bool duplicated;                //  endgame: asked from two holders
     uint64_t offset;                //  bytes (content or outboard)
     uint32_t length;
     uint64_t first, items;          //  content: groups asked
@@ -62,6 +67,7 @@ struct _gf_transfer_t {
     uint8_t first_holder [32];      //  origin when the manifest has none
     gossip_holders_t holders;
     int64_t probe_ms [GOSSIP_HOLDERS_MAX];      //  last manifest probe sent
+    uint32_t lost [GOSSIP_HOLDERS_MAX];         //  went down since its last good answer
     int64_t busy_since [GOSSIP_HOLDERS_MAX];    //  us, outstanding went 0 -> 1
     uint64_t busy_us [GOSSIP_HOLDERS_MAX];      //  time with reads outstanding
     uint64_t busy_bytes [GOSSIP_HOLDERS_MAX];   //  bytes answered in that time
@@ -102,7 +108,7 @@ struct _gossip_fetch_t {
     uint64_t computed_failed, verdict_fetch, verdict_inf, verdict_fallback, decide_only;
     uint64_t transfers_started, transfers_resumed, transfers_failed, transfers_queued;
     uint64_t bytes_received, groups_verified, groups_resumed, bad_chunks, bad_answers;
-    uint64_t bad_outboards, read_timeouts, holders_dropped, holders_banned, probes_sent;
+    uint64_t bad_outboards, endgame_reads, read_timeouts, holders_dropped, holders_banned, probes_sent;
     uint64_t ingest_ok, ingest_exists, ingest_failed, have_refused, staging_errors;
 };
 
@@ -138,6 +144,16 @@ uint64_t gf_peer_rtt_us (gossip_fetch_t *self, const uint8_t *id);
 //  The member's gossip address, NULL when not alive/suspect.
 const char *gf_peer_address (gossip_fetch_t *self, const uint8_t *id, char *out, size_t size);
 void gf_short_id (const uint8_t *id, char out [13]);
+
+//  gossip_staging.c
+//  Open (or reopen) the .part, preallocated: 1 when an existing file of
+//  the right size was kept (resume), 0 new, -1 with *why.
+int gf_staging_open_part (gf_transfer_t *transfer, const char **why);
+//  The .have / .ob of an earlier attempt, when they fit this blob.
+void gf_staging_load_have (gf_transfer_t *transfer);
+void gf_staging_load_outboard (gf_transfer_t *transfer);
+void gf_staging_remove (gf_transfer_t *transfer, bool part_too);
+void gf_staging_sweep (const char *dir, int64_t max_age_s);
 
 //  gossip_transfer.c
 //  Send what the transfer's state and credit allow.

@@ -420,15 +420,40 @@ s_ask_all (gf_lookup_t *self, uint8_t (*ids) [SWIM_ID_SIZE], size_t count)
     }
 }
 
+//  The common miss, answered without allocating a lookup: no peer's
+//  digest may hold the key (a few Bloom probes, no network round trip).
+static void
+s_no_candidate (gossip_fetch_t *fetch, irh_request_t **request_p, int64_t started_us)
+{
+    fetch->lookups_no_candidate++;
+    fetch->computed_no_candidate++;
+    irh_gossip_lookup_reply_t reply;
+    memset (&reply, 0, sizeof reply);
+    reply.status = 1;
+    snprintf (reply.reason, sizeof reply.reason, "no peer's digest holds the key");
+    reply.elapsed_us = (uint64_t) (zclock_usecs () - started_us);
+    zframe_t *frame = irh_gossip_lookup_reply_encode (&reply);
+    zmsg_t *body = zmsg_new ();
+    zmsg_append (body, &frame);
+    irh_worker_reply (fetch->worker, *request_p, &body);
+    zmsg_destroy (&body);
+    irh_request_destroy (request_p);
+}
+
 void
 gossip_fetch_lookup (gossip_fetch_t *fetch, irh_request_t **request_p,
                      const irh_gossip_lookup_t *q)
 {
     assert (fetch && request_p && *request_p && q);
+    int64_t started_us = zclock_usecs ();
     fetch->lookups_total++;
     uint8_t ids [GF_CANDIDATES_MAX][SWIM_ID_SIZE];
     size_t count = gossip_digests_candidates (fetch->digests, q->ns, q->key, ids,
                                               GF_CANDIDATES_MAX);
+    if (count == 0) {
+        s_no_candidate (fetch, request_p, started_us);
+        return;
+    }
     gf_lookup_t *self = (gf_lookup_t *) calloc (1, sizeof (gf_lookup_t));
     if (!self) {
         irh_worker_error (fetch->worker, *request_p, "io", "out of memory");
@@ -439,15 +464,9 @@ gossip_fetch_lookup (gossip_fetch_t *fetch, irh_request_t **request_p,
     self->request = *request_p;
     *request_p = NULL;
     self->q = *q;
-    self->started_us = zclock_usecs ();
+    self->started_us = started_us;
     self->deadline_ms = q->timeout_ms ? zclock_mono () + q->timeout_ms : 0;
     self->handle = zlistx_add_end (fetch->lookups, self);
-    if (count == 0) {
-        //  The common miss: decided from digests, no round trip.
-        fetch->lookups_no_candidate++;
-        gf_lookup_finish (self, 1, "no peer's digest holds the key", 0);
-        return;
-    }
     if (zlistx_size (fetch->lookups) > GF_LOOKUPS_MAX) {
         fetch->lookups_busy++;
         gf_lookup_finish (self, 4, "too many lookups under way", 0);

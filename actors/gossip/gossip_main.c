@@ -1,6 +1,7 @@
 /*  gossip_main.c: irohds-gossip, the actor behind service "gossip".
 
     usage: irohds-gossip [--home DIR] (--broker EP | --bind EP) [-v]
+           irohds-gossip [--home DIR] --check-sandbox
 
     Runs the SWIM membership library (swim.h) on the real network: loads
     the node identity, listens for peers on peers.listen (gossip_link.c),
@@ -13,6 +14,7 @@
 */
 #include "gossip.h"
 #include "gossip_data.h"
+#include "gossip_check.h"
 #include "../capability/cap.h"
 #include "irh_actor.h"
 #include "irh_file.h"
@@ -644,8 +646,15 @@ s_advertise (irh_config_t *config, const char *listen, int port, char *out, size
 int
 main (int argc, char *argv [])
 {
+    //  --check-sandbox: enter the sandbox, try the home, report, exit.
+    bool check_sandbox = false;
+    int count = 0;
+    char **args = gossip_check_args (argc, argv, &count, &check_sandbox);
+    if (!args)
+        return 1;
     irh_actor_t actor;
-    int status = irh_actor_init (&actor, "gossip", "gossip", false, argc, argv);
+    int status = irh_actor_init (&actor, "gossip", "gossip", false, count, args);
+    free (args);                //  init keeps pointers into argv's strings, not args
     if (status >= 0) {
         irh_actor_cleanup (&actor);
         return status;
@@ -677,6 +686,13 @@ main (int argc, char *argv [])
     //  Least privilege from here on: the keys are loaded, no socket or
     //  thread exists yet (docs/security.md).
     irh_sandbox_enter_network_actor (actor.paths, true, &self.sandbox);
+    if (check_sandbox) {
+        status = gossip_check_sandbox (actor.paths, &self.sandbox);
+        free (peers_dir);
+        irh_identity_destroy (&self.identity);
+        irh_actor_cleanup (&actor);
+        return status;
+    }
     char dflt [32];
     snprintf (dflt, sizeof dflt, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
     const char *listen = irh_config_str (actor.config, "peers.listen", dflt);
@@ -757,12 +773,12 @@ main (int argc, char *argv [])
     gossip_serve_destroy (&self.serve);
     gossip_digests_destroy (&self.digests);
     gossip_xfer_destroy (&self.xfer);
+    gossip_calls_destroy (&self.calls);     //  its reader is on the loop: before it
     swim_destroy (&self.swim);
     gossip_tofu_destroy (&self.tofu);
     gossip_net_destroy (&self.net);
     zloop_destroy (&self.loop);
     irh_worker_destroy (&self.worker);
-    gossip_calls_destroy (&self.calls);
     if (self.events) {
         s_member_event_t *queued;
         while ((queued = (s_member_event_t *) zlist_pop (self.events)))

@@ -99,22 +99,51 @@ gf_transfer_cancel_reads (gf_transfer_t *t)
         }
 }
 
+//  in_batch: called for a failed request, maybe one of a batch xfer fails
+//  at once (taken out of its table first, so not cancellable): the
+//  holder's other reads are left to come back by themselves.
 static void
-s_ban (gf_transfer_t *t, int i, const char *why)
+s_ban_ex (gf_transfer_t *t, int i, const char *why, bool in_batch)
 {
     char id [13];
     gf_short_id (t->holders.list [i].id, id);
     irh_warn ("fetch: holder %s banned for %d s: %s", id, GF_BAN_MS / 1000, why);
     t->fetch->holders_banned++;
-    gf_transfer_drop_reads (t, i);
+    if (!in_batch)
+        gf_transfer_drop_reads (t, i);
+    else
+    if (t->ob_holder == i)
+        t->ob_holder = -1;
     gossip_holders_ban (&t->holders, i, zclock_mono (), GF_BAN_MS);
+}
+
+static void
+s_ban (gf_transfer_t *t, int i, const char *why)
+{
+    s_ban_ex (t, i, why, false);
+}
+
+static void s_probe (gf_transfer_t *t, int i, int64_t now);
+
+//  Holder i went down again without a good answer since the last time:
+//  after GF_LOST_BAN of those it is banned (a holder that keeps answering
+//  its manifest but not its reads would otherwise be probed forever).
+//  true while it may still be probed.
+static bool
+s_lost (gf_transfer_t *t, int i, const char *why, bool in_batch)
+{
+    if (++t->lost [i] < GF_LOST_BAN)
+        return true;
+    t->lost [i] = 0;
+    s_ban_ex (t, i, why, in_batch);
+    return false;
 }
 
 //  ---------------------------------------------------------------------
 //  Sending
 
-static int s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset, uint32_t length,
-                   uint64_t first, uint64_t items);
+static gf_read_t *s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset,
+                          uint32_t length, uint64_t first, uint64_t items);
 
 static void
 s_pump_outboard (gf_transfer_t *t)
@@ -132,8 +161,39 @@ s_pump_outboard (gf_transfer_t *t)
         uint64_t offset = piece * GF_OB_PIECE;
         uint64_t left = t->ob_size - offset;
         uint32_t length = (uint32_t) (left < GF_OB_PIECE ? left : GF_OB_PIECE);
-        if (s_send (t, t->ob_holder, 1, offset, length, piece, 1) != 0)
+        if (!s_send (t, t->ob_holder, 1, offset, length, piece, 1))
             break;
+    }
+}
+
+//  Endgame (work stealing at the tail): every group left is in flight and
+//  a holder has credit. A read outstanding for over GF_ENDGAME_MS at
+//  another holder is asked again from this one, once; whichever answer
+//  comes first is written, the other finds its groups done. Costs at most
+//  one duplicate per read, only at the end, and saves waiting out the
+//  timeout of a holder that was cut or slowed down.
+static void
+s_endgame (gf_transfer_t *t)
+{
+    int64_t old_us = zclock_usecs () - GF_ENDGAME_MS * 1000;
+    int i;
+    while ((i = gossip_holders_pick (&t->holders)) >= 0) {
+        gf_read_t *oldest = NULL;
+        for (size_t s = 0; s < GF_READS_MAX; s++) {
+            gf_read_t *r = &t->reads [s];
+            if (r->used && r->what == 0 && r->holder != i && !r->duplicated
+            &&  r->sent_us < old_us && (!oldest || r->sent_us < oldest->sent_us))
+                oldest = r;
+        }
+        if (!oldest)
+            return;
+        oldest->duplicated = true;
+        gf_read_t *copy = s_send (t, i, 0, oldest->offset, oldest->length, oldest->first,
+                                  oldest->items);
+        if (!copy)
+            return;
+        copy->duplicated = true;
+        t->fetch->endgame_reads++;
     }
 }
 
@@ -143,13 +203,15 @@ s_pump_content (gf_transfer_t *t)
     int i;
     while ((i = gossip_holders_pick (&t->holders)) >= 0) {
         uint64_t first, n;
-        if (gossip_plan_next (t->plan, GF_READ_GROUPS, &first, &n) != 0)
+        if (gossip_plan_next (t->plan, GF_READ_GROUPS, &first, &n) != 0) {
+            s_endgame (t);
             return;
+        }
         uint64_t offset = first * IRH_XFER_GROUP;
         uint64_t end = (first + n) * IRH_XFER_GROUP;
         if (end > t->manifest.size)
             end = t->manifest.size;
-        if (s_send (t, i, 0, offset, (uint32_t) (end - offset), first, n) != 0)
+        if (!s_send (t, i, 0, offset, (uint32_t) (end - offset), first, n))
             return;
     }
 }
@@ -168,9 +230,9 @@ gf_transfer_pump (gf_transfer_t *t)
 
 static void s_on_read (void *arg, const uint8_t *peer, zframe_t *answer);
 
-//  One peer_read_want to holder i. -1 when it could not be sent: the
-//  range is released and the holder goes down (probed again later).
-static int
+//  One peer_read_want to holder i: its slot, or NULL when it could not be
+//  sent: the range is released and the holder goes down (probed again later).
+static gf_read_t *
 s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset, uint32_t length,
         uint64_t first, uint64_t items)
 {
@@ -183,7 +245,7 @@ s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset, uint32_t length,
         s_release (t, &tmp);
         if (read)
             gossip_holders_down (&t->holders, i);
-        return -1;
+        return NULL;
     }
     //  The timeout allows for everything already outstanding at this
     //  holder to arrive first, at half its learned rate (or a floor).
@@ -215,9 +277,9 @@ s_send (gf_transfer_t *t, int i, uint8_t what, uint64_t offset, uint32_t length,
         t->holders.list [i].outstanding--;
         s_busy_stop (t, i);
         gossip_holders_down (&t->holders, i);
-        return -1;
+        return NULL;
     }
-    return 0;
+    return read;
 }
 
 //  ---------------------------------------------------------------------
@@ -263,6 +325,7 @@ s_answer_outboard (gf_transfer_t *t, gf_read_t *read, const irh_peer_read_t *msg
     t->busy_bytes [read->holder] += msg->data_size;
     gossip_holders_good (&t->holders, read->holder, 0);
     s_busy_stop (t, read->holder);
+    t->lost [read->holder] = 0;
     if (gossip_plan_complete (t->ob_plan))
         s_outboard_complete (t);
 }
@@ -333,6 +396,7 @@ s_answer_content (gf_transfer_t *t, gf_read_t *read, const irh_peer_read_t *msg)
     t->since_persist += good;
     gossip_holders_good (&t->holders, read->holder, good);
     s_busy_stop (t, read->holder);
+    t->lost [read->holder] = 0;
     if (gossip_plan_complete (t->plan))
         gf_transfer_ingest (t);
     else
@@ -357,8 +421,10 @@ s_on_read (void *arg, const uint8_t *peer, zframe_t *answer)
         //  reach them. They come back one by one; the holder just goes down.
         t->fetch->read_timeouts++;
         s_release (t, &read);
-        if (gossip_holders_timeout (&t->holders, i))
+        if (gossip_holders_timeout (&t->holders, i)) {
             t->fetch->holders_dropped++;
+            s_lost (t, i, "it stopped answering reads", true);
+        }
         s_busy_stop (t, i);
         if (t->ob_holder == i && t->holders.list [i].state != GOSSIP_HOLDER_LIVE)
             t->ob_holder = -1;
@@ -375,16 +441,25 @@ s_on_read (void *arg, const uint8_t *peer, zframe_t *answer)
         s_ban (t, i, "malformed read answer");
     }
     else
-    if (msg.status == 4 || msg.status == 1 || msg.status == 2) {
-        //  busy: fewer reads in flight; not found / refused: it lost the
-        //  blob (evicted) or will not serve it: down until a probe says otherwise.
+    if (msg.status == 4) {
+        //  busy: fewer reads in flight
         s_release (t, &read);
         gossip_holders_timeout (&t->holders, i);
         s_busy_stop (t, i);
-        if (msg.status != 4) {
-            gossip_holders_down (&t->holders, i);
-            gf_transfer_drop_reads (t, i);
-        }
+    }
+    else
+    if (msg.status == 1 || msg.status == 2) {
+        //  not found / refused after its manifest said found: it restarted
+        //  (a serving side opens a blob on the manifest request), evicted
+        //  the blob, or found its own copy damaged. Down and asked again
+        //  at once; the third time in a row it is banned.
+        s_release (t, &read);
+        gossip_holders_timeout (&t->holders, i);
+        s_busy_stop (t, i);
+        gf_transfer_drop_reads (t, i);
+        gossip_holders_down (&t->holders, i);
+        if (s_lost (t, i, "it does not serve the blob its manifest announced", false))
+            s_probe (t, i, zclock_mono ());
     }
     else
     if (msg.status != 0) {

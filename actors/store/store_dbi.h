@@ -123,6 +123,10 @@ uint64_t store_dbi_expiry_at (uint64_t now_us, uint64_t ttl_ms);
 //  Apply pending touches inside w.
 int store_dbi_apply_touches (store_db_t *self, store_wtxn_t *w);
 
+//  Is holder ("<pid>@<host>/<uuid>") a process of this machine that no
+//  longer exists? (store_ops.c; claims and the claims_active figure.)
+bool store_dbi_holder_dead (const char *holder);
+
 //  Key digests (store_digest.c). Build every namespace's digest from the
 //  results database (at open). 0 or an LMDB error.
 int store_dbi_digest_build (store_db_t *self);

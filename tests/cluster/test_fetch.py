@@ -374,17 +374,20 @@ def test_lying_holder_is_detected_and_never_returns_a_wrong_value():
         n.wait_results(b, h)
         _corrupt_blob(a, n, BLOB_OF % (8, 1))
         _corrupt_blob(a, n, BLOB_OF % (8, 2))
-        before_b, before_a = n.gossip(b), n.store(a)
+        before_b, before_a, before_ga = n.gossip(b), n.store(a), n.gossip(a)
         got1 = n.python(b, call % (8, 1))
         assert got1["d"] == good1["d"] and n.count(b, "blob") == 1
         got2 = n.python(b, call % (8, 2))
         assert got2["d"] == good2["d"] and n.count(b, "blob") == 1     # from H
-        after_b, after_a = n.gossip(b), n.store(a)
+        after_b, after_a, after_ga = n.gossip(b), n.store(a), n.gossip(a)
         # Detected: bad chunks at B, or A's own store caught its damaged
-        # file when serving (it verifies what it reads).
+        # file when serving (it verifies what it reads), or A's serving
+        # side found the file does not hash to its name while building the
+        # outboard (then A answers not-found and B bans it as a source).
         detected = sum(after_b.get(k, 0) - before_b.get(k, 0)
                        for k in ("bad_chunks", "bad_outboards")) + \
-            after_a.get("corrupt", 0) - before_a.get("corrupt", 0)
+            after_a.get("corrupt", 0) - before_a.get("corrupt", 0) + \
+            after_ga.get("outboards_failed", 0) - before_ga.get("outboards_failed", 0)
         print("at B: bad_chunks %d, bad_outboards %d; corrupt at A's store %d" % (
             after_b.get("bad_chunks", 0), after_b.get("bad_outboards", 0),
             after_a.get("corrupt", 0)))

@@ -4,7 +4,10 @@ seccomp filter in /proc, Landlock in force where the kernel has it, and
 both shown in their stats (docs/security.md). irohds-discovery
 --check-sandbox enters the very same sandbox and proves what it cannot do:
 read identity/'s secret (or anything of identity/), write store/, blobs/
-or identity/. Discovery never opens the secret key file at all."""
+or identity/, list blobs/ or write fetch/. Discovery never opens the
+secret key file at all. irohds-gossip --check-sandbox does the same for
+gossip, which serves and fetches results: it reads blobs/ but cannot write
+there, writes fetch/, and still cannot touch store/ or the home."""
 import ctypes
 import json
 import os
@@ -85,9 +88,48 @@ def test_discovery_cannot_read_the_secret_or_write_the_home(daemon):
     refused = [l for l in lines if l.endswith(": Permission denied")]
     for what in ("read %s" % secret,
                  "create %s" % os.path.join(daemon.home, "store", "check-sandbox"),
-                 "create %s" % os.path.join(daemon.home, "identity", "check-sandbox")):
+                 "create %s" % os.path.join(daemon.home, "identity", "check-sandbox"),
+                 "list %s" % os.path.join(daemon.home, "blobs", "."),
+                 "create %s" % os.path.join(daemon.home, "fetch", "check-sandbox")):
         assert any(l.startswith(what + ":") for l in refused), (what, lines)
     assert not os.path.exists(os.path.join(daemon.home, "store", "check-sandbox"))
+
+
+def test_gossip_reads_blobs_writes_fetch_and_nothing_else(daemon):
+    if not landlock_abi():
+        pytest.skip("the kernel has no Landlock: nothing confines the filesystem")
+    # A blob file, as the store keeps one (made here: any regular file will
+    # do for the sandbox; the store's own are covered by the cluster tests).
+    blob_dir = os.path.join(daemon.home, "blobs", "ab")
+    os.makedirs(blob_dir, mode=0o700, exist_ok=True)
+    blob = os.path.join(blob_dir, "ab" + "0" * 62)
+    with open(blob, "wb") as f:
+        f.write(b"content")
+    try:
+        proc = subprocess.run([binary("irohds-gossip"), "--home", daemon.home,
+                               "--check-sandbox"], capture_output=True, text=True, timeout=60,
+                              env=irohds_test.test_env(daemon.home))
+        print(proc.stdout, proc.stderr)
+        lines = proc.stdout.splitlines()
+        assert proc.returncode == 0 and lines[-1] == "confined", (proc.stdout, proc.stderr)
+        def outcome(what):
+            line = next(l for l in lines if l.startswith(what + ":"))
+            return line.split(": ", 1)[1]
+        assert outcome("read %s" % blob) == "ALLOWED"
+        assert outcome("list %s" % os.path.join(daemon.home, "blobs")) == "ALLOWED"
+        assert outcome("create %s" % os.path.join(daemon.home, "fetch", "check-sandbox")) \
+            == "ALLOWED"
+        for what in ("write %s" % blob,
+                     "create %s" % os.path.join(daemon.home, "blobs", "check-sandbox"),
+                     "create %s" % os.path.join(daemon.home, "store", "check-sandbox"),
+                     "read %s" % os.path.join(daemon.home, "store", "data.mdb"),
+                     "create %s" % os.path.join(daemon.home, "check-sandbox")):
+            assert outcome(what) == "Permission denied", what
+        with open(blob, "rb") as f:
+            assert f.read() == b"content"
+        assert not os.path.exists(os.path.join(daemon.home, "fetch", "check-sandbox"))
+    finally:
+        os.unlink(blob)
 
 
 def test_discovery_never_opens_the_secret_key():
