@@ -431,6 +431,9 @@ def test_two_holders_serve_and_one_cut_midway_the_other_finishes():
         _wait_progress(n, b, 0.25, proc)
         rows = n.fetches(b)
         assert len(rows[0]["sources"].split(",")) == 2, rows          # both serve
+        text = b.daemon.ctl("fetches").stdout
+        print(text)
+        assert "fetchmod.blob" in text and "96.0 MiB" in text and rows[0]["key"][:12] in text
         c.partition([a], [b, h])                            # cut A off (nft drops)
         got = _finish(proc)
         c.heal()
