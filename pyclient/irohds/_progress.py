@@ -55,6 +55,10 @@ class Watch(threading.Thread):
         self.moved_at = None        # when its verified bytes last grew (or first seen)
         self.bar = None
         self.polls = 0
+        # The caller's transport: the thread's socket is made and closed on
+        # it even if the home changes meanwhile (a new transport then would
+        # be a context nobody closes).
+        self.transport = _transport.get_transport()
         self._stop_event = threading.Event()
 
     def finish(self):
@@ -70,10 +74,10 @@ class Watch(threading.Thread):
             self._loop()
         finally:
             self._close_bar()
-            _transport.get_transport().close_thread_socket()
+            self.transport.close_thread_socket()
 
     def _loop(self):
-        t = _transport.get_transport()
+        t = self.transport
         while not self._stop_event.is_set():
             try:
                 frames = t.call("gossip", "gossip_fetches", timeout=self.timeout, start=False,
@@ -118,11 +122,13 @@ class Watch(threading.Thread):
                             unit_divisor=1024, leave=False, file=sys.stderr,
                             desc="irohds: fetching %s" % self.label[-40:])
         bar = self.bar
+        bar.set_postfix_str("%s from %s" % (row.get("state", ""),
+                                            row.get("sources", "") or "-"), refresh=False)
         done = row.get("received", 0)
         if done > bar.n:
-            bar.update(done - bar.n)
-        bar.set_postfix_str("%s from %s" % (row.get("state", ""),
-                                            row.get("sources", "") or "-"), refresh=True)
+            bar.update(done - bar.n)        # draws (at most every 0.1 s)
+        else:
+            bar.refresh()
 
     def _close_bar(self):
         if self.bar is not None:

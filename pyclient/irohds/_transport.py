@@ -120,12 +120,17 @@ class Transport:
         self._prefix = b"%x." % self.pid
         self._start_tried = False
         self.started_daemon = False
+        self.closed = False
 
     # ---- sockets ----
 
     def _socket(self):
         sock = getattr(self._local, "sock", None)
         if sock is None:
+            if self.closed:
+                # A thread still holding a transport that was replaced
+                # (home changed) or closed at exit: as if no daemon.
+                raise Unavailable("transport closed")
             sock = self.ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IMMEDIATE, 1)
@@ -231,7 +236,10 @@ class Transport:
         background) and refuses a non-blocking send until it has: wait up
         to `wait` seconds for it to accept, never longer (callers are a
         background thread and the exit flush)."""
-        sock = self._socket()
+        try:
+            sock = self._socket()
+        except Unavailable:
+            return
         svc = service.encode()
         prefix = self._prefix
         rids = self._rids
@@ -266,7 +274,7 @@ class Transport:
         """Start irohds-daemon --detach, once per process; True when it then
         answers a ping."""
         with self._lock:
-            if not self.autostart or self._start_tried:
+            if not self.autostart or self._start_tried or self.closed:
                 return False
             self._start_tried = True
         binary = self._daemon_binary()
@@ -303,12 +311,20 @@ class Transport:
 
     def close(self):
         with self._lock:
+            self.closed = True
             for s in self._sockets:
                 try:
                     s.close(0)
                 except zmq.ZMQError:
                     pass
             self._sockets = []
+            # Every socket of this context was just closed (linger 0), so
+            # term() returns at once; an unclosed context would otherwise be
+            # reported (ResourceWarning) whenever the collector finds it.
+            try:
+                self.ctx.term()
+            except zmq.ZMQError:
+                pass
         self._local = threading.local()
 
 

@@ -402,9 +402,11 @@ def _wait_progress(n, node, fraction, proc, timeout=120.0):
     harness.wait_for(far_enough, timeout=timeout, interval=0.05, what="transfer progress")
 
 
-def _finish(proc, timeout=600):
+def _finish(proc, timeout=600, stderr=None):
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err[-4000:]
+    if stderr is not None:
+        stderr.append(err)
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -447,12 +449,17 @@ def test_holder_killed_mid_transfer_resumes_after_restart():
         n.wait_results(b, a)
         before = n.gossip(b).get("xfer_bytes_in", 0)
         c.set_rate(b, "400mbit", direction="in")
+        # The progress bar, drawn although stderr is a pipe here.
+        with open(os.path.join(b.home, "config.toml"), "a") as f:
+            f.write('\n[client]\nprogress = "always"\n')
         proc = n.start_python(b, CALL_BLOB % (size, 9))
         _wait_progress(n, b, 0.3, proc)
         a.kill_daemon()
         time.sleep(1.0)
         a.start_daemon(lan=True)
-        got = _finish(proc)
+        err = []
+        got = _finish(proc, stderr=err)
+        assert "irohds: fetching fetchmod.blob:" in err[0] and "%|" in err[0], err[0][-2000:]
         c.set_rate(b, None)
         received = n.gossip(b).get("xfer_bytes_in", 0) - before
         print("B received %.1f MiB for a %d MiB result" % (received / MIB, size))

@@ -51,6 +51,16 @@ def private_file(x):
         f.write(b"p" * 100)
     return irohds.FileRef(path)
 
+@irohds.memo(min_seconds=0, local_only=True)
+async def private_async(x):
+    _count("private_async")
+    return [x]
+
+@irohds.memo(min_seconds=0)
+async def shared_async(x):
+    _count("shared_async")
+    return [x, x]
+
 @irohds.memo(min_seconds=0)
 def victim(x):
     _count("victim")
@@ -165,6 +175,21 @@ def test_local_only_flag_in_manifest_and_never_asks_peers(daemon, code):
     """)
     assert out == [1, 1, {}]
     assert count(code, "private") == count(code, "shared") == 1
+
+
+def test_async_functions_ask_peers_the_same_way(daemon, code):
+    out, _ = run(daemon, code, prelude=MANIFEST, body="""
+    import asyncio
+    asyncio.run(fmod.private_async(1))
+    after_private = lookups()
+    asyncio.run(fmod.shared_async(1))
+    print(json.dumps({"private": manifest(fmod.private_async, 1),
+                      "shared": manifest(fmod.shared_async, 1),
+                      "after_private": after_private, "after_shared": lookups()}))
+    """)
+    assert out["private"]["flags"] == 2 and out["shared"]["flags"] == 0
+    assert out["after_private"] == {}
+    assert out["after_shared"] == {"lookup_no_candidate": 1}
 
 
 def test_lookup_without_peers_is_no_candidate(daemon, code):
