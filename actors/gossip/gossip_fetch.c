@@ -244,6 +244,11 @@ gf_transfer_ingest (gf_transfer_t *t)
         gf_transfer_fail (t, "fsync of the staged content failed");
         return;
     }
+    char key [13];
+    gf_short_id (t->key, key);
+    irh_debug ("fetch %s: %" PRIu64 " bytes verified and synced in %" PRId64 " ms, %" PRIu64
+               " received; ingesting", key, t->manifest.size, zclock_mono () - t->started_ms,
+               t->received);
     irh_manifest_t manifest = t->manifest;
     static const uint8_t zeros [32];
     if (memcmp (manifest.origin, zeros, 32) == 0)
