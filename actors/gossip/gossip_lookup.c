@@ -95,7 +95,7 @@ gf_lookup_finish (gf_lookup_t *self, uint8_t status, const char *reason, uint64_
     snprintf (reply.reason, sizeof reply.reason, "%s", reason ? reason : "");
     if (self->holder_count && (status == 0 || status == 3))
         memcpy (reply.source, self->holders [0], 32);
-    reply.bytes = bytes;
+    reply.received = bytes;
     reply.elapsed_us = (uint64_t) (zclock_usecs () - self->started_us);
     if (self->have_times) {
         reply.t_compute = s_bits (self->t_compute);

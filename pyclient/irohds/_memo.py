@@ -477,7 +477,7 @@ class Memo:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("irohds: %s: peers for %s: %s (%s; %d bytes in %.3fs; compute %.3gs, "
                       "fetch %.3gs)", self.name, key.hex()[:16], _lookup.STATUS_NAMES[status],
-                      reply["reason"], reply["bytes"], reply["elapsed_us"] / 1e6,
+                      reply["reason"], reply["received"], reply["elapsed_us"] / 1e6,
                       _lookup.f64(reply["t_compute"]), _lookup.f64(reply["t_fetch"]))
         if status != _lookup.FETCHED:
             return None

@@ -38,7 +38,7 @@ rid = t.send("gossip", "gossip_lookup", key=key, ns=fetchmod.blob.memo.ns,
              wall_us=0, timeout_ms=0, flags=0)
 try:
     r = _proto.decode(t.recv(rid, 300)[0], "gossip_lookup_reply")[1]
-    print(json.dumps({"status": r["status"], "reason": r["reason"], "bytes": r["bytes"]}))
+    print(json.dumps({"status": r["status"], "reason": r["reason"], "bytes": r["received"]}))
 except _transport.ServiceError as e:
     print(json.dumps({"error": e.code}))
 """ % SIZE

@@ -141,7 +141,9 @@ def test_join_starts_daemon_finds_bootstrap_peer_and_peers_matches_ctl():
             assert ctl(b, "status").returncode == 0
             # Both sides know each other; wait for a probe RTT so that no
             # field is null only because it is early.
-            harness.wait_for(lambda: all(p["rtt_ms"] for p in ctl_json(b, "peers")),
+            # (all() of an empty list is true: B must list A, with an RTT.)
+            harness.wait_for(lambda: (lambda ps: ps and all(p["rtt_ms"] for p in ps))(
+                                 ctl_json(b, "peers")),
                              timeout=30, interval=0.2, what="an RTT at B")
             harness.wait_for(lambda: node_id(b) in {p["id"] for p in ctl_json(a, "peers")
                                                     if p["state"] == "alive"},
