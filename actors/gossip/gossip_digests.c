@@ -22,6 +22,7 @@
     allocation, no I/O.
 */
 #include "gossip_data.h"
+#include "irh_hash.h"
 #include "gossip_wire.h"
 #include "irh_digest.h"
 #include "irh_log.h"
@@ -98,17 +99,6 @@ struct _gossip_digests_t {
         uint64_t wants_in, wants_out, list_errors, get_errors, not_member, busy;
     } c;
 };
-
-static void
-s_hex (const uint8_t *data, size_t size, char *out)
-{
-    static const char digits [] = "0123456789abcdef";
-    for (size_t i = 0; i < size; i++) {
-        out [2 * i] = digits [data [i] >> 4];
-        out [2 * i + 1] = digits [data [i] & 15];
-    }
-    out [2 * size] = 0;
-}
 
 //  ---------------------------------------------------------------------
 //  Peers' digests
@@ -189,7 +179,7 @@ static s_peer_t *
 s_peer (gossip_digests_t *self, const uint8_t *id, bool create)
 {
     char key [2 * SWIM_ID_SIZE + 1];
-    s_hex (id, SWIM_ID_SIZE, key);
+    irh_hash_hex (id, key);
     s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, key);
     if (!peer && create) {
         peer = (s_peer_t *) zmalloc (sizeof (s_peer_t));

@@ -25,6 +25,7 @@
     bytes).
 */
 #include "gossip_data.h"
+#include "irh_hash.h"
 #include "gossip_wire.h"
 #include "irh_log.h"
 #include "irh_outboard.h"
@@ -95,17 +96,6 @@ struct _gossip_serve_t {
 };
 
 static void
-s_hex (const uint8_t *data, size_t size, char *out)
-{
-    static const char digits [] = "0123456789abcdef";
-    for (size_t i = 0; i < size; i++) {
-        out [2 * i] = digits [data [i] >> 4];
-        out [2 * i + 1] = digits [data [i] & 15];
-    }
-    out [2 * size] = 0;
-}
-
-static void
 s_fd_close (gossip_serve_t *self, s_blob_t *blob)
 {
     if (blob->fd >= 0) {
@@ -169,7 +159,7 @@ s_learn (gossip_serve_t *self, const irh_manifest_t *manifest, const char *path,
          zframe_t *content)
 {
     char key [65];
-    s_hex (manifest->blob, 32, key);
+    irh_hash_hex (manifest->blob, key);
     s_blob_t *blob = (s_blob_t *) zhashx_lookup (self->blobs, key);
     if (blob && (blob->size != manifest->size || (!*path && !content))) {
         s_blob_drop (self, blob);           //  inconsistent: start over
@@ -450,7 +440,7 @@ s_read_want (gossip_serve_t *self, zframe_t *route, zframe_t *frame)
         return;
     }
     char key [65];
-    s_hex (want.blob, 32, key);
+    irh_hash_hex (want.blob, key);
     s_blob_t *blob = (s_blob_t *) zhashx_lookup (self->blobs, key);
     if (!blob) {
         s_read_status (self, route, &want, 1, 0);
@@ -495,7 +485,7 @@ s_next_build (gossip_serve_t *self)
     s_queued_t *next = (s_queued_t *) zlist_first (self->queued);
     while (next && !self->building) {
         char key [65];
-        s_hex (next->want.blob, 32, key);
+        irh_hash_hex (next->want.blob, key);
         s_blob_t *b = (s_blob_t *) zhashx_lookup (self->blobs, key);
         if (b) {
             s_build_start (self, b);

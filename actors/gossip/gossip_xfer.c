@@ -16,6 +16,7 @@
     before anything else sees it.
 */
 #include "gossip_data.h"
+#include "irh_hash.h"
 #include "gossip_wire.h"
 #include "irh_log.h"
 #include <assert.h>
@@ -69,17 +70,6 @@ struct _gossip_xfer_t {
         uint64_t pushes_sent, pushes_in, replies_sent, send_failed, reply_failed, failed_links;
     } c;
 };
-
-static void
-s_hex (const uint8_t *data, size_t size, char *out)
-{
-    static const char digits [] = "0123456789abcdef";
-    for (size_t i = 0; i < size; i++) {
-        out [2 * i] = digits [data [i] >> 4];
-        out [2 * i + 1] = digits [data [i] & 15];
-    }
-    out [2 * size] = 0;
-}
 
 static void
 s_req_key (uint32_t req, char *out)
@@ -200,7 +190,7 @@ static s_link_t *
 s_link_get (gossip_xfer_t *self, const uint8_t *peer, const char *gossip_address)
 {
     char key [2 * SWIM_ID_SIZE + 1], endpoint [80];
-    s_hex (peer, SWIM_ID_SIZE, key);
+    irh_hash_hex (peer, key);
     if (gossip_wire_data_endpoint (gossip_address, endpoint, sizeof endpoint) != 0)
         return NULL;
     s_link_t *link = (s_link_t *) zhashx_lookup (self->links, key);
@@ -338,7 +328,7 @@ s_expire (gossip_xfer_t *self, int64_t now)
         s_req_key (p->req, key);
         zhashx_delete (self->pending, key);
         char hex [2 * SWIM_ID_SIZE + 1];
-        s_hex (p->peer, SWIM_ID_SIZE, hex);
+        irh_hash_hex (p->peer, hex);
         s_link_t *link = (s_link_t *) zhashx_lookup (self->links, hex);
         if (link && link->pending)
             link->pending--;
@@ -579,7 +569,7 @@ gossip_xfer_forget (gossip_xfer_t *self, const uint8_t *peer)
 {
     assert (self && peer);
     char key [2 * SWIM_ID_SIZE + 1];
-    s_hex (peer, SWIM_ID_SIZE, key);
+    irh_hash_hex (peer, key);
     s_link_t *link = (s_link_t *) zhashx_lookup (self->links, key);
     if (link)
         s_link_close (self, link);
