@@ -147,10 +147,8 @@ s_member_events (s_gossip_t *self)
                 gossip_xfer_forget (self->xfer, queued->id);
             if (self->digests)
                 gossip_digests_member (self->digests, &member, alive);
-#ifdef GOSSIP_HAVE_FETCH
             if (self->fetch)
                 gossip_fetch_member (self->fetch, &member, alive);
-#endif
         }
         free (queued);
     }
@@ -450,10 +448,8 @@ s_stats_table (s_gossip_t *self)
         gossip_digests_stats (self->digests, table);
     if (self->serve)
         gossip_serve_stats (self->serve, table);
-#ifdef GOSSIP_HAVE_FETCH
     if (self->fetch)
         gossip_fetch_stats (self->fetch, table);
-#endif
     zmsg_t *reply = zmsg_new ();
     irh_table_append (table, reply);
     irh_table_destroy (&table);
@@ -527,7 +523,6 @@ s_handle_join (s_gossip_t *self, irh_request_t *request, zframe_t *frame)
     irh_worker_reply (self->worker, request, &reply);
 }
 
-#ifdef GOSSIP_HAVE_FETCH
 //  gossip_lookup (the request is taken: answered when the lookup ends)
 //  and gossip_fetches. -1 on a bad request (answered here).
 static int
@@ -559,7 +554,6 @@ s_handle_fetch (s_gossip_t *self, irh_request_t **request_p, zframe_t *frame, in
     irh_worker_reply (self->worker, request, &reply);
     return 0;
 }
-#endif
 
 static void
 s_handle (s_gossip_t *self, irh_request_t *request)
@@ -587,13 +581,11 @@ s_handle (s_gossip_t *self, irh_request_t *request)
     else
     if (id == IRH_MSG_GOSSIP_JOIN)
         s_handle_join (self, request, frame);
-#ifdef GOSSIP_HAVE_FETCH
     else
     if (id == IRH_MSG_GOSSIP_LOOKUP || id == IRH_MSG_GOSSIP_FETCHES) {
         if (s_handle_fetch (self, &request, frame, id) != 0)
             self->bad_requests++;
     }
-#endif
     else {
         self->bad_requests++;
         irh_worker_error (self->worker, request, id < 0 ? "bad-request" : "unknown-command",
@@ -743,10 +735,8 @@ main (int argc, char *argv [])
     if (self.xfer) {
         self.digests = gossip_digests_new (self.xfer, self.calls, self.swim, self.loop);
         self.serve = gossip_serve_new (self.xfer, self.calls, actor.paths->home, self.loop);
-#ifdef GOSSIP_HAVE_FETCH
         self.fetch = gossip_fetch_new (self.xfer, self.digests, self.calls, self.swim,
                                        self.worker, actor.paths->fetch, self.loop);
-#endif
     }
     irh_actor_cleanup (&actor);
     if (!self.net || !self.swim || !self.worker) {
@@ -767,9 +757,7 @@ main (int argc, char *argv [])
     swim_leave (self.swim);
     //  The data plane before swim (digests hold it) and calls last (the
     //  others cancel theirs on it).
-#ifdef GOSSIP_HAVE_FETCH
     gossip_fetch_destroy (&self.fetch);
-#endif
     gossip_serve_destroy (&self.serve);
     gossip_digests_destroy (&self.digests);
     gossip_xfer_destroy (&self.xfer);
