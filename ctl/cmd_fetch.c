@@ -13,20 +13,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-static uint64_t
-s_u64 (irh_table_t *table, size_t row, const char *name)
-{
-    const char *text = irh_table_get (table, row, name);
-    return text ? strtoull (text, NULL, 10) : 0;
-}
-
-static const char *
-s_str (irh_table_t *table, size_t row, const char *name)
-{
-    const char *text = irh_table_get (table, row, name);
-    return text ? text : "";
-}
-
 //  The gossip table gives the live holders as short node ids separated
 //  by commas; at most the first 12 digits of each are shown.
 static void
@@ -55,9 +41,9 @@ s_fetches_text (irh_table_t *table)
                                       "RATE:s\tELAPSED:s\tSOURCES:s");
     for (size_t row = 0; row < irh_table_rows (table); row++) {
         char key [13], got [32], size [32], done [16], rate [40], elapsed [32], sources [128];
-        snprintf (key, sizeof key, "%.12s", s_str (table, row, "key"));
-        uint64_t total = s_u64 (table, row, "size");
-        uint64_t received = s_u64 (table, row, "received");
+        snprintf (key, sizeof key, "%.12s", ctl_cell_str (table, row, "key"));
+        uint64_t total = ctl_cell_u64 (table, row, "size");
+        uint64_t received = ctl_cell_u64 (table, row, "received");
         ctl_fmt_bytes (received, got, sizeof got);
         ctl_fmt_bytes (total, size, sizeof size);
         if (total)
@@ -67,14 +53,14 @@ s_fetches_text (irh_table_t *table)
             snprintf (done, sizeof done, "-");
         char per_s [32];
         //  rate_bps is bytes (not bits) per second, docs/transfer.md.
-        ctl_fmt_bytes (s_u64 (table, row, "rate_bps"), per_s, sizeof per_s);
+        ctl_fmt_bytes (ctl_cell_u64 (table, row, "rate_bps"), per_s, sizeof per_s);
         snprintf (rate, sizeof rate, "%s/s", per_s);
-        ctl_fmt_ms (s_u64 (table, row, "elapsed_ms"), elapsed, sizeof elapsed);
-        s_short_sources (s_str (table, row, "sources"), sources, sizeof sources);
+        ctl_fmt_ms (ctl_cell_u64 (table, row, "elapsed_ms"), elapsed, sizeof elapsed);
+        s_short_sources (ctl_cell_str (table, row, "sources"), sources, sizeof sources);
         irh_table_row (out);
         irh_table_str (out, key);
-        irh_table_str (out, s_str (table, row, "fn"));
-        irh_table_str (out, s_str (table, row, "state"));
+        irh_table_str (out, ctl_cell_str (table, row, "fn"));
+        irh_table_str (out, ctl_cell_str (table, row, "state"));
         irh_table_str (out, got);
         irh_table_str (out, size);
         irh_table_str (out, done);

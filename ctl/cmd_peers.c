@@ -45,21 +45,6 @@ ctl_node_fields (ctl_t *ctl, char *node_id, char *node_name, char *listen, size_
     return 0;
 }
 
-//  Cell of column name as u64 (0 when absent or not a number).
-static uint64_t
-s_u64 (irh_table_t *table, size_t row, const char *name)
-{
-    const char *text = irh_table_get (table, row, name);
-    return text ? strtoull (text, NULL, 10) : 0;
-}
-
-static const char *
-s_str (irh_table_t *table, size_t row, const char *name)
-{
-    const char *text = irh_table_get (table, row, name);
-    return text ? text : "";
-}
-
 static void
 s_peers_json (ctl_t *ctl, irh_table_t *table)
 {
@@ -69,40 +54,40 @@ s_peers_json (ctl_t *ctl, irh_table_t *table)
         const char *fields [] = { "id", "name", "address", "state", NULL };
         for (int i = 0; fields [i]; i++) {
             ctl_json_key (ctl, fields [i]);
-            ctl_json_str (ctl, s_str (table, row, fields [i]));
+            ctl_json_str (ctl, ctl_cell_str (table, row, fields [i]));
         }
-        uint64_t rtt = s_u64 (table, row, "rtt_us");
+        uint64_t rtt = ctl_cell_u64 (table, row, "rtt_us");
         ctl_json_key (ctl, "rtt_ms");
         if (rtt)
             ctl_json_double (ctl, (double) rtt / 1000.0);
         else
             ctl_json_str (ctl, NULL);
         ctl_json_key (ctl, "cpu_idle");
-        ctl_json_double (ctl, (double) s_u64 (table, row, "cpu_idle_ppm") / 10000.0);
+        ctl_json_double (ctl, (double) ctl_cell_u64 (table, row, "cpu_idle_ppm") / 10000.0);
         ctl_json_key (ctl, "ram_free");
-        ctl_json_u64 (ctl, s_u64 (table, row, "ram_free"));
+        ctl_json_u64 (ctl, ctl_cell_u64 (table, row, "ram_free"));
         ctl_json_key (ctl, "gpu");
-        const char *gpu = s_str (table, row, "gpu");
+        const char *gpu = ctl_cell_str (table, row, "gpu");
         if (*gpu) {
             ctl_json_open (ctl, '{');
             ctl_json_key (ctl, "model");
             ctl_json_str (ctl, gpu);
             ctl_json_key (ctl, "mem_free");
-            ctl_json_u64 (ctl, s_u64 (table, row, "gpu_mem_free"));
+            ctl_json_u64 (ctl, ctl_cell_u64 (table, row, "gpu_mem_free"));
             ctl_json_close (ctl);
         }
         else
             ctl_json_str (ctl, NULL);
         ctl_json_key (ctl, "status");
-        ctl_json_str (ctl, s_str (table, row, "status"));
+        ctl_json_str (ctl, ctl_cell_str (table, row, "status"));
         ctl_json_key (ctl, "results");
-        ctl_json_u64 (ctl, s_u64 (table, row, "results"));
+        ctl_json_u64 (ctl, ctl_cell_u64 (table, row, "results"));
         ctl_json_key (ctl, "load");
-        ctl_json_double (ctl, (double) s_u64 (table, row, "load1_milli") / 1000.0);
+        ctl_json_double (ctl, (double) ctl_cell_u64 (table, row, "load1_milli") / 1000.0);
         ctl_json_key (ctl, "version");
-        ctl_json_str (ctl, s_str (table, row, "version"));
+        ctl_json_str (ctl, ctl_cell_str (table, row, "version"));
         ctl_json_key (ctl, "last_seen_s");
-        uint64_t seen = s_u64 (table, row, "last_seen_ms");
+        uint64_t seen = ctl_cell_u64 (table, row, "last_seen_ms");
         if (seen)
             ctl_json_double (ctl, (double) seen / 1000.0);
         else
@@ -120,38 +105,38 @@ s_peers_text (irh_table_t *table)
                                       "RAM_FREE:s\tGPU:s\tSTATUS:s\tRTT:s\tRESULTS:u\tLAST_SEEN:s");
     for (size_t row = 0; row < irh_table_rows (table); row++) {
         char id [13], cpu [16], ram [32], gpu [96], rtt [24], seen [24];
-        snprintf (id, sizeof id, "%.12s", s_str (table, row, "id"));
-        snprintf (cpu, sizeof cpu, "%.0f%%", (double) s_u64 (table, row, "cpu_idle_ppm") / 1e4);
-        ctl_fmt_bytes (s_u64 (table, row, "ram_free"), ram, sizeof ram);
-        const char *model = s_str (table, row, "gpu");
+        snprintf (id, sizeof id, "%.12s", ctl_cell_str (table, row, "id"));
+        snprintf (cpu, sizeof cpu, "%.0f%%", (double) ctl_cell_u64 (table, row, "cpu_idle_ppm") / 1e4);
+        ctl_fmt_bytes (ctl_cell_u64 (table, row, "ram_free"), ram, sizeof ram);
+        const char *model = ctl_cell_str (table, row, "gpu");
         if (*model) {
             char mem [32];
             snprintf (gpu, sizeof gpu, "%.60s (%s free)", model,
-                      ctl_fmt_bytes (s_u64 (table, row, "gpu_mem_free"), mem, sizeof mem));
+                      ctl_fmt_bytes (ctl_cell_u64 (table, row, "gpu_mem_free"), mem, sizeof mem));
         }
         else
             snprintf (gpu, sizeof gpu, "-");
-        uint64_t us = s_u64 (table, row, "rtt_us");
+        uint64_t us = ctl_cell_u64 (table, row, "rtt_us");
         if (us)
             snprintf (rtt, sizeof rtt, "%.2f ms", (double) us / 1000.0);
         else
             snprintf (rtt, sizeof rtt, "-");
-        uint64_t ms = s_u64 (table, row, "last_seen_ms");
+        uint64_t ms = ctl_cell_u64 (table, row, "last_seen_ms");
         if (ms)
             snprintf (seen, sizeof seen, "%.1fs ago", (double) ms / 1000.0);
         else
             snprintf (seen, sizeof seen, "-");
         irh_table_row (out);
-        irh_table_str (out, s_str (table, row, "name"));
+        irh_table_str (out, ctl_cell_str (table, row, "name"));
         irh_table_str (out, id);
-        irh_table_str (out, s_str (table, row, "address"));
-        irh_table_str (out, s_str (table, row, "state"));
+        irh_table_str (out, ctl_cell_str (table, row, "address"));
+        irh_table_str (out, ctl_cell_str (table, row, "state"));
         irh_table_str (out, cpu);
         irh_table_str (out, ram);
         irh_table_str (out, gpu);
-        irh_table_str (out, s_str (table, row, "status"));
+        irh_table_str (out, ctl_cell_str (table, row, "status"));
         irh_table_str (out, rtt);
-        irh_table_u64 (out, s_u64 (table, row, "results"));
+        irh_table_u64 (out, ctl_cell_u64 (table, row, "results"));
         irh_table_str (out, seen);
     }
     if (irh_table_rows (out) == 0)

@@ -91,6 +91,10 @@ void ctl_disconnect (ctl_t *ctl);
 int ctl_print_table (ctl_t *ctl, irh_table_t *table);
 
 //  JSON output on stdout.
+//  Cell of column name in a reply table: as u64 (0 when absent or not a
+//  number), as text ("" when absent).
+uint64_t ctl_cell_u64 (irh_table_t *table, size_t row, const char *name);
+const char *ctl_cell_str (irh_table_t *table, size_t row, const char *name);
 void ctl_json_open (ctl_t *ctl, char bracket);      //  '{' or '['
 void ctl_json_close (ctl_t *ctl);                   //  closes the innermost
 void ctl_json_key (ctl_t *ctl, const char *key);

@@ -317,3 +317,17 @@ ctl_fn_matches (const char *fn, const char *name)
         return false;
     return ln == lf || fn [lf - ln - 1] == '.';
 }
+
+uint64_t
+ctl_cell_u64 (irh_table_t *table, size_t row, const char *name)
+{
+    const char *text = irh_table_get (table, row, name);
+    return text ? strtoull (text, NULL, 10) : 0;
+}
+
+const char *
+ctl_cell_str (irh_table_t *table, size_t row, const char *name)
+{
+    const char *text = irh_table_get (table, row, name);
+    return text ? text : "";
+}
