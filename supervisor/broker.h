@@ -32,13 +32,19 @@ typedef void (broker_handler_fn) (void *arg, zmsg_t *body, zmsg_t *reply);
 //  Smallest broker.max_message that can work: the system's own control
 //  messages (sup and store tables, put metadata) need this much.
 #define BROKER_MESSAGE_MIN  (1ULL << 20)
-//  Messages queued per peer in each direction (ZeroMQ high-water mark);
-//  past it, replies to a client that does not read are dropped (counted
-//  "dropped") and requests for a worker that cannot keep up get "overload".
-#define BROKER_HWM          1000
 //  Requests one client may have in flight (dispatched or queued, not yet
 //  answered); more get "overload" at once (counted "overload_inflight").
 #define BROKER_INFLIGHT_MAX 1000
+//  Messages queued per peer in each direction (ZeroMQ high-water mark);
+//  past it, replies to a client that does not read are dropped (counted
+//  "dropped") and requests for a worker that cannot keep up get "overload".
+//  Three times the in-flight cap, because ZeroMQ learns that queued
+//  messages were taken only every (HWM - 1024) messages: at HWM 1000 a
+//  client reading every reply lost one when all its 1000 waits were
+//  answered in one burst (CI, test_in_flight_cap_per_client). At 3000 a
+//  full burst after 1975 unacknowledged messages still fits; the cost is
+//  a non-reading client can pin 3000 replies until it disconnects.
+#define BROKER_HWM          (3 * BROKER_INFLIGHT_MAX)
 //  How often unused heap memory is given back to the system.
 #define BROKER_TRIM_MS      5000
 broker_t *broker_new (const char *endpoint, uint64_t max_bytes);

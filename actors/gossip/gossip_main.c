@@ -79,6 +79,13 @@ s_now (void *arg)
     return zclock_mono ();
 }
 
+static int64_t
+s_now_us (void *arg)
+{
+    (void) arg;
+    return zclock_usecs ();
+}
+
 //  swim's send: through the peer links (one host arg serves all of swim's
 //  callbacks, so it is this actor, not the links).
 static void
@@ -720,7 +727,7 @@ main (int argc, char *argv [])
     swim_config_t config;
     swim_config_default (&config);
     config.seed = (uint64_t) getpid () ^ (uint64_t) zclock_time ();
-    swim_host_t host = { s_send, s_event, s_now, &self };
+    swim_host_t host = { s_send, s_event, s_now, &self, s_now_us };
     if (self.net)
         self.swim = swim_new (node, &config, &host);
     self.worker = irh_worker_new ("gossip", actor.broker, actor.bind);

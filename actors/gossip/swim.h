@@ -104,6 +104,10 @@ typedef struct {
     //  The injected clock, milliseconds (monotonic).
     int64_t (*now) (void *arg);
     void *arg;
+    //  A finer clock, microseconds, for probe round trips only; may be NULL
+    //  (then now () * 1000). On a LAN a round trip is well under a
+    //  millisecond: measured on the ms clock it reads 0 and the RTT is lost.
+    int64_t (*now_us) (void *arg);
 } swim_host_t;
 
 typedef struct {

@@ -60,7 +60,7 @@ struct _swim_t {
         bool active, acked, indirect;
         uint32_t seq;
         uint8_t target [SWIM_ID_SIZE];
-        int64_t sent, timeout_at, deadline;
+        int64_t sent, sent_us, timeout_at, deadline;
         uint32_t expected_nacks, nacks;
     } probe;
     int64_t next_probe, next_gossip, next_push_pull, next_reconnect;
@@ -75,6 +75,13 @@ swim_next_seq (swim_t *self)
     if (++self->seq == 0)
         self->seq = 1;
     return self->seq;
+}
+//  The host's microsecond clock, or its millisecond one scaled.
+static inline int64_t
+swim_now_us (swim_t *self)
+{
+    return self->host.now_us ? self->host.now_us (self->host.arg)
+                             : self->host.now (self->host.arg) * 1000;
 }
 const uint8_t *swim_self_id (swim_t *self);
 swim_entry_t *swim_lookup (swim_t *self, const uint8_t *id);

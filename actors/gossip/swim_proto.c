@@ -194,7 +194,7 @@ swim_send_push_pull (swim_t *self, const uint8_t *to, const char *address, bool 
 //  Receiving.
 
 static void
-s_on_ack (swim_t *self, const uint8_t *from, uint32_t seq, int64_t now)
+s_on_ack (swim_t *self, const uint8_t *from, uint32_t seq)
 {
     if (seq == 0)
         return;         //  answer to a suspicion check: its gossip was the point
@@ -203,8 +203,12 @@ s_on_ack (swim_t *self, const uint8_t *from, uint32_t seq, int64_t now)
         swim_entry_t *m = swim_lookup (self, self->probe.target);
         //  Only a direct ack measures our round trip to the member.
         if (m && memcmp (from, self->probe.target, SWIM_ID_SIZE) == 0) {
-            uint32_t rtt = (uint32_t) ((now - self->probe.sent) * 1000);
-            m->rtt_us = m->rtt_us ? (m->rtt_us * 7 + rtt) / 8 : (rtt ? rtt : 1);
+            //  rtt_us 0 means "not measured": a round trip never reads
+            //  below 1 µs, and the average never decays to 0.
+            int64_t took = swim_now_us (self) - self->probe.sent_us;
+            uint32_t rtt = took < 1 ? 1 : took > UINT32_MAX ? UINT32_MAX : (uint32_t) took;
+            uint64_t avg = m->rtt_us ? ((uint64_t) m->rtt_us * 7 + rtt) / 8 : rtt;
+            m->rtt_us = avg ? (uint32_t) avg : 1;
         }
         return;
     }
@@ -361,7 +365,7 @@ swim_on_message (swim_t *self, const uint8_t *from, const uint8_t *data, size_t 
             irh_peer_ack_t msg;
             if (irh_peer_ack_decode_buf (first, msg_size, &msg))
                 goto malformed;
-            s_on_ack (self, from, msg.seq, now);
+            s_on_ack (self, from, msg.seq);
             break;
         }
         case IRH_MSG_PEER_PING_REQ: {

@@ -130,6 +130,7 @@ s_probe_start (swim_t *self, int64_t now)
     self->probe.seq = swim_next_seq (self);
     memcpy (self->probe.target, swim_pool_get (target->rec)->id, SWIM_ID_SIZE);
     self->probe.sent = now;
+    self->probe.sent_us = swim_now_us (self);
     self->probe.timeout_at = now + (int64_t) self->config.probe_timeout_ms * scale;
     self->probe.deadline = now + (int64_t) self->config.probe_interval_ms * scale;
     self->stats.probes++;
