@@ -4,7 +4,7 @@ against (docs/BENCHMARKS.md, Peers II), between two network namespaces on a
 bridge built by tests/cluster/harness.py (node 0 = 198.18.0.1 holds the
 data and sends, node 1 = 198.18.0.2 fetches).
 
-    sudo env IROHDS_BUILD=$PWD/build /usr/bin/python3 bench/cluster/xfer_anchors.py --quick
+    sudo env IROHDS_BUILD=$PWD/build /usr/bin/python3 bench/cluster/xfer_anchors.py --quick [--holders 2]
 
 Figures (one JSON dict on stdout; --json FILE writes it too):
 
@@ -40,10 +40,10 @@ Figures (one JSON dict on stdout; --json FILE writes it too):
                       TCP hop, as between irohds peers.
 
 The irohds side (a verified fetch and a remote hit between two real
-daemons) is not measured here: run() calls the hooks measure_irohds_fetch
-and measure_irohds_hit when this module (or the caller) provides them, in
-the same cluster and under the same shaping, and adds the ratios. Their
-contract is at HOOKS below.
+daemons) is bench/cluster/xfer_irohds.py: run() calls its hooks
+measure_irohds_fetch and measure_irohds_hit (or the caller's), in the
+same cluster and under the same shaping, and adds the ratios (--anchors-only
+skips them). Their contract is at HOOKS below.
 
 Each figure is short (--quick: under a minute in all); namespaces, shaping
 and every process started are removed on exit, error or signal (the
@@ -389,7 +389,11 @@ def measure_chain(cluster, count=2000, request=64, reply=1024, curve=False):
 
 
 def _hooks(hooks):
-    found = {name: globals().get(name) for name in HOOK_NAMES}
+    """The irohds side: bench/cluster/xfer_irohds.py unless the caller
+    passes its own (or --anchors-only asks for none)."""
+    import xfer_irohds
+    found = {name: globals().get(name) or getattr(xfer_irohds, name, None)
+             for name in HOOK_NAMES}
     found.update(hooks or {})
     return {name: fn for name, fn in found.items() if callable(fn)}
 
@@ -483,13 +487,16 @@ def main():
                              "3 s iperf3, 2000 round trips)")
     parser.add_argument("--holders", type=int, choices=(1, 2), default=1,
                         help="2: a third node as a second holder (for the irohds hook)")
+    parser.add_argument("--anchors-only", action="store_true",
+                        help="the anchors without the irohds side")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("xfer_anchors: needs root (network namespaces)")
     if not zmq.has("curve"):
         sys.exit("xfer_anchors: this libzmq has no CURVE")
-    result = run(quick=args.quick, holders=args.holders)
+    hooks = {name: None for name in HOOK_NAMES} if args.anchors_only else None
+    result = run(quick=args.quick, holders=args.holders, hooks=hooks)
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:
