@@ -455,7 +455,9 @@ class Cluster:
             rules_out.append('oifname "eth0" ip daddr { %s } drop' % addrs)
         for peer, percent in sorted(node.loss.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
             match = "" if peer is None else "ip saddr %s " % self.nodes[peer].addr
-            rules_in.append('iifname "eth0" %snumgen random mod 100 < %d drop' % (match, percent))
+            # nft refuses "numgen random mod 100 < 100" (always true): 100% is a plain drop.
+            chance = "" if percent >= 100 else "numgen random mod 100 < %d " % percent
+            rules_in.append('iifname "eth0" %s%sdrop' % (match, chance))
         text = "table inet irh\ndelete table inet irh\n"
         if rules_in or rules_out:
             text += ("table inet irh {\n"

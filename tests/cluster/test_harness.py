@@ -97,6 +97,10 @@ def test_loss_drops_about_the_share():
         c.set_loss(b, 50, peer=a)
         assert 30 <= ping_loss(a, b.addr, 200) <= 70
         assert ping_loss(d, b.addr, 200) < 2
+        # 100% is every packet (nft has no "mod 100 < 100"; a plain drop).
+        c.set_loss(b, 100, peer=a)
+        assert ping_loss(a, b.addr, 50) == 100
+        assert ping_loss(d, b.addr, 50) < 3
         c.clear_loss()
         assert ping_loss(a, b.addr, 100) < 3
 
