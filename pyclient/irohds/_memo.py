@@ -487,8 +487,9 @@ class Memo:
             log.info("irohds: %s: gossip fetched %s but the local store cannot give it; "
                      "computing", self.name, key.hex()[:16])
             return None
-        if got is not _UNSAFE:
-            _daemon.release(key)    # stored by the ingest; let go of the claim
+        # No release: the store's ingest ended our claim in the transaction
+        # that stored the result (and woke its waiters), so a release here
+        # would be a round trip that does nothing.
         return got
 
     # ---- computing and storing ----
