@@ -621,6 +621,7 @@ gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table)
         { "staging_errors", self->staging_errors },
         { "fetched_inline", self->fetched_inline },
         { "bad_inline", self->bad_inline },
+        { "verdict_carried", self->verdict_carried },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
         irh_table_row (table);

@@ -110,7 +110,7 @@ struct _gossip_fetch_t {
     uint64_t bytes_received, groups_verified, groups_resumed, bad_chunks, bad_answers;
     uint64_t bad_outboards, endgame_reads, read_timeouts, holders_dropped, holders_banned, probes_sent;
     uint64_t ingest_ok, ingest_exists, ingest_failed, have_refused, staging_errors;
-    uint64_t fetched_inline, bad_inline;
+    uint64_t fetched_inline, bad_inline, verdict_carried;
 };
 
 //  gossip_lookup.c

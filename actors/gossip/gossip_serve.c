@@ -69,6 +69,7 @@ typedef struct {
     uint32_t req;
     uint8_t key [32];
     char ns [256];
+    int64_t asked_us;               //  when the store was asked
 } s_ask_t;
 
 //  A read waiting for its outboard.
@@ -242,6 +243,7 @@ s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
     s_ask_t *ask = (s_ask_t *) arg;
     gossip_serve_t *self = ask->owner;
     zlist_remove (self->asks, ask);
+    irh_debug ("serve: manifest in %" PRId64 " us (store get)", zclock_usecs () - ask->asked_us);
     zframe_t *first = rc == 0 ? zmsg_first (body) : NULL;
     int id = first ? irh_msgs_id (first) : -1;
     irh_hit_t hit;
@@ -320,6 +322,7 @@ s_manifest_want (gossip_serve_t *self, zframe_t *route, zframe_t *frame)
     zmsg_t *body = zmsg_new ();
     zmsg_append (body, &request);
     zlist_append (self->asks, ask);
+    ask->asked_us = zclock_usecs ();
     if (gossip_calls_send (self->calls, "store", &body, S_CALL_MS, s_on_get, ask) != 0) {
         zlist_remove (self->asks, ask);
         s_manifest_answer (self, ask, 3, NULL, 0, NULL, 0);

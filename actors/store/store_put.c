@@ -668,6 +668,9 @@ store_db_ingest (store_db_t *self, const irh_ingest_t *ingest, irh_put_ok_t *rep
     s_content_t c = { .fd = -1 };
     int rc = 0;
     uint64_t size = 0;
+    if (!ingest->path [0] && ingest->content_size == 0 && m->size != 0)
+        rc = store_dbi_refuse (self, STORE_INGEST_REFUSED, "ingest: neither a path nor content");
+    else
     if (!ingest->path [0]) {
         //  A small result that came whole with its manifest: hashed here
         //  like a file would be, kept inline (or written as a file for a
