@@ -12,9 +12,9 @@
     restart (decoded defensively), and every group it claims is checked
     again against the outboard before it counts, which makes a torn or
     edited staging file cost a re-fetch, never a wrong result. When every
-    group is verified the .part is fsync'd and the store ingests it
-    (store/ingest: it hashes the file again), then every waiting lookup
-    gets status 0. docs/transfer.md.
+    group is verified the store ingests the .part (store/ingest: it hashes
+    the file again; no fsync here, the store syncs by its own policy),
+    then every waiting lookup gets status 0. docs/transfer.md.
 */
 #include "gossip_fetch_int.h"
 #include "irh_file.h"
