@@ -72,17 +72,40 @@ import irohds, xbench
 from irohds import _lookup
 
 LOOKUPS = []
-_real_lookup = _lookup.lookup
+_real_finish = _lookup.finish
 
 
-def _timed_lookup(*args, **kwargs):
-    t = time.perf_counter()
-    reply = _real_lookup(*args, **kwargs)
-    LOOKUPS.append((time.perf_counter() - t, reply))
+def _timed_finish(pending, *args, **kwargs):
+    # From the request's send (Pending.sent, monotonic) to its reply.
+    reply = _real_finish(pending, *args, **kwargs)
+    if pending is not None:
+        LOOKUPS.append((time.monotonic() - pending.sent, reply))
     return reply
 
 
-_lookup.lookup = _timed_lookup
+_lookup.finish = _timed_finish
+
+# Where a remote hit's time goes in the client (seconds per call, by step).
+from irohds import _daemon, _memo
+STEPS = {}
+
+
+def _timed(owner, name, label):
+    real = getattr(owner, name)
+
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            STEPS.setdefault(label, []).append(time.perf_counter() - t)
+    setattr(owner, name, timed)
+
+
+_timed(_daemon, "claim", "claim")
+_timed(_daemon, "release", "release")
+_timed(_memo.Memo, "_read_local", "read_local")
+_timed(_memo.Memo, "_fetch", "read_fetched")
 
 
 def status(reply):
@@ -239,7 +262,7 @@ def measure_irohds_hit(cluster, holder, fetcher, count):
     statuses = {}
     for _, reply in LOOKUPS:
         statuses[status(reply)] = statuses.get(status(reply), 0) + 1
-    print(json.dumps({"calls": calls, "lookups": [w for w, _ in LOOKUPS],
+    print(json.dumps({"calls": calls, "lookups": [w for w, _ in LOOKUPS], "steps": STEPS,
                       "gossip": [r["elapsed_us"] / 1e6 for _, r in LOOKUPS if r],
                       "statuses": statuses, "info": xbench.small.cache_info()._asdict()}))
     """ % (count, run))
@@ -250,4 +273,9 @@ def measure_irohds_hit(cluster, holder, fetcher, count):
     result["count"] = count
     result["lookup"] = _percentiles(out["lookups"])
     result["gossip"] = _percentiles(out["gossip"])
+    # Client steps around the lookup, p50 per call (read_local: the local
+    # miss that starts the call; read_fetched includes a read_local).
+    result["client_steps_p50_us"] = {
+        step: sorted(v)[len(v) // 2] * 1e6 for step, v in out["steps"].items()}
+    result["client_steps_calls"] = {step: len(v) for step, v in out["steps"].items()}
     return result
