@@ -445,6 +445,12 @@ s_check_content (gf_lookup_t *self, s_ask_t *ask, const irh_peer_manifest_t *msg
     irh_blake3 (msg->content, msg->content_size, hash);
     if (!irh_hash_equal (hash, ask->manifest.blob))
         goto bad;
+    //  One copy per blob is enough (the memory of a lookup stays at 16 KiB
+    //  unless holders disagree).
+    for (size_t i = 0; i < self->asked; i++)
+        if (self->asks [i].content && self->asks [i].manifest.size == size
+        &&  memcmp (self->asks [i].manifest.blob, ask->manifest.blob, 32) == 0)
+            return 0;
     ask->content = (uint8_t *) malloc (size ? (size_t) size : 1);
     if (ask->content && size)
         memcpy (ask->content, msg->content, (size_t) size);
