@@ -225,8 +225,8 @@ s_on_ingest (void *arg, int rc, zmsg_t *body, const char *error_code)
 
 //  The content came with a manifest answer and was verified then: the
 //  store ingests it as it is (it hashes it again). The cost of a remote
-//  hit of a small result is then the manifest round trip, the verdict
-//  and the ingest; no transfer, staging file or read round trip.
+//  hit of a small result is then the manifest round trip and the ingest;
+//  no verdict, transfer, staging file or read round trip.
 static void
 s_ingest_carried (gf_lookup_t *self)
 {
