@@ -30,6 +30,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         irh_peer_manifest_t manifest;
         assert (irh_peer_manifest_decode_buf (data, size, &manifest) == 0);
         assert (wire.kind == GOSSIP_WIRE_ANSWER && wire.req == manifest.req);
+        //  The content a small result carries stays inside the frame and
+        //  its limit (the asker hashes it before anything else).
+        assert (manifest.content_size <= IRH_PEER_MANIFEST_CONTENT_MAX);
+        assert (manifest.content_size == 0
+             || (manifest.content >= data && manifest.content + manifest.content_size <= data + size));
     }
     else
     if (wire.id == IRH_MSG_PEER_READ_WANT) {

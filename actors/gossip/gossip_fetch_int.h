@@ -110,6 +110,7 @@ struct _gossip_fetch_t {
     uint64_t bytes_received, groups_verified, groups_resumed, bad_chunks, bad_answers;
     uint64_t bad_outboards, endgame_reads, read_timeouts, holders_dropped, holders_banned, probes_sent;
     uint64_t ingest_ok, ingest_exists, ingest_failed, have_refused, staging_errors;
+    uint64_t fetched_inline, bad_inline, verdict_carried;
 };
 
 //  gossip_lookup.c
@@ -136,6 +137,14 @@ void gf_fetch_kick (gossip_fetch_t *self);
 //  files stay for a resume.
 void gf_transfer_fail (gf_transfer_t *transfer, const char *reason);
 void gf_transfer_ingest (gf_transfer_t *transfer);
+//  Ask the store to ingest key: the staged file at path, or content (a
+//  blob of at most one group, path NULL). holders_record is the holders'
+//  manifest; its origin becomes holder when zeros (that holder computed
+//  it). 0 sent (fn called once), -1 not sent.
+int gf_ingest_send (gossip_fetch_t *self, const uint8_t *key,
+                    const irh_manifest_t *holders_record, const uint8_t *holder,
+                    const char *path, const uint8_t *content, size_t content_size,
+                    int timeout_ms, gossip_call_fn *fn, void *arg);
 void gf_transfer_persist (gf_transfer_t *transfer);
 int gf_transfer_save_outboard (gf_transfer_t *transfer);
 gf_peer_t *gf_peer (gossip_fetch_t *self, const uint8_t *id, bool create);

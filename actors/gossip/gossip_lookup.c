@@ -5,9 +5,14 @@
     is asked for its manifest in parallel with a short timeout, the answers
     are grouped by blob (a minority that disagrees is ignored and counted),
     "cap" gives the verdict for the best holder, and when fetching wins the
-    lookup waits on the blob's transfer (gossip_fetch.c). docs/transfer.md.
+    lookup waits on the blob's transfer (gossip_fetch.c). A blob of at most
+    one group (16 KiB) comes with its manifest answer: checked against the
+    blob hash on arrival (a single group has no outboard: its hash is the
+    blob's), it goes to the store's ingest as it is, without a transfer,
+    a staging file or a read round trip. docs/transfer.md.
 */
 #include "gossip_fetch_int.h"
+#include "irh_hash.h"
 #include "irh_log.h"
 #include <math.h>
 #include <string.h>
@@ -15,6 +20,7 @@
 #define S_ASK_MIN_MS        250     //  manifest timeout floor (4 x RTT above it)
 #define S_VERDICT_MS        1000    //  cap's answer; a local estimate after that
 #define S_DEFAULT_BW        100000000ULL    //  bytes/s when nothing is known (fallback only)
+#define S_INLINE_INGEST_MS  30000   //  the store's ingest of a small result
 
 typedef enum { S_ASKING, S_DECIDING, S_FETCHING } s_phase_t;
 
@@ -28,6 +34,7 @@ typedef struct {
     int64_t sent_us;
     int status;                     //  peer_manifest status, or S_* above
     irh_manifest_t manifest;
+    uint8_t *content;               //  verified content that came with it, or NULL
 } s_ask_t;
 
 struct _gf_lookup_t {
@@ -36,11 +43,14 @@ struct _gf_lookup_t {
     irh_gossip_lookup_t q;
     s_phase_t phase;
     int64_t started_us;
+    int64_t decided_us, acted_us;   //  manifests all in; verdict known (0: not yet)
     int64_t deadline_ms;            //  0 = none
     void *handle;                   //  in fetch->lookups
     size_t asked, answered;
     s_ask_t asks [GF_CANDIDATES_MAX];
     irh_manifest_t manifest;        //  the chosen blob's record
+    s_ask_t *chosen;                //  the answer that record came from
+    s_ask_t *carried;               //  an answer of that blob with its content, or NULL
     uint8_t holders [GF_CANDIDATES_MAX][32];
     size_t holder_count;
     double t_compute, t_fetch;      //  the verdict's figures (0: none)
@@ -72,8 +82,10 @@ s_lookup_free (gf_lookup_t **self_p)
     if (!self)
         return;
     gossip_fetch_t *fetch = self->fetch;
-    for (size_t i = 0; i < self->asked; i++)
+    for (size_t i = 0; i < self->asked; i++) {
         gossip_xfer_cancel (fetch->xfer, &self->asks [i]);
+        free (self->asks [i].content);
+    }
     gossip_calls_cancel (fetch->calls, self);
     if (self->transfer && self->waiter_handle)
         zlistx_delete (self->transfer->waiters, self->waiter_handle);
@@ -117,8 +129,15 @@ gf_lookup_finish (gf_lookup_t *self, uint8_t status, const char *reason, uint64_
         fetch->computed_failed++;
     char key [13];
     gf_short_id (self->q.key, key);
-    irh_debug ("lookup %s (%s): status %u, %s, %" PRIu64 " bytes, %" PRIu64 " us", key,
-               self->q.fn, status, reply.reason, bytes, reply.elapsed_us);
+    //  Where the time went: manifests (the slowest candidate's round
+    //  trip), verdict (cap), fetch (transfer or inline ingest).
+    int64_t now = zclock_usecs ();
+    int64_t manifests = self->decided_us ? self->decided_us - self->started_us : 0;
+    int64_t verdict = self->acted_us ? self->acted_us - self->decided_us : 0;
+    int64_t fetched = self->acted_us ? now - self->acted_us : 0;
+    irh_debug ("lookup %s (%s): status %u, %s, %" PRIu64 " bytes, %" PRIu64 " us (manifests %"
+               PRId64 ", verdict %" PRId64 ", fetch %" PRId64 ")", key, self->q.fn, status,
+               reply.reason, bytes, reply.elapsed_us, manifests, verdict, fetched);
     zframe_t *frame = irh_gossip_lookup_reply_encode (&reply);
     zmsg_t *body = zmsg_new ();
     if (frame)
@@ -177,9 +196,54 @@ s_cost (gf_lookup_t *self, uint64_t cost [4])
 }
 
 static void
+s_on_ingest (void *arg, int rc, zmsg_t *body, const char *error_code)
+{
+    gf_lookup_t *self = (gf_lookup_t *) arg;
+    gossip_fetch_t *fetch = self->fetch;
+    irh_put_ok_t ok;
+    zframe_t *frame = rc == 0 && body ? zmsg_first (body) : NULL;
+    bool exists = rc != 0 && error_code && streq (error_code, "exists");
+    if (!exists && (!frame || irh_put_ok_decode (frame, &ok) != 0)) {
+        fetch->ingest_failed++;
+        char reason [96];
+        snprintf (reason, sizeof reason, "fetch failed: ingest: %s",
+                  rc == 0 ? "bad reply" : error_code ? error_code : "?");
+        gf_lookup_finish (self, 4, reason, self->manifest.size);
+        return;
+    }
+    if (exists)
+        fetch->ingest_exists++;
+    else
+        fetch->ingest_ok++;
+    fetch->fetched_inline++;
+    char source [13], reason [129];
+    gf_short_id (self->carried->id, source);
+    snprintf (reason, sizeof reason, "fetched %" PRIu64 " bytes with the manifest from %s",
+              self->manifest.size, source);
+    gf_lookup_finish (self, 0, reason, self->manifest.size);
+}
+
+//  The content came with a manifest answer and was verified then: the
+//  store ingests it as it is (it hashes it again). The cost of a remote
+//  hit of a small result is then the manifest round trip and the ingest;
+//  no verdict, transfer, staging file or read round trip.
+static void
+s_ingest_carried (gf_lookup_t *self)
+{
+    gossip_fetch_t *fetch = self->fetch;
+    if (gf_ingest_send (fetch, self->q.key, &self->manifest, self->chosen->id, NULL,
+                        self->carried->content, (size_t) self->manifest.size,
+                        S_INLINE_INGEST_MS, s_on_ingest, self) != 0) {
+        fetch->ingest_failed++;
+        gf_lookup_finish (self, 4, "fetch failed: ingest could not be sent to the store", 0);
+    }
+}
+
+static void
 s_act (gf_lookup_t *self, double score, const char *text)
 {
     gossip_fetch_t *fetch = self->fetch;
+    self->acted_us = zclock_usecs ();
     bool fetch_wins = score > 0;        //  +inf too; NaN compares false: compute
     if (isinf (score) && score > 0)
         fetch->verdict_inf++;
@@ -204,6 +268,10 @@ s_act (gf_lookup_t *self, double score, const char *text)
         return;
     }
     self->phase = S_FETCHING;
+    if (self->carried) {
+        s_ingest_carried (self);
+        return;
+    }
     gf_transfer_t *transfer = gf_transfer_join (fetch, self->q.key, &self->manifest,
                                                 self->holders, self->holder_count);
     if (!transfer) {
@@ -300,6 +368,7 @@ static void
 s_decide (gf_lookup_t *self)
 {
     gossip_fetch_t *fetch = self->fetch;
+    self->decided_us = zclock_usecs ();
     size_t best = SIZE_MAX, best_votes = 0, found = 0;
     for (size_t i = 0; i < self->asked; i++) {
         if (self->asks [i].status != 0)
@@ -327,11 +396,14 @@ s_decide (gf_lookup_t *self)
                   self->q.fn, found - best_votes, best_votes);
     }
     self->manifest = self->asks [best].manifest;
+    self->chosen = &self->asks [best];
     for (size_t i = 0; i < self->asked; i++) {
         s_ask_t *ask = &self->asks [i];
         if (ask->status != 0 || memcmp (ask->manifest.blob, self->manifest.blob, 32) != 0
         ||  ask->manifest.size != self->manifest.size)
             continue;
+        if (ask->content && !self->carried)
+            self->carried = ask;
         //  Insertion by quality: the first is "the best holder".
         size_t at = self->holder_count++;
         while (at > 0 && s_better (fetch, ask->id, self->holders [at - 1])) {
@@ -340,7 +412,56 @@ s_decide (gf_lookup_t *self)
         }
         memcpy (self->holders [at], ask->id, 32);
     }
+    if (self->carried && !(self->q.flags & 1)) {
+        //  The verified content is here already: what fetching still
+        //  costs is the local ingest, which no computation beats, so cap
+        //  is not asked (a broker round trip saved on every small hit).
+        uint64_t wall = self->q.wall_us ? self->q.wall_us : self->manifest.wall_us;
+        self->t_compute = wall ? (double) wall / 1e6 : INFINITY;
+        self->t_fetch = 0;
+        self->have_times = true;
+        fetch->verdict_carried++;
+        s_act (self, 1.0, "fetch (the content came with the manifest)");
+        return;
+    }
     s_ask_verdict (self);
+}
+
+//  Content that came with a manifest (a blob of at most one group) is
+//  checked against the blob hash now, before anything keeps it: one group
+//  has no outboard, its BLAKE3 is the blob's. Content of the wrong size,
+//  of a blob bigger than a group, or of another hash refuses the whole
+//  answer (a lying holder: counted in bad_inline and bad_manifests).
+//  No content: the blob is read the usual way.
+static int
+s_check_content (gf_lookup_t *self, s_ask_t *ask, const irh_peer_manifest_t *msg)
+{
+    uint64_t size = ask->manifest.size;
+    if (msg->content_size == 0 && size != 0)
+        return 0;
+    uint8_t hash [IRH_HASH_SIZE];
+    if (size > IRH_XFER_GROUP || msg->content_size != size)
+        goto bad;
+    irh_blake3 (msg->content, msg->content_size, hash);
+    if (!irh_hash_equal (hash, ask->manifest.blob))
+        goto bad;
+    //  One copy per blob is enough (the memory of a lookup stays at 16 KiB
+    //  unless holders disagree).
+    for (size_t i = 0; i < self->asked; i++)
+        if (self->asks [i].content && self->asks [i].manifest.size == size
+        &&  memcmp (self->asks [i].manifest.blob, ask->manifest.blob, 32) == 0)
+            return 0;
+    ask->content = (uint8_t *) malloc (size ? (size_t) size : 1);
+    if (ask->content && size)
+        memcpy (ask->content, msg->content, (size_t) size);
+    return 0;
+bad:
+    self->fetch->bad_inline++;
+    char id [13];
+    gf_short_id (ask->id, id);
+    irh_warn ("lookup %s: holder %s sent content that is not the blob its manifest names: "
+              "refused", self->q.fn, id);
+    return -1;
 }
 
 //  A manifest answer is outside input: decoded, matched to what we asked,
@@ -360,7 +481,7 @@ s_check_manifest (gf_lookup_t *self, s_ask_t *ask, zframe_t *answer)
     //  would not fit our bookkeeping.
     if ((ask->manifest.flags & 2) || ask->manifest.size > GOSSIP_HAVE_SIZE_MAX)
         return -1;
-    return 0;
+    return s_check_content (self, ask, &msg);
 }
 
 static void

@@ -69,6 +69,7 @@ typedef struct {
     uint32_t req;
     uint8_t key [32];
     char ns [256];
+    int64_t asked_us;               //  when the store was asked
 } s_ask_t;
 
 //  A read waiting for its outboard.
@@ -92,6 +93,7 @@ struct _gossip_serve_t {
     struct {
         uint64_t manifests, not_found, refused, reads, bytes, busy, bad_requests;
         uint64_t outboards_built, outboard_failed, io_errors, store_errors, unsafe_paths;
+        uint64_t inline_answers;
     } c;
 };
 
@@ -200,9 +202,14 @@ s_learn (gossip_serve_t *self, const irh_manifest_t *manifest, const char *path,
     }
 }
 
+static int s_content (gossip_serve_t *self, s_blob_t *blob, uint64_t offset, uint8_t *out,
+                      size_t length);
+
+//  content: a blob of at most one group travels with its manifest (the
+//  asker then needs no read round trip); NULL when we could not read it.
 static void
 s_manifest_answer (gossip_serve_t *self, s_ask_t *ask, uint8_t status, const uint8_t *record,
-                   size_t size)
+                   size_t size, const uint8_t *content, size_t content_size)
 {
     irh_peer_manifest_t answer;
     memset (&answer, 0, sizeof answer);
@@ -211,6 +218,10 @@ s_manifest_answer (gossip_serve_t *self, s_ask_t *ask, uint8_t status, const uin
     answer.status = status;
     answer.manifest = record;
     answer.manifest_size = status == 0 ? size : 0;
+    answer.content = content;
+    answer.content_size = status == 0 && content ? content_size : 0;
+    if (answer.content_size)
+        self->c.inline_answers++;
     zframe_t *frame = irh_peer_manifest_encode (&answer);
     if (frame)
         gossip_xfer_reply (self->xfer, ask->route, &frame);
@@ -232,6 +243,7 @@ s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
     s_ask_t *ask = (s_ask_t *) arg;
     gossip_serve_t *self = ask->owner;
     zlist_remove (self->asks, ask);
+    irh_debug ("serve: manifest in %" PRId64 " us (store get)", zclock_usecs () - ask->asked_us);
     zframe_t *first = rc == 0 ? zmsg_first (body) : NULL;
     int id = first ? irh_msgs_id (first) : -1;
     irh_hit_t hit;
@@ -240,24 +252,42 @@ s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
     if (!first) {
         self->c.store_errors++;
         irh_debug ("serve: store get: %s", code ? code : "empty reply");
-        s_manifest_answer (self, ask, 3, NULL, 0);
+        s_manifest_answer (self, ask, 3, NULL, 0, NULL, 0);
     }
     else
     if (id == IRH_MSG_MISS)
-        s_manifest_answer (self, ask, 1, NULL, 0);
+        s_manifest_answer (self, ask, 1, NULL, 0, NULL, 0);
     else
     if (id != IRH_MSG_HIT || irh_hit_decode (first, &hit) != 0
     ||  !(record = zmsg_next (body)) || irh_manifest_decode (record, &manifest) != 0
     ||  zframe_size (record) > IRH_PEER_MANIFEST_MANIFEST_MAX) {
         self->c.store_errors++;
-        s_manifest_answer (self, ask, 3, NULL, 0);
+        s_manifest_answer (self, ask, 3, NULL, 0, NULL, 0);
     }
     else
     if ((manifest.flags & 2) || strcmp (manifest.ns, ask->ns) != 0)
-        s_manifest_answer (self, ask, 2, NULL, 0);          //  local_only, other ns
+        s_manifest_answer (self, ask, 2, NULL, 0, NULL, 0);          //  local_only, other ns
     else {
-        s_learn (self, &manifest, hit.path, hit.path [0] ? NULL : zmsg_next (body));
-        s_manifest_answer (self, ask, 0, zframe_data (record), zframe_size (record));
+        zframe_t *inline_content = hit.path [0] ? NULL : zmsg_next (body);
+        s_learn (self, &manifest, hit.path, inline_content);
+        //  A blob of one group (or none) goes with the manifest: the
+        //  store's inline bytes as they are, or a file's read here (a
+        //  FileRef or an inline_max below 16 KiB). Not readable: the
+        //  asker reads it the usual way.
+        uint8_t small [IRH_XFER_GROUP];
+        const uint8_t *content = NULL;
+        if (manifest.size <= IRH_XFER_GROUP) {
+            char hex [65];
+            irh_hash_hex (manifest.blob, hex);
+            s_blob_t *blob = (s_blob_t *) zhashx_lookup (self->blobs, hex);
+            if (inline_content && zframe_size (inline_content) == manifest.size)
+                content = zframe_data (inline_content);
+            else
+            if (blob && s_content (self, blob, 0, small, (size_t) manifest.size) == 0)
+                content = small;
+        }
+        s_manifest_answer (self, ask, 0, zframe_data (record), zframe_size (record),
+                           content, (size_t) manifest.size);
     }
     zframe_destroy (&ask->route);
     free (ask);
@@ -279,7 +309,7 @@ s_manifest_want (gossip_serve_t *self, zframe_t *route, zframe_t *frame)
     memcpy (ask->key, want.key, 32);
     snprintf (ask->ns, sizeof ask->ns, "%s", want.ns);
     if (zlist_size (self->asks) >= S_MANIFESTS_MAX) {
-        s_manifest_answer (self, ask, 3, NULL, 0);
+        s_manifest_answer (self, ask, 3, NULL, 0, NULL, 0);
         zframe_destroy (&ask->route);
         free (ask);
         return;
@@ -292,9 +322,10 @@ s_manifest_want (gossip_serve_t *self, zframe_t *route, zframe_t *frame)
     zmsg_t *body = zmsg_new ();
     zmsg_append (body, &request);
     zlist_append (self->asks, ask);
+    ask->asked_us = zclock_usecs ();
     if (gossip_calls_send (self->calls, "store", &body, S_CALL_MS, s_on_get, ask) != 0) {
         zlist_remove (self->asks, ask);
-        s_manifest_answer (self, ask, 3, NULL, 0);
+        s_manifest_answer (self, ask, 3, NULL, 0, NULL, 0);
         zframe_destroy (&ask->route);
         free (ask);
     }
@@ -695,6 +726,7 @@ gossip_serve_stats (gossip_serve_t *self, irh_table_t *table)
         { "serve_not_found", self->c.not_found },
         { "serve_refused", self->c.refused },
         { "serve_reads", self->c.reads },
+        { "serve_inline_answers", self->c.inline_answers },
         { "serve_bytes", self->c.bytes },
         { "serve_busy", self->c.busy },
         { "serve_bad_requests", self->c.bad_requests },

@@ -302,6 +302,10 @@ s_outboard_complete (gf_transfer_t *t)
             gf_transfer_fail (t, "out of memory");
         return;
     }
+    char key [13];
+    gf_short_id (t->key, key);
+    irh_debug ("fetch %s: outboard of %" PRIu64 " bytes verified %" PRId64 " ms after the start",
+               key, t->ob_size, zclock_mono () - t->started_ms);
     gf_transfer_save_outboard (t);      //  a failure costs only a resume's refetch
     gossip_plan_destroy (&t->ob_plan);
     t->state = GF_CONTENT;

@@ -519,6 +519,44 @@ s_test_ingest (bool verbose)
     assert (store_db_ingest (db, &req, &ok) == 0);
     s_check (db, "shared");
     assert (s_count (db, "shared") == 4);
+    //  content instead of a path (a small result carried with its
+    //  manifest): hashed, stored inline, or as a file for a FileRef; a
+    //  mismatch is refused, and so is a path with content too
+    const char *carried = "carried with the manifest";
+    size_t carried_size = strlen (carried);
+    s_ingest_req (&req, buf, sizeof (buf), 7, "", carried, carried_size, 0, true);
+    req.content = (const uint8_t *) carried;
+    req.content_size = carried_size;
+    assert (store_db_ingest (db, &req, &ok) == 0 && ok.stored == 0 && ok.size == carried_size);
+    s_key (key, 7);
+    assert (store_db_get (db, key, false, &hit) == 0);
+    assert (zframe_size (hit.content) == carried_size);
+    assert (memcmp (zframe_data (hit.content), carried, carried_size) == 0);
+    zframe_destroy (&hit.content);
+    s_ingest_req (&req, buf, sizeof (buf), 8, "", carried, carried_size, 1, true);
+    req.content = (const uint8_t *) carried;
+    req.content_size = carried_size;
+    assert (store_db_ingest (db, &req, &ok) == 0 && ok.stored == 1);
+    s_key (key, 8);
+    assert (store_db_get (db, key, true, &hit) == 0 && *hit.path && hit.manifest.flags == 1);
+    uint64_t mismatches = store_db_counter (db, STORE_INGEST_MISMATCH);
+    s_ingest_req (&req, buf, sizeof (buf), 9, "", carried, carried_size, 0, true);
+    req.content = (const uint8_t *) "Carried with the manifest";
+    req.content_size = carried_size;
+    assert (store_db_ingest (db, &req, &ok) == -1 && streq (store_db_error_code (db), "mismatch"));
+    assert (store_db_counter (db, STORE_INGEST_MISMATCH) == mismatches + 1);
+    char *both = s_write_file (d.fetch, "both", carried, carried_size);
+    s_ingest_req (&req, buf, sizeof (buf), 9, both, carried, carried_size, 0, true);
+    req.content = (const uint8_t *) carried;
+    req.content_size = carried_size;
+    assert (store_db_ingest (db, &req, &ok) == -1 && streq (store_db_error_code (db), "bad-request"));
+    s_key (key, 9);
+    assert (store_db_has (db, key) == 0 && s_exists (both));
+    //  the empty blob needs neither
+    s_ingest_req (&req, buf, sizeof (buf), 10, "", "", 0, 0, true);
+    assert (store_db_ingest (db, &req, &ok) == 0 && ok.size == 0);
+    assert (s_count (db, "shared") == 7);
+    free (both);
     //  a store without a fetch directory refuses every ingest
     store_db_destroy (&db);
     char *err = NULL;
@@ -527,7 +565,7 @@ s_test_ingest (bool verbose)
     char *late = s_write_file (d.fetch, "late", "late", 4);
     s_ingest_req (&req, buf, sizeof (buf), 6, late, "late", 4, 0, true);
     assert (store_db_ingest (db, &req, &ok) == -1 && streq (store_db_error_code (db), "bad-request"));
-    assert (s_count (db, "shared") == 4);     //  rebuilt at open
+    assert (s_count (db, "shared") == 7);     //  rebuilt at open
     store_db_destroy (&db);
     const char *frees [] = { path, again, big, ref, bad, outside, sneaky, link_out, link_in, fifo,
                              late };

@@ -666,9 +666,25 @@ store_db_ingest (store_db_t *self, const irh_ingest_t *ingest, irh_put_ok_t *rep
     if (held)
         return -1;
     s_content_t c = { .fd = -1 };
-    int rc = s_fetched_open (self, ingest->path, &c);
+    int rc = 0;
     uint64_t size = 0;
-    if (!rc && irh_blake3_fd (c.fd, c.hash, &size)) {
+    if (!ingest->path [0] && ingest->content_size == 0 && m->size != 0)
+        rc = store_dbi_refuse (self, STORE_INGEST_REFUSED, "ingest: neither a path nor content");
+    else
+    if (!ingest->path [0]) {
+        //  A small result that came whole with its manifest: hashed here
+        //  like a file would be, kept inline (or written as a file for a
+        //  FileRef or a small inline_max) by the same put transaction.
+        c.data = ingest->content;
+        size = ingest->content_size;
+        irh_blake3 (c.data, (size_t) size, c.hash);
+    }
+    else
+    if (ingest->content_size)
+        rc = store_dbi_refuse (self, STORE_INGEST_REFUSED, "ingest: both a path and content");
+    else
+        rc = s_fetched_open (self, ingest->path, &c);
+    if (!rc && c.fd >= 0 && irh_blake3_fd (c.fd, c.hash, &size)) {
         self->counters [STORE_IO_ERRORS]++;
         rc = store_dbi_fail (self, "io", "cannot read fetched file %.300s: %s", ingest->path,
                              strerror (errno));
@@ -684,7 +700,7 @@ store_db_ingest (store_db_t *self, const irh_ingest_t *ingest, irh_put_ok_t *rep
         irh_info ("store: ingest refused: %s", self->error_text);
     }
     c.want_file = (m->flags & 1) || c.size > self->config.inline_max;
-    if (!rc && !c.want_file)
+    if (!rc && !c.want_file && c.fd >= 0)
         rc = s_staged_read (self, &c);
     if (!rc)
         rc = s_store (self, &rec, &c, reply);

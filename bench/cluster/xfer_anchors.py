@@ -321,10 +321,16 @@ def measure_iperf3(cluster, seconds=3):
         while True:
             proc = holder.run(["iperf3", "-c", fetcher.addr, "-p", str(IPERF_PORT),
                                "-t", str(seconds), "-J"], timeout=seconds + 30)
-            if proc.returncode == 0:
+            # A run can exit 0 with an "error" and no totals (seen right
+            # after shaping the link): try again like a refused connect.
+            if proc.returncode == 0 and "sum_received" in json.loads(proc.stdout).get("end", {}):
                 break
-            if time.monotonic() > deadline or server.poll() is not None:
+            if time.monotonic() > deadline:
                 raise harness.HarnessError("iperf3 failed: %s" % proc.stdout[-1500:])
+            if server.poll() is not None:
+                server = fetcher.popen(["iperf3", "-s", "-1", "-B", fetcher.addr, "-p",
+                                        str(IPERF_PORT)], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
             time.sleep(0.1)         # server not listening yet
         end = json.loads(proc.stdout)["end"]
         bps = end["sum_received"]["bits_per_second"]

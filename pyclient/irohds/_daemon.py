@@ -88,17 +88,19 @@ def is_down():
     return time.monotonic() < _state.down_until
 
 
-def call(service, name, timeout=None, extra=(), **fields):
+def call(service, name, timeout=None, extra=(), after_send=None, **fields):
     """Transport call that honours a short back-off after the daemon was
     found unreachable (so a dead daemon costs one timeout, not one per
-    call); raises DaemonDown after warning once."""
+    call); raises DaemonDown after warning once. after_send: called once
+    the request is on its way, before its reply is awaited."""
     st = _state
     if time.monotonic() < st.down_until:
         _log.count("daemon_skipped")
         raise DaemonDown()
     try:
         frames = _transport.get_transport().call(service, name, timeout=timeout,
-                                                 extra=extra, **fields)
+                                                 extra=extra, after_send=after_send,
+                                                 **fields)
     except _transport.Unavailable as e:
         st.failed()
         _log.count("daemon_down")
@@ -127,11 +129,12 @@ def decode(frames, expect):
 
 # ---------------------------------------------------------------- requests
 
-def claim(key):
-    """claim_reply fields ({"status", "holder", "expires_us"})."""
+def claim(key, after_send=None):
+    """claim_reply fields ({"status", "holder", "expires_us"}). after_send:
+    see call (the peer lookup is sent there, right behind the claim)."""
     try:
         return decode(call("store", "claim", key=key, holder=_state.holder,
-                           lease_ms=lease_ms()), "claim_reply")[1]
+                           lease_ms=lease_ms(), after_send=after_send), "claim_reply")[1]
     except _proto.ProtoError:
         raise DaemonDown() from None
 

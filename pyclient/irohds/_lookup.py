@@ -1,7 +1,10 @@
 """Asking the peers on a local miss (service "gossip", proto/gossip.def
-gossip_lookup), for the memo tiers (_memo): after this process holds the
-local claim on a key and before it computes, one request asks gossip
+gossip_lookup), for the memo tiers (_memo): one request asks gossip
 whether a peer holds the result and whether fetching it beats computing.
+It is sent (start) right behind the claim on the key, so the two round
+trips overlap, and its answer is used (finish) only when that claim was
+granted at once; otherwise it is dropped (abandon) and asked again once
+the claim is ours.
 
 gossip answers at once when no peer's digest may hold the key (no network
 round trip: the digests are local); otherwise it asks the candidates, asks
@@ -88,13 +91,22 @@ def f64(bits):
     return struct.unpack(">d", struct.pack(">Q", bits))[0]
 
 
-def lookup(key, ns, fn, cost, wall_us, timeout, progress, label):
-    """The gossip_lookup_reply fields (a dict) for key, or None when
-    gossip cannot be asked or gave no usable answer (the caller computes).
+class Pending:
+    """A gossip_lookup sent and not yet answered (start, then finish or
+    abandon)."""
+    __slots__ = ("t", "rid", "cfg", "sent")
+
+    def __init__(self, t, rid, cfg):
+        self.t, self.rid, self.cfg, self.sent = t, rid, cfg, time.monotonic()
+
+
+def start(key, ns, fn, cost, wall_us, timeout):
+    """Send the gossip_lookup for key: a Pending, or None when gossip
+    cannot be asked (the caller computes). It may be sent before the claim
+    is granted, so that the two round trips overlap (the reply waits on
+    this thread's socket, kept from other requests' recv).
     cost: (flops, mem_bytes, peak_mem, result_bytes), zeros for "use the
-    holder's"; timeout: seconds gossip may spend fetching (0: no limit);
-    progress: "auto", "always" or "never"; label: the function's name for
-    the bar."""
+    holder's"; timeout: seconds gossip may spend fetching (0: no limit)."""
     st = _state
     if time.monotonic() < st.down_until:
         _log.count("lookup_skipped")
@@ -109,11 +121,33 @@ def lookup(key, ns, fn, cost, wall_us, timeout, progress, label):
     except (_transport.Unavailable, _proto.ProtoError) as e:
         st.failed(str(e))
         return None
+    t.keep(rid)
+    return Pending(t, rid, cfg)
+
+
+def abandon(pending):
+    """Not waiting for this lookup any more (its late reply is dropped;
+    a fetch it started goes on in gossip and lands in the store)."""
+    if pending is not None:
+        pending.t.forget(pending.rid)
+
+
+def finish(pending, key, timeout, progress, label):
+    """The gossip_lookup_reply fields (a dict) of a started lookup, or None
+    when gossip gave no usable answer (the caller computes).
+    progress: "auto", "always" or "never"; label: the function's name for
+    the bar."""
+    if pending is None:
+        return None
+    st = _state
+    t = pending.t
     try:
-        frames = _wait(t, rid, key, timeout, progress, label, cfg)
+        frames = _wait(t, pending.rid, key, timeout, progress, label, pending.cfg)
     except _transport.ServiceError as e:
         st.failed("gossip answered %s (%s)" % (e.code, e.text))
         return None
+    finally:
+        t.forget(pending.rid)
     if frames is None:
         return None
     try:
@@ -127,6 +161,11 @@ def lookup(key, ns, fn, cost, wall_us, timeout, progress, label):
     st.ok()
     _log.count("lookup_" + STATUS_NAMES[reply["status"]])
     return reply
+
+
+def lookup(key, ns, fn, cost, wall_us, timeout, progress, label):
+    """start then finish: the reply fields, or None (the caller computes)."""
+    return finish(start(key, ns, fn, cost, wall_us, timeout), key, timeout, progress, label)
 
 
 def _wait(t, rid, key, timeout, progress, label, cfg):

@@ -212,19 +212,34 @@ class Memo:
                     if e is not None:
                         self._hit("memory", key)
                         return e.value
-                    plan = self._acquire(key)
+                    # The peers are asked right after the claim is sent
+                    # (the two round trips overlap); the answer counts only
+                    # if the claim is granted at once (_acquire drops it
+                    # else). Sent after the claim, the lookup's ingest always
+                    # reaches the store after it: a result fetched this way
+                    # is never mistaken for one another process stored.
+                    early = [None]
+                    try:
+                        plan = self._acquire(key, None if self.local_only else early)
+                    except BaseException:
+                        _lookup.abandon(early[0])
+                        raise
                     if isinstance(plan, tuple):
+                        _lookup.abandon(early[0])
                         self._hit("daemon", key)
                         return self._remember(key, *plan)
                 else:
                     CACHE.drop(key)
                     plan = _OVERWRITE
+                    early = [None]
                 claimed = plan is _CLAIMED
                 if claimed and not self.local_only:
-                    got = self._ask_peers(key)
+                    got = self._ask_peers(key, early[0])
                     if isinstance(got, tuple):
                         self._hit("peer", key)
                         return self._remember(key, *got)
+                else:
+                    _lookup.abandon(early[0])
                 scratch = _scratch.Scratch()
                 bg = _background.get()
                 if claimed:
@@ -361,7 +376,7 @@ class Memo:
 
     # ---- tier 3: the daemon, claims ----
 
-    def _acquire(self, key):
+    def _acquire(self, key, early=None):
         """Claim the key, or wait for its holder and fetch what it stored.
         Returns (value, size) when a stored result was fetched, else
         _CLAIMED, _LOCAL or _OVERWRITE (see above). A holder that dies
@@ -371,8 +386,12 @@ class Memo:
         started = None
         told = False
         while bad < MAX_ROUNDS:
+            ask = None
+            if early is not None and started is None and bad == 0 and early[0] is None:
+                def ask():
+                    early[0] = self._start_peers(key)
             try:
-                r = _daemon.claim(key)
+                r = _daemon.claim(key) if ask is None else _daemon.claim(key, after_send=ask)
             except DaemonDown:
                 self._miss(key)
                 return _LOCAL
@@ -380,6 +399,11 @@ class Memo:
             if status == 0:
                 self._miss(key)
                 return _CLAIMED
+            if early is not None and early[0] is not None:
+                # Not granted at once: an answer to a lookup sent before
+                # would be stale by the time we hold the claim.
+                _lookup.abandon(early[0])
+                early[0] = None
             if status == 1:
                 now = time.monotonic()
                 if started is None:
@@ -450,22 +474,31 @@ class Memo:
 
     # ---- tier 4: the peers ----
 
-    def _ask_peers(self, key):
-        """Holding the claim on key: (value, size) when gossip fetched the
-        result from a peer (it is then in the local store and read from
-        there), else None or _UNSAFE, and the caller computes (with the
-        claim still held). The claim is renewed while gossip works."""
+    def _start_peers(self, key):
+        """Send the gossip_lookup for key (a _lookup.Pending, or None)."""
         c = self.cost
         cost = (int(c.flops), int(c.mem_bytes), int(c.peak_mem),
                 int(c.result_bytes)) if c is not None else (0, 0, 0, 0)
+        return _lookup.start(key, self.ns, self.name, cost, int(self.last_wall * 1e6),
+                             self._fetch_timeout())
+
+    def _fetch_timeout(self):
+        return _config.get().fetch_timeout if self.fetch_timeout is None else self.fetch_timeout
+
+    def _ask_peers(self, key, pending=None):
+        """Holding the claim on key: (value, size) when gossip fetched the
+        result from a peer (it is then in the local store and read from
+        there), else None or _UNSAFE, and the caller computes (with the
+        claim still held). pending: the lookup already sent (else it is
+        sent now). The claim is renewed while gossip works."""
         cfg = _config.get()
-        timeout = cfg.fetch_timeout if self.fetch_timeout is None else self.fetch_timeout
         progress = cfg.progress if self.progress is None else self.progress
         bg = _background.get()
         bg.renew_add(key)
         try:
-            reply = _lookup.lookup(key, self.ns, self.name, cost, int(self.last_wall * 1e6),
-                                   timeout, progress, self.name)
+            if pending is None:
+                pending = self._start_peers(key)
+            reply = _lookup.finish(pending, key, self._fetch_timeout(), progress, self.name)
         except BaseException:
             bg.renew_remove(key)
             _daemon.release(key)
@@ -487,8 +520,9 @@ class Memo:
             log.info("irohds: %s: gossip fetched %s but the local store cannot give it; "
                      "computing", self.name, key.hex()[:16])
             return None
-        if got is not _UNSAFE:
-            _daemon.release(key)    # stored by the ingest; let go of the claim
+        # No release: the store's ingest ended our claim in the transaction
+        # that stored the result (and woke its waiters), so a release here
+        # would be a round trip that does nothing.
         return got
 
     # ---- computing and storing ----

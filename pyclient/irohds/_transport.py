@@ -149,6 +149,7 @@ class Transport:
         if sock is None:
             return
         self._local.sock = None
+        self._local.kept = None
         with self._lock:
             if sock in self._sockets:
                 self._sockets.remove(sock)
@@ -189,8 +190,27 @@ class Transport:
             raise Unavailable("cannot reach %s" % self.endpoint) from None
         return rid
 
+    def _kept(self):
+        kept = getattr(self._local, "kept", None)
+        if kept is None:
+            kept = self._local.kept = {}
+        return kept
+
+    def keep(self, rid):
+        """Two requests in flight on this thread's socket: the reply to rid
+        (sent earlier, received later) is kept should a recv for another
+        request read it first, instead of being dropped as late."""
+        self._kept()[rid] = None
+
+    def forget(self, rid):
+        """Stop keeping rid's reply (the request is abandoned)."""
+        self._kept().pop(rid, None)
+
     def recv(self, rid, timeout):
         """Body frames of the reply to rid; ServiceError / Unavailable."""
+        kept = self._kept()
+        if kept.get(rid) is not None:
+            return self._body(kept.pop(rid))
         sock = self._socket()
         deadline = time.monotonic() + timeout
         while True:
@@ -198,20 +218,32 @@ class Transport:
             if left <= 0 or not sock.poll(max(1, int(left * 1000))):
                 raise Unavailable("no reply from %s within %.1fs" % (self.endpoint, timeout))
             frames = sock.recv_multipart()
-            if len(frames) < 4 or frames[0] != PROTOCOL or frames[2] != rid:
-                continue            # late reply to an abandoned request
-            status = frames[3]
-            if status == _STATUS_OK:
-                return frames[4:]
-            code = frames[4].decode("utf-8", "replace") if len(frames) > 4 else "?"
-            text = frames[5].decode("utf-8", "replace") if len(frames) > 5 else ""
-            raise ServiceError(code, text)
+            if len(frames) < 4 or frames[0] != PROTOCOL:
+                continue
+            if frames[2] != rid:
+                if frames[2] in kept and kept[frames[2]] is None:
+                    kept[frames[2]] = frames     # for its own recv later
+                continue            # else a late reply to an abandoned request
+            kept.pop(rid, None)
+            return self._body(frames)
 
-    def call(self, service, name, timeout=None, extra=(), start=True, **fields):
+    @staticmethod
+    def _body(frames):
+        status = frames[3]
+        if status == _STATUS_OK:
+            return frames[4:]
+        code = frames[4].decode("utf-8", "replace") if len(frames) > 4 else "?"
+        text = frames[5].decode("utf-8", "replace") if len(frames) > 5 else ""
+        raise ServiceError(code, text)
+
+    def call(self, service, name, timeout=None, extra=(), start=True, after_send=None,
+             **fields):
         """One request, its reply's body frames. Retries "actor-down" (the
         supervisor is restarting the actor) until the timeout; starts the
         daemon once if none is there (unless start is false: a query such
-        as irohds.peers() reports a missing daemon instead)."""
+        as irohds.peers() reports a missing daemon instead). after_send is
+        called once, after the first send (another request may go out
+        behind this one; its reply is kept, see keep)."""
         if timeout is None:
             timeout = _config.get().timeout
         deadline = time.monotonic() + timeout
@@ -219,6 +251,9 @@ class Transport:
             left = max(0.05, deadline - time.monotonic())
             try:
                 rid = self.send(service, name, extra=extra, timeout=left, **fields)
+                if after_send is not None:
+                    after_send, then = None, after_send
+                    then()
                 return self.recv(rid, max(0.05, deadline - time.monotonic()))
             except ServiceError as e:
                 if e.code != "actor-down" or time.monotonic() >= deadline:

@@ -394,6 +394,75 @@ def test_lying_holder_is_detected_and_never_returns_a_wrong_value():
         assert detected >= 1
 
 
+REPORT_OF = """
+found = _localstore.get().lookup(fetchmod.report.memo.key((%d,), {}))
+print(json.dumps({"blob": found.manifest["blob"].hex()}))
+"""
+
+CALL_SMALL = """
+v = fetchmod.f(%d)
+ref = fetchmod.report(%d)
+with open(ref.path, "rb") as fh:
+    data = fh.read()
+print(json.dumps({"v": v, "file": fetchmod.digest(data), "path": ref.path,
+                  "peer": [fetchmod.f.cache_info().hits_peer,
+                           fetchmod.report.cache_info().hits_peer]}))
+"""
+
+
+def test_small_results_come_with_their_manifest():
+    # A small inline result and a small FileRef (a file blob of 1000
+    # bytes) each come whole in the manifest answer: no transfer, no read.
+    with cluster(2) as (c, n):
+        a, b = c.nodes
+        on_a = n.python(a, CALL_SMALL % (5, 1000))
+        n.wait_results(b, a, at_least=2)
+        before_b, before_a = n.gossip(b), n.gossip(a)
+        on_b = n.python(b, CALL_SMALL % (5, 1000))
+        after_b, after_a = n.gossip(b), n.gossip(a)
+        assert on_b["v"] == on_a["v"] and on_b["file"] == on_a["file"]
+        assert on_b["peer"] == [1, 1] and n.count(b, "f") == 0 and n.count(b, "report") == 0
+        assert on_b["path"].startswith(os.path.join(b.home, "blobs") + os.sep)
+        assert after_b["fetched_inline"] == before_b["fetched_inline"] + 2
+        assert after_b["verdict_carried"] == before_b["verdict_carried"] + 2
+        assert after_b["transfers_started"] == before_b["transfers_started"]
+        assert after_a["serve_inline_answers"] == before_a["serve_inline_answers"] + 2
+        assert after_a["serve_reads"] == before_a["serve_reads"]
+        assert not [x for x in os.listdir(os.path.join(b.home, "fetch"))]
+
+
+def test_lying_small_holder_is_refused_and_counted():
+    # A's small FileRef blobs are corrupted on disk after H fetched one of
+    # them: A's manifest answers carry content that is not the blob they
+    # name. B refuses them (bad_inline), fetches key 1 from honest H and
+    # computes key 2 (A held it alone); never a wrong value.
+    with cluster(3) as (c, n):
+        a, b, h = c.nodes
+        call = """
+        ref = fetchmod.report(%d)
+        with open(ref.path, "rb") as fh:
+            print(json.dumps({"d": fetchmod.digest(fh.read()),
+                              "peer": fetchmod.report.cache_info().hits_peer}))
+        """
+        good1 = n.python(a, call % 1001)
+        good2 = n.python(a, call % 1002)
+        n.wait_results(h, a, at_least=2)
+        assert n.python(h, call % 1001) == {"d": good1["d"], "peer": 1}
+        n.wait_results(b, h)
+        _corrupt_blob(a, n, REPORT_OF % 1001)
+        _corrupt_blob(a, n, REPORT_OF % 1002)
+        before = n.gossip(b)
+        got1 = n.python(b, call % 1001)
+        got2 = n.python(b, call % 1002)
+        after = n.gossip(b)
+        assert got1 == {"d": good1["d"], "peer": 1}                 # from H
+        assert got2 == {"d": good2["d"], "peer": 0}                 # computed
+        assert n.count(b, "report") == 1
+        assert after["bad_inline"] == before["bad_inline"] + 2
+        assert after["bad_manifests"] == before["bad_manifests"] + 2
+        assert after["fetched_inline"] == before["fetched_inline"] + 1
+
+
 def _wait_progress(n, node, fraction, proc, timeout=120.0):
     def far_enough():
         assert proc.poll() is None, proc.communicate()

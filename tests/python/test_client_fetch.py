@@ -203,6 +203,47 @@ def test_lookup_without_peers_is_no_candidate(daemon, code):
     assert out["info"]["computed"] == 1 and out["info"]["hits_peer"] == 0
 
 
+def test_lookup_rides_behind_the_claim_and_waits_its_turn(daemon, code):
+    """The peer lookup is sent right behind the claim, on the same socket:
+    a reply that arrives while another request's reply is awaited is kept
+    for its own recv. When the claim is not granted at once (another live
+    holder), that early lookup is dropped and a fresh one is sent once the
+    claim is ours: only the fresh one's answer counts."""
+    out, _ = run(daemon, code, prelude=MANIFEST, body="""
+    import socket, time
+    from irohds import _daemon, _transport
+    t = _transport.get_transport()
+    # Two requests in flight: the lookup's reply is in the socket before
+    # the store's, and the store call's recv must keep it.
+    rid = t.send("gossip", "gossip_lookup", key=b"k" * 32, ns="", fn="x", flops=0,
+                 mem_bytes=0, peak_mem=0, result_bytes=0, wall_us=0, timeout_ms=0)
+    t.keep(rid)
+    time.sleep(0.3)
+    has = _daemon.decode(_daemon.call("store", "has", key=b"k" * 32), "has_reply")[1]
+    kept = _daemon.decode(t.recv(rid, 5), "gossip_lookup_reply")[1]["status"]
+    # Another live process (pid 1) holds the claim for a short lease.
+    key = fmod.shared.memo.key((8,), {})
+    other = "1@%s/other" % socket.gethostname()[:64]
+    _daemon.call("store", "claim", key=key, holder=other, lease_ms=1500)
+
+    def asked():
+        rows = _transport.parse_table(t.call("gossip", "gossip_stats"))
+        return {r["name"]: r["value"] for r in rows}["lookups"]
+    before = asked()
+    start = time.monotonic()
+    fmod.shared(8)
+    waited = time.monotonic() - start
+    print(json.dumps({"has": has["present"], "kept": kept, "waited": waited,
+                      "asked": asked() - before,
+                      "lookups": lookups(), "info": fmod.shared.cache_info()._asdict()}))
+    """)
+    assert out["has"] == 0 and out["kept"] == 1                 # no candidate
+    assert out["waited"] >= 1.0                                 # the lease ran out first
+    assert out["asked"] == 2                                    # early, then fresh
+    assert out["lookups"] == {"lookup_no_candidate": 1}         # the fresh one only
+    assert out["info"]["computed"] == 1 and count(code, "shared") == 1
+
+
 def test_result_from_peer_is_loaded_by_the_restricted_unpickler(daemon, code):
     marker = os.path.join(code, "pwned")
     run(daemon, code, PUT_AS_PEER + "print(json.dumps(1))\n", marker)
