@@ -107,7 +107,7 @@ s_migrate_v1 (store_db_t *self, MDB_txn *txn)
         return rc;
     uint64_t done = 0, left = 0;
     MDB_val k, v;
-    uint8_t buf [IRH_PEER_MANIFEST_MANIFEST_MAX + S_V1_TAIL];
+    uint8_t buf [IRH_PEER_MANIFEST_MANIFEST_MAX + S_V1_TAIL], key [64];
     irh_manifest_t m;
     for (rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT)) {
@@ -119,11 +119,15 @@ s_migrate_v1 (store_db_t *self, MDB_txn *txn)
         memcpy (buf, v.mv_data, v.mv_size);
         memset (buf + v.mv_size, 0, S_V1_TAIL);
         MDB_val nv = { v.mv_size + S_V1_TAIL, buf };
-        if (irh_manifest_decode_buf (buf, nv.mv_size, &m) != 0) {
+        if (k.mv_size > sizeof key || irh_manifest_decode_buf (buf, nv.mv_size, &m) != 0) {
             left++;
             continue;
         }
-        rc = mdb_cursor_put (cursor, &k, &nv, MDB_CURRENT);
+        //  A longer value is a delete and an insert inside LMDB: the key
+        //  must not point into the page being rewritten.
+        memcpy (key, k.mv_data, k.mv_size);
+        MDB_val nk = { k.mv_size, key };
+        rc = mdb_cursor_put (cursor, &nk, &nv, MDB_CURRENT);
         if (rc)
             break;
         done++;
