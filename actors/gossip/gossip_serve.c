@@ -233,7 +233,7 @@ s_manifest_answer (gossip_serve_t *self, s_ask_t *ask, uint8_t status, const uin
 //  (docs/security.md, "Signed results"). This node's own results (origin
 //  zeros) are signed here, as they are served: the gossip actor already
 //  holds the node's keys, the store never needs them, and a put costs no
-//  signature (one Ed25519 signature, ~20 us, per manifest served instead).
+//  signature (one Ed25519 signature, ~30 us, per manifest served instead).
 //  A peer's result goes out exactly as it came in; one from before
 //  signing existed (no signature) is not served. False: refuse it.
 static bool
