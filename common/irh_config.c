@@ -58,6 +58,16 @@ static const char *s_known_keys [] = {
     NULL
 };
 
+//  ns.<name>.producers, one key per namespace (docs/config.md).
+static bool
+s_producers_key (const char *key)
+{
+    static const char suffix [] = ".producers";
+    size_t len = strlen (key), tail = sizeof suffix - 1;
+    return len > 3 + tail && strncmp (key, "ns.", 3) == 0
+        && strcmp (key + len - tail, suffix) == 0;
+}
+
 typedef enum { S_INT, S_FLOAT, S_BOOL, S_STR, S_LIST } s_kind_t;
 
 static const char *s_kind_names [] = {
@@ -596,11 +606,21 @@ s_store (irh_config_t *self, s_entry_t *entry)
         self->entries = entries;
         self->entries_max = max;
     }
-    bool known = false;
+    bool known = s_producers_key (entry->key);
     for (const char **name = s_known_keys; *name && !known; name++)
         known = strcmp (*name, entry->key) == 0;
     if (!known)
         s_error (self, entry->line, "unknown key '%s' (see docs/config.md)", entry->key);
+    //  ns.<name>.producers: node ids. A bad entry is reported here and
+    //  matches no producer where it is read (gossip_lookup.c): a typo
+    //  restricts more, never less.
+    if (s_producers_key (entry->key) && entry->kind == S_LIST)
+        for (size_t i = 0; i < entry->count; i++) {
+            uint8_t node [IRH_KEY_BYTES];
+            if (irh_identity_key_from_id (entry->items [i], node) != 0)
+                s_error (self, entry->line, "%s: '%.80s' is not a node id (64 lower-case "
+                         "hex digits, as `irohds-ctl info` shows)", entry->key, entry->items [i]);
+        }
     //  The node name goes into peers' tables and logs: a bad one is a
     //  problem of the file (counted like any other), and readers get the
     //  default (the host name). A wrong type is reported by s_typed.

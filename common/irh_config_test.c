@@ -468,6 +468,25 @@ s_test_node_name (void)
     irh_config_destroy (&config);
 }
 
+//  ns.<name>.producers: known for any namespace, each item a node id; a
+//  bad one is reported (it matches nothing where the list is read).
+static void
+s_test_producers (void)
+{
+    const char *text =
+        "[ns.team]\nproducers = [\"0123456789abcdef0123456789abcdef"
+        "0123456789abcdef0123456789abcdef\"]\n"
+        "[ns.lab]\nproducers = [\"nope\"]\n";
+    irh_config_t *config = irh_config_parse (text, strlen (text), "test");
+    assert (config);
+    assert (irh_config_list_size (config, "ns.team.producers") == 1);
+    assert (irh_config_list_size (config, "ns.lab.producers") == 1);
+    assert (irh_config_list_size (config, "ns.other.producers") == 0);
+    assert (irh_config_errors (config) == 1);
+    assert (strstr (irh_config_error (config, 0), "not a node id"));
+    irh_config_destroy (&config);
+}
+
 void
 irh_config_test (bool verbose)
 {
@@ -477,6 +496,7 @@ irh_config_test (bool verbose)
     s_test_errors (verbose);
     s_test_load ();
     s_test_node_name ();
+    s_test_producers ();
     if (verbose)
         printf ("OK\n");
 }

@@ -4,6 +4,7 @@
 */
 #include "ctl.h"
 #include "irh_hash.h"
+#include "irh_identity.h"
 #include "irh_msgs.h"
 #include "irh_config.h"
 #include <ctype.h>
@@ -23,8 +24,70 @@ typedef struct {
     irh_table_t *table;         //  the store's reply
     size_t *rows;               //  matching rows, newest access first
     size_t count;
-    int col_key, col_fn, col_ns, col_size, col_accessed;
+    int col_key, col_fn, col_ns, col_size, col_accessed, col_producer;
+    char self_id [IRH_NODE_ID_HEX + 1];     //  this node's id, "" if unknown
+    irh_table_t *peers;         //  gossip_peers (names of members), NULL if none
 } s_listing_t;
+
+#define S_ZERO_ID "0000000000000000000000000000000000000000000000000000000000000000"
+
+//  The producer of a row as its full node id: the store writes zeros for
+//  this node's own results.
+static const char *
+s_producer_id (s_listing_t *self, size_t row)
+{
+    const char *cell = self->col_producer >= 0
+                     ? irh_table_cell (self->table, row, (size_t) self->col_producer) : NULL;
+    if (!cell || !*cell)
+        return "";
+    return streq (cell, S_ZERO_ID) && *self->self_id ? self->self_id : cell;
+}
+
+//  For people: "self", the member's name, else the id's first 12 digits.
+static void
+s_producer_label (s_listing_t *self, size_t row, char *out, size_t size)
+{
+    const char *id = s_producer_id (self, row);
+    const char *cell = self->col_producer >= 0
+                     ? irh_table_cell (self->table, row, (size_t) self->col_producer) : NULL;
+    if (!*id) {
+        snprintf (out, size, "-");
+        return;
+    }
+    if ((cell && streq (cell, S_ZERO_ID)) || streq (id, self->self_id)) {
+        snprintf (out, size, "self");
+        return;
+    }
+    size_t peers = self->peers ? irh_table_rows (self->peers) : 0;
+    for (size_t i = 0; i < peers; i++) {
+        const char *name = ctl_cell_str (self->peers, i, "name");
+        if (streq (ctl_cell_str (self->peers, i, "id"), id) && *name) {
+            snprintf (out, size, "%s", name);
+            return;
+        }
+    }
+    snprintf (out, size, "%.12s", id);
+}
+
+//  This node's id and the members' names, for the producer column. Both
+//  optional: without an identity or a gossip actor, ids stay ids.
+static void
+s_listing_names (ctl_t *ctl, s_listing_t *self)
+{
+    irh_paths_t *paths = ctl_paths (ctl);
+    uint8_t key [IRH_KEY_BYTES];
+    char *err = NULL;
+    if (paths && irh_identity_load_public (paths->home, key, &err) == 0)
+        irh_identity_id_from_key (key, self->self_id);
+    free (err);
+    irh_gossip_peers_t request = { 0 };
+    zframe_t *frame = irh_gossip_peers_encode (&request);
+    zmsg_t *reply = NULL;
+    if (ctl_call_quiet (ctl, "gossip", &frame, ctl->timeout_ms, &reply, NULL) == 0) {
+        self->peers = irh_table_decode (reply);
+        zmsg_destroy (&reply);
+    }
+}
 
 static int
 s_column (irh_table_t *table, const char *name)
@@ -66,6 +129,7 @@ static void
 s_listing_free (s_listing_t *self)
 {
     irh_table_destroy (&self->table);
+    irh_table_destroy (&self->peers);
     free (self->rows);
     self->rows = NULL;
 }
@@ -86,6 +150,7 @@ s_listing (ctl_t *ctl, const char *name, const char *key_prefix, s_listing_t *se
     self->col_ns = s_column (self->table, "ns");
     self->col_size = s_column (self->table, "size");
     self->col_accessed = s_column (self->table, "accessed_us");
+    self->col_producer = s_column (self->table, "producer");
     if (self->col_key < 0 || self->col_fn < 0) {
         s_listing_free (self);
         return ctl_fail (ctl, "store: ls reply lacks the key or fn column");
@@ -133,7 +198,7 @@ s_print_listing (s_listing_t *self, size_t shown)
     if (strlen (ctl_fmt_bytes (total, buf, sizeof buf)) > width)
         width = strlen (buf);
     irh_table_t *view = irh_table_new ("KEY:s\tNAMESPACE:s\tFUNCTION:s\tSIZE:s\tCODEC:s"
-                                       "\tACCESSED:s\tCREATED:s\tEXPIRES:s");
+                                       "\tPRODUCER:s\tACCESSED:s\tCREATED:s\tEXPIRES:s");
     for (size_t i = 0; i < shown; i++) {
         size_t row = self->rows [i];
         snprintf (cell, sizeof cell, "%.12s", s_cell_str (self, row, self->col_key));
@@ -147,6 +212,8 @@ s_print_listing (s_listing_t *self, size_t shown)
                                                    buf, sizeof buf), width);
         irh_table_str (view, cell);
         irh_table_str (view, s_cell_str (self, row, col_codec));
+        s_producer_label (self, row, cell, sizeof cell);
+        irh_table_str (view, cell);
         irh_table_str (view, ctl_fmt_ago (s_cell_u64 (self, row, self->col_accessed), now,
                                           buf, sizeof buf));
         irh_table_str (view, ctl_fmt_time (s_cell_u64 (self, row, col_created), buf, sizeof buf));
@@ -163,7 +230,7 @@ s_print_listing (s_listing_t *self, size_t shown)
     irh_table_str (view, cell);
     s_right (cell, sizeof cell, ctl_fmt_bytes (total, buf, sizeof buf), width);
     irh_table_str (view, cell);
-    for (int col = 0; col < 4; col++)
+    for (int col = 0; col < 5; col++)
         irh_table_str (view, "");
     //  The TOTAL row leaves its last columns empty: print without the
     //  padding that would trail on that line.
@@ -191,6 +258,30 @@ s_print_listing (s_listing_t *self, size_t shown)
 //  ---------------------------------------------------------------------
 //  ls [FN] [--limit N]
 
+//  One result as JSON: the store's columns, the producer as a full node
+//  id (this node's own id for its own results) and producer_name.
+static void
+s_json_row (ctl_t *ctl, s_listing_t *self, size_t row)
+{
+    ctl_json_open (ctl, '{');
+    size_t cols = irh_table_columns (self->table);
+    for (size_t col = 0; col < cols; col++) {
+        ctl_json_key (ctl, irh_table_column_name (self->table, col));
+        if ((int) col == self->col_producer)
+            ctl_json_str (ctl, s_producer_id (self, row));
+        else
+            ctl_json_cell (ctl, irh_table_column_type (self->table, col),
+                           irh_table_cell (self->table, row, col));
+    }
+    if (self->col_producer >= 0) {
+        char label [80];
+        s_producer_label (self, row, label, sizeof label);
+        ctl_json_key (ctl, "producer_name");
+        ctl_json_str (ctl, label);
+    }
+    ctl_json_close (ctl);
+}
+
 int
 ctl_cmd_ls (ctl_t *ctl, int argc, char **argv)
 {
@@ -216,11 +307,12 @@ ctl_cmd_ls (ctl_t *ctl, int argc, char **argv)
     int rc = s_listing (ctl, fn, NULL, &listing);
     if (rc)
         return rc;
+    s_listing_names (ctl, &listing);
     size_t shown = limit && limit < listing.count? (size_t) limit: listing.count;
     if (ctl->json) {
         ctl_json_open (ctl, '[');
         for (size_t i = 0; i < shown; i++)
-            ctl_json_row (ctl, listing.table, listing.rows [i]);
+            s_json_row (ctl, &listing, listing.rows [i]);
         ctl_json_close (ctl);
         ctl_json_end (ctl);
     }

@@ -49,6 +49,9 @@ gossip_net_t *gossip_net_new (irh_identity_t *identity, const char *listen,
                               zloop_t *loop, gossip_packet_fn *packet, void *arg);
 //  The TCP port bound.
 int gossip_net_port (gossip_net_t *self);
+//  The Ed25519 key node id's last hello carried (this node's own too):
+//  true and copied into sign_key, or false when no hello was seen.
+bool gossip_net_sign_key (gossip_net_t *self, const uint8_t *id, uint8_t *sign_key);
 //  The address peers reach us at (put in our hello); call before sending.
 void gossip_net_advertise (gossip_net_t *self, const char *advertise);
 void gossip_net_destroy (gossip_net_t **self_p);

@@ -114,8 +114,9 @@ void gossip_digests_stats (gossip_digests_t *self, irh_table_t *table);
 //  ---------------------------------------------------------------------
 //  gossip_serve: answering peers' manifest and read requests.
 
-gossip_serve_t *gossip_serve_new (gossip_xfer_t *xfer, gossip_calls_t *calls, const char *home,
-                                  zloop_t *loop);
+//  identity signs this node's own results as they are served.
+gossip_serve_t *gossip_serve_new (gossip_xfer_t *xfer, gossip_calls_t *calls,
+                                  irh_identity_t *identity, const char *home, zloop_t *loop);
 void gossip_serve_destroy (gossip_serve_t **self_p);
 //  peer_manifest_want or peer_read_want from a peer (route: answer there).
 void gossip_serve_message (gossip_serve_t *self, const uint8_t *from, zframe_t *route, int id,
@@ -130,6 +131,13 @@ gossip_fetch_t *gossip_fetch_new (gossip_xfer_t *xfer, gossip_digests_t *digests
                                   gossip_calls_t *calls, swim_t *swim, irh_worker_t *worker,
                                   const char *fetch_dir, zloop_t *loop);
 void gossip_fetch_destroy (gossip_fetch_t **self_p);
+//  What checks producers (docs/security.md, "Signed results"): net knows
+//  members' sign keys from their hellos, config lists a namespace's
+//  producers (ns.<name>.producers). Both outlive fetch. Without net, a
+//  signature is checked only against the key the manifest carries.
+typedef struct _gossip_net_t gossip_net_t;
+typedef struct _irh_config_t irh_config_t;
+void gossip_fetch_trust (gossip_fetch_t *self, gossip_net_t *net, irh_config_t *config);
 //  A gossip_lookup request (taken): answered through worker when done.
 void gossip_fetch_lookup (gossip_fetch_t *self, irh_request_t **request_p,
                           const irh_gossip_lookup_t *lookup);

@@ -453,6 +453,14 @@ gossip_fetch_new (gossip_xfer_t *xfer, gossip_digests_t *digests, gossip_calls_t
 }
 
 void
+gossip_fetch_trust (gossip_fetch_t *self, gossip_net_t *net, irh_config_t *config)
+{
+    assert (self);
+    self->net = net;
+    self->config = config;
+}
+
+void
 gossip_fetch_destroy (gossip_fetch_t **self_p)
 {
     assert (self_p);
@@ -586,6 +594,8 @@ gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table)
         { "lookups_busy", self->lookups_busy },
         { "manifest_timeouts", self->manifest_timeouts },
         { "bad_manifests", self->bad_manifests },
+        { "manifest_bad_signature", self->manifest_bad_signature },
+        { "refused_producer", self->refused_producer },
         { "fetched", self->fetched },
         { "computed_instead", self->computed_verdict + self->computed_no_candidate
                               + self->computed_not_found + self->computed_failed },

@@ -11,8 +11,10 @@
 */
 #ifndef GOSSIP_FETCH_INT_H_INCLUDED
 #define GOSSIP_FETCH_INT_H_INCLUDED
+#include "gossip.h"
 #include "gossip_data.h"
 #include "gossip_fetchplan.h"
+#include "irh_config.h"
 
 #define GF_TRANSFERS_MAX   8            //  running at once; more wait queued
 #define GF_LOOKUPS_MAX     256          //  lookups open at once; more: status 4 "busy"
@@ -94,6 +96,8 @@ struct _gossip_fetch_t {
     gossip_digests_t *digests;
     gossip_calls_t *calls;
     swim_t *swim;
+    gossip_net_t *net;              //  producers' sign keys, from their hellos
+    irh_config_t *config;           //  ns.<name>.producers
     irh_worker_t *worker;
     zloop_t *loop;
     char *fetch_dir;
@@ -111,6 +115,7 @@ struct _gossip_fetch_t {
     uint64_t bad_outboards, endgame_reads, read_timeouts, holders_dropped, holders_banned, probes_sent;
     uint64_t ingest_ok, ingest_exists, ingest_failed, have_refused, staging_errors;
     uint64_t fetched_inline, bad_inline, verdict_carried;
+    uint64_t manifest_bad_signature, refused_producer;
 };
 
 //  gossip_lookup.c

@@ -51,6 +51,7 @@ struct _gossip_net_t {
     zhashx_t *links;            //  hex id -> gossip_link_t
     zhashx_t *inbound;          //  hex routing id -> s_inbound_t
     zhashx_t *routes;           //  hex node id -> routing id (zframe_t)
+    zhashx_t *sign_keys;        //  hex node id -> 32-byte Ed25519 key of its hello
     zlist_t *graveyard;         //  closed links not freed yet (s_link_drop)
     uint64_t gen;               //  gossip_net_reap calls
     gossip_counters_t counters;
@@ -65,6 +66,50 @@ s_hex (const uint8_t *data, size_t size, char *out)
         out [2 * i + 1] = digits [data [i] & 15];
     }
     out [2 * size] = 0;
+}
+
+//  A hello's sign_key, bound to its node id by the CURVE handshake the
+//  hello came over: what checks the producer of a manifest (gossip_lookup.c,
+//  docs/security.md). The latest hello wins; at most GOSSIP_SIGN_KEYS_MAX
+//  nodes are remembered (32 bytes each), new ones beyond are not.
+#define GOSSIP_SIGN_KEYS_MAX    16384
+
+static void
+s_remember_sign_key (gossip_net_t *self, const uint8_t *id, const uint8_t *sign_key)
+{
+    char idkey [2 * SWIM_ID_SIZE + 1];
+    s_hex (id, SWIM_ID_SIZE, idkey);
+    uint8_t *known = (uint8_t *) zhashx_lookup (self->sign_keys, idkey);
+    if (known) {
+        memcpy (known, sign_key, 32);
+        return;
+    }
+    if (zhashx_size (self->sign_keys) >= GOSSIP_SIGN_KEYS_MAX)
+        return;
+    known = (uint8_t *) malloc (32);
+    if (!known)
+        return;
+    memcpy (known, sign_key, 32);
+    zhashx_insert (self->sign_keys, idkey, known);
+}
+
+bool
+gossip_net_sign_key (gossip_net_t *self, const uint8_t *id, uint8_t *sign_key)
+{
+    assert (self && id && sign_key);
+    char idkey [2 * SWIM_ID_SIZE + 1];
+    s_hex (id, SWIM_ID_SIZE, idkey);
+    const uint8_t *known = (const uint8_t *) zhashx_lookup (self->sign_keys, idkey);
+    if (known)
+        memcpy (sign_key, known, 32);
+    return known != NULL;
+}
+
+static void
+s_free_bytes (void **item)
+{
+    free (*item);
+    *item = NULL;
 }
 
 static void
@@ -134,6 +179,7 @@ s_link_control (gossip_link_t *link, zframe_t *frame)
         return false;
     }
     link->helloed = true;
+    s_remember_sign_key (self, hello.node_id, hello.sign_key);
     return true;
 }
 
@@ -313,6 +359,7 @@ s_inbound_hello (gossip_net_t *self, zframe_t *rid, const char *rkey, zframe_t *
     char idkey [2 * SWIM_ID_SIZE + 1];
     s_hex (hello.node_id, SWIM_ID_SIZE, idkey);
     zhashx_update (self->routes, idkey, zframe_dup (rid));
+    s_remember_sign_key (self, hello.node_id, hello.sign_key);
     self->counters.hellos_accepted++;
     zframe_t *to = zframe_dup (rid);
     zframe_t *ours = zframe_dup (self->hello);
@@ -529,6 +576,10 @@ gossip_net_new (irh_identity_t *identity, const char *listen, zloop_t *loop,
     zhashx_set_destructor (self->inbound, s_inbound_free);
     self->routes = zhashx_new ();
     zhashx_set_destructor (self->routes, s_frame_free);
+    self->sign_keys = zhashx_new ();
+    zhashx_set_destructor (self->sign_keys, s_free_bytes);
+    s_remember_sign_key (self, irh_identity_curve_public (identity),
+                         irh_identity_sign_public (identity));
 
     //  The ZAP handler first: a CURVE server with none accepts anyone
     //  without telling us their key. (zauth's allow-any leaves the user
@@ -619,6 +670,7 @@ gossip_net_destroy (gossip_net_t **self_p)
             s_link_destroy (&link);
         }
         zhashx_destroy (&self->links);
+        zhashx_destroy (&self->sign_keys);
         while ((link = (gossip_link_t *) zlist_pop (self->graveyard)))
             s_link_destroy (&link);
         zlist_destroy (&self->graveyard);

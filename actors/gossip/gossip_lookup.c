@@ -14,6 +14,7 @@
 #include "gossip_fetch_int.h"
 #include "irh_hash.h"
 #include "irh_log.h"
+#include "irh_msign.h"
 #include <math.h>
 #include <string.h>
 
@@ -27,6 +28,8 @@ typedef enum { S_ASKING, S_DECIDING, S_FETCHING } s_phase_t;
 #define S_PENDING   -1
 #define S_TIMEOUT   -2
 #define S_BAD       -3
+#define S_BAD_SIG   -4      //  unsigned, bad signature, or not the producer's key
+#define S_PRODUCER  -5      //  a producer the namespace does not list
 
 typedef struct {
     gf_lookup_t *lookup;
@@ -464,6 +467,47 @@ bad:
     return -1;
 }
 
+//  ns.<ns>.producers: 0 when the namespace lists none (any producer),
+//  1 when producer is listed, -1 when it is not. Entries that are not
+//  node ids match nothing.
+static int
+s_producer_listed (gossip_fetch_t *fetch, const char *ns, const uint8_t *producer)
+{
+    if (!fetch->config)
+        return 0;
+    char name [300];
+    snprintf (name, sizeof name, "ns.%s.producers", ns);
+    size_t count = irh_config_list_size (fetch->config, name);
+    for (size_t i = 0; i < count; i++) {
+        uint8_t key [IRH_KEY_BYTES];
+        const char *item = irh_config_list_item (fetch->config, name, i);
+        if (item && irh_identity_key_from_id (item, key) == 0 && memcmp (key, producer, 32) == 0)
+            return 1;
+    }
+    return count ? -1 : 0;
+}
+
+//  Who produced it (docs/security.md, "Signed results"): the signature of
+//  key and the record under the key it carries; that key must be the one
+//  the producer's own hello carried when we have seen one. A restricted
+//  namespace takes only listed producers whose key we know from a hello
+//  (else the carried key binds to nothing). 0, S_BAD_SIG or S_PRODUCER.
+static int
+s_check_producer (gf_lookup_t *self, const irh_manifest_t *m)
+{
+    gossip_fetch_t *fetch = self->fetch;
+    if (irh_msign_verify (self->q.key, m) != 0)
+        return S_BAD_SIG;
+    uint8_t known [32];
+    bool seen = fetch->net && gossip_net_sign_key (fetch->net, m->origin, known);
+    if (seen && memcmp (known, m->sign_key, 32) != 0)
+        return S_BAD_SIG;
+    int listed = s_producer_listed (fetch, self->q.ns, m->origin);
+    if (listed < 0 || (listed > 0 && !seen))
+        return S_PRODUCER;
+    return 0;
+}
+
 //  A manifest answer is outside input: decoded, matched to what we asked,
 //  its record decoded and checked before it counts.
 static int
@@ -479,8 +523,12 @@ s_check_manifest (gf_lookup_t *self, s_ask_t *ask, zframe_t *answer)
         return -1;
     //  A local_only result is never served; a blob over the .have bound
     //  would not fit our bookkeeping.
-    if ((ask->manifest.flags & 2) || ask->manifest.size > GOSSIP_HAVE_SIZE_MAX)
+    if ((ask->manifest.flags & 2) || ask->manifest.size > GOSSIP_HAVE_SIZE_MAX
+    ||  strcmp (ask->manifest.ns, self->q.ns) != 0)
         return -1;
+    int rc = s_check_producer (self, &ask->manifest);
+    if (rc)
+        return rc;
     return s_check_content (self, ask, &msg);
 }
 
@@ -497,6 +545,19 @@ s_on_manifest (void *arg, const uint8_t *peer, zframe_t *answer)
     }
     else {
         ask->status = s_check_manifest (self, ask, answer);
+        if (ask->status == S_BAD_SIG || ask->status == S_PRODUCER) {
+            char who [13], producer [13];
+            gf_short_id (ask->id, who);
+            gf_short_id (ask->manifest.origin, producer);
+            irh_info ("lookup %s: %s's manifest refused: %s %s", self->q.fn, who,
+                      ask->status == S_BAD_SIG ? "bad signature of producer"
+                                               : "unlisted producer", producer);
+            if (ask->status == S_BAD_SIG)
+                fetch->manifest_bad_signature++;
+            else
+                fetch->refused_producer++;
+        }
+        else
         if (ask->status < 0) {
             ask->status = S_BAD;
             fetch->bad_manifests++;

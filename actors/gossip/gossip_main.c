@@ -39,6 +39,7 @@
 
 typedef struct {
     irh_identity_t *identity;
+    irh_config_t *config;       //  kept for ns.<name>.producers (gossip_fetch_trust)
     irh_worker_t *worker;
     zloop_t *loop;
     gossip_net_t *net;
@@ -741,10 +742,15 @@ main (int argc, char *argv [])
     }
     if (self.xfer) {
         self.digests = gossip_digests_new (self.xfer, self.calls, self.swim, self.loop);
-        self.serve = gossip_serve_new (self.xfer, self.calls, actor.paths->home, self.loop);
+        self.serve = gossip_serve_new (self.xfer, self.calls, self.identity, actor.paths->home,
+                                       self.loop);
         self.fetch = gossip_fetch_new (self.xfer, self.digests, self.calls, self.swim,
                                        self.worker, actor.paths->fetch, self.loop);
     }
+    self.config = actor.config;         //  ours from here on
+    actor.config = NULL;
+    if (self.fetch)
+        gossip_fetch_trust (self.fetch, self.net, self.config);
     irh_actor_cleanup (&actor);
     if (!self.net || !self.swim || !self.worker) {
         irh_error ("cannot start the gossip actor");
@@ -781,6 +787,7 @@ main (int argc, char *argv [])
         zlist_destroy (&self.events);
     }
     irh_identity_destroy (&self.identity);
+    irh_config_destroy (&self.config);
     irh_log_close ();
     return 0;
 }

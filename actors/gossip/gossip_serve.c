@@ -28,6 +28,7 @@
 #include "irh_hash.h"
 #include "gossip_wire.h"
 #include "irh_log.h"
+#include "irh_msign.h"
 #include "irh_outboard.h"
 #include <assert.h>
 #include <errno.h>
@@ -81,6 +82,7 @@ typedef struct {
 struct _gossip_serve_t {
     gossip_xfer_t *xfer;
     gossip_calls_t *calls;
+    irh_identity_t *identity;       //  signs this node's own results as they leave
     zloop_t *loop;
     char *blobs_dir;                //  "<home>/blobs/"
     zhashx_t *blobs;                //  hex hash -> s_blob_t *
@@ -92,6 +94,7 @@ struct _gossip_serve_t {
     size_t inline_bytes, outboard_bytes, fds;
     struct {
         uint64_t manifests, not_found, refused, reads, bytes, busy, bad_requests;
+        uint64_t signed_served, unsigned_refused;
         uint64_t outboards_built, outboard_failed, io_errors, store_errors, unsafe_paths;
         uint64_t inline_answers;
     } c;
@@ -237,6 +240,28 @@ s_manifest_answer (gossip_serve_t *self, s_ask_t *ask, uint8_t status, const uin
         self->c.busy++;
 }
 
+//  Every manifest that leaves the node is signed by its producer
+//  (docs/security.md, "Signed results"). This node's own results (origin
+//  zeros) are signed here, as they are served: the gossip actor already
+//  holds the node's keys, the store never needs them, and a put costs no
+//  signature (one Ed25519 signature, ~30 us, per manifest served instead).
+//  A peer's result goes out exactly as it came in; one from before
+//  signing existed (no signature) is not served. False: refuse it.
+static bool
+s_sign_or_keep (gossip_serve_t *self, s_ask_t *ask, irh_manifest_t *manifest)
+{
+    static const uint8_t zeros [32];
+    if (memcmp (manifest->origin, zeros, 32) == 0) {
+        irh_msign_sign (self->identity, ask->key, manifest);
+        self->c.signed_served++;
+        return true;
+    }
+    if (irh_msign_present (manifest))
+        return true;
+    self->c.unsigned_refused++;
+    return false;
+}
+
 static void
 s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
 {
@@ -267,7 +292,12 @@ s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
     else
     if ((manifest.flags & 2) || strcmp (manifest.ns, ask->ns) != 0)
         s_manifest_answer (self, ask, 2, NULL, 0, NULL, 0);          //  local_only, other ns
+    else
+    if (!s_sign_or_keep (self, ask, &manifest))
+        s_manifest_answer (self, ask, 2, NULL, 0, NULL, 0);          //  a peer's, unsigned
     else {
+        uint8_t signed_record [IRH_PEER_MANIFEST_MANIFEST_MAX];
+        size_t size = irh_manifest_encode_buf (&manifest, signed_record, sizeof signed_record);
         zframe_t *inline_content = hit.path [0] ? NULL : zmsg_next (body);
         s_learn (self, &manifest, hit.path, inline_content);
         //  A blob of one group (or none) goes with the manifest: the
@@ -276,7 +306,7 @@ s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
         //  asker reads it the usual way.
         uint8_t small [IRH_XFER_GROUP];
         const uint8_t *content = NULL;
-        if (manifest.size <= IRH_XFER_GROUP) {
+        if (size && manifest.size <= IRH_XFER_GROUP) {
             char hex [65];
             irh_hash_hex (manifest.blob, hex);
             s_blob_t *blob = (s_blob_t *) zhashx_lookup (self->blobs, hex);
@@ -286,8 +316,13 @@ s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
             if (blob && s_content (self, blob, 0, small, (size_t) manifest.size) == 0)
                 content = small;
         }
-        s_manifest_answer (self, ask, 0, zframe_data (record), zframe_size (record),
-                           content, (size_t) manifest.size);
+        if (size)
+            s_manifest_answer (self, ask, 0, signed_record, size, content,
+                               (size_t) manifest.size);
+        else {
+            self->c.store_errors++;
+            s_manifest_answer (self, ask, 3, NULL, 0, NULL, 0);
+        }
     }
     zframe_destroy (&ask->route);
     free (ask);
@@ -647,13 +682,15 @@ s_on_sweep (zloop_t *loop, int timer_id, void *arg)
 //  API
 
 gossip_serve_t *
-gossip_serve_new (gossip_xfer_t *xfer, gossip_calls_t *calls, const char *home, zloop_t *loop)
+gossip_serve_new (gossip_xfer_t *xfer, gossip_calls_t *calls, irh_identity_t *identity,
+                  const char *home, zloop_t *loop)
 {
-    assert (xfer && calls && home && loop);
+    assert (xfer && calls && identity && home && loop);
     gossip_serve_t *self = (gossip_serve_t *) zmalloc (sizeof (gossip_serve_t));
     assert (self);
     self->xfer = xfer;
     self->calls = calls;
+    self->identity = identity;
     self->loop = loop;
     if (asprintf (&self->blobs_dir, "%s/blobs/", home) < 0) {
         free (self);
@@ -725,6 +762,8 @@ gossip_serve_stats (gossip_serve_t *self, irh_table_t *table)
         { "serve_manifests", self->c.manifests },
         { "serve_not_found", self->c.not_found },
         { "serve_refused", self->c.refused },
+        { "serve_signed", self->c.signed_served },
+        { "serve_unsigned_refused", self->c.unsigned_refused },
         { "serve_reads", self->c.reads },
         { "serve_inline_answers", self->c.inline_answers },
         { "serve_bytes", self->c.bytes },

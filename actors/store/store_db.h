@@ -41,7 +41,7 @@ typedef struct {
 #define STORE_DB_MAP_SIZE       (64ULL << 30)
 #define STORE_DB_INLINE_MAX     (64ULL << 10)
 #define STORE_DB_SYNC_INTERVAL  1000
-#define STORE_DB_FORMAT         1
+#define STORE_DB_FORMAT         2       //  proto/store-layout.md; 1 is migrated at open
 
 //  Counters: kept in memory, written to the "meta" database with every
 //  write transaction, so they survive restarts.
@@ -125,10 +125,11 @@ size_t store_db_pending (store_db_t *self);
 //  Write pending touches and counters in one transaction.
 int store_db_flush (store_db_t *self);
 
-//  Columns of an ls table (store.def "ls"); ns was added last, so older
-//  readers that look columns up by name keep working.
+//  Columns of an ls table (store.def "ls"); ns, then producer (the
+//  manifest's origin, zeros = this node) and signed were added last, so
+//  older readers that look columns up by name keep working.
 #define STORE_DB_LS_COLUMNS "key:x\tfn:s\tsize:u\tcodec:s\tcreated_us:u" \
-                            "\taccessed_us:u\texpires_us:u\tns:s"
+                            "\taccessed_us:u\texpires_us:u\tns:s\tproducer:x\tsigned:b"
 //  Append ls rows to table (columns STORE_DB_LS_COLUMNS); fn "" = all.
 int store_db_ls (store_db_t *self, const char *fn, uint32_t limit, irh_table_t *table);
 //  Evict one key (fn "") or every result of fn. count/bytes: entries

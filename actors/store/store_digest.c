@@ -72,10 +72,11 @@ s_shared (const irh_manifest_t *m)
 //  cleared, every string copied) was a third of its time. Accepts exactly
 //  what irh_manifest_decode_buf accepts (proto/store.def "manifest": id
 //  32, blob, size, then the strings codec, fn, ns with u16 lengths, then
-//  ten u64s, origin and u32 flags), and falls back to it if the layout
+//  ten u64s, origin, u32 flags and the signature's three h256), and falls back to it if the layout
 //  ever differs, so a key is in a digest exactly when its record decodes.
 
-#define S_TAIL  (10 * 8 + 32 + 4)       //  created_us ... rss_growth, origin, flags
+#define S_TAIL  (10 * 8 + 32 + 4 + 3 * 32) //  created_us ... rss_growth, origin, flags,
+                                            //  sign_key, sig_r, sig_s
 
 //  Strict UTF-8 without NUL, as the wire decoder wants; ASCII (the usual
 //  case) is checked eight bytes at a time.
@@ -121,7 +122,7 @@ store_dbi_manifest_peek (const uint8_t *p, size_t size, char *ns, uint32_t *flag
         return -1;
     memcpy (ns, name, name_len);
     ns [name_len] = 0;
-    const uint8_t *f = p + size - 4;
+    const uint8_t *f = p + size - 4 - 3 * 32;       //  flags, before the signature
     *flags = ((uint32_t) f [0] << 24) | ((uint32_t) f [1] << 16) | ((uint32_t) f [2] << 8) | f [3];
     return 0;
 }

@@ -87,6 +87,60 @@ s_damaged (int rc)
         || rc == MDB_BAD_TXN || rc == MDB_VERSION_MISMATCH;
 }
 
+//  Format 1 -> 2: manifest records gained sign_key, sig_r and sig_s at the
+//  end (96 bytes), so a format-1 record is a format-2 record without its
+//  tail. Every record that decodes with a zero tail gets one (unsigned:
+//  this node's results are signed when served, a peer's from before
+//  signing is never served; proto/store-layout.md). One pass inside the
+//  open transaction: the whole store changes format or nothing does. Cost:
+//  every results page is rewritten once. Records that decode neither way
+//  are left for get and gc to find and count as corrupt. Returns 0 or an
+//  LMDB error.
+#define S_V1_TAIL   (3 * 32)
+
+static int
+s_migrate_v1 (store_db_t *self, MDB_txn *txn)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->results, &cursor);
+    if (rc)
+        return rc;
+    uint64_t done = 0, left = 0;
+    MDB_val k, v;
+    uint8_t buf [IRH_PEER_MANIFEST_MANIFEST_MAX + S_V1_TAIL], key [64];
+    irh_manifest_t m;
+    for (rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT)) {
+        if (v.mv_size > IRH_PEER_MANIFEST_MANIFEST_MAX
+        ||  irh_manifest_decode_buf (v.mv_data, v.mv_size, &m) == 0) {
+            left++;
+            continue;
+        }
+        memcpy (buf, v.mv_data, v.mv_size);
+        memset (buf + v.mv_size, 0, S_V1_TAIL);
+        MDB_val nv = { v.mv_size + S_V1_TAIL, buf };
+        if (k.mv_size > sizeof key || irh_manifest_decode_buf (buf, nv.mv_size, &m) != 0) {
+            left++;
+            continue;
+        }
+        //  A longer value is a delete and an insert inside LMDB: the key
+        //  must not point into the page being rewritten.
+        memcpy (key, k.mv_data, k.mv_size);
+        MDB_val nk = { k.mv_size, key };
+        rc = mdb_cursor_put (cursor, &nk, &nv, MDB_CURRENT);
+        if (rc)
+            break;
+        done++;
+    }
+    mdb_cursor_close (cursor);
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    if (!rc)
+        irh_info ("store: %s migrated from format 1 to %d: %" PRIu64 " results rewritten, "
+                  "%" PRIu64 " left as they were", self->store_dir, STORE_DB_FORMAT, done, left);
+    return rc;
+}
+
 static int
 s_open_dbs (store_db_t *self, char **err)
 {
@@ -106,8 +160,20 @@ s_open_dbs (store_db_t *self, char **err)
         return s_damaged (rc) ? 1 : -1;
     }
     uint64_t format = store_dbi_meta_get_u64 (self, txn, "format");
-    if (format == 0)
+    if (format == 1) {
+        rc = s_migrate_v1 (self, txn);
+        if (!rc)
+            format = 0;             //  now written as the current format
+    }
+    if (format == 0 && !rc)
         rc = store_dbi_meta_put_u64 (self, txn, "format", STORE_DB_FORMAT);
+    else
+    if (rc) {
+        *err = zsys_sprintf ("cannot migrate %s to format %d: %s", self->store_dir,
+                             STORE_DB_FORMAT, mdb_strerror (rc));
+        mdb_txn_abort (txn);
+        return s_damaged (rc) ? 1 : -1;
+    }
     else
     if (format != STORE_DB_FORMAT) {
         *err = zsys_sprintf ("%s has store format %llu, this irohds-store reads %d",

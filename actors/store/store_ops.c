@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include "irh_msign.h"
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,6 +42,8 @@ s_ls_row (irh_table_t *table, const uint8_t *key, const irh_manifest_t *m)
     irh_table_u64 (table, m->accessed_us);
     irh_table_u64 (table, m->expires_us);
     irh_table_str (table, m->ns);
+    irh_table_hex (table, m->origin, 32);
+    irh_table_bool (table, irh_msign_present (m));
 }
 
 //  Keys of fnindex entries for fn (copied out, 32 bytes each).

@@ -31,7 +31,7 @@ except ImportError:         # pragma: no cover - python3-lmdb is a dependency
 # The layout this reader understands (proto/store-layout.md, meta "format").
 # A store of any other format is left alone: every lookup is a MISS and the
 # daemon answers instead.
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 CHECK_EVERY = 0.05          # seconds between size checks of data.mdb
 
 # Record decoders generated from proto/store.def (proto/gen.py): the same

@@ -133,8 +133,15 @@ def test_readable_table_exact_json(daemon):
     text = ok(daemon.ctl("ls", "tests.cli.table.f"))
     assert all(line == line.rstrip() for line in text.splitlines()), text
     header, lines, total = rows_of(text)
-    assert header.split() == ["KEY", "NAMESPACE", "FUNCTION", "SIZE", "CODEC", "ACCESSED",
-                              "CREATED", "EXPIRES"]
+    assert header.split() == ["KEY", "NAMESPACE", "FUNCTION", "SIZE", "CODEC", "PRODUCER",
+                              "ACCESSED", "CREATED", "EXPIRES"]
+    # Producer: this node computed them all ("self"); --json gives the
+    # full node id, the one `info` reports.
+    assert [line.split()[6] for line in lines] == ["self"] * 3, lines
+    node_id = json.loads(ok(daemon.ctl("--json", "info")))["local"]["node_id"]
+    assert len(node_id) == 64
+    assert [(r["producer"], r["producer_name"], r["signed"]) for r in rows] == \
+        [(node_id, "self", False)] * 3
     assert [line.split()[0] for line in lines] == [small.hex()[:12], newest.hex()[:12],
                                                    big.hex()[:12]]
     assert small.hex() not in "\n".join(lines)          # short keys only

@@ -325,7 +325,7 @@ def test_store_of_another_format_is_not_read(daemon):
     try:
         meta = env.open_db(b"meta")
         with env.begin(write=True, db=meta) as txn:
-            txn.put(b"format", (2).to_bytes(8, "big"))
+            txn.put(b"format", (3).to_bytes(8, "big"))     # a format of the future
     finally:
         env.close()
     out = run_script(daemon.home, FORMAT_SCRIPT, IROHDS_DAEMON="/bin/false")
