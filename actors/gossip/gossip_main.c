@@ -617,31 +617,6 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
 //  ---------------------------------------------------------------------
 //  Setup
 
-//  The address peers reach us at: peers.advertise, else the listen
-//  address, with a wildcard host replaced by this machine's first
-//  interface address.
-static void
-s_advertise (irh_config_t *config, const char *listen, int port, char *out, size_t size)
-{
-    const char *advertise = irh_config_str (config, "peers.advertise", NULL);
-    if (advertise && gossip_address_valid (advertise)) {
-        snprintf (out, size, "%s", advertise);
-        return;
-    }
-    const char *host = listen + 6;
-    int host_len = (int) (strrchr (host, ':') - host);
-    if (strncmp (host, "0.0.0.0:", 8) != 0 && strncmp (host, "*:", 2) != 0) {
-        snprintf (out, size, "tcp://%.*s:%d", host_len, host, port);
-        return;
-    }
-    const char *address = "127.0.0.1";
-    ziflist_t *iflist = ziflist_new ();
-    if (iflist && ziflist_first (iflist))
-        address = ziflist_address (iflist);
-    snprintf (out, size, "tcp://%s:%d", address, port);
-    ziflist_destroy (&iflist);
-}
-
 int
 main (int argc, char *argv [])
 {
@@ -716,8 +691,9 @@ main (int argc, char *argv [])
     self.loop = zloop_new ();
     self.net = gossip_net_new (self.identity, self.listen, self.loop, s_packet, &self);
     if (self.net) {
-        s_advertise (actor.config, self.listen, gossip_net_port (self.net), node->address,
-                     sizeof node->address);
+        irh_known_advertise (irh_config_str (actor.config, "peers.advertise", NULL), self.listen,
+                             gossip_net_port (self.net), node->address,
+                             sizeof node->address);
         gossip_net_advertise (self.net, node->address);
     }
     self.tofu = gossip_tofu_new (self.identity, peers_dir, self.loop, s_join_key, &self);
