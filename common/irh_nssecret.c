@@ -145,6 +145,16 @@ irh_ns_token_decode (const char *text, size_t size, irh_ns_token_t *token, char 
     if (size > IRH_NS_TOKEN_MAX)
         return irh_error_set (err, "token is damaged: %zu characters, more than a token has (%d)",
                               size, IRH_NS_TOKEN_MAX);
+    //  The alphabet is checked here first: libsodium's constant-time
+    //  decoder reads bytes as signed chars, so 0x80.. bytes can alias
+    //  '-' and '_' (found by fuzz_nssecret), and a token has one spelling.
+    for (size_t at = prefix; at < size; at++) {
+        unsigned char c = (unsigned char) text [at];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+           || c == '-' || c == '_'))
+            return irh_error_set (err, "token is damaged: character %zu is not base64url "
+                                  "(mistyped or cut?)", at + 1);
+    }
     uint8_t payload [S_PAYLOAD_MAX + 3];
     size_t got = 0;
     const char *end = NULL;
