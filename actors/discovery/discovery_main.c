@@ -462,6 +462,9 @@ s_check_sandbox (irh_paths_t *paths, irh_sandbox_status_t *status)
     ok &= s_refused ("list", paths->blobs, ".", O_RDONLY | O_DIRECTORY);
     ok &= s_refused ("create", paths->fetch, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
     ok &= s_refused ("create", paths->home, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
+    //  Namespace secrets are gossip's alone (docs/namespaces.md).
+    ok &= s_refused ("list", paths->ns, ".", O_RDONLY | O_DIRECTORY);
+    ok &= s_refused ("create", paths->ns, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
     printf ("%s\n", ok ? "confined" : "NOT CONFINED");
     fflush (stdout);
     return ok ? 0 : 1;
