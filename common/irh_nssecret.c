@@ -13,6 +13,8 @@
 #include "irh_log.h"
 #include "irh_utf8.h"
 #include <assert.h>
+#include <dirent.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +261,98 @@ irh_ns_file_save (const char *dir, const irh_ns_token_t *token, char **err)
     sodium_memzero (text, strlen (text));
     free (text);
     return rc < 0 ? -1 : 0;
+}
+
+//  True for "<64 hex>.ns", the only names the secret files have.
+static bool
+s_file_name (const char *name)
+{
+    size_t size = strlen (name), suffix = strlen (IRH_NS_FILE_SUFFIX);
+    if (size != IRH_NS_ID_HEX + suffix || strcmp (name + IRH_NS_ID_HEX, IRH_NS_FILE_SUFFIX) != 0)
+        return false;
+    for (size_t i = 0; i < IRH_NS_ID_HEX; i++)
+        if (!((name [i] >= '0' && name [i] <= '9') || (name [i] >= 'a' && name [i] <= 'f')))
+            return false;
+    return true;
+}
+
+//  Loads dir/name into item; 0, or -1 with *err.
+static int
+s_list_entry (const char *dir, const char *name, irh_ns_entry_t *item, char **err)
+{
+    if (asprintf (&item->path, "%s/%s", dir, name) < 0) {
+        item->path = NULL;
+        return irh_error_set (err, "out of memory");
+    }
+    int rc = irh_ns_file_load (item->path, &item->token, err);
+    if (rc == 1)                //  removed since the listing
+        rc = irh_error_set (err, "%s: removed while being read", item->path);
+    if (rc == 0) {
+        irh_ns_keys_t keys;
+        irh_ns_keys_derive (item->token.secret, item->token.name, &keys);
+        memcpy (item->id, keys.id_hex, sizeof item->id);
+        irh_ns_keys_wipe (&keys);
+        if (strncmp (item->id, name, IRH_NS_ID_HEX) != 0)
+            rc = irh_error_set (err, "%s: its name is not the id of the namespace it holds "
+                                "(renamed?); refusing it", item->path);
+    }
+    return rc;
+}
+
+int
+irh_ns_list_load (const char *dir, irh_ns_list_t *list, char **err)
+{
+    memset (list, 0, sizeof *list);
+    DIR *handle = opendir (dir);
+    if (!handle)
+        return errno == ENOENT ? 0 : irh_error_set (err, "%s: %s", dir, strerror (errno));
+    list->items = calloc (IRH_NS_LIST_MAX, sizeof (irh_ns_entry_t));
+    list->errors = calloc (IRH_NS_LIST_MAX, sizeof (char *));
+    if (!list->items || !list->errors) {
+        closedir (handle);
+        irh_ns_list_free (list);
+        return irh_error_set (err, "out of memory");
+    }
+    struct dirent *entry;
+    while ((entry = readdir (handle))
+       &&  list->count + list->refused < IRH_NS_LIST_MAX) {
+        if (!s_file_name (entry->d_name))
+            continue;           //  temp files of a write under way, ".", ".."
+        irh_ns_entry_t *item = &list->items [list->count];
+        char *problem = NULL;
+        if (s_list_entry (dir, entry->d_name, item, &problem) == 0)
+            list->count++;
+        else {
+            list->errors [list->refused++] = problem ? problem : strdup (entry->d_name);
+            free (item->path);
+            sodium_memzero (item, sizeof *item);
+        }
+    }
+    closedir (handle);
+    return 0;
+}
+
+irh_ns_entry_t *
+irh_ns_list_find (irh_ns_list_t *list, const char *name)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp (list->items [i].token.name, name) == 0)
+            return &list->items [i];
+    return NULL;
+}
+
+void
+irh_ns_list_free (irh_ns_list_t *list)
+{
+    for (size_t i = 0; list->items && i < list->count; i++)
+        free (list->items [i].path);
+    if (list->items)
+        sodium_memzero (list->items, IRH_NS_LIST_MAX * sizeof (irh_ns_entry_t));
+    free (list->items);
+    for (size_t i = 0; list->errors && i < list->refused; i++)
+        free (list->errors [i]);
+    free (list->errors);
+    memset (list, 0, sizeof *list);
 }
 
 void

@@ -90,6 +90,32 @@ int irh_ns_file_load (const char *path, irh_ns_token_t *token, char **err);
 //  atomically, mode 0600; the name is the namespace id. 0 or -1 with *err.
 int irh_ns_file_save (const char *dir, const irh_ns_token_t *token, char **err);
 
+//  Every secret file of a directory (<home>/ns): the good ones in items,
+//  one message per refused file in errors (mode, symlink, not regular,
+//  damaged, or a file name that is not the id of the namespace it holds),
+//  for the caller to report. A missing directory is an empty list.
+typedef struct {
+    irh_ns_token_t token;
+    char id [IRH_NS_ID_HEX + 1];        //  namespace id, hex
+    char *path;
+} irh_ns_entry_t;
+
+typedef struct {
+    irh_ns_entry_t *items;
+    size_t count;
+    char **errors;
+    size_t refused;                     //  entries of errors
+} irh_ns_list_t;
+
+#define IRH_NS_LIST_MAX 1024            //  namespaces read at most
+
+//  0, or -1 with *err when the directory itself cannot be read.
+int irh_ns_list_load (const char *dir, irh_ns_list_t *list, char **err);
+//  The entry of namespace name, or NULL.
+irh_ns_entry_t *irh_ns_list_find (irh_ns_list_t *list, const char *name);
+//  Frees and wipes (the secrets are in it).
+void irh_ns_list_free (irh_ns_list_t *list);
+
 //  The key schedule.
 void irh_ns_keys_derive (const uint8_t secret [IRH_NS_SECRET_BYTES], const char *name,
                          irh_ns_keys_t *keys);

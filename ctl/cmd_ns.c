@@ -17,106 +17,25 @@
 #include "irh_log.h"
 #include "irh_msgs.h"
 #include "irh_nssecret.h"
-#include <dirent.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#define S_NS_MAX 1024               //  namespaces listed at most
-
-typedef struct {
-    irh_ns_token_t token;
-    char id [IRH_NS_ID_HEX + 1];
-    char *path;
-} s_ns_t;
-
-typedef struct {
-    s_ns_t *items;
-    size_t count;
-    size_t bad;                     //  files refused (each reported)
-} s_ns_list_t;
-
-static void
-s_list_free (s_ns_list_t *list)
-{
-    for (size_t i = 0; i < list->count; i++)
-        free (list->items [i].path);
-    if (list->items)
-        sodium_memzero (list->items, list->count * sizeof (s_ns_t));
-    free (list->items);
-    memset (list, 0, sizeof *list);
-}
-
-//  True for "<64 hex>.ns", the only names the secret files have.
-static bool
-s_file_name (const char *name)
-{
-    size_t size = strlen (name);
-    if (size != IRH_NS_ID_HEX + strlen (IRH_NS_FILE_SUFFIX)
-    ||  strcmp (name + IRH_NS_ID_HEX, IRH_NS_FILE_SUFFIX) != 0)
-        return false;
-    for (size_t i = 0; i < IRH_NS_ID_HEX; i++)
-        if (!strchr ("0123456789abcdef", name [i]) || !name [i])
-            return false;
-    return true;
-}
-
-//  Every secret file under dir; a file refused (mode, symlink, damaged,
-//  named for another namespace) is reported on stderr and counted.
+//  The secret files under dir; each refused one is reported on stderr
+//  (and counted in list->refused). An exit code if dir cannot be read.
 static int
-s_list_load (ctl_t *ctl, const char *dir, s_ns_list_t *list)
+s_list_load (ctl_t *ctl, const char *dir, irh_ns_list_t *list)
 {
-    memset (list, 0, sizeof *list);
-    DIR *handle = opendir (dir);
-    if (!handle)
-        return errno == ENOENT ? 0 : ctl_fail (ctl, "%s: %s", dir, strerror (errno));
-    list->items = calloc (S_NS_MAX, sizeof (s_ns_t));
-    if (!list->items) {
-        closedir (handle);
-        return ctl_fail (ctl, "out of memory");
-    }
-    struct dirent *entry;
-    while ((entry = readdir (handle)) && list->count < S_NS_MAX) {
-        if (entry->d_name [0] == '.' || !s_file_name (entry->d_name))
-            continue;
-        s_ns_t *item = &list->items [list->count];
-        char *err = NULL;
-        if (asprintf (&item->path, "%s/%s", dir, entry->d_name) < 0) {
-            item->path = NULL;
-            break;
-        }
-        int rc = irh_ns_file_load (item->path, &item->token, &err);
-        irh_ns_keys_t keys;
-        if (rc == 0) {
-            irh_ns_keys_derive (item->token.secret, item->token.name, &keys);
-            memcpy (item->id, keys.id_hex, sizeof item->id);
-            irh_ns_keys_wipe (&keys);
-            if (strncmp (item->id, entry->d_name, IRH_NS_ID_HEX) != 0)
-                rc = irh_error_set (&err, "%s: its name is not the id of the namespace it "
-                                    "holds (renamed?); refusing it", item->path);
-        }
-        if (rc == 0)
-            list->count++;
-        else {
-            fprintf (stderr, "irohds-ctl: ns: %s\n", err ? err : item->path);
-            list->bad++;
-            free (item->path);
-            memset (item, 0, sizeof *item);
-        }
+    char *err = NULL;
+    if (irh_ns_list_load (dir, list, &err) != 0) {
+        int rc = ctl_fail (ctl, "ns: %s", err ? err : dir);
         free (err);
+        return rc;
     }
-    closedir (handle);
+    for (size_t i = 0; i < list->refused; i++)
+        fprintf (stderr, "irohds-ctl: ns: %s\n", list->errors [i]);
     return 0;
-}
-
-static s_ns_t *
-s_list_find (s_ns_list_t *list, const char *name)
-{
-    for (size_t i = 0; i < list->count; i++)
-        if (streq (list->items [i].token.name, name))
-            return &list->items [i];
-    return NULL;
 }
 
 //  Paths with the home made (create and join write into it).
@@ -133,7 +52,7 @@ s_paths_made (ctl_t *ctl)
 
 //  Rewrites <home>/peers/ns_bootstrap from the namespaces' tokens.
 static int
-s_write_bootstrap (ctl_t *ctl, irh_paths_t *paths, s_ns_list_t *list, const char *own_id)
+s_write_bootstrap (ctl_t *ctl, irh_paths_t *paths, irh_ns_list_t *list, const char *own_id)
 {
     char *dir = strdup (paths->ns_peers);
     char *slash = dir ? strrchr (dir, '/') : NULL;
@@ -273,12 +192,12 @@ s_ns_create (ctl_t *ctl, const char *name, const char *address_arg)
     memset (&token, 0, sizeof token);
     bool running = false;
     int rc = s_own_address (ctl, paths, address_arg, token.node_id, token.address, &running);
-    s_ns_list_t list;
+    irh_ns_list_t list;
     if (rc == 0)
         rc = s_list_load (ctl, paths->ns, &list);
     else
         memset (&list, 0, sizeof list);
-    if (rc == 0 && s_list_find (&list, name))
+    if (rc == 0 && irh_ns_list_find (&list, name))
         rc = ctl_fail (ctl, "ns create: namespace '%s' exists already (irohds-ctl ns ls; "
                        "ns leave %s first to replace its secret)", name, name);
     char *err = NULL;
@@ -291,7 +210,7 @@ s_ns_create (ctl_t *ctl, const char *name, const char *address_arg)
         if (irh_ns_file_save (paths->ns, &token, &err) != 0)
             rc = ctl_fail (ctl, "ns create: %s", err ? err : "cannot write the secret");
     }
-    s_list_free (&list);
+    irh_ns_list_free (&list);
     if (rc == 0) {
         if (!running && !address_arg)
             fprintf (stderr, "irohds-ctl: note: the daemon is not running; the token names "
@@ -344,25 +263,25 @@ s_ns_join (ctl_t *ctl, const char *text)
     char node_id [IRH_NS_ID_HEX + 1] = "", name [IRH_NODE_NAME_MAX + 1], listen [80];
     int rc = paths ? ctl_node_fields (ctl, node_id, name, listen, sizeof listen)
                    : CTL_EXIT_ERROR;
-    s_ns_list_t list;
+    irh_ns_list_t list;
     memset (&list, 0, sizeof list);
     if (rc == 0)
         rc = s_list_load (ctl, paths->ns, &list);
     irh_ns_keys_t keys;
     irh_ns_keys_derive (token.secret, token.name, &keys);
-    s_ns_t *known = rc == 0 ? s_list_find (&list, token.name) : NULL;
+    irh_ns_entry_t *known = rc == 0 ? irh_ns_list_find (&list, token.name) : NULL;
     bool again = known && streq (known->id, keys.id_hex);
     if (known && !again)
         rc = ctl_fail (ctl, "ns join: namespace '%s' is joined already with another secret; "
                        "irohds-ctl ns leave %s first", token.name, token.name);
     if (rc == 0 && !again && irh_ns_file_save (paths->ns, &token, &err) != 0)
         rc = ctl_fail (ctl, "ns join: %s", err ? err : "cannot write the secret");
-    s_list_free (&list);
+    irh_ns_list_free (&list);
     if (rc == 0)
         rc = s_list_load (ctl, paths->ns, &list);
     if (rc == 0)
         rc = s_write_bootstrap (ctl, paths, &list, node_id);
-    s_list_free (&list);
+    irh_ns_list_free (&list);
     if (rc == 0) {
         bool own = streq (token.node_id, node_id);
         bool asked = !own && s_contact (ctl, &token);
@@ -398,7 +317,7 @@ s_ns_ls (ctl_t *ctl, bool show_secret)
     irh_paths_t *paths = ctl_paths (ctl);
     if (!paths)
         return CTL_EXIT_ERROR;
-    s_ns_list_t list;
+    irh_ns_list_t list;
     int rc = s_list_load (ctl, paths->ns, &list);
     if (rc)
         return rc;
@@ -448,12 +367,12 @@ s_ns_ls (ctl_t *ctl, bool show_secret)
     if (list.count)
         irh_table_print (out, stdout);
     else
-    if (!list.bad)
+    if (!list.refused)
         printf ("no namespaces with a secret (irohds-ctl ns create NAME, ns join TOKEN)\n");
     irh_table_destroy (&out);
-    rc = list.bad ? ctl_fail (ctl, "ns ls: %zu secret file(s) refused (see above)", list.bad)
+    rc = list.refused ? ctl_fail (ctl, "ns ls: %zu secret file(s) refused (see above)", list.refused)
                   : 0;
-    s_list_free (&list);
+    irh_ns_list_free (&list);
     return rc;
 }
 
@@ -463,14 +382,14 @@ s_ns_leave (ctl_t *ctl, const char *name)
     irh_paths_t *paths = ctl_paths (ctl);
     if (!paths)
         return CTL_EXIT_ERROR;
-    s_ns_list_t list;
+    irh_ns_list_t list;
     int rc = s_list_load (ctl, paths->ns, &list);
-    s_ns_t *item = rc == 0 ? s_list_find (&list, name) : NULL;
+    irh_ns_entry_t *item = rc == 0 ? irh_ns_list_find (&list, name) : NULL;
     if (rc == 0 && !item)
         rc = ctl_fail (ctl, "ns leave: no namespace '%s' here (irohds-ctl ns ls)", name);
     if (rc == 0 && unlink (item->path) != 0)
         rc = ctl_fail (ctl, "ns leave: %s: %s", item->path, strerror (errno));
-    s_list_free (&list);
+    irh_ns_list_free (&list);
     char node_id [IRH_NS_ID_HEX + 1] = "", node_name [IRH_NODE_NAME_MAX + 1], listen [80];
     if (rc == 0)
         rc = ctl_node_fields (ctl, node_id, node_name, listen, sizeof listen);
@@ -478,7 +397,7 @@ s_ns_leave (ctl_t *ctl, const char *name)
         rc = s_list_load (ctl, paths->ns, &list);
     if (rc == 0)
         rc = s_write_bootstrap (ctl, paths, &list, node_id);
-    s_list_free (&list);
+    irh_ns_list_free (&list);
     if (rc == 0) {
         if (ctl->json) {
             ctl_json_open (ctl, '{');

@@ -20,6 +20,7 @@
 #include "irh_file.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
+#include "irh_nssecret.h"
 #include "irh_sandbox.h"
 #include "irh_table.h"
 #include "irh_worker.h"
@@ -52,6 +53,10 @@ typedef struct {
     uint64_t bad_requests;
     uint64_t joins_skipped;     //  join of a member already alive
     irh_sandbox_status_t sandbox;
+    //  Namespace secrets read at start (docs/namespaces.md): loaded and
+    //  refused files. Not used on the wire yet; counted so a secret file
+    //  with unsafe permissions shows in `irohds-ctl peers --stats`.
+    uint64_t ns_secrets, ns_refused;
     //  The store's counts for our heartbeat: results held, and claims
     //  (keys a local process computes now: status busy). Asked through
     //  the broker every sweep (gossip_calls), answered asynchronously.
@@ -418,6 +423,8 @@ s_stats_table (s_gossip_t *self)
         { "reconnects", s->reconnects },
         { "awareness", s->awareness },
         { "bad_requests", self->bad_requests },
+        { "ns_secrets", self->ns_secrets },
+        { "ns_secrets_refused", self->ns_refused },
         { "joins_skipped", self->joins_skipped },
         { "key_port", (uint64_t) gossip_tofu_port (self->tofu) },
         { "known_nodes", gossip_tofu_pins (self->tofu) },
@@ -617,6 +624,28 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
 //  ---------------------------------------------------------------------
 //  Setup
 
+//  Reads <home>/ns through the sandbox's read-only rule: counts the
+//  secrets, and logs every refused file with irh_nssecret's reason.
+static void
+s_load_secrets (s_gossip_t *self, irh_paths_t *paths)
+{
+    irh_ns_list_t list;
+    char *err = NULL;
+    if (irh_ns_list_load (paths->ns, &list, &err) != 0) {
+        irh_warn ("namespace secrets: %s", err ? err : paths->ns);
+        self->ns_refused++;
+        free (err);
+        return;
+    }
+    for (size_t i = 0; i < list.refused; i++)
+        irh_warn ("namespace secret refused: %s", list.errors [i]);
+    self->ns_secrets = list.count;
+    self->ns_refused += list.refused;
+    if (list.count || list.refused)
+        irh_info ("namespace secrets: %zu loaded, %zu refused", list.count, list.refused);
+    irh_ns_list_free (&list);
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -667,6 +696,7 @@ main (int argc, char *argv [])
         irh_actor_cleanup (&actor);
         return status;
     }
+    s_load_secrets (&self, actor.paths);
     char dflt [32];
     snprintf (dflt, sizeof dflt, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
     const char *listen = irh_config_str (actor.config, "peers.listen", dflt);

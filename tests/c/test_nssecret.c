@@ -220,10 +220,10 @@ s_test_files (void)
     err = NULL;
     CHECK (chmod (path, 0600) == 0);
     //  A symlink to it: refused.
-    char link [600];
-    snprintf (link, sizeof link, "%s/link.ns", dir);
-    CHECK (symlink (path, link) == 0);
-    CHECK (irh_ns_file_load (link, &back, &err) == -1 && err && strstr (err, "symlink"));
+    char symlinked [600];
+    snprintf (symlinked, sizeof symlinked, "%s/link.ns", dir);
+    CHECK (symlink (path, symlinked) == 0);
+    CHECK (irh_ns_file_load (symlinked, &back, &err) == -1 && err && strstr (err, "symlink"));
     free (err);
     err = NULL;
     //  A FIFO never blocks the load.
@@ -249,6 +249,29 @@ s_test_files (void)
     CHECK (irh_ns_file_parse ("a\0b", 3, &back, &err) == -1 && strstr (err, "binary"));
     free (err);
     free (text);
+    //  The listing: the good file; the symlink and FIFO have names that
+    //  are not ids, so they are skipped; a file under another id is refused.
+    irh_ns_list_t list;
+    CHECK (irh_ns_list_load (dir, &list, NULL) == 0);
+    CHECK (list.count == 1 && list.refused == 0);
+    CHECK (irh_ns_list_find (&list, "files") && !irh_ns_list_find (&list, "other"));
+    CHECK (strcmp (list.items [0].id, keys.id_hex) == 0);
+    irh_ns_list_free (&list);
+    char renamed [600];
+    snprintf (renamed, sizeof renamed, "%s/%064d%s", dir, 0, IRH_NS_FILE_SUFFIX);
+    CHECK (link (path, renamed) == 0);
+    CHECK (chmod (path, 0640) == 0);    //  both names: one inode
+    CHECK (irh_ns_list_load (dir, &list, NULL) == 0);
+    CHECK (list.count == 0 && list.refused == 2);
+    CHECK (strstr (list.errors [0], "mode 0640") && strstr (list.errors [1], "mode 0640"));
+    irh_ns_list_free (&list);
+    CHECK (chmod (path, 0600) == 0);
+    CHECK (irh_ns_list_load (dir, &list, NULL) == 0);
+    CHECK (list.count == 1 && list.refused == 1 && strstr (list.errors [0], "not the id"));
+    irh_ns_list_free (&list);
+    snprintf (missing, sizeof missing, "%s/none", home);
+    CHECK (irh_ns_list_load (missing, &list, NULL) == 0 && list.count == 0);
+    irh_ns_list_free (&list);
     irh_ns_keys_wipe (&keys);
     nftw (home, s_remove, 8, FTW_DEPTH | FTW_PHYS);
 }

@@ -234,3 +234,21 @@ def test_create_with_a_daemon_names_its_gossip_port(daemon):
         assert joined["contacting"] is True
     finally:
         shutil.rmtree(other, ignore_errors=True)
+
+
+def test_gossip_reads_the_secrets_and_counts_refused_ones():
+    """The gossip actor reads <home>/ns at start through its sandbox (read
+    rule); a secret file others can read is refused, logged and counted."""
+    home = make_home()
+    try:
+        create(home, "kept")
+        create(home, "exposed")
+        # Which file is which does not matter: one of the two is made unsafe.
+        os.chmod(secret_files(home)[0], 0o644)
+        for d in serve(Daemon(home=home)):
+            d.wait_ready(60.0, services=("sup", "store", "gossip"))
+            stats = ok_json(d.ctl("--json", "peers", "--stats"))["gossip"]
+            assert stats["ns_secrets"] == 1 and stats["ns_secrets_refused"] == 1, stats
+            assert "mode 0644 lets others read a secret key" in d.read_log()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
