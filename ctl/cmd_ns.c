@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+//  Size of each buffer handed to ctl_node_fields (one size for all three).
+#define S_FIELD 256
+
 //  The secret files under dir; each refused one is reported on stderr
 //  (and counted in list->refused). An exit code if dir cannot be read.
 static int
@@ -103,12 +106,13 @@ static int
 s_own_address (ctl_t *ctl, irh_paths_t *paths, const char *given, char *node_id,
                char *address, bool *running)
 {
-    char name [IRH_NODE_NAME_MAX + 1], listen [IRH_NS_ADDRESS_MAX + 1];
-    int rc = ctl_node_fields (ctl, node_id, name, listen, IRH_NS_ADDRESS_MAX + 1);
+    char id [S_FIELD], name [S_FIELD], listen [S_FIELD];
+    int rc = ctl_node_fields (ctl, id, name, listen, S_FIELD);
     if (rc)
         return rc;
-    if (!*node_id)
+    if (strlen (id) != IRH_NS_ID_HEX)
         return ctl_fail (ctl, "ns: no node identity in %s", paths->home);
+    memcpy (node_id, id, IRH_NS_ID_HEX + 1);
     *running = false;
     if (given) {
         if (!gossip_address_valid (given))
@@ -260,8 +264,8 @@ s_ns_join (ctl_t *ctl, const char *text)
         return rc;
     }
     irh_paths_t *paths = s_paths_made (ctl);
-    char node_id [IRH_NS_ID_HEX + 1] = "", name [IRH_NODE_NAME_MAX + 1], listen [80];
-    int rc = paths ? ctl_node_fields (ctl, node_id, name, listen, sizeof listen)
+    char node_id [S_FIELD] = "", name [S_FIELD], listen [S_FIELD];
+    int rc = paths ? ctl_node_fields (ctl, node_id, name, listen, S_FIELD)
                    : CTL_EXIT_ERROR;
     irh_ns_list_t list;
     memset (&list, 0, sizeof list);
@@ -390,9 +394,9 @@ s_ns_leave (ctl_t *ctl, const char *name)
     if (rc == 0 && unlink (item->path) != 0)
         rc = ctl_fail (ctl, "ns leave: %s: %s", item->path, strerror (errno));
     irh_ns_list_free (&list);
-    char node_id [IRH_NS_ID_HEX + 1] = "", node_name [IRH_NODE_NAME_MAX + 1], listen [80];
+    char node_id [S_FIELD] = "", node_name [S_FIELD], listen [S_FIELD];
     if (rc == 0)
-        rc = ctl_node_fields (ctl, node_id, node_name, listen, sizeof listen);
+        rc = ctl_node_fields (ctl, node_id, node_name, listen, S_FIELD);
     if (rc == 0)
         rc = s_list_load (ctl, paths->ns, &list);
     if (rc == 0)
