@@ -221,3 +221,28 @@ irh_known_answer_decode (const uint8_t *data, size_t size, uint8_t *key)
     memcpy (key, answer.node_id, IRH_KEY_BYTES);
     return 0;
 }
+
+void
+irh_known_advertise (const char *advertise, const char *listen, int port, char *out,
+                     size_t size)
+{
+    if (advertise && irh_known_address_valid (advertise)) {
+        snprintf (out, size, "%s", advertise);
+        return;
+    }
+    const char *host = strncmp (listen, "tcp://", 6) == 0 ? listen + 6 : listen;
+    const char *colon = strrchr (host, ':');
+    int host_len = colon ? (int) (colon - host) : (int) strlen (host);
+    bool wildcard = (host_len == 7 && memcmp (host, "0.0.0.0", 7) == 0)
+                 || (host_len == 1 && host [0] == '*');
+    if (host_len > 0 && !wildcard) {
+        snprintf (out, size, "tcp://%.*s:%d", host_len, host, port);
+        return;
+    }
+    const char *address = "127.0.0.1";
+    ziflist_t *iflist = ziflist_new ();
+    if (iflist && ziflist_first (iflist))
+        address = ziflist_address (iflist);
+    snprintf (out, size, "tcp://%s:%d", address, port);
+    ziflist_destroy (&iflist);
+}

@@ -82,4 +82,12 @@ zframe_t *irh_known_answer_encode (const uint8_t *key);
 //  (wrong size, id, magic or version: a stranger, not a key endpoint).
 int irh_known_answer_decode (const uint8_t *data, size_t size, uint8_t *key);
 
+//  The address peers reach this node at, into out: advertise (config
+//  peers.advertise) when it is a valid address, else listen
+//  (tcp://HOST:PORT) with port, a wildcard host (0.0.0.0, *) replaced by
+//  this machine's first interface address (127.0.0.1 if none). Used by the
+//  gossip actor and by irohds-ctl ns create, so both name the node alike.
+void irh_known_advertise (const char *advertise, const char *listen, int port, char *out,
+                          size_t size);
+
 #endif

@@ -157,6 +157,8 @@ irh_paths_new (const char *home, bool create, char **err)
     self->blobs = s_printf ("%s/blobs", self->home);
     self->staging = s_printf ("%s/run/staging", self->home);
     self->fetch = s_printf ("%s/fetch", self->home);
+    self->ns = s_printf ("%s/ns", self->home);
+    self->ns_peers = s_printf ("%s/peers/ns_bootstrap", self->home);
     self->config = s_printf ("%s/config.toml", self->home);
     self->log = s_printf ("%s/irohds.log", self->home);
     self->pidfile = s_printf ("%s/run/irohds-daemon.pid", self->home);
@@ -164,6 +166,7 @@ irh_paths_new (const char *home, bool create, char **err)
     self->broker_path = s_printf ("%s/run/broker.ipc", self->home);
     self->broker = s_printf ("ipc://%s", self->broker_path ? self->broker_path : "");
     if (!self->run || !self->store || !self->blobs || !self->staging || !self->fetch
+    ||  !self->ns || !self->ns_peers
     ||  !self->config || !self->log || !self->pidfile || !self->lockfile
     ||  !self->broker_path || !self->broker) {
         irh_paths_destroy (&self);
@@ -179,7 +182,7 @@ irh_paths_new (const char *home, bool create, char **err)
     }
     if (create) {
         const char *dirs [] = { self->home, self->run, self->store, self->blobs,
-                                self->staging, self->fetch };
+                                self->staging, self->fetch, self->ns };
         for (size_t index = 0; index < sizeof dirs / sizeof dirs [0]; index++)
             if (irh_file_private_dir (dirs [index], err) == -1) {
                 irh_paths_destroy (&self);
@@ -212,6 +215,8 @@ irh_paths_destroy (irh_paths_t **self_p)
     free (self->blobs);
     free (self->staging);
     free (self->fetch);
+    free (self->ns);
+    free (self->ns_peers);
     free (self->config);
     free (self->log);
     free (self->pidfile);
@@ -311,6 +316,7 @@ irh_paths_test (bool verbose)
     assert (s_test_mode (paths->run) == 0700);
     assert (s_test_mode (paths->store) == 0700);
     assert (s_test_mode (paths->blobs) == 0700);
+    assert (s_test_mode (paths->ns) == 0700);
     assert (s_test_mode (paths->staging) == 0700);
     assert (s_test_mode (paths->fetch) == 0700);
     char *expect = s_printf ("ipc://%s/run/broker.ipc", home);

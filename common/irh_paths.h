@@ -18,6 +18,10 @@ typedef struct {
     char *staging;         //  <home>/run/staging (clients write large puts here)
     char *fetch;           //  <home>/fetch       (gossip writes fetched results here for
                            //  the store to ingest; same filesystem as blobs/)
+    char *ns;              //  <home>/ns          (namespace secret files, 0600;
+                           //  read by gossip only, docs/namespaces.md)
+    char *ns_peers;        //  <home>/peers/ns_bootstrap (the peers named by joined
+                           //  tokens, no secret; read by discovery at start)
     char *config;          //  <home>/config.toml
     char *log;             //  <home>/irohds.log
     char *pidfile;         //  <home>/run/irohds-daemon.pid

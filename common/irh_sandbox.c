@@ -245,6 +245,11 @@ irh_sandbox_network_actor (irh_paths_t *paths, bool needs_identity)
             peers = NULL;
         rc |= peers? irh_sandbox_allow_write (self, peers): -1;
         free (peers);
+        //  Namespace secrets (docs/namespaces.md): gossip authenticates
+        //  a secret namespace's traffic with keys derived from them, so it
+        //  reads <home>/ns/ (never writes: irohds-ctl does). Discovery,
+        //  which talks to strangers on the LAN, gets no rule for it.
+        rc |= irh_sandbox_allow_read (self, paths->ns);
         //  Serving results to peers reads the store's blob files (the
         //  path the store names, opened read-only); fetching stages the
         //  peers' bytes under fetch/ for the store to ingest. The store's

@@ -148,6 +148,7 @@ int ctl_cmd_cap (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_peers (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_join (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_fetches (ctl_t *ctl, int argc, char **argv);
+int ctl_cmd_ns (ctl_t *ctl, int argc, char **argv);
 //  This node's id, name and peers.listen (cmd_peers.c); creates the
 //  identity if missing, but never the home (id and name "" then).
 //  0 or an exit code (message printed).

@@ -14,7 +14,9 @@
     Bootstrap: every peers.bootstrap entry (tcp://HOST:PORT[#NODEID]) is
     joined, retried with backoff (1 s doubling to 60 s) until gossip holds
     that node (or, without #NODEID, a node at that address) alive. Without
-    #NODEID gossip fetches the node id and pins it on first use.
+    #NODEID gossip fetches the node id and pins it on first use. So is
+    every peer named by a joined namespace's token (<home>/peers/
+    ns_bootstrap, written by irohds-ctl ns join; docs/namespaces.md).
 
     Least privilege: discovery reads only the PUBLIC node id
     (identity/node.cert, never the secret), then enters the network-actor
@@ -29,6 +31,7 @@
 #include "gossip.h"
 #include "irh_actor.h"
 #include "irh_client.h"
+#include "irh_file.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
 #include "irh_sandbox.h"
@@ -223,36 +226,73 @@ s_beacon_heard (s_discovery_t *self)
 //  ---------------------------------------------------------------------
 //  Bootstrap
 
+//  One bootstrap entry "tcp://HOST:PORT[#NODEID]" from source (for the
+//  warning); a bad one is counted and ignored.
+static void
+s_bootstrap_add (s_discovery_t *self, const char *item, const char *source)
+{
+    const char *hash = item ? strchr (item, '#') : NULL;
+    uint8_t key [IRH_KEY_BYTES];
+    size_t len = hash ? (size_t) (hash - item) : (item ? strlen (item) : 0);
+    char address [sizeof self->bootstrap [0].address];
+    if (!item || len >= sizeof address
+    ||  (hash && irh_identity_key_from_id (hash + 1, key) != 0)) {
+        irh_warn ("%s: '%s' is not tcp://HOST:PORT[#NODEID]: ignored", source, item ? item : "");
+        self->counters.bootstrap_bad++;
+        return;
+    }
+    memcpy (address, item, len);        //  no node id: trusted on first use
+    address [len] = 0;
+    if (!gossip_address_valid (address) || self->bootstraps == S_BOOTSTRAP_MAX) {
+        irh_warn ("%s: '%s' ignored (bad address or too many)", source, item);
+        self->counters.bootstrap_bad++;
+        return;
+    }
+    for (size_t i = 0; i < self->bootstraps; i++)
+        if (streq (self->bootstrap [i].address, address)
+        &&  streq (self->bootstrap [i].node_id, hash ? hash + 1 : ""))
+            return;                     //  named twice (config and a token)
+    s_bootstrap_t *entry = &self->bootstrap [self->bootstraps];
+    memcpy (entry->address, address, len + 1);
+    snprintf (entry->node_id, sizeof entry->node_id, "%s", hash ? hash + 1 : "");
+    entry->backoff_ms = S_BACKOFF_MIN_MS;
+    self->bootstraps++;
+}
+
 static void
 s_bootstrap_load (s_discovery_t *self, irh_config_t *config)
 {
     size_t count = irh_config_list_size (config, "peers.bootstrap");
-    for (size_t i = 0; i < count; i++) {
-        const char *item = irh_config_list_item (config, "peers.bootstrap", i);
-        const char *hash = item ? strchr (item, '#') : NULL;
-        s_bootstrap_t *entry = &self->bootstrap [self->bootstraps];
-        uint8_t key [IRH_KEY_BYTES];
-        size_t len = hash ? (size_t) (hash - item) : 0;
-        if (!hash && item)
-            len = strlen (item);        //  no node id: trusted on first use
-        if (!item || len >= sizeof entry->address
-        ||  (hash && irh_identity_key_from_id (hash + 1, key) != 0)) {
-            irh_warn ("peers.bootstrap: '%s' is not tcp://HOST:PORT[#NODEID]: ignored",
-                      item ? item : "");
-            self->counters.bootstrap_bad++;
-            continue;
-        }
-        memcpy (entry->address, item, len);
-        entry->address [len] = 0;
-        if (!gossip_address_valid (entry->address) || self->bootstraps == S_BOOTSTRAP_MAX) {
-            irh_warn ("peers.bootstrap: '%s' ignored (bad address or too many)", item);
-            self->counters.bootstrap_bad++;
-            continue;
-        }
-        snprintf (entry->node_id, sizeof entry->node_id, "%s", hash ? hash + 1 : "");
-        entry->backoff_ms = S_BACKOFF_MIN_MS;
-        self->bootstraps++;
+    for (size_t i = 0; i < count; i++)
+        s_bootstrap_add (self, irh_config_list_item (config, "peers.bootstrap", i),
+                         "peers.bootstrap");
+}
+
+//  The peers named by joined namespace tokens (irohds-ctl ns join writes
+//  <home>/peers/ns_bootstrap, one tcp://HOST:PORT#NODEID a line, no
+//  secret), read before the sandbox closes the home to us.
+static void
+s_bootstrap_load_ns (s_discovery_t *self, irh_paths_t *paths)
+{
+    char *text = NULL, *err = NULL;
+    size_t size = 0;
+    int rc = irh_file_read (paths->ns_peers, 64 * 1024, false, &text, &size, &err);
+    if (rc < 0) {
+        irh_warn ("%s; its peers are not contacted", err ? err : paths->ns_peers);
+        self->counters.bootstrap_bad++;
     }
+    if (rc == 0) {
+        char *line = text, *next = NULL;
+        for (; line && *line; line = next) {
+            next = strchr (line, '\n');
+            if (next)
+                *next++ = 0;
+            if (*line && *line != '#')
+                s_bootstrap_add (self, line, paths->ns_peers);
+        }
+    }
+    free (text);
+    free (err);
 }
 
 //  True if gossip holds the entry's node alive: by node id, or by address
@@ -422,6 +462,9 @@ s_check_sandbox (irh_paths_t *paths, irh_sandbox_status_t *status)
     ok &= s_refused ("list", paths->blobs, ".", O_RDONLY | O_DIRECTORY);
     ok &= s_refused ("create", paths->fetch, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
     ok &= s_refused ("create", paths->home, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
+    //  Namespace secrets are gossip's alone (docs/namespaces.md).
+    ok &= s_refused ("list", paths->ns, ".", O_RDONLY | O_DIRECTORY);
+    ok &= s_refused ("create", paths->ns, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL);
     printf ("%s\n", ok ? "confined" : "NOT CONFINED");
     fflush (stdout);
     return ok ? 0 : 1;
@@ -467,6 +510,7 @@ main (int argc, char *argv [])
     irh_identity_id_from_key (self.id, self.node_id);
     //  Least privilege from here on: the node id is loaded, no socket or
     //  thread exists yet (docs/security.md).
+    s_bootstrap_load_ns (&self, actor.paths);
     irh_sandbox_enter_network_actor (actor.paths, false, &self.sandbox);
     if (check_sandbox) {
         status = s_check_sandbox (actor.paths, &self.sandbox);

@@ -4,7 +4,7 @@
     policy (common/irh_sandbox.c) grants blobs/ read-only (the store's
     files it serves) and fetch/ read-write (where fetched bytes are staged
     for the store to ingest), besides run/, the log, the config, identity/
-    read-only and peers/. The check tries both sides of each grant.
+    and ns/ (namespace secrets) read-only, and peers/. The check tries both sides of each grant.
 */
 #include "gossip_check.h"
 #include <dirent.h>
@@ -113,6 +113,9 @@ gossip_check_sandbox (irh_paths_t *paths, irh_sandbox_status_t *status)
     if (blob [0])
         ok &= s_try ("read", blob, O_RDONLY, true);
     ok &= s_try_in ("create", paths->fetch, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL, true);
+    //  The namespace secrets: read, never written (irohds-ctl writes them).
+    ok &= s_try ("list", paths->ns, O_RDONLY | O_DIRECTORY, true);
+    ok &= s_try_in ("create", paths->ns, "check-sandbox", O_WRONLY | O_CREAT | O_EXCL, false);
     //  Must be refused: writing blobs (or changing one), the store, the
     //  identity, the home.
     if (blob [0])

@@ -20,6 +20,7 @@
 #include "irh_file.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
+#include "irh_nssecret.h"
 #include "irh_sandbox.h"
 #include "irh_table.h"
 #include "irh_worker.h"
@@ -53,6 +54,10 @@ typedef struct {
     uint64_t bad_requests;
     uint64_t joins_skipped;     //  join of a member already alive
     irh_sandbox_status_t sandbox;
+    //  Namespace secrets read at start (docs/namespaces.md): loaded and
+    //  refused files. Not used on the wire yet; counted so a secret file
+    //  with unsafe permissions shows in `irohds-ctl peers --stats`.
+    uint64_t ns_secrets, ns_refused;
     //  The store's counts for our heartbeat: results held, and claims
     //  (keys a local process computes now: status busy). Asked through
     //  the broker every sweep (gossip_calls), answered asynchronously.
@@ -419,6 +424,8 @@ s_stats_table (s_gossip_t *self)
         { "reconnects", s->reconnects },
         { "awareness", s->awareness },
         { "bad_requests", self->bad_requests },
+        { "ns_secrets", self->ns_secrets },
+        { "ns_secrets_refused", self->ns_refused },
         { "joins_skipped", self->joins_skipped },
         { "key_port", (uint64_t) gossip_tofu_port (self->tofu) },
         { "known_nodes", gossip_tofu_pins (self->tofu) },
@@ -618,29 +625,26 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
 //  ---------------------------------------------------------------------
 //  Setup
 
-//  The address peers reach us at: peers.advertise, else the listen
-//  address, with a wildcard host replaced by this machine's first
-//  interface address.
+//  Reads <home>/ns through the sandbox's read-only rule: counts the
+//  secrets, and logs every refused file with irh_nssecret's reason.
 static void
-s_advertise (irh_config_t *config, const char *listen, int port, char *out, size_t size)
+s_load_secrets (s_gossip_t *self, irh_paths_t *paths)
 {
-    const char *advertise = irh_config_str (config, "peers.advertise", NULL);
-    if (advertise && gossip_address_valid (advertise)) {
-        snprintf (out, size, "%s", advertise);
+    irh_ns_list_t list;
+    char *err = NULL;
+    if (irh_ns_list_load (paths->ns, &list, &err) != 0) {
+        irh_warn ("namespace secrets: %s", err ? err : paths->ns);
+        self->ns_refused++;
+        free (err);
         return;
     }
-    const char *host = listen + 6;
-    int host_len = (int) (strrchr (host, ':') - host);
-    if (strncmp (host, "0.0.0.0:", 8) != 0 && strncmp (host, "*:", 2) != 0) {
-        snprintf (out, size, "tcp://%.*s:%d", host_len, host, port);
-        return;
-    }
-    const char *address = "127.0.0.1";
-    ziflist_t *iflist = ziflist_new ();
-    if (iflist && ziflist_first (iflist))
-        address = ziflist_address (iflist);
-    snprintf (out, size, "tcp://%s:%d", address, port);
-    ziflist_destroy (&iflist);
+    for (size_t i = 0; i < list.refused; i++)
+        irh_warn ("namespace secret refused: %s", list.errors [i]);
+    self->ns_secrets = list.count;
+    self->ns_refused += list.refused;
+    if (list.count || list.refused)
+        irh_info ("namespace secrets: %zu loaded, %zu refused", list.count, list.refused);
+    irh_ns_list_free (&list);
 }
 
 int
@@ -693,6 +697,7 @@ main (int argc, char *argv [])
         irh_actor_cleanup (&actor);
         return status;
     }
+    s_load_secrets (&self, actor.paths);
     char dflt [32];
     snprintf (dflt, sizeof dflt, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
     const char *listen = irh_config_str (actor.config, "peers.listen", dflt);
@@ -717,8 +722,9 @@ main (int argc, char *argv [])
     self.loop = zloop_new ();
     self.net = gossip_net_new (self.identity, self.listen, self.loop, s_packet, &self);
     if (self.net) {
-        s_advertise (actor.config, self.listen, gossip_net_port (self.net), node->address,
-                     sizeof node->address);
+        irh_known_advertise (irh_config_str (actor.config, "peers.advertise", NULL), self.listen,
+                             gossip_net_port (self.net), node->address,
+                             sizeof node->address);
         gossip_net_advertise (self.net, node->address);
     }
     self.tofu = gossip_tofu_new (self.identity, peers_dir, self.loop, s_join_key, &self);

@@ -21,7 +21,8 @@ from . import _peers
 from ._peers import DaemonUnavailable
 
 __all__ = ["memo", "mem", "evict", "FileRef", "File", "resolve", "status", "join",
-           "peers", "DaemonUnavailable", "IrohdsWarning", "set_memory_limit", "CacheInfo"]
+           "peers", "DaemonUnavailable", "IrohdsWarning", "set_memory_limit", "CacheInfo",
+           "ns_create", "ns_join", "ns_list"]
 
 __version__ = "0.1.0"
 
@@ -72,6 +73,33 @@ def peers() -> List[dict]:
 
 def joined() -> list:
     return _peers.joined()
+
+
+def ns_create(name: str) -> str:
+    """Make namespace name with a fresh 256-bit secret (`irohds-ctl ns
+    create`) and return its join token, one shell-safe word "irohds1:...":
+    give it only to the nodes you trust. The namespace counts as joined.
+    ValueError if the name exists already or is not 1..255 bytes of
+    printable UTF-8 (docs/namespaces.md)."""
+    from . import _ns
+    return _ns.ns_create(name)
+
+
+def ns_join(token: str) -> str:
+    """Join the namespace of a token (`irohds-ctl ns join`): its secret is
+    kept under the home (0600) and the node it names is contacted now if
+    the daemon runs, and at every daemon start. Returns the namespace's
+    name. ValueError for a damaged token, saying why."""
+    from . import _ns
+    return _ns.ns_join(token)
+
+
+def ns_list() -> List[dict]:
+    """The namespaces with a secret of this home, as `irohds-ctl ns ls
+    --json`: dicts with name, id and bootstrap (never the secret).
+    ValueError if a secret file is refused (mode, symlink, damaged)."""
+    from . import _ns
+    return _ns.ns_list()
 
 
 def status() -> dict:

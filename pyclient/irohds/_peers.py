@@ -208,6 +208,11 @@ def joined() -> List[str]:
     return sorted(_joined)
 
 
+def note_joined(ns: str) -> None:
+    """Record ns as joined by this process (irohds.ns_create, ns_join)."""
+    _joined.add(ns)
+
+
 def _alive(listed) -> bool:
     return any(p["state"] == "alive" for p in listed)
 

@@ -35,6 +35,19 @@ PROTOCOL = _proto.PROTO_CLIENT.encode()
 _STATUS_OK = _proto.STATUS_OK.encode()
 
 
+def find_binary(name: str):
+    """Path of an irohds binary (irohds-daemon, irohds-ctl): the build's or
+    the install's bin/ next to this package, else PATH; None if none."""
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    # <build>/python/irohds -> <build>/bin; an install's
+    # <prefix>/lib/python3.X/site-packages/irohds -> <prefix>/bin.
+    for up in (2, 4):
+        cand = os.path.normpath(os.path.join(pkg, *[".."] * up, "bin", name))
+        if os.access(cand, os.X_OK):
+            return cand
+    return shutil.which(name)
+
+
 class Unavailable(Exception):
     """No daemon answered in time (or it could not be started)."""
 
@@ -293,17 +306,7 @@ class Transport:
     # ---- daemon start ----
 
     def _daemon_binary(self):
-        env = os.environ.get("IROHDS_DAEMON")
-        if env:
-            return env
-        pkg = os.path.dirname(os.path.abspath(__file__))
-        # <build>/python/irohds -> <build>/bin; an install's
-        # <prefix>/lib/python3.X/site-packages/irohds -> <prefix>/bin.
-        for up in (2, 4):
-            cand = os.path.normpath(os.path.join(pkg, *[".."] * up, "bin", "irohds-daemon"))
-            if os.access(cand, os.X_OK):
-                return cand
-        return shutil.which("irohds-daemon")
+        return os.environ.get("IROHDS_DAEMON") or find_binary("irohds-daemon")
 
     def _start_daemon(self):
         """Start irohds-daemon --detach, once per process; True when it then

@@ -221,6 +221,11 @@ s_case_discovery (void)
         CHECK (s_read_open (secret) == -1 && errno == EACCES);
         CHECK (s_read_open (s_identity) == -1 && errno == EACCES);
         free (secret);
+        //  Nor the namespace secrets.
+        char *nsfile = s_path (s_paths->ns, "test.ns");
+        CHECK (s_read_open (nsfile) == -1 && errno == EACCES);
+        CHECK (s_read_open (s_paths->ns) == -1 && errno == EACCES);
+        free (nsfile);
     }
     else {
         printf ("  Landlock not available on this kernel: checking the degrade path\n");
@@ -250,6 +255,13 @@ s_case_gossip (void)
     CHECK (open (secret, O_WRONLY | O_CLOEXEC) == -1 && errno == EACCES);
     CHECK (unlink (secret) == -1 && errno == EACCES);
     free (secret);
+    //  Gossip reads the namespace secrets; only irohds-ctl writes them.
+    char *nsfile = s_path (s_paths->ns, "test.ns");
+    CHECK (s_read_open (nsfile) == 0);
+    CHECK (s_read_open (s_paths->ns) == 0);
+    CHECK (open (nsfile, O_WRONLY | O_CLOEXEC) == -1 && errno == EACCES);
+    CHECK (s_create (s_paths->ns, "new.ns") == -1 && errno == EACCES);
+    free (nsfile);
 }
 
 //  Installs a filter that makes this process look like it runs on a
@@ -380,8 +392,9 @@ main (int argc, char *argv [])
     //  What an actor finds at start: a config, a log it appends to, a
     //  store with its data file.
     char *data = s_path (s_paths->store, "data.mdb");
-    const char *files [] = { s_paths->config, s_paths->log, data };
-    for (int index = 0; index < 3; index++) {
+    char *nsfile = s_path (s_paths->ns, "test.ns");     //  a namespace secret
+    const char *files [] = { s_paths->config, s_paths->log, data, nsfile };
+    for (int index = 0; index < 4; index++) {
         FILE *file = fopen (files [index], "w");
         if (!file || fputs ("[node]\nname = \"sandbox\"\n", file) < 0 || fclose (file)) {
             perror (files [index]);
@@ -389,6 +402,7 @@ main (int argc, char *argv [])
         }
     }
     free (data);
+    free (nsfile);
 
     //  What the kernel offers, asked two ways where it can be: the ABI
     //  probe, and the LSM list when securityfs is mounted.

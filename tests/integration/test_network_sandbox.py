@@ -90,7 +90,9 @@ def test_discovery_cannot_read_the_secret_or_write_the_home(daemon):
                  "create %s" % os.path.join(daemon.home, "store", "check-sandbox"),
                  "create %s" % os.path.join(daemon.home, "identity", "check-sandbox"),
                  "list %s" % os.path.join(daemon.home, "blobs", "."),
-                 "create %s" % os.path.join(daemon.home, "fetch", "check-sandbox")):
+                 "create %s" % os.path.join(daemon.home, "fetch", "check-sandbox"),
+                 "list %s" % os.path.join(daemon.home, "ns", "."),
+                 "create %s" % os.path.join(daemon.home, "ns", "check-sandbox")):
         assert any(l.startswith(what + ":") for l in refused), (what, lines)
     assert not os.path.exists(os.path.join(daemon.home, "store", "check-sandbox"))
 
@@ -119,10 +121,12 @@ def test_gossip_reads_blobs_writes_fetch_and_nothing_else(daemon):
         assert outcome("list %s" % os.path.join(daemon.home, "blobs")) == "ALLOWED"
         assert outcome("create %s" % os.path.join(daemon.home, "fetch", "check-sandbox")) \
             == "ALLOWED"
+        assert outcome("list %s" % os.path.join(daemon.home, "ns")) == "ALLOWED"
         for what in ("write %s" % blob,
                      "create %s" % os.path.join(daemon.home, "blobs", "check-sandbox"),
                      "create %s" % os.path.join(daemon.home, "store", "check-sandbox"),
                      "read %s" % os.path.join(daemon.home, "store", "data.mdb"),
+                     "create %s" % os.path.join(daemon.home, "ns", "check-sandbox"),
                      "create %s" % os.path.join(daemon.home, "check-sandbox")):
             assert outcome(what) == "Permission denied", what
         with open(blob, "rb") as f:
