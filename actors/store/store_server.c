@@ -289,9 +289,9 @@ s_each_pass (store_server_t *self, irh_request_t *request, zframe_t *frame)
         return;
     }
     size_t n = pass.keys_size / 32;
-    if (pass.keys_size % 32 || n > 4096 || zmsg_size (request->body) != n + 1) {
+    if (pass.keys_size % 32 || n > 4000 || zmsg_size (request->body) != n + 1) {
         s_bad_request (self, request, "each_pass",
-                       "keys must be whole 32-byte keys (at most 4096), each followed "
+                       "keys must be whole 32-byte keys (at most 4000), each followed "
                        "by one name frame");
         return;
     }
