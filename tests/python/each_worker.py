@@ -5,7 +5,8 @@
 Options: ns, n (keys "task-0000" ...), timeout, wait, sleep (seconds per
 body), out (file this process appends "start KEY" / "end KEY" lines to),
 hang_after (a count: the key after that many, this process writes to
-out + ".hang" and then sleeps for ever, holding it). Prints one JSON line: {"ran": count, "pid": pid, "client": counters}.
+out + ".hang" and then sleeps for ever, holding it), go (a path: start the pass only once it exists, so that several
+workers start together). Prints one JSON line: {"ran": count, "pid": pid, "client": counters}.
 """
 import json
 import os
@@ -28,6 +29,8 @@ def main():
     opts = json.loads(sys.argv[1])
     keys = ["task-%04d" % i for i in range(opts["n"])]
     ran = 0
+    while opts.get("go") and not os.path.exists(opts["go"]):
+        time.sleep(0.005)
     for key in irohds.each(keys, ns=opts["ns"], timeout=opts.get("timeout", 60),
                            wait=opts.get("wait", False)):
         _append(opts["out"], "start " + key)

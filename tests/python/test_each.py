@@ -64,7 +64,10 @@ def store_stat(daemon, name):
 
 def test_four_processes_2000_keys_each_once(daemon, tmp_path):
     outs = [str(tmp_path / ("w%d" % i)) for i in range(4)]
-    procs = [start(daemon, o, ns="four", n=2000) for o in outs]
+    go = str(tmp_path / "go")
+    procs = [start(daemon, o, ns="four", n=2000, go=go) for o in outs]
+    time.sleep(1.0)                     # imports done; all four wait for go
+    open(go, "w").close()
     results = [finish(p) for p in procs]
     ends = lines(outs, "end")
     assert sorted(ends) == KEYS                       # no key skipped
@@ -118,7 +121,7 @@ def test_stopped_holder_loses_key_after_its_lease(daemon, tmp_path):
     # A holder that lives but stops renewing (SIGSTOP) keeps the key only
     # for its lease: then the waiting pass takes it over.
     victim = str(tmp_path / "victim")
-    v = start(daemon, victim, ns="lease", n=20, hang_after=0, timeout=1.5)
+    v = start(daemon, victim, ns="lease", n=20, hang_after=0, timeout=3)
     try:
         deadline = time.monotonic() + 60
         while not os.path.exists(victim + ".hang"):
@@ -126,7 +129,7 @@ def test_stopped_holder_loses_key_after_its_lease(daemon, tmp_path):
             time.sleep(0.02)
         with open(victim + ".hang") as f:
             held = f.read().strip()
-        time.sleep(1.6)                     # renewed while it runs: still held
+        time.sleep(3.5)                     # renewed while it runs: still held
         assert irohds_each_state(daemon, "lease", held) == "running"
         os.kill(v.pid, signal.SIGSTOP)
         other = str(tmp_path / "other")
