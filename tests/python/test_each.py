@@ -334,6 +334,10 @@ def test_without_any_store_each_yields_everything(monkeypatch):
             assert list(irohds.each(["a", "b"], ns="none")) == ["a", "b"]
         st = irohds.run_once("a", ns="none")(lambda: 7)()
         assert st == (irohds.Status.COMPUTE_OK, 7)
+        r = subprocess.run([irohds_test.binary("irohds-ctl"), "--home", home, "each", "none"],
+                           capture_output=True, text=True, timeout=30,
+                           env=irohds_test.test_env(home))
+        assert r.returncode == 3 and "not running" in r.stderr, (r.returncode, r.stderr)
     finally:
         t = _transport._transport
         if t is not None:
