@@ -49,6 +49,7 @@ static const ctl_command_t s_commands [] = {
     { "cap",    ctl_cmd_cap,    "[--remeasure]",  "machine capability (service cap)", "--remeasure" },
     { "peers",  ctl_cmd_peers,  "[--stats]",      "the other nodes: state, RTT, CPU idle, RAM free, GPU; --stats: gossip and discovery counters", "--stats" },
     { "join",   ctl_cmd_join,   "tcp://HOST:PORT[#NODEID]", "contact a peer now (service gossip)", "" },
+    { "each",   ctl_cmd_each,   "NS [--keys] [--state S] [--limit N]", "run-once progress of namespace NS: done, running (holder, lease), pending; --keys: per key", "--keys --state= --limit=" },
     { "fetches", ctl_cmd_fetches, "",             "transfers of results from peers under way: bytes, rate, source peers", "" },
     { "ns",     ctl_cmd_ns,     "create|join|ls|leave", "namespaces with a secret: create NAME (prints a join token), join TOKEN, ls [--show-secret], leave NAME", "--show-secret --address=" },
     { NULL, NULL, NULL, NULL, NULL }

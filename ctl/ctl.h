@@ -136,6 +136,7 @@ bool ctl_fn_matches (const char *fn, const char *name);
 //  Commands.
 int ctl_cmd_status (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_ping (ctl_t *ctl, int argc, char **argv);
+int ctl_cmd_each (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_up (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_down (ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_ls (ctl_t *ctl, int argc, char **argv);

@@ -26,7 +26,8 @@ const char *store_counter_names [STORE_COUNTERS] = {
     "io_errors", "claims_granted", "claims_held", "claims_waited",
     "claims_released", "touches", "gc_runs", "hits_local", "claims_dead",
     "store_reset", "no_space", "gc_refused", "ingested", "ingest_refused",
-    "ingest_mismatch", "ingest_exists", "digest_rebuilds", "digest_inconsistent"
+    "ingest_mismatch", "ingest_exists", "digest_rebuilds", "digest_inconsistent",
+    "each_requests", "each_done", "each_keys_recorded"
 };
 
 const char *store_dbi_sum_names [3] = { "bytes_total", "inline_bytes", "file_bytes" };

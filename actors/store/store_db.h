@@ -54,6 +54,7 @@ typedef enum {
     STORE_CLAIMS_DEAD, STORE_RESETS, STORE_NO_SPACE, STORE_GC_REFUSED,
     STORE_INGESTED, STORE_INGEST_REFUSED, STORE_INGEST_MISMATCH, STORE_INGEST_EXISTS,
     STORE_DIGEST_REBUILDS, STORE_DIGEST_INCONSISTENT,
+    STORE_EACH_REQUESTS, STORE_EACH_DONE, STORE_EACH_RECORDED,
     STORE_COUNTERS
 } store_counter_t;
 
@@ -150,6 +151,22 @@ int store_db_release (store_db_t *self, const uint8_t *key, const char *holder);
 //  Release key's claim if its holder is a process of this machine that is
 //  gone (holder "<pid>@<host>/..."): 1 released, 0 not, -1 error.
 int store_db_reap (store_db_t *self, const uint8_t *key);
+//  Run-once passes (store_each.c, store.def each_*). Record n keys (32
+//  bytes each, concatenated) of namespace ns with their display names
+//  (names[i], sizes[i] bytes of UTF-8, at most 1024). 0 or -1.
+int store_db_each_pass (store_db_t *self, const char *ns, const uint8_t *keys, size_t n,
+                        const char *const *names, const size_t *sizes);
+//  One step of a pass (store.def each_claim): done marks, then claims.
+//  states gets one byte per key looked at (*count of them), expires 8
+//  bytes each; both must hold the request's key count. 0 or -1.
+int store_db_each_claim (store_db_t *self, const irh_each_claim_t *req, uint8_t *states,
+                         uint8_t *expires, size_t *count);
+//  Rows of each_list (counts: STORE_DB_EACH_COUNT_COLUMNS, else
+//  STORE_DB_EACH_COLUMNS). 0 or -1.
+#define STORE_DB_EACH_COUNT_COLUMNS "state:s\tcount:u"
+#define STORE_DB_EACH_COLUMNS "key:x\tname:s\tstate:s\tholder:s\texpires_us:u"
+int store_db_each_list (store_db_t *self, const irh_each_list_t *req, irh_table_t *table);
+
 //  For waiters: 0 stored, 1 live claim (expires_us set), 2 neither.
 int store_db_state (store_db_t *self, const uint8_t *key, uint64_t *expires_us);
 

@@ -28,7 +28,7 @@ typedef struct {
 
 struct _store_db_t {
     MDB_env *env;
-    MDB_dbi results, blobs, refs, fnindex, lru, expiry, claims, meta, ttl;
+    MDB_dbi results, blobs, refs, fnindex, lru, expiry, claims, meta, ttl, each;
     char *store_dir, *blobs_dir, *staging_dir, *tmp_dir;
     char *staging_real;         //  realpath of staging_dir
     char *fetch_dir, *fetch_real;   //  ingest sources (store_db_set_fetch_dir)
@@ -126,6 +126,16 @@ int store_dbi_apply_touches (store_db_t *self, store_wtxn_t *w);
 //  Is holder ("<pid>@<host>/<uuid>") a process of this machine that no
 //  longer exists? (store_ops.c; claims and the claims_active figure.)
 bool store_dbi_holder_dead (const char *holder);
+//  One claim step inside txn (store_ops.c), shared by claim and each_claim:
+//  returns 2 if key is done (a live result), 1 if another live holder has
+//  it (claim filled), 0 if it was granted to holder (written into txn,
+//  claim filled) or, when grant is false, 3 if it is free. A claim whose
+//  local holder is gone counts as free. -1 on an LMDB error (*mdb_rc).
+int store_dbi_claim_step (store_db_t *self, MDB_txn *txn, const uint8_t *key,
+                          const char *holder, uint64_t lease_ms, bool grant,
+                          irh_claim_rec_t *claim, int *mdb_rc);
+//  True when manifest m has not expired.
+bool store_dbi_live (store_db_t *self, const irh_manifest_t *m);
 
 //  Key digests (store_digest.c). Build every namespace's digest from the
 //  results database (at open). 0 or an LMDB error.

@@ -149,7 +149,8 @@ s_open_dbs (store_db_t *self, char **err)
     struct { const char *name; MDB_dbi *dbi; } dbs [] = {
         { "results", &self->results }, { "blobs", &self->blobs }, { "refs", &self->refs },
         { "fnindex", &self->fnindex }, { "lru", &self->lru }, { "expiry", &self->expiry },
-        { "claims", &self->claims }, { "meta", &self->meta }, { "ttl", &self->ttl }
+        { "claims", &self->claims }, { "meta", &self->meta }, { "ttl", &self->ttl },
+        { "each", &self->each }
     };
     for (size_t i = 0; i < sizeof (dbs) / sizeof (dbs [0]) && !rc; i++)
         rc = mdb_dbi_open (txn, dbs [i].name, MDB_CREATE, dbs [i].dbi);

@@ -578,6 +578,58 @@ store_dbi_holder_dead (const char *holder)
     return kill ((pid_t) pid, 0) == -1 && errno == ESRCH;
 }
 
+bool
+store_dbi_live (store_db_t *self, const irh_manifest_t *m)
+{
+    return s_live (self, m);
+}
+
+int
+store_dbi_claim_step (store_db_t *self, MDB_txn *txn, const uint8_t *key, const char *holder,
+                      uint64_t lease_ms, bool grant, irh_claim_rec_t *claim, int *mdb_rc)
+{
+    *mdb_rc = 0;
+    uint64_t now = store_db_now (self);
+    irh_manifest_t m;
+    int rc = store_dbi_manifest (self, txn, key, &m);
+    if (rc == 0 && s_live (self, &m))
+        return 2;
+    if (rc != 0 && rc != 1 && rc != MDB_NOTFOUND) {
+        *mdb_rc = rc;
+        return -1;
+    }
+    MDB_val k = { STORE_KEY_SIZE, (void *) key }, v;
+    if (mdb_get (txn, self->claims, &k, &v) == 0
+    &&  irh_claim_rec_decode_buf (v.mv_data, v.mv_size, claim) == 0
+    &&  claim->expires_us > now && !streq (claim->holder, holder)) {
+        if (!store_dbi_holder_dead (claim->holder)) {
+            self->counters [STORE_CLAIMS_HELD]++;
+            return 1;
+        }
+        irh_info ("store: claim of %s released: its holder is gone", claim->holder);
+        self->counters [STORE_CLAIMS_DEAD]++;
+    }
+    //  Free, expired, undecodable, ours already (a renewal), or its holder died.
+    memset (claim, 0, sizeof (*claim));
+    if (!grant)
+        return 3;
+    if (lease_ms == 0)
+        lease_ms = S_DEFAULT_LEASE_MS;
+    snprintf (claim->holder, sizeof (claim->holder), "%s", holder);
+    claim->expires_us = lease_ms > (UINT64_MAX - now) / 1000 ? UINT64_MAX : now + lease_ms * 1000;
+    uint8_t buf [512];
+    size_t size = irh_claim_rec_encode_buf (claim, buf, sizeof (buf));
+    assert (size);
+    MDB_val nv = { size, buf };
+    rc = mdb_put (txn, self->claims, &k, &nv, 0);
+    if (rc) {
+        *mdb_rc = rc;
+        return -1;
+    }
+    self->counters [STORE_CLAIMS_GRANTED]++;
+    return 0;
+}
+
 int
 store_db_claim (store_db_t *self, const uint8_t *key, const char *holder, uint64_t lease_ms,
                 irh_claim_reply_t *reply)
@@ -587,53 +639,24 @@ store_db_claim (store_db_t *self, const uint8_t *key, const char *holder, uint64
         self->counters [STORE_BAD_REQUESTS]++;
         return store_dbi_fail (self, "bad-request", "claim needs a holder");
     }
-    if (lease_ms == 0)
-        lease_ms = S_DEFAULT_LEASE_MS;
     store_wtxn_t w;
     if (store_dbi_begin (self, &w))
         return -1;
-    uint64_t now = store_db_now (self);
-    irh_manifest_t m;
-    int rc = store_dbi_manifest (self, w.txn, key, &m);
-    if (rc == 0 && s_live (self, &m)) {
-        store_dbi_abort (self, &w);
-        reply->status = 2;
-        return 0;
-    }
-    rc = rc == 0 || rc == 1 || rc == MDB_NOTFOUND ? 0 : rc;
-    MDB_val k = { STORE_KEY_SIZE, (void *) key }, v;
     irh_claim_rec_t claim;
-    if (!rc && mdb_get (w.txn, self->claims, &k, &v) == 0
-    &&  irh_claim_rec_decode_buf (v.mv_data, v.mv_size, &claim) == 0
-    &&  claim.expires_us > now && !streq (claim.holder, holder)) {
-        if (store_dbi_holder_dead (claim.holder)) {
-            irh_info ("store: claim of %s released: its holder is gone", claim.holder);
-            self->counters [STORE_CLAIMS_DEAD]++;
-            goto grant;
-        }
+    int rc;
+    int state = store_dbi_claim_step (self, w.txn, key, holder, lease_ms, true, &claim, &rc);
+    if (state != 0) {
         store_dbi_abort (self, &w);
-        reply->status = 1;
-        strcpy (reply->holder, claim.holder);
-        reply->expires_us = claim.expires_us;
-        self->counters [STORE_CLAIMS_HELD]++;
+        if (state < 0)
+            return store_dbi_mdb_fail (self, "claim", rc);
+        reply->status = (uint8_t) state;
+        if (state == 1) {
+            strcpy (reply->holder, claim.holder);
+            reply->expires_us = claim.expires_us;
+        }
         return 0;
     }
-grant:
-    //  Free, expired, undecodable, ours already (a renewal), or its holder died.
-    memset (&claim, 0, sizeof (claim));
-    snprintf (claim.holder, sizeof (claim.holder), "%s", holder);
-    claim.expires_us = lease_ms > (UINT64_MAX - now) / 1000 ? UINT64_MAX : now + lease_ms * 1000;
-    uint8_t buf [512];
-    size_t size = irh_claim_rec_encode_buf (&claim, buf, sizeof (buf));
-    assert (size);
-    MDB_val nv = { size, buf };
-    if (!rc)
-        rc = mdb_put (w.txn, self->claims, &k, &nv, 0);
-    self->counters [STORE_CLAIMS_GRANTED]++;
-    if (!rc)
-        rc = store_dbi_commit (self, &w);
-    else
-        store_dbi_abort (self, &w);
+    rc = store_dbi_commit (self, &w);
     if (rc) {
         self->counters [STORE_CLAIMS_GRANTED]--;
         return store_dbi_mdb_fail (self, "claim", rc);

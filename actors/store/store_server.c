@@ -278,6 +278,100 @@ s_wait (store_server_t *self, irh_request_t **request_p, zframe_t *frame)
         s_wake (self, waiter->key);
 }
 
+//  Run-once passes (store_each.c). each_pass: the message, then one name
+//  frame per key.
+static void
+s_each_pass (store_server_t *self, irh_request_t *request, zframe_t *frame)
+{
+    irh_each_pass_t pass;
+    if (irh_each_pass_decode (frame, &pass)) {
+        s_bad_request (self, request, "each_pass", irh_msgs_error ());
+        return;
+    }
+    size_t n = pass.keys_size / 32;
+    if (pass.keys_size % 32 || n > 4000 || zmsg_size (request->body) != n + 1) {
+        s_bad_request (self, request, "each_pass",
+                       "keys must be whole 32-byte keys (at most 4000), each followed "
+                       "by one name frame");
+        return;
+    }
+    const char **names = (const char **) zmalloc ((n + 1) * sizeof (char *));
+    size_t *sizes = (size_t *) zmalloc ((n + 1) * sizeof (size_t));
+    assert (names && sizes);
+    for (size_t i = 0; i < n; i++) {
+        zframe_t *name = zmsg_next (request->body);
+        names [i] = (const char *) zframe_data (name);
+        sizes [i] = zframe_size (name);
+    }
+    int rc = store_db_each_pass (self->db, pass.ns, pass.keys, n, names, sizes);
+    free (names);
+    free (sizes);
+    if (rc) {
+        s_reply_db_error (self, request);
+        return;
+    }
+    irh_ok_t ok = { 0 };
+    s_reply_frame (self, request, irh_ok_encode (&ok));
+}
+
+static void
+s_each_claim (store_server_t *self, irh_request_t *request, zframe_t *frame)
+{
+    irh_each_claim_t req;
+    if (irh_each_claim_decode (frame, &req)) {
+        s_bad_request (self, request, "each_claim", irh_msgs_error ());
+        return;
+    }
+    if (zmsg_size (request->body) != 1) {
+        s_bad_request (self, request, "each_claim", "unexpected frames after the message");
+        return;
+    }
+    size_t n = req.keys_size / 32 + 1;
+    irh_each_claim_reply_t reply;
+    memset (&reply, 0, sizeof (reply));
+    uint8_t *states = (uint8_t *) zmalloc (n);
+    uint8_t *expires = (uint8_t *) zmalloc (8 * n);
+    assert (states && expires);
+    size_t count = 0;
+    if (store_db_each_claim (self->db, &req, states, expires, &count))
+        s_reply_db_error (self, request);
+    else {
+        reply.states = states;
+        reply.states_size = (uint32_t) count;
+        reply.expires = expires;
+        reply.expires_size = (uint32_t) (8 * count);
+        s_reply_frame (self, request, irh_each_claim_reply_encode (&reply));
+    }
+    //  Done marks ended claims: their waiters (a memo call on the same
+    //  key) may go on.
+    for (size_t i = 0; i + 32 <= req.done_size; i += 32)
+        s_wake (self, req.done + i);
+    free (states);
+    free (expires);
+}
+
+static void
+s_each_list (store_server_t *self, irh_request_t *request, zframe_t *frame)
+{
+    irh_each_list_t req;
+    if (irh_each_list_decode (frame, &req)) {
+        s_bad_request (self, request, "each_list", irh_msgs_error ());
+        return;
+    }
+    if (zmsg_size (request->body) != 1) {
+        s_bad_request (self, request, "each_list", "unexpected frames after the message");
+        return;
+    }
+    irh_table_t *table = irh_table_new (req.counts ? STORE_DB_EACH_COUNT_COLUMNS
+                                                   : STORE_DB_EACH_COLUMNS);
+    if (store_db_each_list (self->db, &req, table)) {
+        irh_table_destroy (&table);
+        s_reply_db_error (self, request);
+        return;
+    }
+    s_reply_table (self, request, table);
+}
+
 //  Requests with one message frame and a one-frame (or table) answer.
 static void
 s_simple (store_server_t *self, irh_request_t *request, zframe_t *frame, int id)
@@ -472,6 +566,15 @@ store_server_handle (store_server_t *self, irh_request_t **request_p)
     else
     if (id == IRH_MSG_GET)
         s_get (self, request, frame);
+    else
+    if (id == IRH_MSG_EACH_PASS)
+        s_each_pass (self, request, frame);
+    else
+    if (id == IRH_MSG_EACH_CLAIM)
+        s_each_claim (self, request, frame);
+    else
+    if (id == IRH_MSG_EACH_LIST)
+        s_each_list (self, request, frame);
     else
         s_simple (self, request, frame, id);
     irh_request_destroy (request_p);

@@ -192,11 +192,26 @@ def _ignore_example(x, verbose=False, n_jobs=1):
     pass
 
 
+TASKS = [
+    ("task-str", "each(['task_001'], ns='lab')", "lab", "task_001", 0),
+    ("task-url", "run_once('s3://bucket/a b.npz', version=3), ns ''", "",
+     "s3://bucket/a b.npz", 3),
+    ("task-bytes", "each([b'\\x00\\xff'], ns='lab', version='v2')", "lab", b"\x00\xff", "v2"),
+    ("task-unicode", "each(['caf\\u00e9 \\u2603'], ns='\\u00fc')", "\u00fc", "caf\u00e9 \u2603", 0),
+    ("task-empty", "each([''], ns='lab')", "lab", "", 0),
+]
+
+
 def build():
     out = {"encoding_version": _keys.ENCODING_VERSION,
            "inline_limit": _keys.INLINE_LIMIT,
            "fake_identity": FAKE_IDENTITY.hex(), "values": [], "calls": [],
-           "ignore": []}
+           "ignore": [], "tasks": []}
+    # Run-once task keys (proto/keys.md §6).
+    for name, desc, ns, key, version in TASKS:
+        enc = _keys.task_encoding(ns, key, version)
+        out["tasks"].append({"name": name, "python": desc, "ns": ns,
+                             "encoding": enc.hex(), "key": _native.blake3(enc).hex()})
     with tempfile.TemporaryDirectory(prefix="irh-vec-") as tmp:
         for name, desc, value in values(tmp):
             enc = _keys.encode_value(value, name)
@@ -244,8 +259,8 @@ def main():
             golden = json.load(f)
         if dumps(golden) != text:
             old = {v["name"]: v for v in golden.get("values", []) + golden.get("calls", [])
-                   + golden.get("ignore", [])}
-            for v in data["values"] + data["calls"] + data["ignore"]:
+                   + golden.get("ignore", []) + golden.get("tasks", [])}
+            for v in data["values"] + data["calls"] + data["ignore"] + data["tasks"]:
                 if old.get(v["name"]) != v:
                     print(f"differs: {v['name']}", file=sys.stderr)
             print("keys.json differs from the current encoding", file=sys.stderr)

@@ -9,6 +9,9 @@ Tiers: in-process (bounded by bytes, LRU) -> the local store (read
 directly from its LMDB) -> the daemon (run-once claims between local
 processes, and later peers). If the daemon is unavailable the function
 is computed locally with one IrohdsWarning. See docs/python.md.
+
+Run once (docs/run-once.md): `for key in irohds.each(keys, ns=...)`
+yields the keys this process wins; done keys are skipped on every rerun.
 """
 from typing import Iterable, List, Optional, Union
 
@@ -19,10 +22,14 @@ from ._scratch import FileRef, resolve
 from ._memcache import CACHE as _CACHE
 from . import _peers
 from ._peers import DaemonUnavailable
+from ._each import (State, Status, each, each_status, notify_failure, notify_success,
+                    run_once)
 
 __all__ = ["memo", "mem", "evict", "FileRef", "File", "resolve", "status", "join",
            "peers", "DaemonUnavailable", "IrohdsWarning", "set_memory_limit", "CacheInfo",
-           "ns_create", "ns_join", "ns_list"]
+           "ns_create", "ns_join", "ns_list",
+           "each", "each_status", "run_once", "notify_success", "notify_failure",
+           "Status", "State"]
 
 __version__ = "0.1.0"
 

@@ -18,7 +18,8 @@ from . import _encoding
 
 __all__ = ["ENCODING_VERSION", "INLINE_LIMIT", "File", "encode_value",
            "call_encoding", "call_key", "call_keyer", "function_identity",
-           "qualified_name", "reference_identity", "ignore_identity"]
+           "qualified_name", "reference_identity", "ignore_identity",
+           "task_encoding", "task_key"]
 
 _REF = _identity.encode_ref
 
@@ -109,6 +110,29 @@ def call_key(identity: bytes, args: tuple, kwargs: dict, ns: str, version,
              ignore=()) -> bytes:
     """32-byte key of a call: BLAKE3-256 of call_encoding(...)."""
     return _native.blake3(call_encoding(identity, args, kwargs, ns, version, ignore))
+
+
+# --- run-once task keys (proto/keys.md §6) --------------------------------------
+
+TASK_MAGIC = b"IRHT"
+
+
+def task_encoding(ns: str, key, version=0) -> bytes:
+    """The framed encoding of a run-once task key (irohds.each, run_once):
+    "IRHT" ‖ u8(ENCODING_VERSION) ‖ STR(ns) ‖ E(version) ‖ E(key), where
+    key is a str or bytes (anything else is a TypeError)."""
+    if not isinstance(ns, str):
+        raise TypeError(f"irohds: namespace must be a str, not {type(ns).__name__}")
+    if type(key) is not str and type(key) is not bytes:
+        raise TypeError(f"irohds: a run-once key must be a str or bytes, not "
+                        f"{type(key).__name__} ({key!r:.60})")
+    return b"".join([TASK_MAGIC, bytes([ENCODING_VERSION]), _enc_str(ns),
+                     encode_value(version, "version"), encode_value(key, "key")])
+
+
+def task_key(ns: str, key, version=0) -> bytes:
+    """32-byte store key of a run-once task: BLAKE3-256 of task_encoding."""
+    return _native.blake3(task_encoding(ns, key, version))
 
 
 # --- the fast path: same bytes, less work ---------------------------------------

@@ -58,15 +58,15 @@ def test_vectors_reproduced_exactly(golden):
     now = make_vectors.build()
     assert golden["encoding_version"] == _keys.ENCODING_VERSION
     assert len(golden["values"]) >= 60 and len(golden["calls"]) >= 5
-    old = {v["name"]: v for v in golden["values"] + golden["calls"]}
-    new = {v["name"]: v for v in now["values"] + now["calls"]}
+    old = {v["name"]: v for v in golden["values"] + golden["calls"] + golden.get("tasks", [])}
+    new = {v["name"]: v for v in now["values"] + now["calls"] + now["tasks"]}
     assert sorted(old) == sorted(new)
     changed = [n for n in new if new[n] != old[n]]
     assert not changed, f"encoding changed for {changed}: bump ENCODING_VERSION"
 
 
 def test_vector_keys_are_blake3_of_encoding(golden):
-    for v in golden["values"] + golden["calls"]:
+    for v in golden["values"] + golden["calls"] + golden.get("tasks", []):
         raw = bytes.fromhex(v["encoding"])
         assert _native.blake3(raw).hex() == v["key"], v["name"]
         h = _native.Hasher()
@@ -80,7 +80,7 @@ def test_vectors_with_irohds_ctl_key(golden, tmpdir_path):
     if not os.access(ctl, os.X_OK):
         pytest.skip("irohds-ctl is not built yet")
     path = os.path.join(tmpdir_path, "enc.bin")
-    for v in golden["values"] + golden["calls"]:
+    for v in golden["values"] + golden["calls"] + golden.get("tasks", []):
         with open(path, "wb") as f:
             f.write(bytes.fromhex(v["encoding"]))
         out = subprocess.run([ctl, "key", path], capture_output=True, text=True,
@@ -382,3 +382,27 @@ def test_subclass_with_state_rejected():
     t.extra = "state"
     with pytest.raises(TypeError, match="extra attributes"):
         enc(t)
+
+
+def test_task_vector_frames(golden):
+    # Run-once task keys (proto/keys.md §6): magic, version, namespace, then
+    # E(version) and E(key); recomputed from their inputs by task_key.
+    sys.path.insert(0, os.path.dirname(VECTORS))
+    try:
+        from make_vectors import TASKS
+    finally:
+        sys.path.pop(0)
+    assert len(golden["tasks"]) == len(TASKS) >= 5
+    by_name = {v["name"]: v for v in golden["tasks"]}
+    for name, _desc, ns, key, version in TASKS:
+        v = by_name[name]
+        raw = bytes.fromhex(v["encoding"])
+        nsb = ns.encode()
+        assert raw.startswith(b"IRHT" + bytes([_keys.ENCODING_VERSION]) + b"s"
+                              + len(nsb).to_bytes(8, "big") + nsb), name
+        assert raw.endswith(_keys.encode_value(key)), name
+        assert _keys.task_key(ns, key, version).hex() == v["key"], name
+    with pytest.raises(TypeError, match="str or bytes"):
+        _keys.task_key("lab", 3)
+    with pytest.raises(TypeError, match="str or bytes"):
+        _keys.task_key("lab", bytearray(b"x"))
