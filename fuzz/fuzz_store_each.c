@@ -11,30 +11,21 @@
     and keep each_list's counts consistent (known = done + running +
     pending).
 */
-#include "store_db.h"
+#include "store_scratch.h"
 #include <assert.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static char s_root [64];
+static store_scratch_t s_scratch;
 static store_db_t *s_db;
-
-static int
-s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st, (void) flag, (void) ftw;
-    remove (path);
-    return 0;
-}
 
 static void
 s_cleanup (void)
 {
     store_db_destroy (&s_db);
-    nftw (s_root, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+    store_scratch_remove (&s_scratch);
 }
 
 static void
@@ -42,17 +33,10 @@ s_setup (void)
 {
     if (s_db)
         return;
-    snprintf (s_root, sizeof s_root, "/tmp/irh-fuzz-each-XXXXXX");
-    assert (mkdtemp (s_root));
-    char store [128], blobs [128], staging [128];
-    snprintf (store, sizeof store, "%s/store", s_root);
-    snprintf (blobs, sizeof blobs, "%s/blobs", s_root);
-    snprintf (staging, sizeof staging, "%s/staging", s_root);
+    store_scratch_make (&s_scratch, "fuzz-each");
     store_db_config_t config = { .map_size = 256 << 20, .inline_max = 64,
                                  .sync_interval_ms = 1000 };
-    char *err = NULL;
-    s_db = store_db_new (store, blobs, staging, &config, &err);
-    assert (s_db);
+    s_db = store_scratch_open (&s_scratch, &config);
     atexit (s_cleanup);
 }
 

@@ -9,46 +9,19 @@
     and nothing may be counted as inconsistent on the normal paths.
 */
 #include "store_dbi.h"
+#include "store_scratch.h"
 #include "irh_hash.h"
 #include "irh_log.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct {
-    char root [64];
-    char store [128], blobs [128], staging [128], fetch [128];
-} s_dirs_t;
-
-static void
-s_dirs (s_dirs_t *d)
-{
-    strcpy (d->root, "/tmp/irh-digesttest-XXXXXX");
-    assert (mkdtemp (d->root));
-    snprintf (d->store, sizeof (d->store), "%s/store", d->root);
-    snprintf (d->blobs, sizeof (d->blobs), "%s/blobs", d->root);
-    snprintf (d->staging, sizeof (d->staging), "%s/staging", d->root);
-    snprintf (d->fetch, sizeof (d->fetch), "%s/fetch", d->root);
-}
-
-static void
-s_rmtree (const char *root)
-{
-    char *cmd = zsys_sprintf ("chmod -R u+w '%s' && rm -rf '%s'", root, root);
-    assert (system (cmd) == 0);
-    zstr_free (&cmd);
-}
-
 static store_db_t *
-s_open (s_dirs_t *d, store_db_config_t *config)
+s_open (store_scratch_t *d, store_db_config_t *config)
 {
-    char *err = NULL;
     if (!config->map_size)
         config->map_size = 256ULL << 20;    //  small enough for valgrind's address space
-    store_db_t *db = store_db_new (d->store, d->blobs, d->staging, config, &err);
-    if (!db)
-        fprintf (stderr, "store_db_new: %s\n", err);
-    assert (db);
+    store_db_t *db = store_scratch_open (d, config);
     assert (store_db_set_fetch_dir (db, d->fetch) == 0);
     return db;
 }
@@ -128,8 +101,8 @@ s_check (store_db_t *db, const char *ns)
 static void
 s_test_maintenance (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "digesttest");
     store_db_config_t config = { .inline_max = 1024 };
     store_db_t *db = s_open (&d, &config);
     assert (store_db_stat (db, "digests") == 0);
@@ -230,7 +203,7 @@ s_test_maintenance (bool verbose)
     assert (store_db_evict (db, "", key, &count, &bytes) == 0 && count == 1);
     assert (store_db_counter (db, STORE_DIGEST_INCONSISTENT) == 1);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   put, local_only, evict, expiry, gc, reopen, size cap: OK\n");
 }
@@ -240,8 +213,8 @@ s_test_maintenance (bool verbose)
 static void
 s_test_rebuild_and_get (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "digesttest");
     store_db_config_t config = { .inline_max = 1024, .sync_interval_ms = 1000 };
     store_db_t *db = s_open (&d, &config);
     assert (s_put (db, 0, "grow", 0, 0) == 0);
@@ -301,7 +274,7 @@ s_test_rebuild_and_get (bool verbose)
     irh_digest_remote_destroy (&remote);
     assert (store_db_counter (db, STORE_DIGEST_INCONSISTENT) == 0);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   rebuild, digest_get delta and whole: OK\n");
 }
@@ -353,8 +326,8 @@ s_test_peek (bool verbose)
     s_peek_agrees (buf, 0, false);
 
     //  A record with a bad fn in the database: in no digest after a reopen.
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "digesttest");
     store_db_config_t config = { .inline_max = 1024 };
     store_db_t *db = s_open (&d, &config);
     assert (s_put (db, 1, "p", 0, 0) == 0 && s_put (db, 2, "p", 0, 0) == 0);
@@ -374,7 +347,7 @@ s_test_peek (bool verbose)
     db = s_open (&d, &config);
     assert (s_count (db, "p") == 1 && s_held (db, "p") == 1 && !s_in (db, "p", 2));
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   manifest reader of the open-time scan: OK\n");
 }
@@ -429,8 +402,8 @@ s_exists (const char *path)
 static void
 s_test_ingest (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "digesttest");
     store_db_config_t config = { .inline_max = 64 };
     store_db_t *db = s_open (&d, &config);
     irh_ingest_t req;
@@ -571,7 +544,7 @@ s_test_ingest (bool verbose)
                              late };
     for (size_t i = 0; i < sizeof (frees) / sizeof (frees [0]); i++)
         free ((void *) frees [i]);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   ingest: OK\n");
 }

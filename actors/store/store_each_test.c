@@ -10,6 +10,7 @@
     counter and change nothing.
 */
 #include "store_dbi.h"
+#include "store_scratch.h"
 #include "irh_hash.h"
 #include "irh_log.h"
 #include <unistd.h>
@@ -74,17 +75,10 @@ s_count (store_db_t *db, const char *state)
 static void
 s_test (void)
 {
-    char root [64];
-    strcpy (root, "/tmp/irh-eachtest-XXXXXX");
-    assert (mkdtemp (root));
-    char store [128], blobs [128], staging [128];
-    snprintf (store, sizeof (store), "%s/store", root);
-    snprintf (blobs, sizeof (blobs), "%s/blobs", root);
-    snprintf (staging, sizeof (staging), "%s/staging", root);
+    store_scratch_t scratch;
+    store_scratch_make (&scratch, "eachtest");
     store_db_config_t config = { .map_size = 256ULL << 20, .inline_max = 64 << 10 };
-    char *err = NULL;
-    store_db_t *db = store_db_new (store, blobs, staging, &config, &err);
-    assert (db);
+    store_db_t *db = store_scratch_open (&scratch, &config);
     uint64_t now = 1700000000000000ULL;
     store_db_set_clock (db, now);
 
@@ -181,9 +175,7 @@ s_test (void)
     assert (s_count (db, "done") == 1 && s_count (db, "known") == 6);
 
     store_db_destroy (&db);
-    char *cmd = zsys_sprintf ("rm -rf '%s'", root);
-    assert (system (cmd) == 0);
-    zstr_free (&cmd);
+    store_scratch_remove (&scratch);
 }
 
 int

@@ -4,45 +4,12 @@
     behaviour, not by sleeping.
 */
 #include "store_dbi.h"
+#include "store_scratch.h"
 #include "irh_hash.h"
 #include "irh_log.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-typedef struct {
-    char root [64];
-    char store [128], blobs [128], staging [128];
-} s_dirs_t;
-
-static void
-s_dirs (s_dirs_t *d)
-{
-    strcpy (d->root, "/tmp/irh-storetest-XXXXXX");
-    assert (mkdtemp (d->root));
-    snprintf (d->store, sizeof (d->store), "%s/store", d->root);
-    snprintf (d->blobs, sizeof (d->blobs), "%s/blobs", d->root);
-    snprintf (d->staging, sizeof (d->staging), "%s/staging", d->root);
-}
-
-static void
-s_rmtree (const char *root)
-{
-    char *cmd = zsys_sprintf ("chmod -R u+w '%s' && rm -rf '%s'", root, root);
-    assert (system (cmd) == 0);
-    zstr_free (&cmd);
-}
-
-static store_db_t *
-s_open (s_dirs_t *d, store_db_config_t *config)
-{
-    char *err = NULL;
-    store_db_t *db = store_db_new (d->store, d->blobs, d->staging, config, &err);
-    if (!db)
-        fprintf (stderr, "store_db_new: %s\n", err);
-    assert (db);
-    return db;
-}
 
 static void
 s_key (uint8_t *key, int n)
@@ -123,10 +90,10 @@ s_exists (const char *path)
 static void
 s_test_basic (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "storetest");
     store_db_config_t config = { .inline_max = 1024 };
-    store_db_t *db = s_open (&d, &config);
+    store_db_t *db = store_scratch_open (&d, &config);
     uint8_t small [100], large [5000];
     for (size_t i = 0; i < sizeof (large); i++)
         large [i] = (uint8_t) (i * 7 + 3);
@@ -236,12 +203,12 @@ s_test_basic (bool verbose)
     uint64_t puts = store_db_counter (db, STORE_PUTS);
     uint64_t hits = store_db_counter (db, STORE_HITS);
     store_db_destroy (&db);
-    db = s_open (&d, &config);
+    db = store_scratch_open (&d, &config);
     assert (store_db_counter (db, STORE_PUTS) == puts);
     assert (store_db_counter (db, STORE_HITS) == hits);
     assert (s_get (db, 6, large, sizeof (large)) == 0);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   basic, dedupe, staging, restart: OK\n");
 }
@@ -249,10 +216,10 @@ s_test_basic (bool verbose)
 static void
 s_test_corrupt (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "storetest");
     store_db_config_t config = { .inline_max = 1024 };
-    store_db_t *db = s_open (&d, &config);
+    store_db_t *db = store_scratch_open (&d, &config);
     uint8_t data [3000];
     memset (data, 'x', sizeof (data));
     irh_put_ok_t ok;
@@ -315,7 +282,7 @@ s_test_corrupt (bool verbose)
     assert (store_db_gc (db, &gc) == 0);
     assert (s_get (db, 5, data, 300) == 0);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   corrupt values and files: OK\n");
 }
@@ -323,10 +290,10 @@ s_test_corrupt (bool verbose)
 static void
 s_test_ttl_lru (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "storetest");
     store_db_config_t config = { .inline_max = 1024, .max_bytes = 3000 };
-    store_db_t *db = s_open (&d, &config);
+    store_db_t *db = store_scratch_open (&d, &config);
     uint64_t t = 1700000000000000ULL;
     store_db_set_clock (db, t);
     uint8_t data [4][1000];
@@ -399,14 +366,14 @@ s_test_ttl_lru (bool verbose)
     //  default TTL from the config
     config.default_ttl_ms = 5000;
     config.max_bytes = 0;
-    db = s_open (&d, &config);
+    db = store_scratch_open (&d, &config);
     store_db_set_clock (db, t);
     assert (s_put (db, 11, "t.f", "x", 1, &ok) == 0);
     store_db_set_clock (db, t + 6000000);
     irh_gc_reply_t gc;
     assert (store_db_gc (db, &gc) == 0 && gc.expired == 1);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   LRU cap, touches, TTL: OK\n");
 }
@@ -414,10 +381,10 @@ s_test_ttl_lru (bool verbose)
 static void
 s_test_claims (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "storetest");
     store_db_config_t config = { .inline_max = 1024 };
-    store_db_t *db = s_open (&d, &config);
+    store_db_t *db = store_scratch_open (&d, &config);
     uint64_t t = 1700000000000000ULL;
     store_db_set_clock (db, t);
     uint8_t key [32];
@@ -461,7 +428,7 @@ s_test_claims (bool verbose)
     assert (store_db_claim (db, key, "a", 10, &reply) == 0 && reply.status == 0);
     assert (store_db_counter (db, STORE_CLAIMS_GRANTED) == 5);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   claims: OK\n");
 }
@@ -469,14 +436,14 @@ s_test_claims (bool verbose)
 static void
 s_test_full (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "storetest");
     //  A 2 MiB map with 60 KiB inline values: MAP_FULL is certain. (At
     //  1 MiB, once manifests carried signatures, the eviction transaction
     //  itself could find no page left to commit in: "full", see the report
     //  of the signing branch; 2 MiB leaves it the few pages it needs.)
     store_db_config_t config = { .map_size = 2 << 20, .inline_max = 64 << 10 };
-    store_db_t *db = s_open (&d, &config);
+    store_db_t *db = store_scratch_open (&d, &config);
     uint8_t *data = malloc (60 << 10);
     assert (data);
     irh_put_ok_t ok;
@@ -493,7 +460,7 @@ s_test_full (bool verbose)
     //  content bigger than the whole map cannot be stored: "full", and the
     //  store keeps working
     config.inline_max = 8 << 20;
-    db = s_open (&d, &config);
+    db = store_scratch_open (&d, &config);
     uint8_t *huge = calloc (1, 4 << 20);
     assert (huge);
     assert (s_put (db, 100, "f.f", huge, 4 << 20, &ok) == -1);
@@ -502,12 +469,12 @@ s_test_full (bool verbose)
     assert (s_put (db, 101, "f.f", "small", 5, &ok) == 0);
     assert (s_get (db, 101, "small", 5) == 0);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     //  growth: start at 1 MiB, allowed up to 16 MiB, nothing evicted
-    s_dirs (&d);
+    store_scratch_make (&d, "storetest");
     config = (store_db_config_t) { .map_size = 16 << 20, .map_initial = 1 << 20,
                                    .inline_max = 64 << 10 };
-    db = s_open (&d, &config);
+    db = store_scratch_open (&d, &config);
     for (int i = 0; i < 60; i++) {
         memset (data, i, 60 << 10);
         assert (s_put (db, i, "f.f", data, 60 << 10, &ok) == 0 && ok.evicted == 0);
@@ -515,7 +482,7 @@ s_test_full (bool verbose)
     assert (store_db_counter (db, STORE_MAP_GROWN) > 0);
     assert (store_db_stat (db, "entries") == 60);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     free (data);
     free (huge);
     if (verbose)
@@ -525,10 +492,10 @@ s_test_full (bool verbose)
 static void
 s_test_gc (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "storetest");
     store_db_config_t config = { .inline_max = 16 };
-    store_db_t *db = s_open (&d, &config);
+    store_db_t *db = store_scratch_open (&d, &config);
     irh_put_ok_t ok;
     assert (s_put (db, 1, "g.f", "a file-sized result", 19, &ok) == 0 && ok.stored == 1);
     char *freed = store_dbi_blob_path (db, ok.blob);
@@ -567,7 +534,7 @@ s_test_gc (bool verbose)
     zstr_free (&tmp);
     free (dir);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   gc: OK\n");
 }
@@ -578,10 +545,10 @@ s_test_gc (bool verbose)
 static void
 s_test_sync (bool verbose)
 {
-    s_dirs_t d;
-    s_dirs (&d);
+    store_scratch_t d;
+    store_scratch_make (&d, "storetest");
     store_db_config_t config = { .inline_max = 16, .sync_interval_ms = 3600 * 1000 };
-    store_db_t *db = s_open (&d, &config);
+    store_db_t *db = store_scratch_open (&d, &config);
     uint8_t data [100];
     memset (data, 's', sizeof (data));
     irh_put_ok_t ok;
@@ -602,12 +569,12 @@ s_test_sync (bool verbose)
     store_db_destroy (&db);
     //  Both results are there after a reopen in sync-every-commit mode.
     config.sync_interval_ms = 0;
-    db = s_open (&d, &config);
+    db = store_scratch_open (&d, &config);
     assert (store_db_sync_always (db));
     assert (s_get (db, 1, data, sizeof (data)) == 0);
     assert (s_get (db, 2, data, sizeof (data)) == 0);
     store_db_destroy (&db);
-    s_rmtree (d.root);
+    store_scratch_remove (&d);
     if (verbose)
         printf ("   periodic sync: OK\n");
 }
