@@ -53,14 +53,20 @@ s_paths_made (ctl_t *ctl)
     return paths;
 }
 
-//  Rewrites <home>/peers/ns_bootstrap from the namespaces' tokens.
+//  Rewrites <home>/peers/ns_bootstrap from the namespaces' tokens as the
+//  secret files now are (after a join or a leave changed them).
 static int
-s_write_bootstrap (ctl_t *ctl, irh_paths_t *paths, irh_ns_list_t *list, const char *own_id)
+s_write_bootstrap (ctl_t *ctl, irh_paths_t *paths, const char *own_id)
 {
+    irh_ns_list_t loaded, *list = &loaded;
+    int loaded_rc = s_list_load (ctl, paths->ns, list);
+    if (loaded_rc != 0)
+        return loaded_rc;
     char *dir = strdup (paths->ns_peers);
     char *slash = dir ? strrchr (dir, '/') : NULL;
     if (!slash) {
         free (dir);
+        irh_ns_list_free (list);
         return ctl_fail (ctl, "out of memory");
     }
     *slash = 0;
@@ -87,6 +93,7 @@ s_write_bootstrap (ctl_t *ctl, irh_paths_t *paths, irh_ns_list_t *list, const ch
         text = more;
     }
     zlist_destroy (&lines);
+    irh_ns_list_free (list);
     char *err = NULL;
     int rc = text ? irh_file_private_dir (dir, &err) : irh_error_set (&err, "out of memory");
     if (rc == 0)
@@ -282,10 +289,7 @@ s_ns_join (ctl_t *ctl, const char *text)
         rc = ctl_fail (ctl, "ns join: %s", err ? err : "cannot write the secret");
     irh_ns_list_free (&list);
     if (rc == 0)
-        rc = s_list_load (ctl, paths->ns, &list);
-    if (rc == 0)
-        rc = s_write_bootstrap (ctl, paths, &list, node_id);
-    irh_ns_list_free (&list);
+        rc = s_write_bootstrap (ctl, paths, node_id);
     if (rc == 0) {
         bool own = streq (token.node_id, node_id);
         bool asked = !own && s_contact (ctl, &token);
@@ -398,10 +402,7 @@ s_ns_leave (ctl_t *ctl, const char *name)
     if (rc == 0)
         rc = ctl_node_fields (ctl, node_id, node_name, listen, S_FIELD);
     if (rc == 0)
-        rc = s_list_load (ctl, paths->ns, &list);
-    if (rc == 0)
-        rc = s_write_bootstrap (ctl, paths, &list, node_id);
-    irh_ns_list_free (&list);
+        rc = s_write_bootstrap (ctl, paths, node_id);
     if (rc == 0) {
         if (ctl->json) {
             ctl_json_open (ctl, '{');
