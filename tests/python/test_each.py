@@ -91,16 +91,22 @@ def test_rerun_redoes_nothing_with_few_requests(daemon, tmp_path):
     assert store_stat(daemon, "each_requests") - before <= 3
 
 
+def held_key(proc, out):
+    """The key worker proc holds while it hangs in its loop body (it writes
+    the key to out.hang, then sleeps); fails if proc ends first."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(out + ".hang"):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    with open(out + ".hang") as f:
+        return f.read().strip()
+
+
 def test_kill9_holder_key_handed_out_again(daemon, tmp_path):
     victim = str(tmp_path / "victim")
     others = [str(tmp_path / ("o%d" % i)) for i in range(2)]
     v = start(daemon, victim, ns="kill", n=300, hang_after=5, timeout=600)
-    deadline = time.monotonic() + 60
-    while not os.path.exists(victim + ".hang"):
-        assert v.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
-    with open(victim + ".hang") as f:
-        held = f.read().strip()
+    held = held_key(v, victim)
     # Others start while the victim holds `held` (lease 600 s): they skip it.
     procs = [start(daemon, o, ns="kill", n=300, sleep=0.002, wait=True) for o in others]
     time.sleep(0.3)
@@ -123,12 +129,7 @@ def test_stopped_holder_loses_key_after_its_lease(daemon, tmp_path):
     victim = str(tmp_path / "victim")
     v = start(daemon, victim, ns="lease", n=20, hang_after=0, timeout=3)
     try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(victim + ".hang"):
-            assert v.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        with open(victim + ".hang") as f:
-            held = f.read().strip()
+        held = held_key(v, victim)
         time.sleep(3.5)                     # renewed while it runs: still held
         assert irohds_each_state(daemon, "lease", held) == "running"
         os.kill(v.pid, signal.SIGSTOP)
