@@ -21,6 +21,7 @@
 #include "irh_log.h"
 #include "irh_msgs.h"
 #include "irh_nssecret.h"
+#include "gossip_ns.h"
 #include "irh_sandbox.h"
 #include "irh_table.h"
 #include "irh_worker.h"
@@ -58,6 +59,7 @@ typedef struct {
     //  refused files. Not used on the wire yet; counted so a secret file
     //  with unsafe permissions shows in `irohds-ctl peers --stats`.
     uint64_t ns_secrets, ns_refused;
+    gossip_ns_t *ns;            //  namespaces on the wire (gossip_ns.h)
     //  The store's counts for our heartbeat: results held, and claims
     //  (keys a local process computes now: status busy). Asked through
     //  the broker every sweep (gossip_calls), answered asynchronously.
@@ -465,6 +467,8 @@ s_stats_table (s_gossip_t *self)
         gossip_serve_stats (self->serve, table);
     if (self->fetch)
         gossip_fetch_stats (self->fetch, table);
+    if (self->ns)
+        gossip_ns_stats (self->ns, table);
     zmsg_t *reply = zmsg_new ();
     irh_table_append (table, reply);
     irh_table_destroy (&table);
@@ -698,6 +702,7 @@ main (int argc, char *argv [])
         return status;
     }
     s_load_secrets (&self, actor.paths);
+    self.ns = gossip_ns_new (actor.paths->ns, irh_identity_curve_public (self.identity));
     char dflt [32];
     snprintf (dflt, sizeof dflt, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
     const char *listen = irh_config_str (actor.config, "peers.listen", dflt);
@@ -792,6 +797,7 @@ main (int argc, char *argv [])
             free (queued);
         zlist_destroy (&self.events);
     }
+    gossip_ns_destroy (&self.ns);
     irh_identity_destroy (&self.identity);
     irh_config_destroy (&self.config);
     irh_log_close ();
