@@ -30,12 +30,15 @@ struct _gossip_lease_t {
     //  out; lost on restart (then the nodes field is zeros).
     gossip_keymap_t *done_by;
     gossip_keymap_t *held_by;
+    //  As the asker: key -> BLAKE3 of the local holder it was last granted
+    //  to, so that a renewal past the want-th grant is not given back.
+    gossip_keymap_t *mine;
     zlistx_t *claims;               //  gl_claim_t * in flight (gossip_lease.c)
     zlistx_t *decides;              //  gl_decide_t * in flight (gossip_arbiter.c)
     struct {
         uint64_t asked, local, remote, served, replicas, replicas_in, refused, unreachable;
         uint64_t overgrant_released, not_arbiter, duplicates, bad_requests, bad_answers;
-        uint64_t busy, store_errors, done_hints;
+        uint64_t busy, store_errors, done_hints, renewals_kept;
     } c;
 };
 

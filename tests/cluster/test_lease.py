@@ -12,6 +12,7 @@ daemons, real stores, real sockets (tests/cluster/harness.py).
 - kill -9 of the arbiter while a lease is held: its successor answers
   "held" from the replica (and the holder's renewal is granted there);
 - a lease not renewed is taken over after it expires;
+- grants past want are given back, renewals past want are kept;
 - kind 1 (irohds.each), 200 keys, one process per node claiming one key
   at a time: every key granted exactly once;
 - a peer_claim_want with a bad field from a real CURVE client is refused
@@ -254,6 +255,35 @@ def test_arbiter_killed_successor_answers_from_the_replica():
         assert renew["states"] == [0]
         # Node 1 decided all of these itself now (arbiter of the key).
         assert n.gossip(c.nodes[1])["claims_served"] >= 2
+
+
+def test_grants_past_want_are_given_back_but_renewals_kept():
+    with cluster(3) as (c, n):
+        held = n.key_ranked(0, 1)           # the holder has it already
+        fresh = n.key_ranked(1, 2)          # free
+        other = n.key_ranked(2, 0)          # free
+        assert n.claim(c.nodes[2], keys=[held], holder="h")["states"] == [0]
+        before = n.gossip(c.nodes[2])
+        # want 1 over three arbiters: "fresh" is the grant; "held" is
+        # renewed past it (kept), "other" granted past it (given back).
+        got = n.claim(c.nodes[2], keys=[fresh, held, other], holder="h")
+        assert got["states"] == [0], got
+        after = n.gossip(c.nodes[2])
+        assert after["claims_renewals_kept"] == before["claims_renewals_kept"] + 1
+        assert after["claims_overgrant_released"] == before["claims_overgrant_released"] + 1
+        # Another holder: "held" and "fresh" are still h's, "other" is free
+        # again (the 1 ms lease it was given back with may take a moment).
+        out = n.python(c.nodes[0], """
+            keys = [bytes.fromhex(k) for k in ARGS["keys"]]
+            for _ in range(200):
+                r = claim(keys, holder="x", want=0)
+                if r["states"][2] == 3:
+                    break
+                time.sleep(0.05)
+            print(json.dumps(r))
+            """, {"keys": [held, fresh, other]})
+        assert out["states"] == [1, 1, 3], out
+        assert out["nodes"][:2] == [n.ids[2], n.ids[2]]
 
 
 def test_lease_not_renewed_is_taken_over():
