@@ -507,6 +507,7 @@ gossip_lease_new (gossip_xfer_t *xfer, gossip_calls_t *calls, swim_t *swim, goss
     self->done_by = gossip_keymap_new (GL_TABLE_SIZE);
     self->held_by = gossip_keymap_new (GL_TABLE_SIZE);
     self->mine = gossip_keymap_new (GL_TABLE_SIZE);
+    gl_remote_new (self);
     self->claims = zlistx_new ();
     self->decides = zlistx_new ();
     assert (self->claims && self->decides);
@@ -532,6 +533,7 @@ gossip_lease_destroy (gossip_lease_t **self_p)
     gossip_keymap_destroy (&self->done_by);
     gossip_keymap_destroy (&self->held_by);
     gossip_keymap_destroy (&self->mine);
+    gl_remote_destroy (self);
     free (self);
     *self_p = NULL;
 }
@@ -550,6 +552,7 @@ gossip_lease_stats (gossip_lease_t *self, irh_table_t *table)
         { "claims_unreachable", self->c.unreachable },
         { "claims_overgrant_released", self->c.overgrant_released },
         { "claims_renewals_kept", self->c.renewals_kept },
+        { "claims_freed_dead", self->c.freed_dead },
         { "claims_not_arbiter", self->c.not_arbiter },
         { "claims_duplicates", self->c.duplicates },
         { "claims_done_hints", self->c.done_hints },

@@ -11,7 +11,8 @@ daemons, real stores, real sockets (tests/cluster/harness.py).
   digest shows it;
 - kill -9 of the arbiter while a lease is held: its successor answers
   "held" from the replica (and the holder's renewal is granted there);
-- a lease not renewed is taken over after it expires;
+- a lease not renewed is taken over after it expires; the leases of a
+  node swim declares dead end at once;
 - grants past want are given back, renewals past want are kept;
 - kind 1 (irohds.each), 200 keys, one process per node claiming one key
   at a time: every key granted exactly once;
@@ -284,6 +285,31 @@ def test_grants_past_want_are_given_back_but_renewals_kept():
             """, {"keys": [held, fresh, other]})
         assert out["states"] == [1, 1, 3], out
         assert out["nodes"][:2] == [n.ids[2], n.ids[2]]
+
+
+def test_leases_of_a_dead_holder_node_end_when_swim_declares_it_dead():
+    with cluster(3) as (c, n):
+        key = n.key_ranked(0, 1)
+        assert n.claim(c.nodes[2], keys=[key], holder="doomed",
+                       lease_ms=600000)["states"] == [0]
+        assert n.claim(c.nodes[1], keys=[key], holder="next")["states"] == [1]
+        c.nodes[2].kill_daemon()
+        n.wait_dead([0, 1], 2)
+        # The release follows the member event: poll until it landed (the
+        # lease itself would last ten minutes).
+        out = n.python(c.nodes[1], """
+            key = bytes.fromhex(ARGS["key"])
+            seen = []
+            for _ in range(400):
+                r = claim([key], holder="next")
+                seen.append(r["states"][0])
+                if seen[-1] == 0:
+                    break
+                time.sleep(0.05)
+            print(json.dumps(seen))
+            """, {"key": key})
+        assert out[-1] == 0, out
+        assert n.gossip(c.nodes[0])["claims_freed_dead"] >= 1
 
 
 def test_lease_not_renewed_is_taken_over():
