@@ -101,10 +101,8 @@ s_release (s_claim_t *self, s_group_t *group, const uint8_t *keys, size_t n)
         return;
     }
     char address [80];
-    swim_member_t m;
-    if (swim_member_find (lease->swim, group->arbiter, &m) != 0 || !m.node->address [0])
+    if (!gl_address (lease, group->arbiter, address, sizeof address))
         return;
-    snprintf (address, sizeof address, "%s", m.node->address);
     irh_peer_claim_want_t want;
     memset (&want, 0, sizeof want);
     want.req = gossip_xfer_next_req (lease->xfer);
@@ -335,7 +333,6 @@ s_group_start (s_claim_t *self, s_group_t *group)
         return;
     }
     lease->c.remote++;
-    swim_member_t m;
     irh_peer_claim_want_t want;
     memset (&want, 0, sizeof want);
     want.req = gossip_xfer_next_req (lease->xfer);
@@ -349,10 +346,8 @@ s_group_start (s_claim_t *self, s_group_t *group)
     want.done = group->done;
     want.done_size = 32 * group->ndone;
     zframe_t *frame = gl_want_encode (lease, group->arbiter, self->ns, &want);
-    char address [80] = "";
-    if (swim_member_find (lease->swim, group->arbiter, &m) == 0)
-        snprintf (address, sizeof address, "%s", m.node->address);
-    if (!frame || !*address
+    char address [80];
+    if (!frame || !gl_address (lease, group->arbiter, address, sizeof address)
     ||  gossip_xfer_request (lease->xfer, group->arbiter, address, want.req, &frame,
                              (int) self->timeout_ms, s_on_answer, group) != 0) {
         zframe_destroy (&frame);

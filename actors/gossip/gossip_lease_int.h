@@ -97,6 +97,18 @@ void gl_decide_destroy_all (gossip_lease_t *self);
 void gl_remote_new (gossip_lease_t *self);
 void gl_remote_destroy (gossip_lease_t *self);
 
+//  Is node this one, or a member alive or suspect?
+bool gl_alive (gossip_lease_t *self, const uint8_t *node);
+//  The gossip address of a member alive or suspect into out: false if none.
+bool gl_address (gossip_lease_t *self, const uint8_t *id, char *out, size_t size);
+
+//  gossip_lease_keep.c: a decision's replica to the successors of its
+//  keys (sent, not waited for); the remote leases granted here.
+void gl_replicate (gl_decide_t *decide);
+void gl_remote_note (gossip_lease_t *self, const uint8_t *key, const uint8_t *node,
+                     const char *stored);
+void gl_remote_forget (gossip_lease_t *self, const uint8_t *key);
+
 //  A peer_claim_want frame for a peer (auth from gossip_ns_proof), or NULL.
 zframe_t *gl_want_encode (gossip_lease_t *self, const uint8_t *peer, const char *ns,
                           irh_peer_claim_want_t *want);
