@@ -20,7 +20,6 @@
 #include "irh_file.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
-#include "irh_nssecret.h"
 #include "gossip_ns.h"
 #include "irh_sandbox.h"
 #include "irh_table.h"
@@ -55,10 +54,6 @@ typedef struct {
     uint64_t bad_requests;
     uint64_t joins_skipped;     //  join of a member already alive
     irh_sandbox_status_t sandbox;
-    //  Namespace secrets read at start (docs/namespaces.md): loaded and
-    //  refused files. Not used on the wire yet; counted so a secret file
-    //  with unsafe permissions shows in `irohds-ctl peers --stats`.
-    uint64_t ns_secrets, ns_refused;
     gossip_ns_t *ns;            //  namespaces on the wire (gossip_ns.h)
     //  The store's counts for our heartbeat: results held, and claims
     //  (keys a local process computes now: status busy). Asked through
@@ -164,6 +159,8 @@ s_member_events (s_gossip_t *self)
                 gossip_digests_member (self->digests, &member, alive);
             if (self->fetch)
                 gossip_fetch_member (self->fetch, &member, alive);
+            if (self->ns)
+                gossip_ns_member_event (self->ns, queued->id, member.node->address, alive);
         }
         free (queued);
     }
@@ -191,6 +188,9 @@ s_on_data (void *arg, const uint8_t *from, zframe_t *route, int id, zframe_t *fr
     else
     if ((id == IRH_MSG_PEER_MANIFEST_WANT || id == IRH_MSG_PEER_READ_WANT) && self->serve)
         gossip_serve_message (self->serve, from, route, id, frame);
+    else
+    if (id == IRH_MSG_PEER_NS_PROOF && self->ns)
+        gossip_ns_message (self->ns, from, route, frame);
     else
         self->data_unrouted++;
 }
@@ -426,8 +426,6 @@ s_stats_table (s_gossip_t *self)
         { "reconnects", s->reconnects },
         { "awareness", s->awareness },
         { "bad_requests", self->bad_requests },
-        { "ns_secrets", self->ns_secrets },
-        { "ns_secrets_refused", self->ns_refused },
         { "joins_skipped", self->joins_skipped },
         { "key_port", (uint64_t) gossip_tofu_port (self->tofu) },
         { "known_nodes", gossip_tofu_pins (self->tofu) },
@@ -629,28 +627,6 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
 //  ---------------------------------------------------------------------
 //  Setup
 
-//  Reads <home>/ns through the sandbox's read-only rule: counts the
-//  secrets, and logs every refused file with irh_nssecret's reason.
-static void
-s_load_secrets (s_gossip_t *self, irh_paths_t *paths)
-{
-    irh_ns_list_t list;
-    char *err = NULL;
-    if (irh_ns_list_load (paths->ns, &list, &err) != 0) {
-        irh_warn ("namespace secrets: %s", err ? err : paths->ns);
-        self->ns_refused++;
-        free (err);
-        return;
-    }
-    for (size_t i = 0; i < list.refused; i++)
-        irh_warn ("namespace secret refused: %s", list.errors [i]);
-    self->ns_secrets = list.count;
-    self->ns_refused += list.refused;
-    if (list.count || list.refused)
-        irh_info ("namespace secrets: %zu loaded, %zu refused", list.count, list.refused);
-    irh_ns_list_free (&list);
-}
-
 int
 main (int argc, char *argv [])
 {
@@ -701,7 +677,6 @@ main (int argc, char *argv [])
         irh_actor_cleanup (&actor);
         return status;
     }
-    s_load_secrets (&self, actor.paths);
     self.ns = gossip_ns_new (actor.paths->ns, irh_identity_curve_public (self.identity));
     char dflt [32];
     snprintf (dflt, sizeof dflt, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
@@ -757,6 +732,11 @@ main (int argc, char *argv [])
                                        self.loop);
         self.fetch = gossip_fetch_new (self.xfer, self.digests, self.calls, self.swim,
                                        self.worker, actor.paths->fetch, self.loop);
+        gossip_digests_set_ns (self.digests, self.ns);
+        gossip_serve_set_ns (self.serve, self.ns);
+        gossip_fetch_set_ns (self.fetch, self.ns);
+        gossip_ns_start (self.ns, self.xfer, self.swim, self.loop, gossip_digests_ns_joined,
+                         self.digests);
     }
     self.config = actor.config;         //  ours from here on
     actor.config = NULL;
