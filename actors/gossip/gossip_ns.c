@@ -240,6 +240,10 @@ s_on_resend (zloop_t *loop, int timer_id, void *arg)
 gossip_ns_t *
 gossip_ns_new (const char *ns_dir, const uint8_t *self_id)
 {
+    //  sodium_malloc (guarded pages for the keys) needs the library set
+    //  up; harmless when it already is.
+    if (sodium_init () < 0)
+        return NULL;
     gossip_ns_t *self = (gossip_ns_t *) zmalloc (sizeof (gossip_ns_t));
     assert (self);
     memcpy (self->self_id, self_id, 32);
@@ -301,24 +305,21 @@ gossip_ns_member_event (gossip_ns_t *self, const uint8_t *peer, const char *addr
         s_push (self, peer, address, true);
 }
 
-void
-gossip_ns_message (gossip_ns_t *self, const uint8_t *from, zframe_t *route, zframe_t *frame)
+int
+gossip_ns_proof_in (gossip_ns_t *self, const uint8_t *from, const uint8_t *data, size_t size,
+                    bool *ask)
 {
-    assert (self && from && frame);
-    self->c.proofs_in++;
+    assert (self && from);
+    *ask = false;
     irh_peer_ns_proof_t msg;
-    if (irh_peer_ns_proof_decode (frame, &msg) != 0 || msg.tags_size % GOSSIP_NS_AUTH) {
+    if (irh_peer_ns_proof_decode_buf (data, size, &msg) != 0
+    ||  msg.tags_size % GOSSIP_NS_AUTH) {
         self->c.bad_proofs++;
-        return;
-    }
-    swim_member_t member;
-    if (!self->swim || swim_member_find (self->swim, from, &member) != 0
-    ||  member.state != SWIM_ALIVE) {
-        self->c.bad_proofs++;           //  only from live members (they join first)
-        return;
+        return -1;
     }
     s_peer_t *peer = s_peer (self, from, true);
     peer->heard = true;
+    *ask = (msg.flags & 1) != 0;
     for (size_t t = 0; t < msg.tags_size / GOSSIP_NS_AUTH; t++) {
         const uint8_t *tag = msg.tags + t * GOSSIP_NS_AUTH;
         bool matched = false;
@@ -343,10 +344,27 @@ gossip_ns_message (gossip_ns_t *self, const uint8_t *from, zframe_t *route, zfra
                 self->c.unmatched++;
         }
     }
+    return 0;
+}
+
+void
+gossip_ns_message (gossip_ns_t *self, const uint8_t *from, zframe_t *route, zframe_t *frame)
+{
+    assert (self && from && frame);
+    self->c.proofs_in++;
+    swim_member_t member;
+    if (!self->swim || swim_member_find (self->swim, from, &member) != 0
+    ||  member.state != SWIM_ALIVE) {
+        self->c.bad_proofs++;           //  only from live members (they join first)
+        return;
+    }
+    bool ask = false;
+    if (gossip_ns_proof_in (self, from, zframe_data (frame), zframe_size (frame), &ask) != 0)
+        return;
     //  It asks for ours: the answer goes back on its connection, with no
     //  ask (no ping-pong). Sent whatever it proved: what we hold is not
     //  told by whether or what we answer.
-    if ((msg.flags & 1) && route) {
+    if (ask && route && self->xfer) {
         zframe_t *answer = s_proof_frame (self, from, false);
         if (answer) {
             self->c.proofs_out++;
@@ -422,8 +440,7 @@ gossip_ns_accept (gossip_ns_t *self, const char *wire, const uint8_t *peer,
     if (!by_name && !ok && auth_size == GOSSIP_NS_AUTH
     &&  s_tag_is (secret, peer, self->self_id, auth)) {
         ok = true;                      //  proved with the request itself
-        if (p)
-            p->proved [index] = true;
+        s_peer (self, peer, true)->proved [index] = true;
     }
     if (!ok) {
         self->c.refused++;

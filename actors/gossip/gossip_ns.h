@@ -46,7 +46,12 @@ void gossip_ns_start (gossip_ns_t *self, gossip_xfer_t *xfer, swim_t *swim, zloo
 //  (its proofs are forgotten).
 void gossip_ns_member_event (gossip_ns_t *self, const uint8_t *peer, const char *address,
                              bool alive);
-//  A peer_ns_proof from peer (its CURVE key), on route.
+//  The pure half of a peer_ns_proof (no I/O; fuzzed): from's proofs in
+//  data are matched, counted, and what they prove recorded; *ask when it
+//  wants ours. 0, or -1 when malformed (counted).
+int gossip_ns_proof_in (gossip_ns_t *self, const uint8_t *from, const uint8_t *data,
+                        size_t size, bool *ask);
+//  A peer_ns_proof from a live member peer (its CURVE key), on route.
 void gossip_ns_message (gossip_ns_t *self, const uint8_t *from, zframe_t *route,
                         zframe_t *frame);
 
