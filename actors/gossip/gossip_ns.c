@@ -3,7 +3,7 @@
 
     A namespace without a secret travels under its name, keys as they are,
     and every live member takes part. A namespace with a secret (a file of
-    <home>/ns/, read at start) is known locally under two spellings: its
+    <home>/ns/, read at start and every S_RELOAD_MS) is known locally under two spellings: its
     name (what the user typed) and its id (64 hex, key[1] of its schedule).
     The Python client stores its results under the id, with keys already
     blinded, so the store, digests, manifests and claims carry the id and
@@ -18,6 +18,10 @@
     our namespaces says nothing and is only counted (unmatched); one that
     is a valid tag of another pair we know (copied from another link, or
     ours reflected) is a replay: counted as bad, never membership.
+
+    Reading <home>/ns every few seconds costs one open and parse per file
+    and a key derivation per namespace (microseconds each); nothing
+    changes, and nothing is logged, unless the folder's content did.
 
     Cost: one BLAKE2b per (tag, namespace) to match, and for unmatched tags
     two per (namespace, known peer) to tell a replay from noise: a few
@@ -36,6 +40,7 @@
 #define S_PROOF_LABEL   "irohds-ns-proof"
 #define S_SECRETS_MAX   (IRH_PEER_NS_PROOF_TAGS_MAX / GOSSIP_NS_AUTH)
 #define S_RESEND_MS     10000           //  proofs again to live peers not heard from
+#define S_RELOAD_MS     3000            //  <home>/ns read again
 
 typedef struct {
     char name [IRH_NS_NAME_MAX + 1];
@@ -56,7 +61,10 @@ struct _gossip_ns_t {
     gossip_xfer_t *xfer;
     swim_t *swim;
     zloop_t *loop;
-    int timer;
+    int timer, reload_timer;
+    char *ns_dir;                       //  NULL: no secrets (tests)
+    uint8_t print [32];                 //  what the last read found
+    bool loaded;
     gossip_ns_joined_fn *joined;
     void *joined_arg;
     struct {
@@ -68,43 +76,83 @@ struct _gossip_ns_t {
 //  ---------------------------------------------------------------------
 //  Secrets
 
-//  Reads <home>/ns through the sandbox's read-only rule, and logs every
-//  refused file with irh_nssecret's reason.
-static void
-s_load (gossip_ns_t *self, const char *ns_dir)
+//  Reads <home>/ns through the sandbox's read-only rule (at start and
+//  every S_RELOAD_MS, so a namespace created, joined or left while the
+//  daemon runs is used within seconds). Nothing changes unless what the
+//  folder holds changed (the fingerprint of loaded ids and refusals):
+//  then the secrets are replaced, each peer keeps what it proved of the
+//  namespaces that stay, refused files are logged once, and true is
+//  returned (the caller sends our proofs again).
+static bool
+s_load (gossip_ns_t *self)
 {
+    if (!self->ns_dir)
+        return false;
     irh_ns_list_t list;
     char *err = NULL;
-    if (!ns_dir)
-        return;
-    if (irh_ns_list_load (ns_dir, &list, &err) != 0) {
-        irh_warn ("namespace secrets: %s", err ? err : ns_dir);
-        self->c.secrets_refused++;
+    uint8_t print [32];
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, sizeof print);
+    if (irh_ns_list_load (self->ns_dir, &list, &err) != 0) {
+        crypto_generichash_update (&state, (const uint8_t *) "!", 1);
+        crypto_generichash_final (&state, print, sizeof print);
+        if (memcmp (print, self->print, sizeof print) != 0)
+            irh_warn ("namespace secrets: %s", err ? err : self->ns_dir);
+        memcpy (self->print, print, sizeof print);
+        self->c.secrets_refused = 1;
         free (err);
-        return;
+        return false;
     }
+    size_t count = list.count < S_SECRETS_MAX ? list.count : S_SECRETS_MAX;
+    for (size_t i = 0; i < list.count; i++)
+        crypto_generichash_update (&state, (const uint8_t *) list.items [i].id,
+                                   strlen (list.items [i].id) + 1);
+    for (size_t i = 0; i < list.refused; i++)
+        crypto_generichash_update (&state, (const uint8_t *) list.errors [i],
+                                   strlen (list.errors [i]) + 1);
+    crypto_generichash_final (&state, print, sizeof print);
+    if (self->loaded && memcmp (print, self->print, sizeof print) == 0) {
+        irh_ns_list_free (&list);
+        return false;
+    }
+    memcpy (self->print, print, sizeof print);
     for (size_t i = 0; i < list.refused; i++)
         irh_warn ("namespace secret refused: %s", list.errors [i]);
-    self->c.secrets_refused += list.refused;
-    size_t count = list.count < S_SECRETS_MAX ? list.count : S_SECRETS_MAX;
-    if (count < list.count) {
+    if (count < list.count)
         irh_warn ("namespace secrets: %zu files, only the first %d used", list.count,
                   S_SECRETS_MAX);
-        self->c.secrets_refused += list.count - count;
-    }
-    self->secrets = (s_secret_t *) sodium_malloc (count ? count * sizeof (s_secret_t) : 1);
-    assert (self->secrets);
+    s_secret_t *secrets = (s_secret_t *) sodium_malloc (count ? count * sizeof (s_secret_t) : 1);
+    assert (secrets);
     for (size_t i = 0; i < count; i++) {
-        snprintf (self->secrets [i].name, sizeof self->secrets [i].name, "%s",
-                  list.items [i].token.name);
+        snprintf (secrets [i].name, sizeof secrets [i].name, "%s", list.items [i].token.name);
         irh_ns_keys_derive (list.items [i].token.secret, list.items [i].token.name,
-                            &self->secrets [i].keys);
+                            &secrets [i].keys);
     }
+    //  What each peer proved, carried over by namespace id.
+    for (s_peer_t *p = (s_peer_t *) zhashx_first (self->peers); p;
+         p = (s_peer_t *) zhashx_next (self->peers)) {
+        bool proved [S_SECRETS_MAX] = { false };
+        for (size_t j = 0; j < count; j++)
+            for (size_t i = 0; i < self->count; i++)
+                if (p->proved [i]
+                &&  strcmp (self->secrets [i].keys.id_hex, secrets [j].keys.id_hex) == 0)
+                    proved [j] = true;
+        memcpy (p->proved, proved, sizeof proved);
+        p->heard = false;               //  it must see our new list
+    }
+    if (self->secrets) {
+        sodium_memzero (self->secrets, self->count * sizeof (s_secret_t));
+        sodium_free (self->secrets);
+    }
+    self->secrets = secrets;
     self->count = count;
     self->c.secrets = count;
-    if (list.count || list.refused)
+    self->c.secrets_refused = list.refused + (list.count - count);
+    if (list.count || list.refused || self->loaded)
         irh_info ("namespace secrets: %zu loaded, %zu refused", list.count, list.refused);
+    self->loaded = true;
     irh_ns_list_free (&list);
+    return true;
 }
 
 //  The secret namespace ns names (by id or by name), or NULL; *by_name
@@ -222,6 +270,8 @@ s_on_resend (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop; (void) timer_id;
     gossip_ns_t *self = (gossip_ns_t *) arg;
+    if (self->count == 0)
+        return 0;                       //  nothing to prove
     size_t count = swim_size (self->swim);
     for (size_t i = 0; i < count; i++) {
         swim_member_t m;
@@ -229,6 +279,24 @@ s_on_resend (zloop_t *loop, int timer_id, void *arg)
             continue;
         s_peer_t *peer = s_peer (self, m.node->id, true);
         if (!peer->heard)
+            s_push (self, m.node->id, m.node->address, true);
+    }
+    return 0;
+}
+
+//  The secrets changed: every live member gets our new proofs (and
+//  answers with its own, which may now match).
+static int
+s_on_reload (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    gossip_ns_t *self = (gossip_ns_t *) arg;
+    if (!s_load (self))
+        return 0;
+    size_t count = swim_size (self->swim);
+    for (size_t i = 0; i < count; i++) {
+        swim_member_t m;
+        if (swim_member_at (self->swim, i, &m) == 0 && m.state == SWIM_ALIVE)
             s_push (self, m.node->id, m.node->address, true);
     }
     return 0;
@@ -249,8 +317,9 @@ gossip_ns_new (const char *ns_dir, const uint8_t *self_id)
     memcpy (self->self_id, self_id, 32);
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_peer_free);
-    self->timer = -1;
-    s_load (self, ns_dir);
+    self->timer = self->reload_timer = -1;
+    self->ns_dir = ns_dir ? strdup (ns_dir) : NULL;
+    s_load (self);
     return self;
 }
 
@@ -262,6 +331,9 @@ gossip_ns_destroy (gossip_ns_t **self_p)
     if (self) {
         if (self->loop && self->timer >= 0)
             zloop_timer_end (self->loop, self->timer);
+        if (self->loop && self->reload_timer >= 0)
+            zloop_timer_end (self->loop, self->reload_timer);
+        free (self->ns_dir);
         zhashx_destroy (&self->peers);
         if (self->secrets) {
             sodium_memzero (self->secrets, self->count * sizeof (s_secret_t));
@@ -282,10 +354,10 @@ gossip_ns_start (gossip_ns_t *self, gossip_xfer_t *xfer, swim_t *swim, zloop_t *
     self->loop = loop;
     self->joined = joined;
     self->joined_arg = arg;
-    //  Nothing to prove without a secret: a node that holds none never
-    //  sends proofs (it still answers an ask, with no tags).
-    if (self->count)
-        self->timer = zloop_timer (loop, S_RESEND_MS, 0, s_on_resend, self);
+    //  Nothing to prove without a secret: a node that holds none sends no
+    //  proofs (it still answers an ask, with no tags).
+    self->timer = zloop_timer (loop, S_RESEND_MS, 0, s_on_resend, self);
+    self->reload_timer = zloop_timer (loop, S_RELOAD_MS, 0, s_on_reload, self);
 }
 
 void

@@ -2,7 +2,7 @@
 
     A namespace without a secret travels under its name, and every live
     member of the cluster is a member of it. A namespace with a secret
-    (<home>/ns/, read at start) travels under its namespace id, its keys
+    (<home>/ns/, read at start and every few seconds) travels under its namespace id, its keys
     are blinded, every request naming it carries a proof that the asker
     holds the secret, and only peers that proved it are its members.
 
@@ -32,7 +32,8 @@ typedef struct _gossip_ns_t gossip_ns_t;
 typedef struct _gossip_xfer_t gossip_xfer_t;
 
 //  Loads the secrets of ns_dir (NULL or unreadable: none; each refused
-//  file is logged and counted). self_id is this node's node id.
+//  file is logged and counted), and again every few seconds once
+//  started. self_id is this node's node id. NULL if libsodium cannot start.
 gossip_ns_t *gossip_ns_new (const char *ns_dir, const uint8_t *self_id);
 void gossip_ns_destroy (gossip_ns_t **self_p);
 

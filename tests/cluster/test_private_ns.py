@@ -14,7 +14,12 @@ so C is a live member of the cluster like any other): A creates namespace
   asked under the id, the name or the default namespace is "not found",
   exactly as a key nobody holds, and counted; a digest want for the id
   gets no answer; a random proof, the A->B tag copied, and the B->A tag
-  replayed are counted and give no membership (still "not found").
+  replayed are counted and give no membership (still "not found");
+- B restarts: A forgets its proof while it is dead, it proves the
+  namespace again, and fetches A's next result.
+
+The daemons are not restarted after `ns create` / `ns join`: gossip reads
+<home>/ns again every few seconds.
 
 Every call is a fresh /usr/bin/python3 in the node's namespace (helpers of
 test_fetch.py); each function counts its runs in a file per node.
@@ -152,14 +157,8 @@ def test_secret_namespace_is_shared_among_members_only():
         # Bad input beside: a garbage token changes nothing.
         bad = cc.daemon.ctl("ns", "join", "irohds1:AAAA")
         assert bad.returncode != 0 and "damaged" in bad.stderr
-        # Gossip reads the secrets at start.
-        a.stop_daemon()
-        b.stop_daemon()
-        c.start_daemons(lan=True, nodes=[0, 1])
-        harness.wait_for(lambda: all(
-            {p["id"] for p in n.ctl_json(x, "peers") if p["state"] == "alive"}
-            >= set(ids) - {ids[i]} for i, x in enumerate(c.nodes)),
-            timeout=60, interval=0.3, what="every node alive everywhere again")
+        # The running daemons pick the new secrets up (gossip reads <home>/ns
+        # again every few seconds) and A and B prove them to each other.
         harness.wait_for(lambda: n.gossip(a)["ns_members"] >= 1
                          and n.gossip(b)["ns_members"] >= 1,
                          timeout=60, interval=0.3, what="A and B members of team at each other")
@@ -225,3 +224,20 @@ def test_secret_namespace_is_shared_among_members_only():
         assert after["ns_proofs_unmatched"] >= before["ns_proofs_unmatched"] + 1
         assert after["ns_members"] == 1                     # still only B
         assert after["serve_manifests"] == before["serve_manifests"]
+
+        # B restarts: it proves the namespace again, and A's next result
+        # reaches it (membership follows the member, not the process).
+        b.stop_daemon()
+        harness.wait_for(lambda: n.gossip(a)["ns_members"] == 0, timeout=60, interval=0.3,
+                         what="B's proof forgotten at A once B is dead")
+        c.start_daemons(lan=True, nodes=[1])
+        harness.wait_for(lambda: n.gossip(a)["ns_members"] == 1
+                         and n.gossip(b)["ns_members"] == 1,
+                         timeout=60, interval=0.3, what="A and B members again")
+        again = CALL.replace("confidential_analysis(7)", "confidential_analysis(8)")
+        assert n.python(a, again)["x"] == 8 and n.count(a, "work") == 2
+        n.wait_results(b, a, at_least=2, timeout=60)
+        on_b = n.python(b, again)
+        assert on_b["type"] == "Finding" and on_b["x"] == 8 and n.count(b, "work") == 0
+        assert on_b["info"]["hits_peer"] == 1
+        assert n.gossip(a)["ns_members"] == 1               # C never
