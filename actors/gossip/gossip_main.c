@@ -155,12 +155,14 @@ s_member_events (s_gossip_t *self)
         if (queued->alive == alive || !queued->alive) {
             if (!alive && self->xfer)
                 gossip_xfer_forget (self->xfer, queued->id);
+            //  Proofs first: on the same link they reach the peer before
+            //  our digests_want, so its answer includes what we proved.
+            if (self->ns)
+                gossip_ns_member_event (self->ns, queued->id, member.node->address, alive);
             if (self->digests)
                 gossip_digests_member (self->digests, &member, alive);
             if (self->fetch)
                 gossip_fetch_member (self->fetch, &member, alive);
-            if (self->ns)
-                gossip_ns_member_event (self->ns, queued->id, member.node->address, alive);
         }
         free (queued);
     }
@@ -735,8 +737,9 @@ main (int argc, char *argv [])
         gossip_digests_set_ns (self.digests, self.ns);
         gossip_serve_set_ns (self.serve, self.ns);
         gossip_fetch_set_ns (self.fetch, self.ns);
-        gossip_ns_start (self.ns, self.xfer, self.swim, self.loop, gossip_digests_ns_joined,
-                         self.digests);
+        if (self.ns)
+            gossip_ns_start (self.ns, self.xfer, self.swim, self.loop,
+                             gossip_digests_ns_joined, self.digests);
     }
     self.config = actor.config;         //  ours from here on
     actor.config = NULL;
