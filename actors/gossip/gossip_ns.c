@@ -23,9 +23,10 @@
     and a key derivation per namespace (microseconds each); nothing
     changes, and nothing is logged, unless the folder's content did.
 
-    Cost: one BLAKE2b per (tag, namespace) to match, and for unmatched tags
-    two per (namespace, known peer) to tell a replay from noise: a few
-    microseconds per proof message in a cluster of tens of nodes.
+    Cost: every pairwise tag of every known peer is indexed (two MACs per
+    namespace when a peer becomes alive, all of them again when the
+    secrets change); a received tag is one salted hash and one lookup,
+    whatever the number of namespaces and peers.
 */
 #include "gossip_ns.h"
 #include "gossip_data.h"
@@ -47,6 +48,13 @@ typedef struct {
     irh_ns_keys_t keys;
 } s_secret_t;
 
+//  A pairwise tag we know (gossip_ns_t.tags): what it proves.
+typedef struct {
+    uint8_t peer [32];
+    size_t secret;
+    bool incoming;                      //  peer -> us; else us -> peer
+} s_tagref_t;
+
 typedef struct {
     uint8_t id [32];
     bool heard;                         //  it sent us its proofs (maybe none)
@@ -58,6 +66,13 @@ struct _gossip_ns_t {
     s_secret_t *secrets;
     size_t count;
     zhashx_t *peers;                    //  hex id -> s_peer_t * (live members)
+    //  Every pairwise tag of every known peer, both ways, under a salted
+    //  hash of it: a received tag is matched, or told a replay, with one
+    //  lookup (no MAC per namespace and peer, which a hostile peer's 256
+    //  tags would make cost seconds), and no comparison an asker can time
+    //  runs on a real tag's bytes.
+    zhashx_t *tags;                     //  hex salted hash -> s_tagref_t *
+    uint8_t salt [32];
     gossip_xfer_t *xfer;
     swim_t *swim;
     zloop_t *loop;
@@ -75,6 +90,8 @@ struct _gossip_ns_t {
 
 //  ---------------------------------------------------------------------
 //  Secrets
+
+static void s_tags_peer (gossip_ns_t *self, const uint8_t *peer, bool add);
 
 //  Reads <home>/ns through the sandbox's read-only rule (at start and
 //  every S_RELOAD_MS, so a namespace created, joined or left while the
@@ -146,6 +163,10 @@ s_load (gossip_ns_t *self)
     }
     self->secrets = secrets;
     self->count = count;
+    zhashx_purge (self->tags);
+    for (s_peer_t *p = (s_peer_t *) zhashx_first (self->peers); p;
+         p = (s_peer_t *) zhashx_next (self->peers))
+        s_tags_peer (self, p->id, true);
     self->c.secrets = count;
     self->c.secrets_refused = list.refused + (list.count - count);
     if (list.count || list.refused || self->loaded)
@@ -195,6 +216,48 @@ s_tag_is (const s_secret_t *secret, const uint8_t *from, const uint8_t *to,
     return sodium_memcmp (expected, tag, 32) == 0;
 }
 
+static void
+s_tag_key (gossip_ns_t *self, const uint8_t *tag, char *key)
+{
+    uint8_t hash [32];
+    crypto_generichash (hash, sizeof hash, tag, 32, self->salt, sizeof self->salt);
+    irh_hash_hex (hash, key);
+}
+
+//  Index (add) or forget the tags of peer, both ways, in every namespace.
+static void
+s_tags_peer (gossip_ns_t *self, const uint8_t *peer, bool add)
+{
+    for (size_t i = 0; i < self->count; i++)
+        for (int incoming = 0; incoming < 2; incoming++) {
+            uint8_t tag [32];
+            char key [65];
+            if (incoming)
+                s_tag (&self->secrets [i], peer, self->self_id, tag);
+            else
+                s_tag (&self->secrets [i], self->self_id, peer, tag);
+            s_tag_key (self, tag, key);
+            if (!add) {
+                zhashx_delete (self->tags, key);
+                continue;
+            }
+            s_tagref_t *ref = (s_tagref_t *) zmalloc (sizeof (s_tagref_t));
+            assert (ref);
+            memcpy (ref->peer, peer, 32);
+            ref->secret = i;
+            ref->incoming = incoming;
+            if (zhashx_insert (self->tags, key, ref) != 0)
+                free (ref);             //  indexed already
+        }
+}
+
+static void
+s_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
 static s_peer_t *
 s_peer (gossip_ns_t *self, const uint8_t *id, bool create)
 {
@@ -206,15 +269,9 @@ s_peer (gossip_ns_t *self, const uint8_t *id, bool create)
         assert (peer);
         memcpy (peer->id, id, 32);
         zhashx_insert (self->peers, key, peer);
+        s_tags_peer (self, id, true);
     }
     return peer;
-}
-
-static void
-s_peer_free (void **item)
-{
-    free (*item);
-    *item = NULL;
 }
 
 //  ---------------------------------------------------------------------
@@ -245,24 +302,6 @@ s_push (gossip_ns_t *self, const uint8_t *peer, const char *address, bool ask)
         self->c.proofs_out++;
         gossip_xfer_push (self->xfer, peer, address, &frame);
     }
-}
-
-//  A tag that proves nothing from this sender: a valid tag of another
-//  pair we know (copied from another link, or one of ours reflected)?
-static bool
-s_replayed (gossip_ns_t *self, const uint8_t *from, const uint8_t *tag)
-{
-    for (size_t i = 0; i < self->count; i++) {
-        const s_secret_t *secret = &self->secrets [i];
-        if (s_tag_is (secret, self->self_id, from, tag))
-            return true;                //  ours to it, reflected
-        for (s_peer_t *p = (s_peer_t *) zhashx_first (self->peers); p;
-             p = (s_peer_t *) zhashx_next (self->peers))
-            if (s_tag_is (secret, p->id, self->self_id, tag)
-            ||  s_tag_is (secret, self->self_id, p->id, tag))
-                return true;
-    }
-    return false;
 }
 
 static int
@@ -316,7 +355,10 @@ gossip_ns_new (const char *ns_dir, const uint8_t *self_id)
     assert (self);
     memcpy (self->self_id, self_id, 32);
     self->peers = zhashx_new ();
-    zhashx_set_destructor (self->peers, s_peer_free);
+    zhashx_set_destructor (self->peers, s_free);
+    self->tags = zhashx_new ();
+    zhashx_set_destructor (self->tags, s_free);
+    randombytes_buf (self->salt, sizeof self->salt);
     self->timer = self->reload_timer = -1;
     self->ns_dir = ns_dir ? strdup (ns_dir) : NULL;
     s_load (self);
@@ -335,6 +377,7 @@ gossip_ns_destroy (gossip_ns_t **self_p)
             zloop_timer_end (self->loop, self->reload_timer);
         free (self->ns_dir);
         zhashx_destroy (&self->peers);
+        zhashx_destroy (&self->tags);
         if (self->secrets) {
             sodium_memzero (self->secrets, self->count * sizeof (s_secret_t));
             sodium_free (self->secrets);
@@ -369,6 +412,8 @@ gossip_ns_member_event (gossip_ns_t *self, const uint8_t *peer, const char *addr
         //  Dead: its proofs go; back alive, it proves again.
         char key [65];
         irh_hash_hex (peer, key);
+        if (zhashx_lookup (self->peers, key))
+            s_tags_peer (self, peer, false);
         zhashx_delete (self->peers, key);
         return;
     }
@@ -394,11 +439,16 @@ gossip_ns_proof_in (gossip_ns_t *self, const uint8_t *from, const uint8_t *data,
     *ask = (msg.flags & 1) != 0;
     for (size_t t = 0; t < msg.tags_size / GOSSIP_NS_AUTH; t++) {
         const uint8_t *tag = msg.tags + t * GOSSIP_NS_AUTH;
-        bool matched = false;
-        for (size_t i = 0; i < self->count && !matched; i++) {
-            if (!s_tag_is (&self->secrets [i], from, self->self_id, tag))
-                continue;
-            matched = true;
+        char key [65];
+        s_tag_key (self, tag, key);
+        s_tagref_t *ref = (s_tagref_t *) zhashx_lookup (self->tags, key);
+        if (!ref)
+            self->c.unmatched++;        //  noise, or a namespace we do not hold
+        else
+        if (!ref->incoming || memcmp (ref->peer, from, 32) != 0)
+            self->c.bad_proofs++;       //  another pair's: copied, replayed or reflected
+        else {
+            size_t i = ref->secret;
             if (!peer->proved [i]) {
                 peer->proved [i] = true;
                 char who [13];
@@ -408,12 +458,6 @@ gossip_ns_proof_in (gossip_ns_t *self, const uint8_t *from, const uint8_t *data,
                 if (self->joined)
                     self->joined (self->joined_arg, from, self->secrets [i].keys.id_hex);
             }
-        }
-        if (!matched) {
-            if (s_replayed (self, from, tag))
-                self->c.bad_proofs++;
-            else
-                self->c.unmatched++;
         }
     }
     return 0;
