@@ -145,7 +145,7 @@ class Memo:
                  local_only=False, refresh=False, mem_only=False, ignore=(), ttl=None,
                  verbose=0, fetch_timeout=None, progress=None):
         self.fn = fn
-        self.ns = ns or ""
+        self.ns_name = ns or ""     # as the user wrote it; part of every key
         self.version = version
         self.cost = cost
         self.min_seconds = min_seconds
@@ -182,8 +182,8 @@ class Memo:
         # framing precomputed and a fast path for plain positional calls.
         k = self._keyer
         if k is None:
-            k = keys().call_keyer(self.identity(), self.ns, self.version, self.ignore)
-            secret = _nssecret.lookup(self.ns)
+            k = keys().call_keyer(self.identity(), self.ns_name, self.version, self.ignore)
+            secret = _nssecret.lookup(self.ns_name)
             if secret is not None:
                 # A namespace with a secret: the key is blinded before
                 # anything stores or sends it (_nssecret).
@@ -193,10 +193,11 @@ class Memo:
         return k(args, kwargs)
 
     @property
-    def store_ns(self):
-        """The namespace the store and the peers know this function's
-        results by: the name, or the id of a namespace with a secret."""
-        return _nssecret.store_ns(self.ns)
+    def ns(self):
+        """The namespace the store, gossip and claims know this function's
+        results by: the name, or the id of a namespace with a secret
+        (_nssecret; ValueError when its secret files cannot be read)."""
+        return _nssecret.store_ns(self.ns_name)
 
     # ---- the slow path (everything but a fast-map hit) ----
 
@@ -495,7 +496,7 @@ class Memo:
         c = self.cost
         cost = (int(c.flops), int(c.mem_bytes), int(c.peak_mem),
                 int(c.result_bytes)) if c is not None else (0, 0, 0, 0)
-        return _lookup.start(key, self.store_ns, self.name, cost, int(self.last_wall * 1e6),
+        return _lookup.start(key, self.ns, self.name, cost, int(self.last_wall * 1e6),
                              self._fetch_timeout())
 
     def _fetch_timeout(self):
@@ -597,7 +598,7 @@ class Memo:
     def _put(self, key, value, measured, plan, scratch):
         """((value, size), keep_scratch)."""
         wall, cpu, rss = measured
-        fields = dict(key=key, codec=_codec.CODEC, fn=self.name[:1024], ns=self.store_ns,
+        fields = dict(key=key, codec=_codec.CODEC, fn=self.name[:1024], ns=self.ns,
                       wall_us=int(wall * 1e6), cpu_us=int(cpu * 1e6), rss_growth=rss,
                       origin=ZERO32, flags=FLAG_LOCAL_ONLY if self.local_only else 0)
         if self.ttl:
