@@ -16,7 +16,8 @@ so C is a live member of the cluster like any other): A creates namespace
   gets no answer; a random proof, the A->B tag copied, and the B->A tag
   replayed are counted and give no membership (still "not found");
 - B restarts: A forgets its proof while it is dead, it proves the
-  namespace again, and fetches A's next result.
+  namespace again, and fetches A's next result; then B leaves the
+  namespace and its running gossip drops it.
 
 The daemons are not restarted after `ns create` / `ns join`: gossip reads
 <home>/ns again every few seconds.
@@ -241,3 +242,10 @@ def test_secret_namespace_is_shared_among_members_only():
         assert on_b["type"] == "Finding" and on_b["x"] == 8 and n.count(b, "work") == 0
         assert on_b["info"]["hits_peer"] == 1
         assert n.gossip(a)["ns_members"] == 1               # C never
+
+        # B leaves: its running gossip drops the namespace within seconds.
+        left = n.ctl_json(b, "ns", "leave", "team")
+        assert left["left"] == "team"
+        harness.wait_for(lambda: n.gossip(b)["ns_secrets"] == 0, timeout=30, interval=0.3,
+                         what="B's gossip without the secret")
+        assert n.gossip(b)["ns_members"] == 0
