@@ -113,6 +113,9 @@ void gossip_digests_message (gossip_digests_t *self, const uint8_t *from, zframe
 //  into ids, returns how many. No I/O, no allocation: the local-miss path.
 size_t gossip_digests_candidates (gossip_digests_t *self, const char *ns, const uint8_t *key,
                                   uint8_t (*ids) [SWIM_ID_SIZE], size_t max);
+//  Results of our namespaces without a secret (the counts of the store's
+//  last digest_list): false before the first list.
+bool gossip_digests_public_results (gossip_digests_t *self, uint64_t *count);
 //  Results peer holds by its digests (estimated from the bits set), for
 //  `peers`; 0 when we hold none of its digests.
 uint64_t gossip_digests_results (gossip_digests_t *self, const uint8_t *peer);

@@ -92,6 +92,8 @@ struct _gossip_digests_t {
     gossip_ns_t *ns;                    //  NULL: every namespace public
     int poll_timer, sync_timer;
     bool listing;                       //  our digest_list in flight
+    bool listed;                        //  a digest_list came back
+    uint64_t public_results;            //  its counts of namespaces without a secret
     zhashx_t *ours;                     //  ns -> s_ours_t *
     zhashx_t *peers;                    //  hex id -> s_peer_t *
     zhashx_t *views;                    //  ns -> s_view_t *
@@ -404,8 +406,12 @@ s_on_list (void *arg, int rc, zmsg_t *body, const char *code)
     for (s_ours_t *o = (s_ours_t *) zhashx_first (self->ours); o;
          o = (s_ours_t *) zhashx_next (self->ours))
         o->listed = false;
+    uint64_t public_results = 0;
     for (size_t row = 0; row < irh_table_rows (table); row++) {
         const char *ns = irh_table_get (table, row, "ns");
+        const char *count = irh_table_get (table, row, "count");
+        if (ns && count && !(self->ns && gossip_ns_secret (self->ns, ns)))
+            public_results += strtoull (count, NULL, 10);
         const char *seed = irh_table_get (table, row, "seed");
         const char *epoch = irh_table_get (table, row, "epoch");
         if (!ns || !seed || !epoch || strlen (ns) > 255)
@@ -424,6 +430,8 @@ s_on_list (void *arg, int rc, zmsg_t *body, const char *code)
         s_push_if_changed (self, ours);
     }
     irh_table_destroy (&table);
+    self->public_results = public_results;
+    self->listed = true;
     //  Namespaces the store no longer lists (every result evicted).
     zlist_t *gone = zlist_new ();
     for (s_ours_t *o = (s_ours_t *) zhashx_first (self->ours); o;
@@ -743,6 +751,14 @@ gossip_digests_candidates (gossip_digests_t *self, const char *ns, const uint8_t
             memcpy (ids [found++], id, SWIM_ID_SIZE);
     }
     return found;
+}
+
+bool
+gossip_digests_public_results (gossip_digests_t *self, uint64_t *count)
+{
+    assert (self && count);
+    *count = self->public_results;
+    return self->listed;
 }
 
 uint64_t

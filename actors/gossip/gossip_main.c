@@ -235,6 +235,13 @@ s_heartbeat (s_gossip_t *self)
             hb.gpu_mem_free = free_now;
     }
     hb.results = self->store_entries;
+    //  Holding namespaces with a secret, every member is told only the
+    //  results of public ones, so a non-member cannot watch secret ones
+    //  come and go (0 until the first digest list).
+    uint64_t shown = 0;
+    if (self->ns && gossip_ns_count (self->ns) > 0)
+        hb.results = self->digests && gossip_digests_public_results (self->digests, &shown)
+                   ? shown : 0;
     hb.status = self->store_claims ? SWIM_STATUS_BUSY : SWIM_STATUS_IDLE;
     self->self_node.hb = hb;
 
@@ -429,6 +436,7 @@ s_stats_table (s_gossip_t *self)
         { "awareness", s->awareness },
         { "bad_requests", self->bad_requests },
         { "joins_skipped", self->joins_skipped },
+        { "heartbeat_results", self->self_node.hb.results },
         { "key_port", (uint64_t) gossip_tofu_port (self->tofu) },
         { "known_nodes", gossip_tofu_pins (self->tofu) },
         { "key_answers", t->key_answers },

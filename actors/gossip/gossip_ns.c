@@ -489,6 +489,12 @@ gossip_ns_message (gossip_ns_t *self, const uint8_t *from, zframe_t *route, zfra
     }
 }
 
+size_t
+gossip_ns_count (gossip_ns_t *self)
+{
+    return self->count;
+}
+
 bool
 gossip_ns_secret (gossip_ns_t *self, const char *ns)
 {

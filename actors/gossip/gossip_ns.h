@@ -60,6 +60,9 @@ void gossip_ns_message (gossip_ns_t *self, const uint8_t *from, zframe_t *route,
 //  ns.<name>.producers): a secret namespace's name for its id, else ns.
 const char *gossip_ns_name (gossip_ns_t *self, const char *ns);
 
+//  Namespaces with a secret held here.
+size_t gossip_ns_count (gossip_ns_t *self);
+
 //  True if ns (a local name) has a secret here.
 bool gossip_ns_secret (gossip_ns_t *self, const char *ns);
 
