@@ -77,7 +77,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             carried |= memcmp (msg.tags + i, tag, 32) == 0;
     assert (rc == 0 || !ask);
     assert (gossip_ns_member (s_self, s_id_hex, from) == carried);
-    assert (gossip_ns_member (s_self, "team", from) == carried);
+    assert (gossip_ns_member (s_self, "team", from));          //  a name: public
     //  Forget it again: the next input starts from "not a member".
     gossip_ns_member_event (s_self, from, NULL, false);
     if (who == 2)

@@ -479,7 +479,8 @@ s_producer_listed (gossip_fetch_t *fetch, const char *ns, const uint8_t *produce
     char name [300];
     //  A namespace with a secret is configured under its name (locally its
     //  results are under its id).
-    snprintf (name, sizeof name, "ns.%s.producers", fetch->ns ? gossip_ns_name (fetch->ns, ns) : ns);
+    snprintf (name, sizeof name, "ns.%s.producers",
+              fetch->ns ? gossip_ns_name (fetch->ns, ns) : ns);
     size_t count = irh_config_list_size (fetch->config, name);
     for (size_t i = 0; i < count; i++) {
         uint8_t key [IRH_KEY_BYTES];

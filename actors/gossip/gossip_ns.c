@@ -84,7 +84,7 @@ struct _gossip_ns_t {
     void *joined_arg;
     struct {
         uint64_t secrets, secrets_refused, refused, bad_proofs, unmatched;
-        uint64_t proofs_in, proofs_out;
+        uint64_t proofs_in, proofs_out, early;
     } c;
 };
 
@@ -138,7 +138,8 @@ s_load (gossip_ns_t *self)
     if (count < list.count)
         irh_warn ("namespace secrets: %zu files, only the first %d used", list.count,
                   S_SECRETS_MAX);
-    s_secret_t *secrets = (s_secret_t *) sodium_malloc (count ? count * sizeof (s_secret_t) : 1);
+    s_secret_t *secrets =
+        (s_secret_t *) sodium_malloc (count ? count * sizeof (s_secret_t) : 1);
     assert (secrets);
     for (size_t i = 0; i < count; i++) {
         snprintf (secrets [i].name, sizeof secrets [i].name, "%s", list.items [i].token.name);
@@ -471,7 +472,7 @@ gossip_ns_message (gossip_ns_t *self, const uint8_t *from, zframe_t *route, zfra
     swim_member_t member;
     if (!self->swim || swim_member_find (self->swim, from, &member) != 0
     ||  member.state != SWIM_ALIVE) {
-        self->c.bad_proofs++;           //  only from live members (they join first)
+        self->c.early++;                //  not (yet) alive here: asked when it is
         return;
     }
     bool ask = false;
@@ -508,28 +509,36 @@ gossip_ns_name (gossip_ns_t *self, const char *ns)
     return secret ? secret->name : ns;
 }
 
+//  The secret namespace whose id is ns, or NULL: a secret namespace's
+//  name, spelled out, is a public namespace as far as the wire goes (see
+//  gossip_ns_visible for the one exception).
+static s_secret_t *
+s_find_id (gossip_ns_t *self, const char *ns)
+{
+    bool by_name = false;
+    s_secret_t *secret = s_find (self, ns, &by_name);
+    return by_name ? NULL : secret;
+}
+
 void
 gossip_ns_wire (gossip_ns_t *self, const char *ns, char *wire)
 {
-    s_secret_t *secret = s_find (self, ns, NULL);
-    snprintf (wire, GOSSIP_NS_WIRE_MAX, "%s", secret ? secret->keys.id_hex : ns);
+    (void) self;
+    snprintf (wire, GOSSIP_NS_WIRE_MAX, "%s", ns);     //  the id is the local name too
 }
 
 void
 gossip_ns_key_out (gossip_ns_t *self, const char *ns, const uint8_t *key, uint8_t *wire_key)
 {
-    bool by_name = false;
-    s_secret_t *secret = s_find (self, ns, &by_name);
-    if (secret && by_name)
-        irh_ns_blind (&secret->keys, key, wire_key);
-    else
-        memmove (wire_key, key, 32);    //  public, or stored blinded already
+    (void) self;
+    (void) ns;
+    memmove (wire_key, key, 32);        //  the client stored it blinded already
 }
 
 size_t
 gossip_ns_proof (gossip_ns_t *self, const char *ns, const uint8_t *peer, uint8_t *auth)
 {
-    s_secret_t *secret = s_find (self, ns, NULL);
+    s_secret_t *secret = s_find_id (self, ns);
     if (!secret)
         return 0;
     s_tag (secret, self->self_id, peer, auth);
@@ -544,8 +553,10 @@ gossip_ns_accept (gossip_ns_t *self, const char *wire, const uint8_t *peer,
         self->c.refused++;
         return -1;
     }
-    bool by_name = false;
-    s_secret_t *secret = s_find (self, wire, &by_name);
+    //  A name, even one of our secret namespaces' names, is a public
+    //  namespace: answering it differently would tell anyone which names
+    //  we hold secrets of.
+    s_secret_t *secret = s_find_id (self, wire);
     if (!secret) {
         if (auth_size != 0) {
             self->c.refused++;          //  a proof for a namespace we do not hold
@@ -554,12 +565,10 @@ gossip_ns_accept (gossip_ns_t *self, const char *wire, const uint8_t *peer,
         snprintf (ns, GOSSIP_NS_WIRE_MAX, "%s", wire);
         return 0;
     }
-    //  A secret namespace's name never travels: whoever sends it in clear
-    //  does not hold the secret (members send the id).
     size_t index = (size_t) (secret - self->secrets);
-    s_peer_t *p = by_name ? NULL : s_peer (self, peer, false);
+    s_peer_t *p = s_peer (self, peer, false);
     bool ok = p && p->proved [index];
-    if (!by_name && !ok && auth_size == GOSSIP_NS_AUTH
+    if (!ok && auth_size == GOSSIP_NS_AUTH
     &&  s_tag_is (secret, peer, self->self_id, auth)) {
         ok = true;                      //  proved with the request itself
         s_peer (self, peer, true)->proved [index] = true;
@@ -575,7 +584,7 @@ gossip_ns_accept (gossip_ns_t *self, const char *wire, const uint8_t *peer,
 bool
 gossip_ns_member (gossip_ns_t *self, const char *ns, const uint8_t *node)
 {
-    s_secret_t *secret = s_find (self, ns, NULL);
+    s_secret_t *secret = s_find_id (self, ns);
     if (!secret || memcmp (node, self->self_id, 32) == 0)
         return true;
     s_peer_t *peer = s_peer (self, node, false);
@@ -629,7 +638,7 @@ gossip_ns_manifest_check (gossip_ns_t *self, const char *ns, const uint8_t *key,
                           const uint8_t *record, size_t size, const uint8_t *tag,
                           size_t tag_size)
 {
-    s_secret_t *secret = s_find (self, ns, NULL);
+    s_secret_t *secret = s_find_id (self, ns);
     if (!secret)
         return tag_size == 0 ? 0 : -1;
     if (tag_size != GOSSIP_NS_AUTH)
@@ -653,6 +662,7 @@ gossip_ns_stats (gossip_ns_t *self, irh_table_t *table)
         { "ns_members", members },
         { "ns_proofs_in", self->c.proofs_in },
         { "ns_proofs_out", self->c.proofs_out },
+        { "ns_proofs_early", self->c.early },
         { "ns_bad_proofs", self->c.bad_proofs },
         { "ns_proofs_unmatched", self->c.unmatched },
         { "ns_refused", self->c.refused },

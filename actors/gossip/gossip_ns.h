@@ -13,8 +13,11 @@
     Local spelling: the Python client stores a secret namespace's results
     under its id (64 hex) with keys already blinded, so inside the node
     (store, digests, claims from the client) its ns is the id, which is
-    also its wire name. Every call here takes either spelling; the name
-    is what the user's config uses (gossip_ns_name).
+    also its wire name. A secret namespace's name spelled out is, on the
+    wire, a public namespace like any other (treating it differently
+    would tell anyone which names we hold secrets of); only our own
+    results stored under it are never published (gossip_ns_visible). The
+    name is what the user's config uses (gossip_ns_name).
 */
 #ifndef GOSSIP_NS_H_INCLUDED
 #define GOSSIP_NS_H_INCLUDED
@@ -63,19 +66,20 @@ const char *gossip_ns_name (gossip_ns_t *self, const char *ns);
 //  Namespaces with a secret held here.
 size_t gossip_ns_count (gossip_ns_t *self);
 
-//  True if ns (a local name) has a secret here.
+//  True if ns is the id or the name of a namespace with a secret here
+//  (what is stored under either is never counted or shown as public).
 bool gossip_ns_secret (gossip_ns_t *self, const char *ns);
 
 //  The wire name of local namespace ns into wire (GOSSIP_NS_WIRE_MAX).
 void gossip_ns_wire (gossip_ns_t *self, const char *ns, char *wire);
 
-//  The key as the wire carries it in ns (blinded when ns has a secret,
-//  else copied).
+//  The key as the wire carries it in ns: as it is (the client blinded
+//  the keys of a namespace with a secret before storing them).
 void gossip_ns_key_out (gossip_ns_t *self, const char *ns, const uint8_t *key,
                         uint8_t *wire_key);
 
-//  The proof for a request in ns sent to peer: its size (0 for a public
-//  namespace), written to auth (GOSSIP_NS_AUTH bytes).
+//  The proof for a request in ns (an id) sent to peer: its size (0 for a
+//  public namespace), written to auth (GOSSIP_NS_AUTH bytes).
 size_t gossip_ns_proof (gossip_ns_t *self, const char *ns, const uint8_t *peer,
                         uint8_t *auth);
 

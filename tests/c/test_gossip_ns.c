@@ -86,11 +86,12 @@ main (void)
     irh_hash_hex (id, hex);
     assert (strcmp (hex, S_ID) == 0);
 
-    //  Wire names and blinding: the id for either spelling; a key named by
-    //  the name is blinded (vector), one under the id is already blinded.
+    //  Wire names: the id is the local and the wire name; a name, even a
+    //  secret namespace's, is a public namespace on the wire. Keys travel
+    //  as stored (the client blinded them: vector).
     char wire [GOSSIP_NS_WIRE_MAX];
     gossip_ns_wire (a, "team", wire);
-    assert (strcmp (wire, S_ID) == 0);
+    assert (strcmp (wire, "team") == 0);
     gossip_ns_wire (a, S_ID, wire);
     assert (strcmp (wire, S_ID) == 0);
     gossip_ns_wire (a, "public", wire);
@@ -100,9 +101,12 @@ main (void)
     assert (strcmp (gossip_ns_name (a, S_ID), "team") == 0);
     uint8_t key [32], out [32];
     memset (key, 0x42, 32);
-    gossip_ns_key_out (a, "team", key, out);
+    irh_ns_keys_t keys;
+    irh_ns_keys_derive (token.secret, "team", &keys);
+    irh_ns_blind (&keys, key, out);
     irh_hash_hex (out, hex);
     assert (strcmp (hex, S_BLIND) == 0);
+    irh_ns_keys_wipe (&keys);
     gossip_ns_key_out (a, S_ID, key, out);
     assert (memcmp (out, key, 32) == 0);
 
@@ -112,19 +116,23 @@ main (void)
     irh_hash_hex (tag, hex);
     assert (strcmp (hex, S_PROOF) == 0);
     assert (gossip_ns_proof (a, "public", b_id, tag) == 0);
+    assert (gossip_ns_proof (a, "team", b_id, tag) == 0);
+    assert (gossip_ns_proof (a, S_ID, b_id, tag) == GOSSIP_NS_AUTH);
 
     //  Before any proof: public namespaces are everyone's, the secret one
-    //  no one's; its name is never visible (results under it are not
-    //  blinded), requests naming it are refused and counted.
+    //  no one's. Its name is a public namespace on the wire (accepted like
+    //  any name), but what this node stored under it (not blinded) is
+    //  never visible. Requests for the id are refused and counted.
     char ns [GOSSIP_NS_WIRE_MAX];
     assert (gossip_ns_visible (a, "public", c_id) && gossip_ns_member (a, "public", c_id));
     assert (!gossip_ns_visible (a, S_ID, b_id) && !gossip_ns_member (a, S_ID, b_id));
     assert (gossip_ns_member (a, S_ID, a_id));
     assert (gossip_ns_accept (a, "public", c_id, NULL, 0, ns) == 0 && strcmp (ns, "public") == 0);
     assert (gossip_ns_accept (a, S_ID, b_id, NULL, 0, ns) == -1);
-    assert (gossip_ns_accept (a, "team", b_id, NULL, 0, ns) == -1);
+    assert (gossip_ns_accept (a, "team", c_id, NULL, 0, ns) == 0 && strcmp (ns, "team") == 0);
+    assert (gossip_ns_member (a, "team", c_id) && !gossip_ns_visible (a, "team", c_id));
     assert (gossip_ns_accept (a, "public", c_id, tag, 32, ns) == -1);
-    assert (s_stat (a, "ns_refused") == 3);
+    assert (s_stat (a, "ns_refused") == 2);
 
     //  B proves it to A: B's tag for A, on B's link.
     gossip_ns_member_event (a, b_id, NULL, true);
@@ -148,7 +156,7 @@ main (void)
     //  The real one, among noise.
     memcpy (noise + 32, b_to_a, 32);
     assert (s_proof_in (a, b_id, noise, 64) == 0);
-    assert (gossip_ns_member (a, S_ID, b_id) && gossip_ns_member (a, "team", b_id));
+    assert (gossip_ns_member (a, S_ID, b_id));
     assert (gossip_ns_visible (a, S_ID, b_id) && !gossip_ns_visible (a, "team", b_id));
     assert (!gossip_ns_member (a, S_ID, c_id));
     assert (s_stat (a, "ns_members") == 1);
