@@ -3,7 +3,8 @@
 so C is a live member of the cluster like any other): A creates namespace
 "team", B joins it with the token, C has no token.
 
-- A computes `@irohds.memo(ns="team")` results; B gets them (fetched,
+- A computes `@irohds.memo(ns="team")` results; B gets them (fetched, a
+  small one with its manifest and a 3 MiB one read from A's blob,
   counted, value right) and loads them trusted: the result is an instance
   of a class of the shared module, which the restricted unpickler for
   peers' results refuses;
@@ -12,7 +13,9 @@ so C is a live member of the cluster like any other): A creates namespace
   function's name as A sent it;
 - a real process with C's identity on A's data socket: A's blinded key
   asked under the id, the name or the default namespace is "not found",
-  exactly as a key nobody holds, and counted; a digest want for the id
+  exactly as a key nobody holds, and counted; so is a read of the 3 MiB
+  result's blob (C learnt its hash from nowhere: the test hands it over);
+  a digest want for the id
   gets no answer; a random proof, the A->B tag copied, and the B->A tag
   replayed are counted and give no membership (still "not found");
 - B restarts: A forgets its proof while it is dead, it proves the
@@ -68,7 +71,24 @@ class Finding:
 def confidential_analysis(x):
     count("work")
     return Finding(x)
+
+
+@irohds.memo(ns="team", min_seconds=0, cost=COSTLY)
+def confidential_table(n):
+    count("table")
+    return bytes(range(256)) * (n // 256)
 '''
+
+BIG = """
+import hashlib
+import privmod
+v = privmod.confidential_table(3 << 20)
+key = bytes.fromhex(privmod.confidential_table.key(3 << 20))
+found = _localstore.get().lookup(key)
+print(json.dumps({"size": len(v), "digest": hashlib.sha256(v).hexdigest(),
+                  "blob": found.manifest["blob"].hex(),
+                  "info": privmod.confidential_table.cache_info()._asdict()}))
+"""
 
 CALL = """
 import privmod
@@ -84,7 +104,7 @@ print(json.dumps({"type": type(v).__name__, "x": v.x, "squares": v.squares,
 # A's data socket that lies (it has no secret).
 PROBE = r"""
 import json, os, struct, sys, zmq, zmq.utils.z85
-server, addr, cert, ns_id, key, absent, tags = sys.argv[1:8]
+server, addr, cert, ns_id, key, absent, tags, blob = sys.argv[1:9]
 pub = sec = None
 for line in open(cert):
     line = line.strip()
@@ -109,6 +129,16 @@ def manifest(req, k, space):
             break
     assert m[0] == 145 and struct.unpack('>I', m[1:5])[0] == req
     return {'status': m[37], 'rest': m[38:].hex()}
+def read(req):
+    s.send(bytes([146]) + struct.pack('>I', req) + bytes.fromhex(blob) + bytes([0])
+           + struct.pack('>QI', 0, 16384))
+    while True:
+        assert s.poll(15000), 'no read answer'
+        m = s.recv()
+        if m[0] != 151:
+            break
+    assert m[0] == 147 and struct.unpack('>I', m[1:5])[0] == req
+    return m[38]
 def proof(tag_hex):
     t = bytes.fromhex(tag_hex)
     s.send(bytes([151, 1]) + struct.pack('>I', len(t)) + t)
@@ -117,11 +147,13 @@ out['id'] = manifest(1, key, ns_id)
 out['name'] = manifest(2, key, 'team')
 out['default'] = manifest(3, key, '')
 out['absent'] = manifest(4, absent, ns_id)
+out['read'] = read(6)
 s.send(bytes([143]) + string(ns_id) + struct.pack('>QQ', 0, 0))
 out['digest_answer'] = bool(s.poll(3000))
 for t in tags.split(','):
     proof(t)
 out['after'] = manifest(5, key, ns_id)
+out['read_after'] = read(7)
 print(json.dumps(out))
 """
 
@@ -185,6 +217,14 @@ def test_secret_namespace_is_shared_among_members_only():
         assert after["fetched"] == before["fetched"] + 1
         assert on_b["key"] == key
 
+        # A result of 3 MiB: B reads its blob from A (a member granted by
+        # the manifest answer).
+        big_a = n.python(a, BIG)
+        n.wait_results(b, a, at_least=2, timeout=60)
+        big_b = n.python(b, BIG)
+        assert big_b["digest"] == big_a["digest"] and big_b["size"] == 3 << 20
+        assert big_b["info"]["hits_peer"] == 1 and n.count(b, "table") == 0
+
         # C, no token: computes, and holds nothing of A's namespace.
         on_c = n.python(cc, CALL)
         assert on_c["type"] == "Finding" and n.count(cc, "work") == 1
@@ -210,7 +250,7 @@ def test_secret_namespace_is_shared_among_members_only():
         before = n.gossip(a)
         endpoint = "tcp://%s:%d" % (a.addr, GOSSIP_PORT + 2)
         proc = cc.run([PYTHON, "-c", PROBE, ids[0], endpoint, certs[0], ns_id, key, absent,
-                       ",".join(tags)], env=cc.daemon.env(), timeout=120)
+                       ",".join(tags), big_a["blob"]], env=cc.daemon.env(), timeout=120)
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         after = n.gossip(a)
@@ -220,7 +260,8 @@ def test_secret_namespace_is_shared_among_members_only():
             assert out[asked] == out["absent"], asked       # exactly "not found"
         assert out["absent"]["status"] == 1
         assert out["digest_answer"] is False
-        assert after["ns_refused"] >= before["ns_refused"] + 5
+        assert out["read"] == 1 and out["read_after"] == 1  # A's blob: "not found" to C
+        assert after["ns_refused"] >= before["ns_refused"] + 7
         assert after["ns_bad_proofs"] >= before["ns_bad_proofs"] + 2     # copied, replayed
         assert after["ns_proofs_unmatched"] >= before["ns_proofs_unmatched"] + 1
         assert after["ns_members"] == 1                     # still only B
@@ -237,7 +278,7 @@ def test_secret_namespace_is_shared_among_members_only():
                          timeout=60, interval=0.3, what="A and B members again")
         again = CALL.replace("confidential_analysis(7)", "confidential_analysis(8)")
         assert n.python(a, again)["x"] == 8 and n.count(a, "work") == 2
-        n.wait_results(b, a, at_least=2, timeout=60)
+        n.wait_results(b, a, at_least=3, timeout=60)
         on_b = n.python(b, again)
         assert on_b["type"] == "Finding" and on_b["x"] == 8 and n.count(b, "work") == 0
         assert on_b["info"]["hits_peer"] == 1
@@ -245,7 +286,7 @@ def test_secret_namespace_is_shared_among_members_only():
 
         # What A tells every member about itself counts no secret result
         # (it holds two), and C's view of A shows none.
-        assert n.store(a)["entries"] >= 2
+        assert n.store(a)["entries"] >= 3
         assert n.gossip(a)["heartbeat_results"] == 0
         a_at_c = [p for p in n.ctl_json(cc, "peers") if p["id"] == ids[0]]
         assert a_at_c and a_at_c[0]["results"] == 0
