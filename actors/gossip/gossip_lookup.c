@@ -648,6 +648,13 @@ gossip_fetch_lookup (gossip_fetch_t *fetch, irh_request_t **request_p,
     uint8_t ids [GF_CANDIDATES_MAX][SWIM_ID_SIZE];
     size_t count = gossip_digests_candidates (fetch->digests, q->ns, q->key, ids,
                                               GF_CANDIDATES_MAX);
+    //  A namespace with a secret: only its members are asked (its id and
+    //  a blinded key go to no one else, whatever suggested a candidate).
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!fetch->ns || gossip_ns_member (fetch->ns, q->ns, ids [i]))
+            memmove (ids [kept++], ids [i], SWIM_ID_SIZE);
+    count = kept;
     if (count == 0) {
         s_no_candidate (fetch, request_p, started_us);
         return;
