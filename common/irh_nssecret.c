@@ -341,6 +341,41 @@ irh_ns_list_find (irh_ns_list_t *list, const char *name)
     return NULL;
 }
 
+int
+irh_ns_lookup (const char *dir, const char *name, uint8_t id [IRH_NS_KEY_BYTES],
+               uint8_t blind [IRH_NS_KEY_BYTES], char *error, size_t error_size)
+{
+    if (error && error_size)
+        error [0] = 0;
+    if (!dir || !name)
+        return -1;
+    irh_ns_list_t list;
+    char *err = NULL;
+    if (irh_ns_list_load (dir, &list, &err) != 0) {
+        if (error && error_size)
+            snprintf (error, error_size, "%s", err ? err : dir);
+        free (err);
+        return -1;
+    }
+    //  A name whose file was refused is an error, not "no secret": the
+    //  caller must not fall back to sharing it as a public namespace.
+    //  The refused file's name is its id, not its namespace name, so any
+    //  refused file makes an unmatched name an error.
+    irh_ns_entry_t *entry = irh_ns_list_find (&list, name);
+    int rc = entry ? 1 : list.refused ? -1 : 0;
+    if (rc < 0 && error && error_size)
+        snprintf (error, error_size, "%s", list.errors [0]);
+    if (entry) {
+        irh_ns_keys_t keys;
+        irh_ns_keys_derive (entry->token.secret, name, &keys);
+        memcpy (id, keys.id, IRH_NS_KEY_BYTES);
+        memcpy (blind, keys.key [IRH_NS_KEY_BLIND], IRH_NS_KEY_BYTES);
+        irh_ns_keys_wipe (&keys);
+    }
+    irh_ns_list_free (&list);
+    return rc;
+}
+
 void
 irh_ns_list_free (irh_ns_list_t *list)
 {

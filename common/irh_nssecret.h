@@ -113,6 +113,14 @@ typedef struct {
 int irh_ns_list_load (const char *dir, irh_ns_list_t *list, char **err);
 //  The entry of namespace name, or NULL.
 irh_ns_entry_t *irh_ns_list_find (irh_ns_list_t *list, const char *name);
+//  For the Python client (through ctypes, so that the token, the files and
+//  the schedule have one implementation): the namespace id and the key
+//  blinding key of namespace name from the secret files of dir. 1 found,
+//  0 no secret of that name, -1 the directory or one of its files could
+//  not be read, with the reason in error (the caller must then refuse,
+//  not treat name as public: a refused file may hold name's secret).
+int irh_ns_lookup (const char *dir, const char *name, uint8_t id [IRH_NS_KEY_BYTES],
+                   uint8_t blind [IRH_NS_KEY_BYTES], char *error, size_t error_size);
 //  Frees and wipes (the secrets are in it).
 void irh_ns_list_free (irh_ns_list_t *list);
 

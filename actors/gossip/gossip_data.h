@@ -102,6 +102,12 @@ void gossip_xfer_stats (gossip_xfer_t *self, irh_table_t *table);
 gossip_digests_t *gossip_digests_new (gossip_xfer_t *xfer, gossip_calls_t *calls, swim_t *swim,
                                       zloop_t *loop);
 void gossip_digests_destroy (gossip_digests_t **self_p);
+//  Namespaces with a secret (gossip_ns.h): digests of one go only to its
+//  members and are taken only from them. ns outlives self.
+void gossip_digests_set_ns (gossip_digests_t *self, gossip_ns_t *ns);
+//  gossip_ns_joined_fn (arg: the digests): peer proved ns; exchange its
+//  digest now.
+void gossip_digests_ns_joined (void *arg, const uint8_t *peer, const char *ns);
 //  A member became alive (ask for its digests whole) or dead/left (drop them).
 void gossip_digests_member (gossip_digests_t *self, const swim_member_t *member, bool alive);
 //  A digest message from a peer (ids 141, 142, 143, 148) on the data socket.
@@ -111,6 +117,9 @@ void gossip_digests_message (gossip_digests_t *self, const uint8_t *from, zframe
 //  into ids, returns how many. No I/O, no allocation: the local-miss path.
 size_t gossip_digests_candidates (gossip_digests_t *self, const char *ns, const uint8_t *key,
                                   uint8_t (*ids) [SWIM_ID_SIZE], size_t max);
+//  Results of our namespaces without a secret (the counts of the store's
+//  last digest_list): false before the first list.
+bool gossip_digests_public_results (gossip_digests_t *self, uint64_t *count);
 //  Results peer holds by its digests (estimated from the bits set), for
 //  `peers`; 0 when we hold none of its digests.
 uint64_t gossip_digests_results (gossip_digests_t *self, const uint8_t *peer);
@@ -127,6 +136,9 @@ void gossip_digests_stats (gossip_digests_t *self, irh_table_t *table);
 gossip_serve_t *gossip_serve_new (gossip_xfer_t *xfer, gossip_calls_t *calls,
                                   irh_identity_t *identity, const char *home, zloop_t *loop);
 void gossip_serve_destroy (gossip_serve_t **self_p);
+//  Manifests of a namespace with a secret go only to its members (with
+//  its MAC), "not found" to anyone else; its blobs likewise.
+void gossip_serve_set_ns (gossip_serve_t *self, gossip_ns_t *ns);
 //  peer_manifest_want or peer_read_want from a peer (route: answer there).
 void gossip_serve_message (gossip_serve_t *self, const uint8_t *from, zframe_t *route, int id,
                            zframe_t *frame);
@@ -140,6 +152,9 @@ gossip_fetch_t *gossip_fetch_new (gossip_xfer_t *xfer, gossip_digests_t *digests
                                   gossip_calls_t *calls, swim_t *swim, irh_worker_t *worker,
                                   const char *fetch_dir, zloop_t *loop);
 void gossip_fetch_destroy (gossip_fetch_t **self_p);
+//  A manifest in a namespace with a secret is taken only from a member
+//  and with its MAC right.
+void gossip_fetch_set_ns (gossip_fetch_t *self, gossip_ns_t *ns);
 //  What checks producers (docs/security.md, "Signed results"): net knows
 //  members' sign keys from their hellos, config lists a namespace's
 //  producers (ns.<name>.producers). Both outlive fetch. Without net, a

@@ -23,6 +23,7 @@
 */
 #include "gossip_data.h"
 #include "gossip_lease.h"
+#include "gossip_ns.h"
 #include "irh_hash.h"
 #include "gossip_wire.h"
 #include "irh_digest.h"
@@ -81,6 +82,7 @@ typedef struct {
 typedef struct {
     gossip_digests_t *owner;
     zframe_t *route;
+    uint8_t asker [SWIM_ID_SIZE];       //  only what it may see is answered
     size_t waiting;                     //  digest_get calls still out
 } s_answer_t;
 
@@ -89,8 +91,11 @@ struct _gossip_digests_t {
     gossip_calls_t *calls;
     swim_t *swim;
     zloop_t *loop;
+    gossip_ns_t *ns;                    //  NULL: every namespace public
     int poll_timer, sync_timer;
     bool listing;                       //  our digest_list in flight
+    bool listed;                        //  a digest_list came back
+    uint64_t public_results;            //  its counts of namespaces without a secret
     zhashx_t *ours;                     //  ns -> s_ours_t *
     zhashx_t *peers;                    //  hex id -> s_peer_t *
     zhashx_t *views;                    //  ns -> s_view_t *
@@ -256,6 +261,12 @@ s_apply (gossip_digests_t *self, const uint8_t *from, int id, zframe_t *frame)
         ns = delta.ns;
         self->c.deltas_in++;
     }
+    //  A namespace with a secret: only from a peer that proved it.
+    char local [GOSSIP_NS_WIRE_MAX];
+    if (self->ns && gossip_ns_accept (self->ns, ns, from, NULL, 0, local) != 0) {
+        self->c.refused++;
+        return;
+    }
     s_peer_t *peer = s_peer (self, from, true);
     s_theirs_t *theirs = (s_theirs_t *) zhashx_lookup (peer->theirs, ns);
     if (!theirs && id == IRH_MSG_PEER_DIGEST_DELTA) {
@@ -353,6 +364,8 @@ s_on_push_get (void *arg, int rc, zmsg_t *body, const char *code)
         swim_member_t m;
         if (swim_member_at (self->swim, i, &m) != 0 || m.state != SWIM_ALIVE)
             continue;
+        if (self->ns && !gossip_ns_visible (self->ns, ours->ns, m.node->id))
+            continue;
         zframe_t *copy = zframe_dup (frame);
         gossip_xfer_push (self->xfer, m.node->id, m.node->address, &copy);
     }
@@ -397,8 +410,12 @@ s_on_list (void *arg, int rc, zmsg_t *body, const char *code)
     for (s_ours_t *o = (s_ours_t *) zhashx_first (self->ours); o;
          o = (s_ours_t *) zhashx_next (self->ours))
         o->listed = false;
+    uint64_t public_results = 0;
     for (size_t row = 0; row < irh_table_rows (table); row++) {
         const char *ns = irh_table_get (table, row, "ns");
+        const char *count = irh_table_get (table, row, "count");
+        if (ns && count && !(self->ns && gossip_ns_secret (self->ns, ns)))
+            public_results += strtoull (count, NULL, 10);
         const char *seed = irh_table_get (table, row, "seed");
         const char *epoch = irh_table_get (table, row, "epoch");
         if (!ns || !seed || !epoch || strlen (ns) > 255)
@@ -417,6 +434,8 @@ s_on_list (void *arg, int rc, zmsg_t *body, const char *code)
         s_push_if_changed (self, ours);
     }
     irh_table_destroy (&table);
+    self->public_results = public_results;
+    self->listed = true;
     //  Namespaces the store no longer lists (every result evicted).
     zlist_t *gone = zlist_new ();
     for (s_ours_t *o = (s_ours_t *) zhashx_first (self->ours); o;
@@ -537,7 +556,8 @@ s_on_answer_list (void *arg, int rc, zmsg_t *body, const char *code)
     }
     for (size_t row = 0; table && row < irh_table_rows (table); row++) {
         const char *ns = irh_table_get (table, row, "ns");
-        if (ns && strlen (ns) <= 255)
+        if (ns && strlen (ns) <= 255
+        &&  (!self->ns || gossip_ns_visible (self->ns, ns, answer->asker)))
             s_answer_get (self, answer, ns, 0, 0);
     }
     irh_table_destroy (&table);
@@ -545,7 +565,7 @@ s_on_answer_list (void *arg, int rc, zmsg_t *body, const char *code)
 }
 
 static s_answer_t *
-s_answer_new (gossip_digests_t *self, zframe_t *route)
+s_answer_new (gossip_digests_t *self, zframe_t *route, const uint8_t *asker)
 {
     if (!route || zlist_size (self->answers) >= S_ANSWERS_MAX) {
         self->c.busy++;
@@ -555,6 +575,7 @@ s_answer_new (gossip_digests_t *self, zframe_t *route)
     assert (answer);
     answer->owner = self;
     answer->route = zframe_dup (route);
+    memcpy (answer->asker, asker, SWIM_ID_SIZE);
     zlist_append (self->answers, answer);
     return answer;
 }
@@ -661,7 +682,7 @@ gossip_digests_message (gossip_digests_t *self, const uint8_t *from, zframe_t *r
             &&  member.state == SWIM_ALIVE)
                 gossip_digests_member (self, &member, true);
         }
-        s_answer_t *answer = s_answer_new (self, route);
+        s_answer_t *answer = s_answer_new (self, route, from);
         if (!answer)
             return;
         irh_digest_list_t list;
@@ -681,11 +702,39 @@ gossip_digests_message (gossip_digests_t *self, const uint8_t *from, zframe_t *r
         self->c.malformed++;
         return;
     }
-    s_answer_t *answer = s_answer_new (self, route);
+    //  Anything about a namespace with a secret, to a member only; to
+    //  anyone else no answer, as for a namespace we do not hold.
+    if (self->ns && !gossip_ns_visible (self->ns, want.ns, from)) {
+        gossip_ns_refused (self->ns);
+        return;
+    }
+    s_answer_t *answer = s_answer_new (self, route, from);
     if (!answer)
         return;
     s_answer_get (self, answer, want.ns, want.seed, want.epoch);
     s_answer_done (answer);
+}
+
+void
+gossip_digests_set_ns (gossip_digests_t *self, gossip_ns_t *ns)
+{
+    assert (self);
+    self->ns = ns;
+}
+
+void
+gossip_digests_ns_joined (void *arg, const uint8_t *peer, const char *ns)
+{
+    gossip_digests_t *self = (gossip_digests_t *) arg;
+    if (!self)
+        return;
+    //  Ask its digest of ns (it answers once it holds our proof: ours went
+    //  before this on the same link), and push ours to it by the next
+    //  push (sent_seed 0 forces a whole one).
+    s_want (self, peer, ns, 0, 0);
+    s_ours_t *ours = (s_ours_t *) zhashx_lookup (self->ours, ns);
+    if (ours && !ours->getting)
+        ours->sent_seed = ours->sent_epoch = 0;
 }
 
 size_t
@@ -728,6 +777,14 @@ gossip_digests_hint (gossip_digests_t *self, const uint8_t *key, const uint8_t *
 {
     assert (self && key && node);
     gossip_keymap_put (self->hints, key, node);
+}
+
+bool
+gossip_digests_public_results (gossip_digests_t *self, uint64_t *count)
+{
+    assert (self && count);
+    *count = self->public_results;
+    return self->listed;
 }
 
 uint64_t

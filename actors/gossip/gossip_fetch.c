@@ -461,6 +461,13 @@ gossip_fetch_trust (gossip_fetch_t *self, gossip_net_t *net, irh_config_t *confi
 }
 
 void
+gossip_fetch_set_ns (gossip_fetch_t *self, gossip_ns_t *ns)
+{
+    assert (self);
+    self->ns = ns;
+}
+
+void
 gossip_fetch_destroy (gossip_fetch_t **self_p)
 {
     assert (self_p);
@@ -596,6 +603,7 @@ gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table)
         { "bad_manifests", self->bad_manifests },
         { "manifest_bad_signature", self->manifest_bad_signature },
         { "refused_producer", self->refused_producer },
+        { "manifest_bad_ns", self->manifest_bad_ns },
         { "fetched", self->fetched },
         { "computed_instead", self->computed_verdict + self->computed_no_candidate
                               + self->computed_not_found + self->computed_failed },

@@ -98,6 +98,7 @@ struct _gossip_fetch_t {
     swim_t *swim;
     gossip_net_t *net;              //  producers' sign keys, from their hellos
     irh_config_t *config;           //  ns.<name>.producers
+    gossip_ns_t *ns;                //  namespaces with a secret (gossip_ns.h)
     irh_worker_t *worker;
     zloop_t *loop;
     char *fetch_dir;
@@ -115,7 +116,7 @@ struct _gossip_fetch_t {
     uint64_t bad_outboards, endgame_reads, read_timeouts, holders_dropped, holders_banned, probes_sent;
     uint64_t ingest_ok, ingest_exists, ingest_failed, have_refused, staging_errors;
     uint64_t fetched_inline, bad_inline, verdict_carried;
-    uint64_t manifest_bad_signature, refused_producer;
+    uint64_t manifest_bad_signature, refused_producer, manifest_bad_ns;
 };
 
 //  gossip_lookup.c

@@ -15,6 +15,7 @@
 #include "irh_hash.h"
 #include "irh_log.h"
 #include "irh_msign.h"
+#include "gossip_ns.h"
 #include <math.h>
 #include <string.h>
 
@@ -476,7 +477,10 @@ s_producer_listed (gossip_fetch_t *fetch, const char *ns, const uint8_t *produce
     if (!fetch->config)
         return 0;
     char name [300];
-    snprintf (name, sizeof name, "ns.%s.producers", ns);
+    //  A namespace with a secret is configured under its name (locally its
+    //  results are under its id).
+    snprintf (name, sizeof name, "ns.%s.producers",
+              fetch->ns ? gossip_ns_name (fetch->ns, ns) : ns);
     size_t count = irh_config_list_size (fetch->config, name);
     for (size_t i = 0; i < count; i++) {
         uint8_t key [IRH_KEY_BYTES];
@@ -519,6 +523,15 @@ s_check_manifest (gf_lookup_t *self, s_ask_t *ask, zframe_t *answer)
         return -1;
     if (msg.status != 0)
         return msg.status <= 3 ? msg.status : -1;
+    //  A namespace with a secret: the answer must come from a member and
+    //  carry the namespace's MAC of key and record (docs/namespaces.md).
+    if (self->fetch->ns
+    &&  (!gossip_ns_member (self->fetch->ns, self->q.ns, ask->id)
+         || gossip_ns_manifest_check (self->fetch->ns, self->q.ns, self->q.key, msg.manifest,
+                                      msg.manifest_size, msg.auth, msg.auth_size) != 0)) {
+        self->fetch->manifest_bad_ns++;
+        return -1;
+    }
     if (irh_manifest_decode_buf (msg.manifest, msg.manifest_size, &ask->manifest) != 0)
         return -1;
     //  A local_only result is never served; a blob over the .have bound
@@ -635,6 +648,13 @@ gossip_fetch_lookup (gossip_fetch_t *fetch, irh_request_t **request_p,
     uint8_t ids [GF_CANDIDATES_MAX][SWIM_ID_SIZE];
     size_t count = gossip_digests_candidates (fetch->digests, q->ns, q->key, ids,
                                               GF_CANDIDATES_MAX);
+    //  A namespace with a secret: only its members are asked (its id and
+    //  a blinded key go to no one else, whatever suggested a candidate).
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!fetch->ns || gossip_ns_member (fetch->ns, q->ns, ids [i]))
+            memmove (ids [kept++], ids [i], SWIM_ID_SIZE);
+    count = kept;
     if (count == 0) {
         s_no_candidate (fetch, request_p, started_us);
         return;

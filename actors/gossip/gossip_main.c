@@ -20,7 +20,6 @@
 #include "irh_file.h"
 #include "irh_log.h"
 #include "irh_msgs.h"
-#include "irh_nssecret.h"
 #include "gossip_ns.h"
 #include "irh_sandbox.h"
 #include "irh_table.h"
@@ -55,10 +54,6 @@ typedef struct {
     uint64_t bad_requests;
     uint64_t joins_skipped;     //  join of a member already alive
     irh_sandbox_status_t sandbox;
-    //  Namespace secrets read at start (docs/namespaces.md): loaded and
-    //  refused files. Not used on the wire yet; counted so a secret file
-    //  with unsafe permissions shows in `irohds-ctl peers --stats`.
-    uint64_t ns_secrets, ns_refused;
     gossip_ns_t *ns;            //  namespaces on the wire (gossip_ns.h)
     //  The store's counts for our heartbeat: results held, and claims
     //  (keys a local process computes now: status busy). Asked through
@@ -161,6 +156,10 @@ s_member_events (s_gossip_t *self)
         if (queued->alive == alive || !queued->alive) {
             if (!alive && self->xfer)
                 gossip_xfer_forget (self->xfer, queued->id);
+            //  Proofs first: on the same link they reach the peer before
+            //  our digests_want, so its answer includes what we proved.
+            if (self->ns)
+                gossip_ns_member_event (self->ns, queued->id, member.node->address, alive);
             if (self->digests)
                 gossip_digests_member (self->digests, &member, alive);
             if (self->fetch)
@@ -197,6 +196,9 @@ s_on_data (void *arg, const uint8_t *from, zframe_t *route, int id, zframe_t *fr
     else
     if (id == IRH_MSG_PEER_CLAIM_WANT && self->lease)
         gossip_lease_message (self->lease, from, route, id, frame);
+    else
+    if (id == IRH_MSG_PEER_NS_PROOF && self->ns)
+        gossip_ns_message (self->ns, from, route, frame);
     else
         self->data_unrouted++;
 }
@@ -239,6 +241,13 @@ s_heartbeat (s_gossip_t *self)
             hb.gpu_mem_free = free_now;
     }
     hb.results = self->store_entries;
+    //  Holding namespaces with a secret, every member is told only the
+    //  results of public ones, so a non-member cannot watch secret ones
+    //  come and go (0 until the first digest list).
+    uint64_t shown = 0;
+    if (self->ns && gossip_ns_count (self->ns) > 0)
+        hb.results = self->digests && gossip_digests_public_results (self->digests, &shown)
+                   ? shown : 0;
     hb.status = self->store_claims ? SWIM_STATUS_BUSY : SWIM_STATUS_IDLE;
     self->self_node.hb = hb;
 
@@ -432,9 +441,8 @@ s_stats_table (s_gossip_t *self)
         { "reconnects", s->reconnects },
         { "awareness", s->awareness },
         { "bad_requests", self->bad_requests },
-        { "ns_secrets", self->ns_secrets },
-        { "ns_secrets_refused", self->ns_refused },
         { "joins_skipped", self->joins_skipped },
+        { "heartbeat_results", self->self_node.hb.results },
         { "key_port", (uint64_t) gossip_tofu_port (self->tofu) },
         { "known_nodes", gossip_tofu_pins (self->tofu) },
         { "key_answers", t->key_answers },
@@ -640,28 +648,6 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
 //  ---------------------------------------------------------------------
 //  Setup
 
-//  Reads <home>/ns through the sandbox's read-only rule: counts the
-//  secrets, and logs every refused file with irh_nssecret's reason.
-static void
-s_load_secrets (s_gossip_t *self, irh_paths_t *paths)
-{
-    irh_ns_list_t list;
-    char *err = NULL;
-    if (irh_ns_list_load (paths->ns, &list, &err) != 0) {
-        irh_warn ("namespace secrets: %s", err ? err : paths->ns);
-        self->ns_refused++;
-        free (err);
-        return;
-    }
-    for (size_t i = 0; i < list.refused; i++)
-        irh_warn ("namespace secret refused: %s", list.errors [i]);
-    self->ns_secrets = list.count;
-    self->ns_refused += list.refused;
-    if (list.count || list.refused)
-        irh_info ("namespace secrets: %zu loaded, %zu refused", list.count, list.refused);
-    irh_ns_list_free (&list);
-}
-
 int
 main (int argc, char *argv [])
 {
@@ -712,7 +698,6 @@ main (int argc, char *argv [])
         irh_actor_cleanup (&actor);
         return status;
     }
-    s_load_secrets (&self, actor.paths);
     self.ns = gossip_ns_new (actor.paths->ns, irh_identity_curve_public (self.identity));
     char dflt [32];
     snprintf (dflt, sizeof dflt, "tcp://0.0.0.0:%d", GOSSIP_DEFAULT_PORT);
@@ -768,6 +753,12 @@ main (int argc, char *argv [])
                                        self.loop);
         self.fetch = gossip_fetch_new (self.xfer, self.digests, self.calls, self.swim,
                                        self.worker, actor.paths->fetch, self.loop);
+        gossip_digests_set_ns (self.digests, self.ns);
+        gossip_serve_set_ns (self.serve, self.ns);
+        gossip_fetch_set_ns (self.fetch, self.ns);
+        if (self.ns)
+            gossip_ns_start (self.ns, self.xfer, self.swim, self.loop,
+                             gossip_digests_ns_joined, self.digests);
         self.lease = gossip_lease_new (self.xfer, self.calls, self.swim, self.ns, self.digests,
                                        self.worker, node->id);
     }

@@ -25,6 +25,7 @@
     bytes).
 */
 #include "gossip_data.h"
+#include "gossip_ns.h"
 #include "irh_hash.h"
 #include "gossip_wire.h"
 #include "irh_log.h"
@@ -47,6 +48,7 @@
 #define S_SWEEP_MS          5000
 #define S_STEP_BYTES        (4u << 20)      //  outboard work per loop turn
 #define S_QUEUED_MAX        256             //  reads waiting for outboards
+#define S_GRANTS_MAX        8               //  askers of a secret-only blob remembered
 
 typedef struct {
     uint8_t hash [32];
@@ -61,6 +63,12 @@ typedef struct {
     irh_outboard_builder_t *builder;
     uint64_t fed;                   //  bytes fed to the builder
     int64_t used_ms;
+    //  Who may read it: anyone once a public manifest named it; else only
+    //  the last S_GRANTS_MAX askers its secret namespace's manifest was
+    //  answered to (members: they ask the manifest before reading).
+    bool public_seen;
+    uint8_t grants [S_GRANTS_MAX][32];
+    size_t grants_next, grants_count;
 } s_blob_t;
 
 //  A manifest request waiting for the store.
@@ -70,6 +78,7 @@ typedef struct {
     uint32_t req;
     uint8_t key [32];
     char ns [256];
+    uint8_t asker [32];             //  its CURVE key
     int64_t asked_us;               //  when the store was asked
 } s_ask_t;
 
@@ -84,6 +93,7 @@ struct _gossip_serve_t {
     gossip_calls_t *calls;
     irh_identity_t *identity;       //  signs this node's own results as they leave
     zloop_t *loop;
+    gossip_ns_t *ns;                //  NULL: every namespace public
     char *blobs_dir;                //  "<home>/blobs/"
     zhashx_t *blobs;                //  hex hash -> s_blob_t *
     zlist_t *asks;                  //  s_ask_t * in flight
@@ -160,8 +170,36 @@ static bool s_has_outboard (s_blob_t *b) { return b->outboard != NULL && !b->bui
 //  Learning blobs from manifest answers
 
 static void
+s_grant (s_blob_t *blob, bool secret, const uint8_t *asker)
+{
+    if (!secret) {
+        blob->public_seen = true;
+        return;
+    }
+    for (size_t i = 0; i < blob->grants_count; i++)
+        if (memcmp (blob->grants [i], asker, 32) == 0)
+            return;
+    memcpy (blob->grants [blob->grants_next], asker, 32);
+    blob->grants_next = (blob->grants_next + 1) % S_GRANTS_MAX;
+    if (blob->grants_count < S_GRANTS_MAX)
+        blob->grants_count++;
+}
+
+static bool
+s_granted (const s_blob_t *blob, const uint8_t *asker)
+{
+    if (blob->public_seen)
+        return true;
+    for (size_t i = 0; i < blob->grants_count; i++)
+        if (memcmp (blob->grants [i], asker, 32) == 0)
+            return true;
+    return false;
+}
+
+//  secret: the manifest is of a namespace with a secret, answered to asker.
+static void
 s_learn (gossip_serve_t *self, const irh_manifest_t *manifest, const char *path,
-         zframe_t *content)
+         zframe_t *content, bool secret, const uint8_t *asker)
 {
     char key [65];
     irh_hash_hex (manifest->blob, key);
@@ -203,6 +241,7 @@ s_learn (gossip_serve_t *self, const irh_manifest_t *manifest, const char *path,
         blob->content = zframe_dup (content);
         self->inline_bytes += manifest->size;
     }
+    s_grant (blob, secret, asker);
 }
 
 static int s_content (gossip_serve_t *self, s_blob_t *blob, uint64_t offset, uint8_t *out,
@@ -223,6 +262,12 @@ s_manifest_answer (gossip_serve_t *self, s_ask_t *ask, uint8_t status, const uin
     answer.manifest_size = status == 0 ? size : 0;
     answer.content = content;
     answer.content_size = status == 0 && content ? content_size : 0;
+    uint8_t tag [GOSSIP_NS_AUTH];
+    if (status == 0 && self->ns) {
+        answer.auth = tag;
+        answer.auth_size = gossip_ns_manifest_tag (self->ns, ask->ns, ask->key, record, size,
+                                                   tag);
+    }
     if (answer.content_size)
         self->c.inline_answers++;
     zframe_t *frame = irh_peer_manifest_encode (&answer);
@@ -290,6 +335,13 @@ s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
         s_manifest_answer (self, ask, 3, NULL, 0, NULL, 0);
     }
     else
+    if (self->ns && !gossip_ns_visible (self->ns, manifest.ns, ask->asker)) {
+        //  A key of a namespace with a secret, asked by a non-member (under
+        //  any namespace): exactly as if we did not hold it.
+        gossip_ns_refused (self->ns);
+        s_manifest_answer (self, ask, 1, NULL, 0, NULL, 0);
+    }
+    else
     if ((manifest.flags & 2) || strcmp (manifest.ns, ask->ns) != 0)
         s_manifest_answer (self, ask, 2, NULL, 0, NULL, 0);          //  local_only, other ns
     else
@@ -299,7 +351,8 @@ s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
         uint8_t signed_record [IRH_PEER_MANIFEST_MANIFEST_MAX];
         size_t size = irh_manifest_encode_buf (&manifest, signed_record, sizeof signed_record);
         zframe_t *inline_content = hit.path [0] ? NULL : zmsg_next (body);
-        s_learn (self, &manifest, hit.path, inline_content);
+        bool secret = self->ns && gossip_ns_secret (self->ns, manifest.ns);
+        s_learn (self, &manifest, hit.path, inline_content, secret, ask->asker);
         //  A blob of one group (or none) goes with the manifest: the
         //  store's inline bytes as they are, or a file's read here (a
         //  FileRef or an inline_max below 16 KiB). Not readable: the
@@ -329,7 +382,7 @@ s_on_get (void *arg, int rc, zmsg_t *body, const char *code)
 }
 
 static void
-s_manifest_want (gossip_serve_t *self, zframe_t *route, zframe_t *frame)
+s_manifest_want (gossip_serve_t *self, const uint8_t *from, zframe_t *route, zframe_t *frame)
 {
     irh_peer_manifest_want_t want;
     if (irh_peer_manifest_want_decode (frame, &want) != 0) {
@@ -343,6 +396,14 @@ s_manifest_want (gossip_serve_t *self, zframe_t *route, zframe_t *frame)
     ask->req = want.req;
     memcpy (ask->key, want.key, 32);
     snprintf (ask->ns, sizeof ask->ns, "%s", want.ns);
+    memcpy (ask->asker, from, 32);
+    if (self->ns && !gossip_ns_visible (self->ns, want.ns, from)) {
+        gossip_ns_refused (self->ns);
+        s_manifest_answer (self, ask, 1, NULL, 0, NULL, 0);
+        zframe_destroy (&ask->route);
+        free (ask);
+        return;
+    }
     if (zlist_size (self->asks) >= S_MANIFESTS_MAX) {
         s_manifest_answer (self, ask, 3, NULL, 0, NULL, 0);
         zframe_destroy (&ask->route);
@@ -498,7 +559,7 @@ static void s_build_start (gossip_serve_t *self, s_blob_t *blob);
 static void s_next_build (gossip_serve_t *self);
 
 static void
-s_read_want (gossip_serve_t *self, zframe_t *route, zframe_t *frame)
+s_read_want (gossip_serve_t *self, const uint8_t *from, zframe_t *route, zframe_t *frame)
 {
     irh_peer_read_want_t want;
     if (irh_peer_read_want_decode (frame, &want) != 0) {
@@ -508,6 +569,11 @@ s_read_want (gossip_serve_t *self, zframe_t *route, zframe_t *frame)
     char key [65];
     irh_hash_hex (want.blob, key);
     s_blob_t *blob = (s_blob_t *) zhashx_lookup (self->blobs, key);
+    if (blob && !s_granted (blob, from)) {
+        if (self->ns)
+            gossip_ns_refused (self->ns);
+        blob = NULL;                        //  a secret namespace's, not for this asker
+    }
     if (!blob) {
         s_read_status (self, route, &want, 1, 0);
         return;
@@ -746,12 +812,19 @@ gossip_serve_message (gossip_serve_t *self, const uint8_t *from, zframe_t *route
         return;
     }
     if (id == IRH_MSG_PEER_MANIFEST_WANT)
-        s_manifest_want (self, route, frame);
+        s_manifest_want (self, from, route, frame);
     else
     if (id == IRH_MSG_PEER_READ_WANT)
-        s_read_want (self, route, frame);
+        s_read_want (self, from, route, frame);
     else
         self->c.bad_requests++;
+}
+
+void
+gossip_serve_set_ns (gossip_serve_t *self, gossip_ns_t *ns)
+{
+    assert (self);
+    self->ns = ns;
 }
 
 void

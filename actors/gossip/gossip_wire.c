@@ -91,6 +91,12 @@ gossip_wire_classify (const uint8_t *data, size_t size, gossip_wire_t *out, cons
             rc = irh_peer_digest_delta_decode_buf (data, size, &msg);
             break;
         }
+        case IRH_MSG_PEER_NS_PROOF: {
+            irh_peer_ns_proof_t msg;
+            out->kind = GOSSIP_WIRE_PUSH;
+            rc = irh_peer_ns_proof_decode_buf (data, size, &msg);
+            break;
+        }
         default:
             *why = "not a data-plane message";
             out->kind = 0;

@@ -11,9 +11,12 @@ a call (the decorators that build it are in _decorate):
        puts it in the local store and it is read from there (tier 2/3).
 
 Results that came from a peer (manifest origin nonzero) are decoded by the
-restricted unpickler (_codec.decode(trusted=False)): no namespace has a
-secret yet, so their bytes prove nothing about who made them. A refused
-one is counted (unsafe_refused), computed here and stored over.
+restricted unpickler (_codec.decode(trusted=False)): their bytes prove
+nothing about who made them. A refused one is counted (unsafe_refused),
+computed here and stored over. The exception: a namespace with a secret
+(_nssecret): its calls are stored under its id with blinded keys, and
+what is stored there came from this user or from a peer that proved the
+secret (gossip checks it), so it is plainly unpickled.
 
 On a miss the function runs here, is measured (wall, CPU, peak RSS growth,
 result size), its result serialized (_codec) and put with its cost; the
@@ -40,6 +43,7 @@ from . import _daemon
 from . import _localstore
 from . import _log
 from . import _lookup
+from . import _nssecret
 from . import _proto
 from . import _scratch
 from ._daemon import DaemonDown
@@ -141,7 +145,7 @@ class Memo:
                  local_only=False, refresh=False, mem_only=False, ignore=(), ttl=None,
                  verbose=0, fetch_timeout=None, progress=None):
         self.fn = fn
-        self.ns = ns or ""
+        self.ns_name = ns or ""     # as the user wrote it; part of every key
         self.version = version
         self.cost = cost
         self.min_seconds = min_seconds
@@ -178,9 +182,22 @@ class Memo:
         # framing precomputed and a fast path for plain positional calls.
         k = self._keyer
         if k is None:
-            k = self._keyer = keys().call_keyer(self.identity(), self.ns, self.version,
-                                                self.ignore)
+            k = keys().call_keyer(self.identity(), self.ns_name, self.version, self.ignore)
+            secret = _nssecret.lookup(self.ns_name)
+            if secret is not None:
+                # A namespace with a secret: the key is blinded before
+                # anything stores or sends it (_nssecret).
+                plain, blind_key = k, secret[1]
+                k = lambda a, kw: _nssecret.blind(blind_key, plain(a, kw))  # noqa: E731
+            self._keyer = k
         return k(args, kwargs)
+
+    @property
+    def ns(self):
+        """The namespace the store, gossip and claims know this function's
+        results by: the name, or the id of a namespace with a secret
+        (_nssecret; ValueError when its secret files cannot be read)."""
+        return _nssecret.store_ns(self.ns_name)
 
     # ---- the slow path (everything but a fast-map hit) ----
 
@@ -452,7 +469,7 @@ class Memo:
             if name == "miss":
                 return None
             manifest = _proto.decode_manifest(frames[1])
-            trusted = manifest["origin"] == ZERO32
+            trusted = manifest["origin"] == ZERO32 or _nssecret.trusted(manifest["ns"])
             if msg["path"]:
                 if manifest["flags"] & FLAG_FILEREF:
                     return FileRef(msg["path"]), manifest["size"]
@@ -782,7 +799,8 @@ def _decode_found(found):
             # bytes cannot be one: treated as damaged, recomputed.
             raise _codec.CodecError("FileRef result stored inline")
         return FileRef(found.path)
-    return _codec.decode(found.content, trusted=m["origin"] == ZERO32)
+    return _codec.decode(found.content,
+                         trusted=m["origin"] == ZERO32 or _nssecret.trusted(m["ns"]))
 
 
 def _size_of(value):

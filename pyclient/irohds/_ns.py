@@ -6,6 +6,7 @@ import subprocess
 from typing import List
 
 from . import _config
+from . import _nssecret
 from . import _peers
 from . import _transport
 
@@ -37,12 +38,14 @@ def _check_str(value, what):
 
 def ns_create(name: str) -> str:
     out = _ctl("create", "--", _check_str(name, "the namespace name"))
+    _nssecret.forget()
     _peers.note_joined(name)
     return out["token"]
 
 
 def ns_join(token: str) -> str:
     out = _ctl("join", "--", _check_str(token, "the token"))
+    _nssecret.forget()
     _peers.note_joined(out["joined"])
     return out["joined"]
 
