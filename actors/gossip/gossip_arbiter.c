@@ -112,6 +112,128 @@ s_holder_node (gossip_lease_t *self, const char *stored, uint8_t *node)
 }
 
 //  ---------------------------------------------------------------------
+//  Remote leases, so that a dead node's leases end at once
+
+typedef struct {
+    char hex [2 * 32 + 1];          //  the key, the table's key
+    uint8_t key [32];
+    uint8_t node [32];
+    char *stored;                   //  the holder as the store keeps it
+    void *handle;                   //  in remote_order
+} gl_remote_t;
+
+static void
+s_remote_free (void **item)
+{
+    gl_remote_t *remote = (gl_remote_t *) *item;
+    if (remote) {
+        free (remote->stored);
+        free (remote);
+        *item = NULL;
+    }
+}
+
+void
+gl_remote_new (gossip_lease_t *self)
+{
+    self->remote = zhashx_new ();
+    self->remote_order = zlistx_new ();
+    assert (self->remote && self->remote_order);
+    zhashx_set_destructor (self->remote, s_remote_free);
+}
+
+void
+gl_remote_destroy (gossip_lease_t *self)
+{
+    zlistx_destroy (&self->remote_order);
+    zhashx_destroy (&self->remote);
+}
+
+static void
+s_hex (const uint8_t *key, char *hex)
+{
+    for (int i = 0; i < 32; i++)
+        snprintf (hex + 2 * i, 3, "%02x", key [i]);
+}
+
+static void
+s_remote_forget (gossip_lease_t *self, const uint8_t *key)
+{
+    char hex [2 * 32 + 1];
+    s_hex (key, hex);
+    gl_remote_t *remote = (gl_remote_t *) zhashx_lookup (self->remote, hex);
+    if (remote) {
+        zlistx_delete (self->remote_order, remote->handle);
+        zhashx_delete (self->remote, hex);
+    }
+}
+
+static void
+s_remote_note (gossip_lease_t *self, const uint8_t *key, const uint8_t *node,
+               const char *stored)
+{
+    s_remote_forget (self, key);
+    if (zhashx_size (self->remote) >= GL_REMOTE_MAX) {
+        gl_remote_t *oldest = (gl_remote_t *) zlistx_first (self->remote_order);
+        s_remote_forget (self, oldest->key);
+    }
+    gl_remote_t *remote = (gl_remote_t *) calloc (1, sizeof (gl_remote_t));
+    assert (remote);
+    s_hex (key, remote->hex);
+    memcpy (remote->key, key, 32);
+    memcpy (remote->node, node, 32);
+    remote->stored = strdup (stored);
+    assert (remote->stored);
+    remote->handle = zlistx_add_end (self->remote_order, remote);
+    zhashx_insert (self->remote, remote->hex, remote);
+}
+
+static void
+s_on_freed (void *arg, int rc, zmsg_t *body, const char *error_code)
+{
+    (void) body;
+    gossip_lease_t *self = (gossip_lease_t *) arg;
+    if (rc != 0) {
+        self->c.store_errors++;
+        irh_debug ("claims: freeing a dead node's lease: %s", error_code ? error_code : "?");
+    }
+}
+
+//  A member swim declared dead: the store releases each lease it holds
+//  here (a release names the holder, so a key taken over since stays
+//  with its new holder). It may be alive after all (a false suspicion):
+//  its renewals are granted again where the key is still free.
+void
+gossip_lease_member (gossip_lease_t *self, const uint8_t *id, bool alive)
+{
+    assert (self && id);
+    if (alive || memcmp (id, self->self_id, 32) == 0)
+        return;
+    gl_remote_t *remote = (gl_remote_t *) zlistx_first (self->remote_order);
+    while (remote) {
+        gl_remote_t *next = (gl_remote_t *) zlistx_next (self->remote_order);
+        if (memcmp (remote->node, id, 32) == 0) {
+            irh_release_t q;
+            memset (&q, 0, sizeof q);
+            memcpy (q.key, remote->key, 32);
+            snprintf (q.holder, sizeof q.holder, "%s", remote->stored);
+            zframe_t *frame = irh_release_encode (&q);
+            zmsg_t *body = zmsg_new ();
+            if (frame)
+                zmsg_append (body, &frame);
+            if (zmsg_size (body) == 1
+            &&  gossip_calls_send (self->calls, "store", &body, GL_CALL_MS, s_on_freed,
+                                   self) == 0)
+                self->c.freed_dead++;
+            zmsg_destroy (&body);
+            gossip_keymap_remove (self->held_by, remote->key);
+            s_remote_forget (self, remote->key);
+        }
+        remote = next;
+    }
+}
+
+//  ---------------------------------------------------------------------
 //  One decision
 
 static void
@@ -173,6 +295,8 @@ s_fill (gl_decide_t *self, size_t i, uint8_t state, uint64_t expires_us, const u
     if (state == 0) {
         self->granted++;
         gossip_keymap_put (self->lease->held_by, self->keys + 32 * i, self->holder_node);
+        if (memcmp (self->holder_node, self->lease->self_id, 32) != 0)
+            s_remote_note (self->lease, self->keys + 32 * i, self->holder_node, self->stored);
     }
     self->count = i + 1;
 }
@@ -191,6 +315,7 @@ s_note_done (gl_decide_t *self)
             lease->c.duplicates++;
         gossip_keymap_put (lease->done_by, key, self->holder_node);
         gossip_keymap_remove (lease->held_by, key);
+        s_remote_forget (lease, key);
     }
 }
 

@@ -7,7 +7,8 @@
     peer_claim_want over the data socket, all in parallel. The answers are
     merged in request order: states stop after the want-th grant, and a
     grant beyond it (each arbiter may grant up to want) is released again
-    by renewing it with a 1 ms lease at its arbiter. An arbiter that does
+    by renewing it with a 1 ms lease at its arbiter, unless it renewed a
+    lease this node saw granted to the same holder before. An arbiter that does
     not answer in time gives state 4 for its keys, never "free".
 
     Cost: one data-socket round trip to each remote arbiter plus its store
@@ -15,6 +16,7 @@
     each: 16,384 keys x 10 members is ~30 ms of the loop).
 */
 #include "gossip_lease_int.h"
+#include "irh_hash.h"
 #include "irh_log.h"
 #include <assert.h>
 
@@ -201,13 +203,26 @@ s_finish (s_claim_t *self)
         }
         n++;
     }
-    //  Grants past the want-th one, per group.
+    //  Grants past the want-th one, per group: given back, unless the
+    //  holder had the key already (a renewal: it keeps its lease).
+    uint8_t who [32], had [32];
+    irh_blake3 (self->holder, strlen (self->holder), who);
+    for (size_t i = 0; i < n; i++)
+        if (states [i] == 0)
+            gossip_keymap_put (lease->mine, self->wkeys + 32 * i, who);
+    for (size_t i = 0; i < self->ndone; i++)
+        gossip_keymap_remove (lease->mine, self->wdone + 32 * i);
     for (size_t g = 0; g < self->ngroups; g++) {
         s_group_t *group = &self->groups [g];
         size_t count = 0;
         for (size_t i = n; i < self->nkeys && !group->failed; i++) {
             size_t at = self->pos [i];
-            if (self->group_of [i] == g && at < group->count && group->states [at] == 0)
+            if (self->group_of [i] != g || at >= group->count || group->states [at] != 0)
+                continue;
+            if (gossip_keymap_get (lease->mine, self->wkeys + 32 * i, had)
+            &&  memcmp (had, who, 32) == 0)
+                lease->c.renewals_kept++;
+            else
                 memcpy (extra + 32 * count++, self->wkeys + 32 * i, 32);
         }
         if (count)
@@ -491,6 +506,8 @@ gossip_lease_new (gossip_xfer_t *xfer, gossip_calls_t *calls, swim_t *swim, goss
     memcpy (self->self_id, self_id, 32);
     self->done_by = gossip_keymap_new (GL_TABLE_SIZE);
     self->held_by = gossip_keymap_new (GL_TABLE_SIZE);
+    self->mine = gossip_keymap_new (GL_TABLE_SIZE);
+    gl_remote_new (self);
     self->claims = zlistx_new ();
     self->decides = zlistx_new ();
     assert (self->claims && self->decides);
@@ -515,6 +532,8 @@ gossip_lease_destroy (gossip_lease_t **self_p)
     zlistx_destroy (&self->decides);
     gossip_keymap_destroy (&self->done_by);
     gossip_keymap_destroy (&self->held_by);
+    gossip_keymap_destroy (&self->mine);
+    gl_remote_destroy (self);
     free (self);
     *self_p = NULL;
 }
@@ -532,6 +551,8 @@ gossip_lease_stats (gossip_lease_t *self, irh_table_t *table)
         { "claims_refused", self->c.refused },
         { "claims_unreachable", self->c.unreachable },
         { "claims_overgrant_released", self->c.overgrant_released },
+        { "claims_renewals_kept", self->c.renewals_kept },
+        { "claims_freed_dead", self->c.freed_dead },
         { "claims_not_arbiter", self->c.not_arbiter },
         { "claims_duplicates", self->c.duplicates },
         { "claims_done_hints", self->c.done_hints },
