@@ -382,23 +382,35 @@ class _Renewer:
             with self.lock:
                 due = [(k, v[0], v[1]) for k, v in self.keys.items()
                        if now - v[2] >= v[1] / 3000.0]
+            # One request per holder and lease (a pass renews its running
+            # key and its finished keys whose done mark is not confirmed
+            # yet): an arbiter that does not answer delays them once, not
+            # once per key.
+            batches = {}
             for (holder, skey), ns, lease_ms in due:
-                with self.send_lock:
-                    with self.lock:
-                        if (holder, skey) not in self.keys:
-                            continue
-                    try:
-                        got = step(ns, holder, lease_ms, 1, keys=[skey])[0]
-                    except Exception:   # the next step reports a down store
-                        got = b""
-                lost = got[:1] == bytes([HELD])
-                if lost:
-                    lease_lost("irohds.each", ns, skey, holder)
-                with self.lock:
-                    if lost:
-                        self.keys.pop((holder, skey), None)
-                    elif (holder, skey) in self.keys:
-                        self.keys[(holder, skey)][2] = now
+                batches.setdefault((ns, holder, lease_ms), []).append(skey)
+            for (ns, holder, lease_ms), skeys in batches.items():
+                self._renew(ns, holder, lease_ms, skeys[:MAX_KEYS], now)
+
+    def _renew(self, ns, holder, lease_ms, skeys, now):
+        with self.send_lock:
+            with self.lock:
+                skeys = [k for k in skeys if (holder, k) in self.keys]
+            if not skeys:
+                return
+            try:
+                got = step(ns, holder, lease_ms, len(skeys), keys=skeys)[0]
+            except Exception:           # the next step reports a down store
+                got = b""
+        for skey, st in zip(skeys, got):
+            if st == HELD:
+                lease_lost("irohds.each", ns, skey, holder)
+        with self.lock:
+            for i, skey in enumerate(skeys):
+                if i < len(got) and got[i] == HELD:
+                    self.keys.pop((holder, skey), None)
+                elif (holder, skey) in self.keys:
+                    self.keys[(holder, skey)][2] = now
 
 
 _renewer = _Renewer()

@@ -48,7 +48,7 @@ def run_each():
     keys = ["task-%04d" % i for i in range(OPTS["n"])]
     ran = 0
     for key in irohds.each(keys, ns=OPTS.get("ns", "claims"), timeout=OPTS.get("timeout", 3)):
-        _append("run %s %s" % (os.environ["CLAIMS_NODE"], key))
+        _append("run %s %s %d %.3f" % (os.environ["CLAIMS_NODE"], key, os.getpid(), time.time()))
         if OPTS.get("sleep"):
             time.sleep(OPTS["sleep"])
         if OPTS.get("notify"):

@@ -97,7 +97,7 @@ class Run:
             return []
         with open(self.out) as f:
             rows = [line.split() for line in f]
-        return [(r[1], r[2]) for r in rows if len(r) == 3 and r[0] == kind]
+        return [(r[1], r[2]) for r in rows if len(r) >= 3 and r[0] == kind]
 
     def ctl_json(self, node, *args):
         proc = node.daemon.ctl("--json", *args)
