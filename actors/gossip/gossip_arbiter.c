@@ -1,8 +1,8 @@
 /*  gossip_arbiter.c: the arbiter's half of claims across machines
     (gossip_lease.h, docs/claims.md): one decision on this node's store
     for keys this node ranks first, asked by a peer (peer_claim_want) or
-    by this node's own gossip_claim, and the replica of every decision to
-    the successor (the member ranked second).
+    by this node's own gossip_claim, or a replica of another arbiter's
+    decision (gossip_lease_keep.c sends them).
 
     The store keeps a remote holder as "n<16 hex of its node>:<holder>",
     so its check for dead local processes ("pid@host/uuid") never takes
@@ -75,8 +75,8 @@ gl_members (gossip_lease_t *self, const char *ns, uint8_t (**ids) [32])
 
 //  Is node this one, or a live member? (A done hint naming a dead node
 //  sends waiters to a result nobody can serve.)
-static bool
-s_alive (gossip_lease_t *self, const uint8_t *node)
+bool
+gl_alive (gossip_lease_t *self, const uint8_t *node)
 {
     if (memcmp (node, self->self_id, 32) == 0)
         return true;
@@ -112,128 +112,6 @@ s_holder_node (gossip_lease_t *self, const char *stored, uint8_t *node)
 }
 
 //  ---------------------------------------------------------------------
-//  Remote leases, so that a dead node's leases end at once
-
-typedef struct {
-    char hex [2 * 32 + 1];          //  the key, the table's key
-    uint8_t key [32];
-    uint8_t node [32];
-    char *stored;                   //  the holder as the store keeps it
-    void *handle;                   //  in remote_order
-} gl_remote_t;
-
-static void
-s_remote_free (void **item)
-{
-    gl_remote_t *remote = (gl_remote_t *) *item;
-    if (remote) {
-        free (remote->stored);
-        free (remote);
-        *item = NULL;
-    }
-}
-
-void
-gl_remote_new (gossip_lease_t *self)
-{
-    self->remote = zhashx_new ();
-    self->remote_order = zlistx_new ();
-    assert (self->remote && self->remote_order);
-    zhashx_set_destructor (self->remote, s_remote_free);
-}
-
-void
-gl_remote_destroy (gossip_lease_t *self)
-{
-    zlistx_destroy (&self->remote_order);
-    zhashx_destroy (&self->remote);
-}
-
-static void
-s_hex (const uint8_t *key, char *hex)
-{
-    for (int i = 0; i < 32; i++)
-        snprintf (hex + 2 * i, 3, "%02x", key [i]);
-}
-
-static void
-s_remote_forget (gossip_lease_t *self, const uint8_t *key)
-{
-    char hex [2 * 32 + 1];
-    s_hex (key, hex);
-    gl_remote_t *remote = (gl_remote_t *) zhashx_lookup (self->remote, hex);
-    if (remote) {
-        zlistx_delete (self->remote_order, remote->handle);
-        zhashx_delete (self->remote, hex);
-    }
-}
-
-static void
-s_remote_note (gossip_lease_t *self, const uint8_t *key, const uint8_t *node,
-               const char *stored)
-{
-    s_remote_forget (self, key);
-    if (zhashx_size (self->remote) >= GL_REMOTE_MAX) {
-        gl_remote_t *oldest = (gl_remote_t *) zlistx_first (self->remote_order);
-        s_remote_forget (self, oldest->key);
-    }
-    gl_remote_t *remote = (gl_remote_t *) calloc (1, sizeof (gl_remote_t));
-    assert (remote);
-    s_hex (key, remote->hex);
-    memcpy (remote->key, key, 32);
-    memcpy (remote->node, node, 32);
-    remote->stored = strdup (stored);
-    assert (remote->stored);
-    remote->handle = zlistx_add_end (self->remote_order, remote);
-    zhashx_insert (self->remote, remote->hex, remote);
-}
-
-static void
-s_on_freed (void *arg, int rc, zmsg_t *body, const char *error_code)
-{
-    (void) body;
-    gossip_lease_t *self = (gossip_lease_t *) arg;
-    if (rc != 0) {
-        self->c.store_errors++;
-        irh_debug ("claims: freeing a dead node's lease: %s", error_code ? error_code : "?");
-    }
-}
-
-//  A member swim declared dead: the store releases each lease it holds
-//  here (a release names the holder, so a key taken over since stays
-//  with its new holder). It may be alive after all (a false suspicion):
-//  its renewals are granted again where the key is still free.
-void
-gossip_lease_member (gossip_lease_t *self, const uint8_t *id, bool alive)
-{
-    assert (self && id);
-    if (alive || memcmp (id, self->self_id, 32) == 0)
-        return;
-    gl_remote_t *remote = (gl_remote_t *) zlistx_first (self->remote_order);
-    while (remote) {
-        gl_remote_t *next = (gl_remote_t *) zlistx_next (self->remote_order);
-        if (memcmp (remote->node, id, 32) == 0) {
-            irh_release_t q;
-            memset (&q, 0, sizeof q);
-            memcpy (q.key, remote->key, 32);
-            snprintf (q.holder, sizeof q.holder, "%s", remote->stored);
-            zframe_t *frame = irh_release_encode (&q);
-            zmsg_t *body = zmsg_new ();
-            if (frame)
-                zmsg_append (body, &frame);
-            if (zmsg_size (body) == 1
-            &&  gossip_calls_send (self->calls, "store", &body, GL_CALL_MS, s_on_freed,
-                                   self) == 0)
-                self->c.freed_dead++;
-            zmsg_destroy (&body);
-            gossip_keymap_remove (self->held_by, remote->key);
-            s_remote_forget (self, remote->key);
-        }
-        remote = next;
-    }
-}
-
-//  ---------------------------------------------------------------------
 //  One decision
 
 static void
@@ -251,7 +129,6 @@ s_free (gl_decide_t *self)
     free (self);
 }
 
-static void s_replicate (gl_decide_t *self);
 
 static void
 s_finish (gl_decide_t *self, uint8_t status)
@@ -263,8 +140,8 @@ s_finish (gl_decide_t *self, uint8_t status)
     }
     if (self->fn)
         self->fn (self->arg, self);
-    if (status == 0 && !self->replica)
-        s_replicate (self);
+    if (status == 0 && (!self->replica || self->sync))
+        gl_replicate (self);
     s_free (self);
 }
 
@@ -296,7 +173,7 @@ s_fill (gl_decide_t *self, size_t i, uint8_t state, uint64_t expires_us, const u
         self->granted++;
         gossip_keymap_put (self->lease->held_by, self->keys + 32 * i, self->holder_node);
         if (memcmp (self->holder_node, self->lease->self_id, 32) != 0)
-            s_remote_note (self->lease, self->keys + 32 * i, self->holder_node, self->stored);
+            gl_remote_note (self->lease, self->keys + 32 * i, self->holder_node, self->stored);
     }
     self->count = i + 1;
 }
@@ -310,12 +187,16 @@ s_note_done (gl_decide_t *self)
     for (size_t i = 0; i < self->ndone; i++) {
         const uint8_t *key = self->done + 32 * i;
         uint8_t before [32];
+        //  A replica repeats what its arbiter counted already; a sync
+        //  brings a mark made apart from us (both sides ran it).
         if (gossip_keymap_get (lease->done_by, key, before)
-        &&  memcmp (before, self->holder_node, 32) != 0 && !self->replica)
+        &&  memcmp (before, self->holder_node, 32) != 0 && (!self->replica || self->sync))
             lease->c.duplicates++;
+        if (!self->replica)
+            gl_recent_note (lease, self->ns, self->kind, key, self->holder_node);
         gossip_keymap_put (lease->done_by, key, self->holder_node);
         gossip_keymap_remove (lease->held_by, key);
-        s_remote_forget (lease, key);
+        gl_remote_forget (lease, key);
     }
 }
 
@@ -345,7 +226,7 @@ s_on_each (void *arg, int rc, zmsg_t *body, const char *error_code)
             known = gossip_keymap_get (self->lease->done_by, key, node);
         else
         if (state == 3 && self->kind == 0
-        &&  gossip_keymap_get (self->lease->done_by, key, node) && s_alive (self->lease, node)) {
+        &&  gossip_keymap_get (self->lease->done_by, key, node) && gl_alive (self->lease, node)) {
             state = 2;          //  a memo result on the node that computed it
             known = true;
         }
@@ -407,7 +288,7 @@ s_claim_next (gl_decide_t *self)
     while (self->next < self->nkeys && self->granted < self->want) {
         const uint8_t *key = self->keys + 32 * self->next;
         uint8_t node [32];
-        if (gossip_keymap_get (self->lease->done_by, key, node) && s_alive (self->lease, node)) {
+        if (gossip_keymap_get (self->lease->done_by, key, node) && gl_alive (self->lease, node)) {
             s_fill (self, self->next++, 2, 0, node);
             continue;
         }
@@ -450,7 +331,7 @@ s_on_release (void *arg, int rc, zmsg_t *body, const char *error_code)
 
 gl_decide_t *
 gl_decide_new (gossip_lease_t *lease, const char *ns, const char *wire, uint8_t kind,
-               bool replica, const uint8_t *holder_node, const char *holder,
+               uint8_t flags, const uint8_t *holder_node, const char *holder,
                uint64_t lease_ms, uint32_t want, const uint8_t *done, size_t ndone,
                const uint8_t *keys, size_t nkeys, gl_decided_fn *fn, void *arg)
 {
@@ -464,7 +345,8 @@ gl_decide_new (gossip_lease_t *lease, const char *ns, const char *wire, uint8_t 
     snprintf (self->ns, sizeof self->ns, "%s", ns);
     snprintf (self->wire, sizeof self->wire, "%s", wire);
     self->kind = kind;
-    self->replica = replica;
+    self->replica = flags & GL_FLAG_REPLICA;
+    self->sync = flags & GL_FLAG_SYNC;
     memcpy (self->holder_node, holder_node, 32);
     snprintf (self->holder, sizeof self->holder, "%s", holder);
     if (!*holder)
@@ -536,107 +418,6 @@ gl_decide_destroy_all (gossip_lease_t *lease)
             s_route_free (self->arg);
         s_free (self);
     }
-}
-
-//  ---------------------------------------------------------------------
-//  Replicas: every grant and done mark goes to the successor too, so that
-//  it answers "held" / "done" at once when this node dies.
-
-zframe_t *
-gl_want_encode (gossip_lease_t *self, const uint8_t *peer, const char *ns,
-                irh_peer_claim_want_t *want)
-{
-    uint8_t auth [GOSSIP_NS_AUTH];
-    want->auth_size = gossip_ns_proof (self->ns, ns, peer, auth);
-    want->auth = auth;
-    return irh_peer_claim_want_encode (want);
-}
-
-static void
-s_on_replica (void *arg, const uint8_t *peer, zframe_t *answer)
-{
-    (void) arg; (void) peer; (void) answer;     //  fire and forget
-}
-
-static bool
-s_address (gossip_lease_t *self, const uint8_t *id, char *out, size_t size)
-{
-    swim_member_t m;
-    if (swim_member_find (self->swim, id, &m) != 0
-    ||  (m.state != SWIM_ALIVE && m.state != SWIM_SUSPECT) || !m.node->address [0])
-        return false;
-    snprintf (out, size, "%s", m.node->address);
-    return true;
-}
-
-//  The successor of key: the highest-ranked member that is not this node.
-static size_t
-s_successor (gl_decide_t *self, const uint8_t *key, const uint8_t (*ids) [32], size_t count)
-{
-    size_t first, second;
-    gossip_lease_rank (self->wire, key, ids, count, &first, &second);
-    return first == 0 ? second : first;         //  ids [0] is this node
-}
-
-static void
-s_replicate (gl_decide_t *self)
-{
-    gossip_lease_t *lease = self->lease;
-    if (self->granted == 0 && self->ndone == 0)
-        return;
-    uint8_t (*ids) [32];
-    size_t count = gl_members (lease, self->ns, &ids);
-    size_t *succ = (size_t *) malloc ((self->count + self->ndone + 1) * sizeof (size_t));
-    uint8_t *keys = (uint8_t *) malloc (32 * self->count + 1);
-    uint8_t *done = (uint8_t *) malloc (32 * self->ndone + 1);
-    assert (succ && keys && done);
-    for (size_t i = 0; i < self->count; i++)
-        succ [i] = self->states [i] == 0 ? s_successor (self, self->keys + 32 * i, ids, count)
-                                         : SIZE_MAX;
-    for (size_t i = 0; i < self->ndone; i++)
-        succ [self->count + i] = s_successor (self, self->done + 32 * i, ids, count);
-    //  One replica per successor (a few members at most: quadratic is fine).
-    for (size_t s = 0; s < self->count + self->ndone; s++) {
-        size_t target = succ [s];
-        if (target == SIZE_MAX)
-            continue;
-        size_t nkeys = 0, ndone = 0;
-        for (size_t i = s; i < self->count + self->ndone; i++) {
-            if (succ [i] != target)
-                continue;
-            if (i < self->count)
-                memcpy (keys + 32 * nkeys++, self->keys + 32 * i, 32);
-            else
-                memcpy (done + 32 * ndone++, self->done + 32 * (i - self->count), 32);
-            succ [i] = SIZE_MAX;
-        }
-        char address [80];
-        if (!s_address (lease, ids [target], address, sizeof address))
-            continue;
-        irh_peer_claim_want_t want;
-        memset (&want, 0, sizeof want);
-        want.req = gossip_xfer_next_req (lease->xfer);
-        snprintf (want.ns, sizeof want.ns, "%s", self->wire);
-        want.kind = self->kind;
-        want.flags = 1;
-        memcpy (want.holder_node, self->holder_node, 32);
-        snprintf (want.holder, sizeof want.holder, "%s", self->holder);
-        want.lease_ms = self->lease_ms;
-        want.want = (uint32_t) nkeys;
-        want.keys = keys;
-        want.keys_size = 32 * nkeys;
-        want.done = done;
-        want.done_size = 32 * ndone;
-        zframe_t *frame = gl_want_encode (lease, ids [target], self->ns, &want);
-        if (frame && gossip_xfer_request (lease->xfer, ids [target], address, want.req, &frame,
-                                          GL_CALL_MS, s_on_replica, lease) == 0)
-            lease->c.replicas++;
-        zframe_destroy (&frame);
-    }
-    free (succ);
-    free (keys);
-    free (done);
-    free (ids);
 }
 
 //  ---------------------------------------------------------------------
@@ -725,12 +506,18 @@ gossip_lease_message (gossip_lease_t *self, const uint8_t *from, zframe_t *route
     }
     char ns [GOSSIP_NS_WIRE_MAX];
     bool replica = want.flags & 1;
+    //  A replica comes from a member (in any state: a node back from a
+    //  partition syncs before every member has seen it alive again).
+    swim_member_t member;
     if (gossip_ns_accept (self->ns, want.ns, from, want.auth, want.auth_size, ns) != 0
-    ||  (replica && !s_alive (self, from))) {
+    ||  (replica && swim_member_find (self->swim, from, &member) != 0)) {
         self->c.refused++;
         s_answer (self, route, want.req, 2, NULL);
         return;
     }
+    if (want.flags & GL_FLAG_SYNC)
+        self->c.syncs_in++;
+    else
     if (replica)
         self->c.replicas_in++;
     else {
@@ -742,7 +529,7 @@ gossip_lease_message (gossip_lease_t *self, const uint8_t *from, zframe_t *route
     assert (back);
     back->lease = self;
     back->req = want.req;
-    gl_decide_t *decide = gl_decide_new (self, ns, want.ns, want.kind, replica,
+    gl_decide_t *decide = gl_decide_new (self, ns, want.ns, want.kind, want.flags,
                                          replica ? want.holder_node : from, want.holder,
                                          want.lease_ms, want.want, want.done,
                                          want.done_size / 32, want.keys, want.keys_size / 32,
