@@ -397,9 +397,6 @@ s_check (gossip_lease_t *self, irh_request_t *request, const irh_gossip_claim_t 
     if (q->kind > 1)
         why = "kind is neither 0 (memo) nor 1 (each)";
     else
-    if (!*q->ns)
-        why = "no namespace";
-    else
     if (q->keys_size % 32 || q->keys_size / 32 > GOSSIP_LEASE_KEYS_MAX)
         why = "keys must be whole 32-byte keys, at most 16384";
     else

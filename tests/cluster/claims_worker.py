@@ -37,7 +37,7 @@ def _append(line):
         os.close(fd)
 
 
-@irohds.memo(min_seconds=0, ns="claims", cost=COSTLY)
+@irohds.memo(min_seconds=0, cost=COSTLY)          # the default namespace ""
 def slow(x):
     _append("run %s %s" % (os.environ["CLAIMS_NODE"], x))
     time.sleep(float(os.environ.get("CLAIMS_SLOW", "1")))
