@@ -10,9 +10,10 @@ Two routes, one answer:
 - on one machine, the store's claims (proto/store.def each_pass /
   each_claim / each_list, claim / release) as before.
 gossip answers "alone" when the namespace has no live member but this
-node; its answer is then the local store's, and for ALONE_FOR seconds
-the store is asked directly, so a node without peers pays one gossip
-round trip per ALONE_FOR, not one per key. A gossip that cannot be asked
+node; its answer is then the local store's, and, when no peer is known
+at all, for ALONE_FOR seconds the store is asked directly, so a node
+without peers pays one gossip round trip (and one gossip_peers) per
+ALONE_FOR, not one per key. A gossip that cannot be asked
 (an older daemon, an error) is not asked for a while (1 s doubling to
 30 s) and the store answers alone: a broken gossip costs exactly-once
 across machines, never a run on this one.
@@ -89,6 +90,7 @@ class _Route:
     def __init__(self):
         self.lock = threading.Lock()
         self.alone = {}             # ns -> monotonic time until which it is alone
+        self.known = {}             # ns -> until when "alone, but peers are known"
         self.down_until = 0.0
         self.backoff = 0.0
 
@@ -96,6 +98,26 @@ class _Route:
         """True when the store alone answers for ns now (no gossip asked)."""
         now = time.monotonic()
         return now < self.down_until or self.alone.get(ns, 0.0) > now or _daemon.is_down()
+
+    def alone_now(self, ns):
+        """gossip said ns has no live member but this node. With no peer
+        known at all, the store alone decides for ALONE_FOR seconds. A
+        node whose peers are all dead (cut off: a partition, a laptop
+        offline) keeps asking gossip: it is the arbiter of every key now,
+        and the done marks it decides are what it tells the others when
+        they come back, so that runs on both sides are counted."""
+        now = time.monotonic()
+        if self.known.get(ns, 0.0) > now:
+            return
+        try:
+            rows = _transport.parse_table(_transport.get_transport().call(
+                "gossip", "gossip_peers", start=False))
+        except Exception:           # cannot tell: as without peers
+            rows = ()
+        if rows:
+            self.known[ns] = now + ALONE_FOR
+        else:
+            self.alone[ns] = now + ALONE_FOR
 
     def failed(self, why):
         with self.lock:
@@ -155,7 +177,7 @@ def ask(ns, kind, holder, lease_ms, want, done=(), keys=(), timeout_ms=0):
         with r.lock:
             r.backoff = 0.0
     if reply["alone"]:
-        r.alone[ns] = time.monotonic() + ALONE_FOR
+        r.alone_now(ns)
     elif ns in r.alone:
         r.alone.pop(ns, None)
     if UNREACHABLE in st:

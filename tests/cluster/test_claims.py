@@ -17,8 +17,10 @@ file's run time down; waits are generous (a loaded 2-core machine).
   are taken over after the lease and finished by the others, keys it
   finished (notify_success returned) are not run again, and no key is run
   twice by the nodes that stay connected;
-- a partition during a run: every key done, no key run twice on one side,
-  and keys run on both sides counted once healed;
+- a partition during a run (one node cut off from two): no key run twice
+  while membership is stable (before the split; on each side once both
+  declared the other dead), every key done everywhere once healed, and
+  every key run on both sides counted (claims_duplicates);
 - the memo holder's node is killed while the others wait: one waiter takes
   over after the lease and computes; the value arrives at both.
 
@@ -300,10 +302,17 @@ def test_each_partition_mid_run_at_most_once_per_side_duplicates_counted():
         alive_everywhere(run, c.nodes)
         for node in c.nodes:                                # done everywhere once healed
             assert run.status(node, "split", n) == {"done": n}
-        counted = sum(run.gossip(x).get("claims_duplicates", 0) for x in c.nodes)
+
+        def counted():
+            return sum(run.gossip(x).get("claims_duplicates", 0) for x in c.nodes)
+        # Every key run on both sides is counted once healed (the arbiters'
+        # syncs of recent done marks: docs/claims.md).
+        with contextlib.suppress(TimeoutError):
+            harness.wait_for(lambda: counted() >= len(both), timeout=60, interval=0.5,
+                             what="duplicates counted")
+        counted = counted()
         print("partition: %d keys run twice in all (%d twice on one side, in swim's "
               "transitions: %s); %d counted by the arbiters (claims_duplicates); client "
               "counters %s" % (len(both), len(twice_on_a_side(runs)), twice_on_a_side(runs)[:10],
                                counted, [r["client"] for r in results]))
-        if both:
-            assert counted >= 1, "no duplicate counted"
+        assert counted >= len(both), (counted, len(both))
