@@ -24,6 +24,9 @@ from . import _log
 
 FIRST_WINDOW = 1024         # keys looked at by the first step of a pass
 MIN_WINDOW = 8
+RETRY_US = int(_claims.RETRY_S * 1e6)   # a key whose arbiter did not answer: asked again
+WAIT_MAX_MS = 1000          # wait=True: ask again at least this often (a key held
+                            # through another machine's arbiter ends unseen here)
 
 
 class Status(enum.Enum):
@@ -42,7 +45,8 @@ class State(str, enum.Enum):
 
 
 _STATE_OF = {_claims.DONE: State.DONE, _claims.HELD: State.RUNNING,
-             _claims.FREE: State.PENDING, _claims.GRANTED: State.PENDING}
+             _claims.FREE: State.PENDING, _claims.GRANTED: State.PENDING,
+             _claims.UNREACHABLE: State.PENDING}
 
 
 # ---------------------------------------------------------------- held keys
@@ -152,19 +156,29 @@ class _Pass:
         self.window = FIRST_WINDOW
         self.held = {}                  # index -> lease end (us) of another holder
         self.done = []                  # store keys finished, marks not yet sent
+        self.unknown = set()            # indexes whose arbiter did not answer
 
     def _step(self, idx):
         """Claim one of the keys at indexes idx (in order); mark what is
         finished first. The granted index, or None."""
-        states, expires = _claims.step(self.ns, self.holder, self.lease_ms, 1,
-                                       done=self.done, keys=[self.skeys[i] for i in idx])
-        self.done = []
+        sent = self.done
+        states, expires, self.done = _claims.step(self.ns, self.holder, self.lease_ms, 1,
+                                                  done=sent,
+                                                  keys=[self.skeys[i] for i in idx])
+        self._confirmed(sent)
         got = None
         for i, st, exp in zip(idx, states, expires):
             if st == _claims.HELD:
                 self.held[i] = exp
+            elif st == _claims.UNREACHABLE:
+                # Its arbiter did not answer: neither run nor skip it;
+                # asked again after a short while, like a lapsed lease.
+                self.held[i] = int(time.time() * 1e6) + RETRY_US
+                self.unknown.add(i)
+                continue
             else:
                 self.held.pop(i, None)
+            self.unknown.discard(i)
             if st == _claims.GRANTED:
                 got = i
         return got, len(states)
@@ -193,18 +207,58 @@ class _Pass:
             got, _ = self._step(sorted(self.held)[:_claims.MAX_KEYS])
             if got is not None:
                 return got
-            if not self.wait or not self.held:
+            if not self.held or not (self.wait or self.unknown):
                 return None
-            first = min(self.held)
-            left_ms = max(50, (self.held[first] - int(time.time() * 1e6)) // 1000 + 50)
-            _daemon.wait(self.skeys[first], int(min(left_ms, 30000)))
+            # wait=True, or keys whose arbiter did not answer (never
+            # skipped: the pass waits for them to be answered).
+            pool = self.held if self.wait else {i: self.held[i] for i in self.unknown}
+            first = min(pool, key=pool.get)
+            left_ms = max(50, (pool[first] - int(time.time() * 1e6)) // 1000 + 50)
+            if first in self.unknown:
+                time.sleep(min(left_ms, WAIT_MAX_MS) / 1000.0)
+            else:
+                _daemon.wait(self.skeys[first], int(min(left_ms, WAIT_MAX_MS)))
+
+    def _confirmed(self, sent):
+        """Done marks of sent that their arbiter has: their leases need
+        no renewal any more (until then they are renewed, so that a key
+        finished just before a partition is not handed out again by the
+        arbiter that takes over before its done mark gets there)."""
+        if sent:
+            pending = set(self.done)
+            for skey in sent:
+                if skey not in pending:
+                    _claims.renew_remove(self.holder, skey)
 
     def _flush(self):
         if self.done:
-            _claims.mark_done(self.ns, self.holder, self.done)
-            self.done = []
+            sent, self.done = self.done, []
+            try:
+                _claims.mark_done(self.ns, self.holder, sent)
+            finally:
+                for skey in sent:
+                    _claims.renew_remove(self.holder, skey)
 
     def run(self):
+        try:
+            yield from self._run()
+        finally:
+            self._abandon()
+
+    def _abandon(self):
+        """The pass ends (its end, a break, an error): done marks whose
+        arbiter has not confirmed them are sent once more, and their
+        leases are no longer renewed."""
+        if self.done:
+            sent, self.done = self.done, []
+            try:
+                _claims.step(self.ns, self.holder, 0, 0, done=sent)
+            except Exception:       # the marks stay on this machine
+                pass
+            for skey in sent:
+                _claims.renew_remove(self.holder, skey)
+
+    def _run(self):
         try:
             _claims.record(self.ns, self.skeys,
                            [_claims.display_name(k) for k in self.keys])
@@ -232,13 +286,14 @@ class _Pass:
             yield h.key
             finished = True
         finally:
-            _claims.renew_remove(self.holder, h.skey)
             _unhold(h)
-            if not h.finished:
-                if finished:
-                    self.done.append(h.skey)     # sent with the next step
-                else:
-                    _claims.release(h.skey, self.holder)
+            if not h.finished and finished:
+                # Sent with the next step; renewed until its arbiter has it.
+                self.done.append(h.skey)
+            else:
+                _claims.renew_remove(self.holder, h.skey)
+                if not h.finished:
+                    _claims.release(self.ns, h.skey, self.holder)
 
     def _run_degraded(self, start):
         _degraded("irohds.each")
@@ -275,7 +330,7 @@ def notify_failure(key, ns=None):
                          % (key,))
     if not h.finished:
         _claims.renew_remove(h.holder, h.skey)
-        _claims.release(h.skey, h.holder)
+        _claims.release(h.ns, h.skey, h.holder)
         h.finished = True
 
 
@@ -331,7 +386,15 @@ def _run_once_call(fn, key, skey, ns, lease_ms, args, kwargs):
     holder = _claims.new_holder()
     try:
         _claims.record(ns, [skey], [_claims.display_name(key)])
-        states, _ = _claims.step(ns, holder, lease_ms, 1, keys=[skey])
+        states = _claims.step(ns, holder, lease_ms, 1, keys=[skey])[0]
+        # The key's arbiter did not answer: ask again for up to one lease
+        # (never run it unasked), then report it as in progress.
+        tries = 0
+        while states[:1] == bytes([_claims.UNREACHABLE]) and \
+                tries * RETRY_US < lease_ms * 1000:
+            time.sleep(RETRY_US / 1e6)
+            tries += 1
+            states = _claims.step(ns, holder, lease_ms, 1, keys=[skey])[0]
     except _daemon.DaemonDown:
         _degraded("irohds.run_once")
         if _locally_done(skey):
@@ -354,7 +417,7 @@ def _run_once_call(fn, key, skey, ns, lease_ms, args, kwargs):
             if status is Status.COMPUTE_OK:
                 _claims.mark_done(ns, holder, [skey])
             else:
-                _claims.release(skey, holder)
+                _claims.release(ns, skey, holder)
         except _daemon.DaemonDown:
             pass
     return status, value

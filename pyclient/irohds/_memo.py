@@ -8,7 +8,12 @@ a call (the decorators that build it are in _decorate):
        processes), or wait for whoever holds it, or get what is stored;
     4. the peers (_lookup): holding the claim, ask gossip whether a peer
        holds the result and fetching it beats computing; if so gossip
-       puts it in the local store and it is read from there (tier 2/3).
+       puts it in the local store and it is read from there (tier 2/3);
+    5. the key's arbiter (_claims.memo_claim): about to compute what no
+       peer holds, take the lease across machines; another machine holding it is waited for
+       (polled), then its result fetched (tier 4) or, if its lease ran
+       out, the key taken over. The lease is renewed with the local claim
+       and ended (done or released) after the put (docs/python.md).
 
 Results that came from a peer (manifest origin nonzero) are decoded by the
 restricted unpickler (_codec.decode(trusted=False)): their bytes prove
@@ -37,6 +42,7 @@ import time
 from typing import NamedTuple
 
 from . import _background
+from . import _claims
 from . import _codec
 from . import _config
 from . import _daemon
@@ -134,8 +140,14 @@ _CLAIMED = "claimed"        # we hold the claim: compute, put (releases it)
 _LOCAL = "local"            # the daemon cannot help: compute, keep in process
 _OVERWRITE = "overwrite"    # compute and put without a claim (refresh, bad copies)
 _UNSAFE = "unsafe"          # a stored result from a peer was refused: compute, put over it
+_EXISTS = "exists"          # a peer holds the result, not fetched (the verdict computes,
+                            # the fetch failed): compute here, no lease needed
+_NOT_FOUND = "not_found"    # the peers gossip asked had nothing usable
 
 LONG_WAIT = 3.0             # a wait longer than this is logged at INFO, once
+POLL_FIRST = 0.2            # waiting on another machine's lease: first poll (s),
+POLL_GROW = 1.5             # growing by this factor
+POLL_MAX = 1.0              # up to this (and at least 3 polls per lease)
 
 
 class Memo:
@@ -250,8 +262,11 @@ class Memo:
                     plan = _OVERWRITE
                     early = [None]
                 claimed = plan is _CLAIMED
+                remote = False
                 if claimed and not self.local_only:
                     got = self._ask_peers(key, early[0])
+                    if got is None or got is _NOT_FOUND:    # nobody has it: the lease
+                        got = remote = self._cross(key, got is None)
                     if isinstance(got, tuple):
                         self._hit("peer", key)
                         return self._remember(key, *got)
@@ -260,7 +275,7 @@ class Memo:
                 scratch = _scratch.Scratch()
                 bg = _background.get()
                 if claimed:
-                    bg.renew_add(key)
+                    bg.renew_add(key, self.ns if remote else None)
                 try:
                     try:
                         value, measured = self._run(args, kwargs, scratch)
@@ -270,8 +285,10 @@ class Memo:
                     scratch.remove()
                     if claimed:
                         _daemon.release(key)
+                    self._end_remote(key, remote, False)
                     raise
                 value, size = self._finish(key, value, measured, plan, scratch)
+                self._end_remote(key, remote, None)
                 # Inside the lock: a thread queued on it finds the value.
                 self._remember(key, value, size)
         finally:
@@ -505,9 +522,12 @@ class Memo:
     def _ask_peers(self, key, pending=None):
         """Holding the claim on key: (value, size) when gossip fetched the
         result from a peer (it is then in the local store and read from
-        there), else None or _UNSAFE, and the caller computes (with the
-        claim still held). pending: the lookup already sent (else it is
-        sent now). The claim is renewed while gossip works."""
+        there), else the caller computes (with the claim still held): None
+        when no peer's digest shows it (or gossip cannot tell), _NOT_FOUND
+        when the peers asked had nothing usable, _EXISTS when one holds it
+        but it was not fetched, _UNSAFE when it was refused.
+        pending: the lookup already sent (else it is sent now). The claim
+        is renewed while gossip works."""
         cfg = _config.get()
         progress = cfg.progress if self.progress is None else self.progress
         bg = _background.get()
@@ -530,17 +550,87 @@ class Memo:
                       reply["reason"], reply["received"], reply["elapsed_us"] / 1e6,
                       _lookup.f64(reply["t_compute"]), _lookup.f64(reply["t_fetch"]))
         if status != _lookup.FETCHED:
-            return None
+            return {_lookup.NO_CANDIDATE: None, _lookup.NOT_FOUND: _NOT_FOUND}.get(status,
+                                                                                _EXISTS)
         got = self._fetch(key)
         if got is None:
             _log.count("peer_unreadable")
             log.info("irohds: %s: gossip fetched %s but the local store cannot give it; "
                      "computing", self.name, key.hex()[:16])
-            return None
+            return _EXISTS
         # No release: the store's ingest ended our claim in the transaction
         # that stored the result (and woke its waiters), so a release here
         # would be a round trip that does nothing.
         return got
+
+    # ---- tier 5: the key's arbiter ----
+
+    def _cross(self, key, look_again=True):
+        """Holding this machine's claim on key, no peer holding its result,
+        about to compute: take the key's lease at its arbiter. True: held (compute;
+        renewed with the local claim, ended by _end_remote); False: this
+        machine alone decides, or the result is done elsewhere but not
+        fetched (compute); (value, size): another machine computed it
+        while this one waited, and it was fetched. Waiting keeps the local
+        claim (this machine's other callers wait on this one).
+        look_again False: the peers were just asked and had nothing usable
+        (asking again when the arbiter says done at once would repeat
+        that), so such a key is computed."""
+        holder = _daemon.holder()
+        lease = _daemon.lease_ms()
+        bg = _background.get()
+        waited = None
+        delay = POLL_FIRST
+        bg.renew_add(key)
+        try:
+            while True:
+                got = _claims.memo_claim(self.ns, key, holder, lease)
+                if got is None:
+                    return False
+                st = got.states[0]
+                if st == _claims.GRANTED:
+                    if waited is None:
+                        return True
+                    # Taken over after a wait: the holder may have stored
+                    # the result and died before its done mark arrived.
+                    _log.count("memo_takeovers")
+                    found = self._ask_peers(key)
+                    if isinstance(found, tuple):
+                        bg.later(_claims.memo_end, self.ns, key, holder, True)
+                        return found
+                    return True
+                if st == _claims.DONE:
+                    # Done on another node: gossip knows which and asks it.
+                    _log.count("memo_done_elsewhere")
+                    if waited is None and not look_again:
+                        return False
+                    found = self._ask_peers(key)
+                    return found if isinstance(found, tuple) else False
+                if waited is None:
+                    waited = time.monotonic()
+                    _log.count("memo_waits")
+                    if st == _claims.HELD:
+                        log.info("irohds: %s: %s is being computed on node %s (lease "
+                                 "%.1fs left); waiting for it", self.name, key.hex()[:16],
+                                 got.nodes[0].hex()[:16], got.left_ms[0] / 1000.0)
+                time.sleep(min(delay, lease / 3000.0))
+                delay = min(POLL_MAX, delay * POLL_GROW)
+                bg.renew_add(key)       # _ask_peers above may have ended it
+        except BaseException:
+            _daemon.release(key)
+            raise
+        finally:
+            bg.renew_remove(key)
+
+    def _end_remote(self, key, remote, stored):
+        """After a computation under the arbiter's lease: tell the arbiter
+        done (the result is in this machine's store) or release it, from
+        the background thread. stored None: look in the local store."""
+        if not remote:
+            return
+        if stored is None:
+            stored = isinstance(_localstore.get().lookup(key), _localstore.Found)
+        _background.get().later(_claims.memo_end, self.ns, key, _daemon.holder(), stored)
 
     # ---- computing and storing ----
 
@@ -733,6 +823,7 @@ class Memo:
     async def _acompute(self, loop, key, args, kwargs, force):
         def run(fn, *a):
             return loop.run_in_executor(None, functools.partial(fn, *a))
+        remote = False
         if force:
             CACHE.drop(key)
             plan = _OVERWRITE
@@ -753,6 +844,8 @@ class Memo:
                     return self._remember(key, *plan)
                 if plan is _CLAIMED and not self.local_only:
                     got = await run(self._ask_peers, key)
+                    if got is None or got is _NOT_FOUND:
+                        got = remote = await run(self._cross, key, got is None)
                     if isinstance(got, tuple):
                         self._hit("peer", key)
                         return self._remember(key, *got)
@@ -760,7 +853,7 @@ class Memo:
         claimed = plan is _CLAIMED
         bg = _background.get()
         if claimed:
-            bg.renew_add(key)
+            bg.renew_add(key, self.ns if remote else None)
         token = _scratch.enter(scratch)
         try:
             t0 = time.perf_counter()
@@ -771,6 +864,7 @@ class Memo:
             scratch.remove()
             if claimed:
                 await run(_daemon.release, key)
+            self._end_remote(key, remote, False)
             raise
         finally:
             _scratch.leave(token)
@@ -781,6 +875,7 @@ class Memo:
         else:
             value, size = await run(self._finish, key, value, (wall, wall, 0), plan,
                                     scratch)
+            await run(self._end_remote, key, remote, None)
         self._remember(key, value, size)
         self._notice_short(wall)
         return value
