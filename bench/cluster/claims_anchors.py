@@ -18,7 +18,7 @@ Anchor figures (one JSON dict on stdout; --json FILE writes it too):
                      veth, one fresh key per command, one at a time:
                      p50/p99/mean in microseconds.
   redis_rtt_local    the same with the client on A (no veth).
-  reqrep_curve       1 KiB REQ/REP with CURVE B -> A (xfer_anchors): one
+  reqrep_curve       64-byte REQ/REP with CURVE B -> A (xfer_anchors): one
                      network round trip of the kind irohds peers make.
   chain4_curve       the floor of a remote claim's path, four processes
                      and three hops each way: client (REQ, B) -ipc->
@@ -33,8 +33,11 @@ Anchor figures (one JSON dict on stdout; --json FILE writes it too):
                      ms`; if it won, body(key), then `SET lease:K done`
                      (the done mark: the lease key made permanent, so
                      every later NX fails and the key is skipped). Keys
-                     per second over the whole run, process-seconds per
-                     key, runs per key (must be exactly 1).
+                     per second over the whole run, process wall and
+                     CPU seconds per key, runs per key (must be 1).
+  redis_each_solo    the same loop in one process alone on B: its wall
+                     time per key minus bare_loop's is the overhead per
+                     key a lease costs a loop.
 
 The irohds side is bench/cluster/claims_irohds.py (its hooks below): the
 same figures for gossip_claim from B of keys whose arbiter is A, the
@@ -172,8 +175,10 @@ def ready_and_wait(go):
         time.sleep(0.0005)
 
 
-def loop_result(ran, t0, t1):
-    return {"ran": ran, "start": t0, "end": t1}
+def loop_result(ran, t0, t1, cpu):
+    """What a loop worker prints: the indexes it ran, its start and end
+    (time.time(): one clock for all namespaces) and its CPU seconds."""
+    return {"ran": ran, "start": t0, "end": t1, "cpu": cpu}
 
 
 # ---- worker roles (run inside a namespace by the parent) ------------------
@@ -215,8 +220,7 @@ def role_redis_rtt(args):
 
 
 def role_redis_each(args):
-    """The Redis-lease loop (module doc): prints the indexes this process
-    ran and its start and end (time.time(): one clock for all namespaces)."""
+    """The Redis-lease loop (module doc); prints loop_result."""
     r = _redis_connect(args)
     holder = b"%d@%s" % (os.getpid(), socket.gethostname().encode())
     lease = str(args.lease_ms).encode()
@@ -224,14 +228,14 @@ def role_redis_each(args):
     keys = keys_of(args.keys)
     ran = []
     ready_and_wait(args.go)
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     for i, name in enumerate(names):
         if r.command(b"SET", name, holder, b"NX", b"PX", lease) == b"OK":
             body(keys[i])
             ran.append(i)
             r.command(b"SET", name, b"done")
     t1 = time.time()
-    print(json.dumps(loop_result(ran, t0, t1)))
+    print(json.dumps(loop_result(ran, t0, t1, time.process_time() - c0)))
 
 
 def role_bare(args):
@@ -289,15 +293,17 @@ def stop(proc):
     proc.wait(10)
 
 
-def run_together(cluster, per_node, cmd_of, env_of=lambda node: None, timeout=900):
-    """Starts `per_node` workers on every node of the cluster (cmd_of(node,
-    i, go) their argv), waits until all said "ready", creates the go file,
-    and returns their JSON results (node index, result) once all ended."""
+def run_together(cluster, per_node, cmd_of, env_of=lambda node: None, nodes=None,
+                 timeout=900):
+    """Starts `per_node` workers on every node of the cluster (or of the
+    node indexes `nodes`; cmd_of(node, i, go) their argv), waits until all
+    said "ready", creates the go file, and returns their JSON results
+    (node index, result) once all ended."""
     import harness
     go = os.path.join(cluster.root, "go-%d-%d" % (os.getpid(), time.monotonic_ns()))
     procs = []
     try:
-        for node in cluster.nodes:
+        for node in (cluster.nodes if nodes is None else [cluster.nodes[i] for i in nodes]):
             for i in range(per_node):
                 procs.append((node, node.popen(cmd_of(node, i, go), env=env_of(node),
                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -324,8 +330,10 @@ def run_together(cluster, per_node, cmd_of, env_of=lambda node: None, timeout=90
 
 
 def loop_summary(results, nkeys):
-    """keys/s over the whole run (first start to last end), process-seconds
-    per key, and how often each key ran (exactly once is the promise)."""
+    """keys/s over the whole run (first start to last end), process wall
+    and CPU seconds per key, and how often each key ran (exactly once is
+    the promise). With more processes than cores, process wall time
+    includes waiting for a core: the solo figures give the cost per key."""
     runs = [0] * nkeys
     per_node = {}
     for index, r in results:
@@ -337,6 +345,7 @@ def loop_summary(results, nkeys):
     return {"keys": nkeys, "processes": len(results), "wall_s": wall,
             "keys_per_s": nkeys / wall if wall > 0 else None,
             "process_us_per_key": busy / nkeys * 1e6,
+            "client_cpu_us_per_key": sum(r["cpu"] for _, r in results) / nkeys * 1e6,
             "ran_total": sum(runs), "never_ran": runs.count(0),
             "duplicates": sum(n - 1 for n in runs if n > 1),
             "ran_per_node": per_node}
@@ -373,11 +382,11 @@ def measure_redis_rtt(cluster, redis, client, count, prefix):
         "--prefix", prefix))
 
 
-def measure_redis_each(cluster, redis, nkeys, procs):
-    prefix = "each%d" % procs
+def measure_redis_each(cluster, redis, nkeys, procs, nodes=None):
+    prefix = "each%d-%s" % (procs, nodes)
     results = run_together(cluster, procs, lambda node, i, go: worker(
         "_redis_each", "--host", redis.node.addr, "--port", redis.port, "--keys", nkeys,
-        "--prefix", prefix, "--go", go))
+        "--prefix", prefix, "--go", go), nodes=nodes)
     return loop_summary(results, nkeys)
 
 
@@ -463,12 +472,15 @@ def run(quick=True, hooks=None, log=sys.stderr):
              reply=64, curve=True)
         step("chain4_curve", measure_chain4, cluster, count)
         step("bare_loop", run_json, cluster.nodes[ARBITER], worker("_bare", "--keys", nkeys))
+        step("redis_each_solo", measure_redis_each, cluster, redis, nkeys, 1, [CLAIMER])
         for procs in (1, 4):
             step("redis_each_%d" % procs, measure_redis_each, cluster, redis, nkeys, procs)
         if "measure_irohds_claim" in hooks:
             step("irohds_claim", hooks["measure_irohds_claim"], cluster, ARBITER, CLAIMER,
                  count)
         if "measure_irohds_each" in hooks:
+            step("irohds_each_solo", hooks["measure_irohds_each"], cluster, nkeys, 1,
+                 [CLAIMER])
             for procs in (1, 4):
                 step("irohds_each_%d" % procs, hooks["measure_irohds_each"], cluster, nkeys,
                      procs)
@@ -502,14 +514,15 @@ def ratios(out):
         "redis_veth_vs_local_p50": _ratio(get("redis_rtt", "p50_us"),
                                           get("redis_rtt_local", "p50_us")),
     }
-    for procs in (1, 4):
-        i, r = "irohds_each_%d" % procs, "redis_each_%d" % procs
-        res["irohds_each_%d_vs_redis_keys_per_s" % procs] = _ratio(
+    for procs in ("solo", 1, 4):
+        i, r = "irohds_each_%s" % procs, "redis_each_%s" % procs
+        res["irohds_each_%s_vs_redis_keys_per_s" % procs] = _ratio(
             get(i, "keys_per_s"), get(r, "keys_per_s"))
-        for name in (i, r):
-            cost = get(name, "process_us_per_key")
-            if cost is not None and bare is not None:
-                res["%s_overhead_us_per_key" % name] = round(cost - bare, 1)
+    # Overhead per key: one process alone on B runs every key.
+    for name in ("irohds_each_solo", "redis_each_solo"):
+        cost = get(name, "process_us_per_key")
+        if cost is not None and bare is not None:
+            res["%s_overhead_us_per_key" % name] = round(cost - bare, 1)
     return res
 
 
