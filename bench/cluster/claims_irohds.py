@@ -13,9 +13,13 @@ run's.
                          Where the time goes, in the same process:
                            ping_store   client -> broker -> store, empty
                            ping_gossip  client -> broker -> gossip, empty
-                           store_claim  the local claim of today (store
-                                        each_claim: broker + one LMDB
-                                        write transaction)
+                           store_claim  the local claim of irohds.each on
+                                        one machine (store each_claim:
+                                        broker + one LMDB write
+                                        transaction)
+                           store_claim_memo  the same for @irohds.memo
+                                        (store claim: the same claims
+                                        database, one write transaction)
                            local        gossip_claim of keys whose arbiter
                                         is B itself (no network)
                            remote       the figure (arbiter A)
@@ -94,6 +98,12 @@ def role_claim(args):
                      lease_ms=ca.LEASE_MS, want=1, done=b"", keys=os.urandom(32))
     _timed(store_claim, 50)
     out["store_claim"] = ca.percentiles(_timed(store_claim, args.count))
+
+    def store_claim_memo():
+        _daemon.call("store", "claim", key=os.urandom(32), holder=holder,
+                     lease_ms=ca.LEASE_MS)
+    _timed(store_claim_memo, 50)
+    out["store_claim_memo"] = ca.percentiles(_timed(store_claim_memo, args.count))
 
     # Fresh keys sorted by arbiter: `count` for A, `count` for B.
     pools = {"remote": [], "local": [], "remote_memo": []}
