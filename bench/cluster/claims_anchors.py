@@ -18,8 +18,9 @@ Anchor figures (one JSON dict on stdout; --json FILE writes it too):
                      veth, one fresh key per command, one at a time:
                      p50/p99/mean in microseconds.
   redis_rtt_local    the same with the client on A (no veth).
-  reqrep_curve       64-byte REQ/REP with CURVE B -> A (xfer_anchors): one
-                     network round trip of the kind irohds peers make.
+  reqrep_tcp         64-byte pyzmq REQ/REP B -> A (xfer_anchors): one
+                     ZeroMQ round trip over the veth; reqrep_curve the
+                     same with CURVE, as irohds peers talk.
   chain4_curve       the floor of a remote claim's path, four processes
                      and three hops each way: client (REQ, B) -ipc->
                      broker relay (B) -ipc-> gossip relay (B) -TCP CURVE->
@@ -468,6 +469,8 @@ def run(quick=True, hooks=None, log=sys.stderr):
         out["redis_version"] = redis.version
         step("redis_rtt", measure_redis_rtt, cluster, redis, CLAIMER, count, "rtt")
         step("redis_rtt_local", measure_redis_rtt, cluster, redis, ARBITER, count, "local")
+        step("reqrep_tcp", xfer_anchors.measure_reqrep, cluster, count=count, request=64,
+             reply=64)
         step("reqrep_curve", xfer_anchors.measure_reqrep, cluster, count=count, request=64,
              reply=64, curve=True)
         step("chain4_curve", measure_chain4, cluster, count)
@@ -510,6 +513,10 @@ def ratios(out):
         "irohds_claim_vs_chain4_curve_p50": _ratio(get("irohds_claim", "remote", "p50_us"),
                                                    get("chain4_curve", "p50_us")),
         "chain4_curve_vs_redis_p50": _ratio(get("chain4_curve", "p50_us"),
+                                            get("redis_rtt", "p50_us")),
+        "reqrep_tcp_vs_redis_p50": _ratio(get("reqrep_tcp", "p50_us"),
+                                          get("redis_rtt", "p50_us")),
+        "reqrep_curve_vs_redis_p50": _ratio(get("reqrep_curve", "p50_us"),
                                             get("redis_rtt", "p50_us")),
         "redis_veth_vs_local_p50": _ratio(get("redis_rtt", "p50_us"),
                                           get("redis_rtt_local", "p50_us")),
