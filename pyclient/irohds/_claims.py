@@ -1,17 +1,29 @@
 """Run-once claims and done marks: the one module through which
-irohds.each, run_once, notify_* and each_status ask who may run a task
-and say that it is done (docs/run-once.md).
+irohds.each, run_once, notify_*, each_status and @irohds.memo ask who may
+run a key and say that it is done (docs/run-once.md, docs/python.md).
 
-Today the answer comes from this machine's store (proto/store.def
-each_pass / each_claim / each_list); the per-key arbiter of a namespace
-(DESIGN §7 Claims) will be asked here too, so callers never talk to the
-store about claims themselves.
+Two routes, one answer:
+- across machines, the key's arbiter (docs/claims.md): the request
+  gossip_claim (proto/gossip.def) to this node's gossip, which asks the
+  live member of the namespace that ranks first for each key (this node's
+  own store when that is this node);
+- on one machine, the store's claims (proto/store.def each_pass /
+  each_claim / each_list, claim / release) as before.
+gossip answers "alone" when the namespace has no live member but this
+node; its answer is then the local store's, and for ALONE_FOR seconds
+the store is asked directly, so a node without peers pays one gossip
+round trip per ALONE_FOR, not one per key. A gossip that cannot be asked
+(an older daemon, an error) is not asked for a while (1 s doubling to
+30 s) and the store answers alone: a broken gossip costs exactly-once
+across machines, never a run on this one.
 
 Costs: one request per `step`, which carries the done marks of finished
 keys and claims the next free key of a window of up to 16384 keys, so a
 pass costs about one round trip per key it runs and one per 16384 keys it
-skips. Each request is counted in the client counter "each_requests"
-(irohds.status()["client"]).
+skips; a remote arbiter adds one data-socket round trip to it. Requests
+are counted in the client counters (irohds.status()["client"]):
+"each_requests" (store), "claims_remote" (gossip_claim), and
+"claims_unreachable", "lease_lost", "claims_gossip_errors" below.
 
 Every function raises _daemon.DaemonDown when the store cannot answer
 (after one warning per process); callers degrade (docs/run-once.md).
@@ -23,19 +35,26 @@ import threading
 import time
 import uuid
 
+from . import _config
 from . import _daemon
 from . import _log
 from . import _proto
 from . import _transport
 
-# States of each_claim_reply (store.def).
-GRANTED, HELD, DONE, FREE = 0, 1, 2, 3
+# States of each_claim_reply (store.def) and gossip_claim_reply
+# (gossip.def); UNREACHABLE only from the arbiters: the key's arbiter did
+# not answer in time, so the caller must neither run nor skip the key.
+GRANTED, HELD, DONE, FREE, UNREACHABLE = 0, 1, 2, 3, 4
+KIND_MEMO, KIND_EACH = 0, 1     # gossip_claim.kind
 
 MAX_KEYS = 16384            # keys per each_claim (store.def)
 MAX_DONE = 4096             # done marks per each_claim
 MAX_PASS = 4000             # keys per each_pass (the broker takes 4096 frames)
 NAME_MAX = 1024             # bytes of a display name
-
+ALONE_FOR = 1.0             # seconds an "alone" answer is trusted for its ns
+BACKOFF_MIN = 1.0           # gossip failed: not asked for 1 s, doubling ...
+BACKOFF_MAX = 30.0          # ... up to 30 s
+RELEASE_MS = 1              # a lease this short is a release (gossip_claim has none)
 
 def new_holder():
     """A holder id for one pass or one run_once call: "pid@host/uuid" (the
@@ -59,19 +78,115 @@ def _call(name, extra=(), **fields):
     return _daemon.call("store", name, extra=extra, **fields)
 
 
+# ---------------------------------------------------------------- the arbiters
+
+class _Route:
+    """Per process (rebuilt after fork): which namespaces answered "alone"
+    lately, and the back-off after gossip failed."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.alone = {}             # ns -> monotonic time until which it is alone
+        self.down_until = 0.0
+        self.backoff = 0.0
+
+    def local(self, ns):
+        """True when the store alone answers for ns now (no gossip asked)."""
+        now = time.monotonic()
+        return now < self.down_until or self.alone.get(ns, 0.0) > now or _daemon.is_down()
+
+    def failed(self, why):
+        with self.lock:
+            self.backoff = min(BACKOFF_MAX, max(BACKOFF_MIN, self.backoff * 2))
+            self.down_until = time.monotonic() + self.backoff
+        _log.count("claims_gossip_errors")
+        _log.log.info("irohds: claims: not asking gossip for %.0fs (%s); this machine's "
+                      "store alone decides who runs a key", self.backoff, why)
+
+
+_route = _Route()
+
+
+class Answer:
+    """The arbiters' answer: a state per key looked at, the ms left of each
+    granted or held lease, the holder's (or finisher's) node, and whether
+    this node was alone in the namespace."""
+    __slots__ = ("states", "left_ms", "nodes", "alone")
+
+    def __init__(self, states, left_ms, nodes, alone):
+        self.states, self.left_ms, self.nodes, self.alone = states, left_ms, nodes, alone
+
+
+def ask(ns, kind, holder, lease_ms, want, done=(), keys=(), timeout_ms=0):
+    """gossip_claim: an Answer from the keys' arbiters, or None when the
+    local store must answer instead (ns alone lately, gossip cannot be
+    asked). Never raises."""
+    assert len(done) <= MAX_DONE and len(keys) <= MAX_KEYS
+    r = _route
+    if r.local(ns):
+        return None
+    _log.count("claims_remote")
+    wait = (timeout_ms or 5000) / 1000.0 + _config.get().timeout
+    try:
+        frames = _transport.get_transport().call(
+            "gossip", "gossip_claim", timeout=wait, start=False, ns=ns, kind=kind,
+            holder=holder, lease_ms=lease_ms, want=want, timeout_ms=timeout_ms,
+            done=b"".join(done), keys=b"".join(keys))
+    except _transport.Unavailable:
+        return None                 # no daemon: the store's own call says so
+    except _transport.ServiceError as e:
+        r.failed("gossip answered %s: %s" % (e.code, e.text))
+        return None
+    except _proto.ProtoError as e:  # our own fields: a bug, never outside input
+        raise ValueError("irohds: gossip_claim: %s" % e) from None
+    try:
+        reply = _daemon.decode(frames, "gossip_claim_reply")[1]
+        st, raw, nodes = reply["states"], reply["expires"], reply["nodes"]
+        n = len(st)
+        if n > len(keys) or len(raw) != 8 * n or len(nodes) != 32 * n or \
+                any(x > UNREACHABLE for x in st):
+            raise _proto.ProtoError("inconsistent sizes or states")
+    except _proto.ProtoError as e:
+        r.failed("unreadable gossip_claim_reply: %s" % e)
+        return None
+    if r.backoff:
+        with r.lock:
+            r.backoff = 0.0
+    if reply["alone"]:
+        r.alone[ns] = time.monotonic() + ALONE_FOR
+    elif ns in r.alone:
+        r.alone.pop(ns, None)
+    if UNREACHABLE in st:
+        _log.count("claims_unreachable", st.count(UNREACHABLE))
+    return Answer(st, struct.unpack(">%dQ" % n, raw),
+                  [nodes[i * 32:i * 32 + 32] for i in range(n)], bool(reply["alone"]))
+
+
+# ---------------------------------------------------------------- run once (kind 1)
+
 def record(ns, skeys, names):
-    """Record a pass's keys (store keys and display names) in ns."""
+    """Record a pass's keys (store keys and display names) in ns, in this
+    machine's store (`irohds-ctl each NS` counts and names them)."""
     for i in range(0, len(skeys), MAX_PASS):
         part = skeys[i:i + MAX_PASS]
         _call("each_pass", extra=names[i:i + MAX_PASS], ns=ns, keys=b"".join(part))
 
 
 def step(ns, holder, lease_ms, want, done=(), keys=()):
-    """Store the done marks of `done` (store keys), then look at `keys` in
-    order and claim free ones until `want` are granted. Returns
-    (states, expires): a state per key looked at (GRANTED, HELD, DONE,
-    FREE; shorter than keys when the want-th grant came first) and the
-    lease end (us since the epoch) of each granted or held one."""
+    """Mark `done` (store keys) done, then look at `keys` in order and
+    claim free ones until `want` are granted. Returns (states, expires): a
+    state per key looked at (GRANTED, HELD, DONE, FREE, UNREACHABLE;
+    shorter than keys when the want-th grant came first) and the lease end
+    (us since the epoch) of each granted or held one. Asked of the keys'
+    arbiters, or of the store when ns is alone here."""
+    got = ask(ns, KIND_EACH, holder, lease_ms, want, done, keys)
+    if got is not None:
+        now_us = int(time.time() * 1e6)
+        return got.states, tuple(now_us + ms * 1000 if ms else 0 for ms in got.left_ms)
+    return _store_step(ns, holder, lease_ms, want, done, keys)
+
+
+def _store_step(ns, holder, lease_ms, want, done=(), keys=()):
     assert len(done) <= MAX_DONE and len(keys) <= MAX_KEYS
     frames = _call("each_claim", ns=ns, holder=holder, lease_ms=lease_ms, want=want,
                    done=b"".join(done), keys=b"".join(keys))
@@ -87,10 +202,16 @@ def step(ns, holder, lease_ms, want, done=(), keys=()):
 
 
 def states(ns, skeys):
-    """State per store key (HELD, DONE or FREE), without claiming."""
+    """State per store key (HELD, DONE or FREE), without claiming: the
+    arbiters' view; a key whose arbiter did not answer gets this
+    machine's store's."""
     out = bytearray()
     for i in range(0, len(skeys), MAX_KEYS):
-        got, _ = step(ns, "", 0, 0, keys=skeys[i:i + MAX_KEYS])
+        part = skeys[i:i + MAX_KEYS]
+        got, _ = step(ns, "", 0, 0, keys=part)
+        if UNREACHABLE in got:
+            mine, _ = _store_step(ns, "", 0, 0, keys=part)
+            got = bytes(m if g == UNREACHABLE else g for g, m in zip(got, mine))
         out += got
     return bytes(out)
 
@@ -100,13 +221,49 @@ def mark_done(ns, holder, skeys):
         step(ns, holder, 0, 0, done=skeys[i:i + MAX_DONE])
 
 
-def release(skey, holder):
+def release(ns, skey, holder):
     """Give a claim back now (the body failed); quiet when the store is
-    down: the lease then runs out by itself."""
+    down: the lease then runs out by itself. At a remote arbiter the
+    claim is renewed with a 1 ms lease (the request has no release)."""
+    if ask(ns, KIND_EACH, holder, RELEASE_MS, 1, keys=[skey]) is not None:
+        return
     try:
         _call("release", key=skey, holder=holder)
     except _daemon.DaemonDown:
         pass
+
+
+# ---------------------------------------------------------------- memo (kind 0)
+
+def memo_claim(ns, key, holder, lease_ms):
+    """The cross-machine lease on a result key, for a caller that holds
+    this machine's claim on it: an Answer with one state, or None when
+    this machine alone decides (alone, gossip cannot be asked)."""
+    got = ask(ns, KIND_MEMO, holder, lease_ms, 1, keys=[key])
+    if got is None or not got.states:
+        return None
+    return got
+
+
+def memo_end(ns, key, holder, stored):
+    """The computation of key ended: stored, tell its arbiter it is done
+    (waiters elsewhere then fetch it from here); else release the lease.
+    Sent from the background thread (_background.later) so the caller
+    does not wait for a remote arbiter."""
+    if stored:
+        ask(ns, KIND_MEMO, holder, 0, 0, done=[key])
+    else:
+        ask(ns, KIND_MEMO, holder, RELEASE_MS, 1, keys=[key])
+
+
+def lease_lost(what, ns, key, holder):
+    """A renewal found another holder on the key: counted and logged; the
+    run goes on (it cannot be stopped) and its done mark, if it gets
+    there, is counted as a duplicate by the arbiter."""
+    _log.count("lease_lost")
+    _log.log.warning("irohds: %s: the lease on %s (ns %r) was lost: another holder has "
+                     "it now (this process did not renew in time, or a partition); the "
+                     "key may run twice", what, key.hex()[:16], ns)
 
 
 def listing(ns, counts=False, state="", limit=0):
@@ -158,11 +315,16 @@ class _Renewer:
                         if (holder, skey) not in self.keys:
                             continue
                     try:
-                        step(ns, holder, lease_ms, 1, keys=[skey])
+                        got, _ = step(ns, holder, lease_ms, 1, keys=[skey])
                     except Exception:   # the next step reports a down store
-                        pass
+                        got = b""
+                lost = got[:1] == bytes([HELD])
+                if lost:
+                    lease_lost("irohds.each", ns, skey, holder)
                 with self.lock:
-                    if (holder, skey) in self.keys:
+                    if lost:
+                        self.keys.pop((holder, skey), None)
+                    elif (holder, skey) in self.keys:
                         self.keys[(holder, skey)][2] = now
 
 

@@ -24,6 +24,9 @@ from . import _log
 
 FIRST_WINDOW = 1024         # keys looked at by the first step of a pass
 MIN_WINDOW = 8
+RETRY_US = 300000           # a key whose arbiter did not answer is asked again after this
+WAIT_MAX_MS = 1000          # wait=True: ask again at least this often (a key held
+                            # through another machine's arbiter ends unseen here)
 
 
 class Status(enum.Enum):
@@ -42,7 +45,8 @@ class State(str, enum.Enum):
 
 
 _STATE_OF = {_claims.DONE: State.DONE, _claims.HELD: State.RUNNING,
-             _claims.FREE: State.PENDING, _claims.GRANTED: State.PENDING}
+             _claims.FREE: State.PENDING, _claims.GRANTED: State.PENDING,
+             _claims.UNREACHABLE: State.PENDING}
 
 
 # ---------------------------------------------------------------- held keys
@@ -152,6 +156,7 @@ class _Pass:
         self.window = FIRST_WINDOW
         self.held = {}                  # index -> lease end (us) of another holder
         self.done = []                  # store keys finished, marks not yet sent
+        self.unknown = set()            # indexes whose arbiter did not answer
 
     def _step(self, idx):
         """Claim one of the keys at indexes idx (in order); mark what is
@@ -163,8 +168,15 @@ class _Pass:
         for i, st, exp in zip(idx, states, expires):
             if st == _claims.HELD:
                 self.held[i] = exp
+            elif st == _claims.UNREACHABLE:
+                # Its arbiter did not answer: neither run nor skip it;
+                # asked again after a short while, like a lapsed lease.
+                self.held[i] = int(time.time() * 1e6) + RETRY_US
+                self.unknown.add(i)
+                continue
             else:
                 self.held.pop(i, None)
+            self.unknown.discard(i)
             if st == _claims.GRANTED:
                 got = i
         return got, len(states)
@@ -193,11 +205,17 @@ class _Pass:
             got, _ = self._step(sorted(self.held)[:_claims.MAX_KEYS])
             if got is not None:
                 return got
-            if not self.wait or not self.held:
+            if not self.held or not (self.wait or self.unknown):
                 return None
-            first = min(self.held)
-            left_ms = max(50, (self.held[first] - int(time.time() * 1e6)) // 1000 + 50)
-            _daemon.wait(self.skeys[first], int(min(left_ms, 30000)))
+            # wait=True, or keys whose arbiter did not answer (never
+            # skipped: the pass waits for them to be answered).
+            pool = self.held if self.wait else {i: self.held[i] for i in self.unknown}
+            first = min(pool, key=pool.get)
+            left_ms = max(50, (pool[first] - int(time.time() * 1e6)) // 1000 + 50)
+            if first in self.unknown:
+                time.sleep(min(left_ms, WAIT_MAX_MS) / 1000.0)
+            else:
+                _daemon.wait(self.skeys[first], int(min(left_ms, WAIT_MAX_MS)))
 
     def _flush(self):
         if self.done:
@@ -238,7 +256,7 @@ class _Pass:
                 if finished:
                     self.done.append(h.skey)     # sent with the next step
                 else:
-                    _claims.release(h.skey, self.holder)
+                    _claims.release(self.ns, h.skey, self.holder)
 
     def _run_degraded(self, start):
         _degraded("irohds.each")
@@ -275,7 +293,7 @@ def notify_failure(key, ns=None):
                          % (key,))
     if not h.finished:
         _claims.renew_remove(h.holder, h.skey)
-        _claims.release(h.skey, h.holder)
+        _claims.release(h.ns, h.skey, h.holder)
         h.finished = True
 
 
@@ -354,7 +372,7 @@ def _run_once_call(fn, key, skey, ns, lease_ms, args, kwargs):
             if status is Status.COMPUTE_OK:
                 _claims.mark_done(ns, holder, [skey])
             else:
-                _claims.release(skey, holder)
+                _claims.release(ns, skey, holder)
         except _daemon.DaemonDown:
             pass
     return status, value

@@ -8,7 +8,12 @@ a call (the decorators that build it are in _decorate):
        processes), or wait for whoever holds it, or get what is stored;
     4. the peers (_lookup): holding the claim, ask gossip whether a peer
        holds the result and fetching it beats computing; if so gossip
-       puts it in the local store and it is read from there (tier 2/3).
+       puts it in the local store and it is read from there (tier 2/3);
+    5. the key's arbiter (_claims.memo_claim): about to compute, take the
+       lease across machines; another machine holding it is waited for
+       (polled), then its result fetched (tier 4) or, if its lease ran
+       out, the key taken over. The lease is renewed with the local claim
+       and ended (done or released) after the put (docs/python.md).
 
 Results that came from a peer (manifest origin nonzero) are decoded by the
 restricted unpickler (_codec.decode(trusted=False)): no namespace has a
@@ -34,6 +39,7 @@ import time
 from typing import NamedTuple
 
 from . import _background
+from . import _claims
 from . import _codec
 from . import _config
 from . import _daemon
@@ -132,6 +138,9 @@ _OVERWRITE = "overwrite"    # compute and put without a claim (refresh, bad copi
 _UNSAFE = "unsafe"          # a stored result from a peer was refused: compute, put over it
 
 LONG_WAIT = 3.0             # a wait longer than this is logged at INFO, once
+POLL_FIRST = 0.2            # waiting on another machine's lease: first poll (s),
+POLL_GROW = 1.5             # growing by this factor
+POLL_MAX = 1.0              # up to this (and at least 3 polls per lease)
 
 
 class Memo:
@@ -233,8 +242,11 @@ class Memo:
                     plan = _OVERWRITE
                     early = [None]
                 claimed = plan is _CLAIMED
+                remote = False
                 if claimed and not self.local_only:
                     got = self._ask_peers(key, early[0])
+                    if not isinstance(got, tuple):
+                        got = remote = self._cross(key)
                     if isinstance(got, tuple):
                         self._hit("peer", key)
                         return self._remember(key, *got)
@@ -243,7 +255,7 @@ class Memo:
                 scratch = _scratch.Scratch()
                 bg = _background.get()
                 if claimed:
-                    bg.renew_add(key)
+                    bg.renew_add(key, self.ns if remote else None)
                 try:
                     try:
                         value, measured = self._run(args, kwargs, scratch)
@@ -253,8 +265,10 @@ class Memo:
                     scratch.remove()
                     if claimed:
                         _daemon.release(key)
+                    self._end_remote(key, remote, False)
                     raise
                 value, size = self._finish(key, value, measured, plan, scratch)
+                self._end_remote(key, remote, None)
                 # Inside the lock: a thread queued on it finds the value.
                 self._remember(key, value, size)
         finally:
@@ -525,6 +539,70 @@ class Memo:
         # would be a round trip that does nothing.
         return got
 
+    # ---- tier 5: the key's arbiter ----
+
+    def _cross(self, key):
+        """Holding this machine's claim on key, the peers asked, about to
+        compute: take the key's lease at its arbiter. True: held (compute;
+        renewed with the local claim, ended by _end_remote); False: this
+        machine alone decides, or the result is done elsewhere but not
+        fetched (compute); (value, size): another machine computed it
+        while this one waited, and it was fetched. Waiting keeps the local
+        claim (this machine's other callers wait on this one)."""
+        holder = _daemon.holder()
+        lease = _daemon.lease_ms()
+        bg = _background.get()
+        waited = None
+        delay = POLL_FIRST
+        bg.renew_add(key)
+        try:
+            while True:
+                got = _claims.memo_claim(self.ns, key, holder, lease)
+                if got is None:
+                    return False
+                st = got.states[0]
+                if st == _claims.GRANTED:
+                    if waited is None:
+                        return True
+                    # Taken over after a wait: the holder may have stored
+                    # the result and died before its done mark arrived.
+                    _log.count("memo_takeovers")
+                    found = self._ask_peers(key)
+                    if isinstance(found, tuple):
+                        bg.later(_claims.memo_end, self.ns, key, holder, True)
+                        return found
+                    return True
+                if st == _claims.DONE:
+                    # Done on another node: gossip knows which and asks it.
+                    _log.count("memo_done_elsewhere")
+                    found = self._ask_peers(key)
+                    return found if isinstance(found, tuple) else False
+                if waited is None:
+                    waited = time.monotonic()
+                    _log.count("memo_waits")
+                    if st == _claims.HELD:
+                        log.info("irohds: %s: %s is being computed on node %s (lease "
+                                 "%.1fs left); waiting for it", self.name, key.hex()[:16],
+                                 got.nodes[0].hex()[:16], got.left_ms[0] / 1000.0)
+                time.sleep(min(delay, lease / 3000.0))
+                delay = min(POLL_MAX, delay * POLL_GROW)
+                bg.renew_add(key)       # _ask_peers above may have ended it
+        except BaseException:
+            _daemon.release(key)
+            raise
+        finally:
+            bg.renew_remove(key)
+
+    def _end_remote(self, key, remote, stored):
+        """After a computation under the arbiter's lease: tell the arbiter
+        done (the result is in this machine's store) or release it, from
+        the background thread. stored None: look in the local store."""
+        if not remote:
+            return
+        if stored is None:
+            stored = isinstance(_localstore.get().lookup(key), _localstore.Found)
+        _background.get().later(_claims.memo_end, self.ns, key, _daemon.holder(), stored)
+
     # ---- computing and storing ----
 
     def _run(self, args, kwargs, scratch):
@@ -716,6 +794,7 @@ class Memo:
     async def _acompute(self, loop, key, args, kwargs, force):
         def run(fn, *a):
             return loop.run_in_executor(None, functools.partial(fn, *a))
+        remote = False
         if force:
             CACHE.drop(key)
             plan = _OVERWRITE
@@ -736,6 +815,8 @@ class Memo:
                     return self._remember(key, *plan)
                 if plan is _CLAIMED and not self.local_only:
                     got = await run(self._ask_peers, key)
+                    if not isinstance(got, tuple):
+                        got = remote = await run(self._cross, key)
                     if isinstance(got, tuple):
                         self._hit("peer", key)
                         return self._remember(key, *got)
@@ -743,7 +824,7 @@ class Memo:
         claimed = plan is _CLAIMED
         bg = _background.get()
         if claimed:
-            bg.renew_add(key)
+            bg.renew_add(key, self.ns if remote else None)
         token = _scratch.enter(scratch)
         try:
             t0 = time.perf_counter()
@@ -754,6 +835,7 @@ class Memo:
             scratch.remove()
             if claimed:
                 await run(_daemon.release, key)
+            self._end_remote(key, remote, False)
             raise
         finally:
             _scratch.leave(token)
@@ -764,6 +846,7 @@ class Memo:
         else:
             value, size = await run(self._finish, key, value, (wall, wall, 0), plan,
                                     scratch)
+            await run(self._end_remote, key, remote, None)
         self._remember(key, value, size)
         self._notice_short(wall)
         return value
