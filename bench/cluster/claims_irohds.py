@@ -56,16 +56,20 @@ STATE_NAMES = ("granted", "held", "done", "free", "unreachable")
 
 
 # ---- the rendezvous rank of a key (the gossip actor's arbiter choice) ----
-def arbiter_rank(key, node_ids):
+def arbiter_rank(wire_ns, key, node_ids):
     """node_ids (32-byte ids) from first to last rank for key, as the
-    gossip actor ranks them (actors/gossip/gossip_lease.c), or None when
-    this client has no way to know."""
-    try:
-        from irohds import _claims
-    except ImportError:
-        return None
-    rank = getattr(_claims, "arbiter_rank", None)
-    return rank(key, node_ids) if rank else None
+    gossip actor ranks them (gossip_lease_score in actors/gossip/
+    gossip_lease.h): score = the first 8 bytes, big-endian, of
+    BLAKE3(wire_ns || 0x00 || key || node); highest first, equal scores
+    to the lower id. For a public namespace the wire name is its name.
+    The bench checks the split it relies on against the arbiters'
+    counters (measure_irohds_claim)."""
+    from irohds import _native
+    prefix = wire_ns.encode() + b"\0" + key
+
+    def score(node):
+        return int.from_bytes(_native.blake3(prefix + node)[:8], "big")
+    return sorted(node_ids, key=lambda n: (-score(n), n))
 
 
 # ---- worker roles (run in a node by the parent) ---------------------------
@@ -107,15 +111,9 @@ def role_claim(args):
 
     # Fresh keys sorted by arbiter: `count` for A, `count` for B.
     pools = {"remote": [], "local": [], "remote_memo": []}
-    ranked = True
     while any(len(p) < args.count + 50 for p in pools.values()):
         key = os.urandom(32)
-        order = arbiter_rank(key, ids)
-        if order is None:
-            ranked = False
-            for p in pools.values():
-                p.append(key)
-            continue
+        order = arbiter_rank(args.ns, key, ids)
         if order[0] == arb:
             pool = min((pools["remote"], pools["remote_memo"]), key=len)
         elif order[0] == me:
@@ -124,7 +122,6 @@ def role_claim(args):
             continue
         if len(pool) < args.count + 50:
             pool.append(key)
-    out["ranked"] = ranked
 
     def claimer(kind, states):
         def one(key):
@@ -139,8 +136,6 @@ def role_claim(args):
         return one
 
     for name, kind in (("local", 1), ("remote", 1), ("remote_memo", 0)):
-        if not ranked and name != "remote":
-            continue
         keys = iter(pools[name])
         states = {}
         one = claimer(kind, states)
@@ -206,17 +201,28 @@ def _env(node):
     return env
 
 
+def _claim_stats(x):
+    """Per node: the gossip counters about claims and leases."""
+    return [{k: v for k, v in x.gossip(node).items() if "claim" in k or "lease" in k}
+            for node in x.c.nodes]
+
+
 def measure_irohds_claim(cluster, arbiter, claimer, count):
     x, ns = _irohds(cluster)
     node = cluster.nodes[claimer]
+    before = _claim_stats(x)
     out = ca.run_json(node, ca.worker(
         "_claim", "--ns", ns, "--count", count, "--self-id", x.ids[claimer],
         "--arbiter-id", x.ids[arbiter], "--ids", ",".join(x.ids), script=SCRIPT),
         env=_env(node), timeout=900)
-    out["gossip_stats_claimer"] = {k: v for k, v in x.gossip(node).items()
-                                   if "claim" in k or "lease" in k}
-    out["gossip_stats_arbiter"] = {k: v for k, v in x.gossip(cluster.nodes[arbiter]).items()
-                                   if "claim" in k or "lease" in k}
+    after = _claim_stats(x)
+    # What each node's gossip counted during the run (the arbiter A should
+    # have answered the 2 x (count + 50) remote requests, B the local ones).
+    out["gossip_claim_counters"] = {
+        cluster.nodes[i].name: {k: v - before[i].get(k, 0) for k, v in after[i].items()
+                                if v != before[i].get(k, 0)}
+        for i in range(len(cluster.nodes))}
+    out["requests_per_kind"] = count + 50
     return out
 
 
