@@ -107,9 +107,12 @@ class Background:
 
     def renew_add(self, key, ns=None):
         """Renew key's claim while it is computed here; ns (not None): its
-        cross-machine lease in ns too."""
+        cross-machine lease in ns too. A key renewed already keeps its
+        last renewal time (a caller adding it again in a loop must not
+        postpone the renewal for ever)."""
         with self.lock:
-            self.renew[key] = [time.monotonic(), ns]
+            old = self.renew.get(key)
+            self.renew[key] = [old[0] if old else time.monotonic(), ns]
             self._start_renewer()
 
     def renew_remove(self, key):

@@ -223,9 +223,11 @@ def mark_done(ns, holder, skeys):
 
 def release(ns, skey, holder):
     """Give a claim back now (the body failed); quiet when the store is
-    down: the lease then runs out by itself. At a remote arbiter the
-    claim is renewed with a 1 ms lease (the request has no release)."""
-    if ask(ns, KIND_EACH, holder, RELEASE_MS, 1, keys=[skey]) is not None:
+    down: the lease then runs out by itself. At the arbiters the claim is
+    renewed with a 1 ms lease (the request has no release); when that
+    arbiter was this node (alone), the store's release makes it free now."""
+    got = ask(ns, KIND_EACH, holder, RELEASE_MS, 1, keys=[skey])
+    if got is not None and not got.alone:
         return
     try:
         _call("release", key=skey, holder=holder)

@@ -350,6 +350,14 @@ def _run_once_call(fn, key, skey, ns, lease_ms, args, kwargs):
     try:
         _claims.record(ns, [skey], [_claims.display_name(key)])
         states, _ = _claims.step(ns, holder, lease_ms, 1, keys=[skey])
+        # The key's arbiter did not answer: ask again for up to one lease
+        # (never run it unasked), then report it as in progress.
+        tries = 0
+        while states[:1] == bytes([_claims.UNREACHABLE]) and \
+                tries * RETRY_US < lease_ms * 1000:
+            time.sleep(RETRY_US / 1e6)
+            tries += 1
+            states, _ = _claims.step(ns, holder, lease_ms, 1, keys=[skey])
     except _daemon.DaemonDown:
         _degraded("irohds.run_once")
         if _locally_done(skey):

@@ -91,6 +91,20 @@ def test_rerun_redoes_nothing_with_few_requests(daemon, tmp_path):
     assert store_stat(daemon, "each_requests") - before <= 3
 
 
+def test_alone_node_asks_gossip_rarely_and_the_store_decides(daemon, tmp_path):
+    # No peers: gossip answers "alone" and the pass asks the store itself
+    # for a second at a time, so the first request goes to gossip and
+    # nearly all the others to the store (one gossip request per second).
+    out = str(tmp_path / "w")
+    got = finish(start(daemon, out, ns="alone", n=2000))
+    c = got["client"]
+    assert got["ran"] == 2000 and c.get("claims_gossip_errors", 0) == 0, c
+    assert c.get("claims_remote", 0) >= 1, c              # gossip was asked, answered
+    assert c["claims_remote"] * 20 < c["each_requests"], c
+    c = ctl_json(daemon, "alone")
+    assert (c["known"], c["done"], c["running"], c["pending"]) == (2000, 2000, 0, 0)
+
+
 def held_key(proc, out):
     """The key worker proc holds while it hangs in its loop body (it writes
     the key to out.hang, then sleeps); fails if proc ends first."""
