@@ -41,8 +41,9 @@ static const char *s_state_names [] = {
 //  actors stop first: nothing new arrives from peers while the store and
 //  cap shut down. They are also the ones that read bytes from other
 //  machines, so they may call least: gossip reads from the store (digests
-//  and chunks) and can never change it or stop the daemon; discovery can
-//  only hand gossip the peers it found.
+//  and chunks), changes only claims (the arbiter of claims across
+//  machines: claim, release, each_claim) and can never stop the daemon;
+//  discovery can only hand gossip the peers it found.
 static const struct {
     const char *name, *binary, *service;
     int stop_order;
@@ -50,7 +51,8 @@ static const struct {
 } s_actor_table [] = {
     { "gossip",     "irohds-gossip",     "gossip",    4,
       "store/ping store/has store/get store/ls store/stats store/info "
-      "store/digest_list store/digest_get store/ingest cap/verdict cap/machcap" },
+      "store/digest_list store/digest_get store/ingest store/claim store/release "
+      "store/each_claim cap/verdict cap/machcap" },
     { "discovery",  "irohds-discovery",  "discovery", 2,
       "gossip/gossip_join gossip/gossip_peers gossip/gossip_stats" },
     { "capability", "irohds-capability", "cap",   10, "" },

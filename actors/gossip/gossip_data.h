@@ -9,6 +9,8 @@
       gossip_serve.c    answering peers: manifests, content, outboards
       gossip_fetch.c    gossip_lookup: candidates, manifests, verdict,
                         verified multi-source resumable fetch, ingest
+      gossip_lease.c    gossip_claim: claims across machines (the asker);
+      gossip_arbiter.c  the arbiter's decisions and replicas (gossip_lease.h)
 
     Everything a peer sends is outside input: decoded with the generated
     codec, sizes checked, refused and counted, never asserted on.
@@ -27,6 +29,8 @@ typedef struct _gossip_xfer_t gossip_xfer_t;
 typedef struct _gossip_digests_t gossip_digests_t;
 typedef struct _gossip_serve_t gossip_serve_t;
 typedef struct _gossip_fetch_t gossip_fetch_t;
+typedef struct _gossip_lease_t gossip_lease_t;
+typedef struct _gossip_ns_t gossip_ns_t;
 
 //  ---------------------------------------------------------------------
 //  gossip_calls: broker requests from the gossip actor, many in flight.
@@ -109,6 +113,10 @@ size_t gossip_digests_candidates (gossip_digests_t *self, const char *ns, const 
 //  Results peer holds by its digests (estimated from the bits set), for
 //  `peers`; 0 when we hold none of its digests.
 uint64_t gossip_digests_results (gossip_digests_t *self, const uint8_t *peer);
+//  A done hint (claims: node finished key a moment ago): candidates
+//  includes node for key while it is alive, although its digest may not
+//  show the key yet (digests lag by a gossip round). Bounded, oldest out.
+void gossip_digests_hint (gossip_digests_t *self, const uint8_t *key, const uint8_t *node);
 void gossip_digests_stats (gossip_digests_t *self, irh_table_t *table);
 
 //  ---------------------------------------------------------------------
@@ -146,5 +154,20 @@ zmsg_t *gossip_fetch_table (gossip_fetch_t *self, const uint8_t *key);
 //  A member's state changed (a source died or came back).
 void gossip_fetch_member (gossip_fetch_t *self, const swim_member_t *member, bool alive);
 void gossip_fetch_stats (gossip_fetch_t *self, irh_table_t *table);
+
+//  ---------------------------------------------------------------------
+//  gossip_lease: claims across machines (gossip_lease.h, docs/claims.md).
+
+gossip_lease_t *gossip_lease_new (gossip_xfer_t *xfer, gossip_calls_t *calls, swim_t *swim,
+                                  gossip_ns_t *ns, gossip_digests_t *digests,
+                                  irh_worker_t *worker, const uint8_t *self_id);
+void gossip_lease_destroy (gossip_lease_t **self_p);
+//  A gossip_claim request (taken when valid: answered when every arbiter
+//  answered or timed out; a bad one is answered here and counted).
+void gossip_lease_claim (gossip_lease_t *self, irh_request_t **request_p, zframe_t *frame);
+//  peer_claim_want from a peer (route: answer there).
+void gossip_lease_message (gossip_lease_t *self, const uint8_t *from, zframe_t *route, int id,
+                           zframe_t *frame);
+void gossip_lease_stats (gossip_lease_t *self, irh_table_t *table);
 
 #endif

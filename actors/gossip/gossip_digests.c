@@ -22,6 +22,7 @@
     allocation, no I/O.
 */
 #include "gossip_data.h"
+#include "gossip_lease.h"
 #include "irh_hash.h"
 #include "gossip_wire.h"
 #include "irh_digest.h"
@@ -37,6 +38,7 @@
 #define S_BYTES_MAX     (256u << 20)    //  bits held of all peers together
 #define S_ANSWERS_MAX   64              //  peers' digests_want answered at once
 #define S_ASK_BACK_MS   10000           //  ask a (re)starting peer back at most this often
+#define S_HINTS_MAX     4096            //  done hints from claims (72 B each)
 
 typedef struct _s_peer_t s_peer_t;
 
@@ -93,10 +95,12 @@ struct _gossip_digests_t {
     zhashx_t *peers;                    //  hex id -> s_peer_t *
     zhashx_t *views;                    //  ns -> s_view_t *
     zlist_t *answers;                   //  s_answer_t * being answered
+    gossip_keymap_t *hints;             //  key -> node that just finished it (claims)
     size_t bytes;                       //  held of all peers
     struct {
         uint64_t fulls_in, fulls_out, deltas_in, deltas_out, stale, malformed, refused;
         uint64_t wants_in, wants_out, list_errors, get_errors, not_member, busy;
+        uint64_t hinted;
     } c;
 };
 
@@ -573,6 +577,7 @@ gossip_digests_new (gossip_xfer_t *xfer, gossip_calls_t *calls, swim_t *swim, zl
     self->peers = zhashx_new ();
     self->views = zhashx_new ();
     self->answers = zlist_new ();
+    self->hints = gossip_keymap_new (S_HINTS_MAX);
     zhashx_set_destructor (self->views, s_view_free);
     self->poll_timer = zloop_timer (loop, S_POLL_MS, 0, s_on_poll, self);
     self->sync_timer = zloop_timer (loop, S_SYNC_MS, 0, s_on_sync, self);
@@ -605,6 +610,7 @@ gossip_digests_destroy (gossip_digests_t **self_p)
             free (answer);
         }
         zlist_destroy (&self->answers);
+        gossip_keymap_destroy (&self->hints);
         free (self);
         *self_p = NULL;
     }
@@ -688,20 +694,40 @@ gossip_digests_candidates (gossip_digests_t *self, const char *ns, const uint8_t
 {
     assert (self && ns && key);
     s_view_t *view = (s_view_t *) zhashx_lookup (self->views, ns);
-    if (!view || view->count == 0 || max == 0)
-        return 0;
-    if (irh_digest_remote_candidates (view->remotes, view->count, key, view->hits) == 0)
-        return 0;
     size_t found = 0;
-    for (size_t i = 0; i < view->count && found < max; i++) {
-        if (!view->hits [i])
-            continue;
-        swim_member_t m;
-        const uint8_t *id = view->owners [i]->peer->id;
-        if (swim_member_find (self->swim, id, &m) == 0 && m.state == SWIM_ALIVE)
-            memcpy (ids [found++], id, SWIM_ID_SIZE);
+    if (view && view->count && max
+    &&  irh_digest_remote_candidates (view->remotes, view->count, key, view->hits) > 0) {
+        for (size_t i = 0; i < view->count && found < max; i++) {
+            if (!view->hits [i])
+                continue;
+            swim_member_t m;
+            const uint8_t *id = view->owners [i]->peer->id;
+            if (swim_member_find (self->swim, id, &m) == 0 && m.state == SWIM_ALIVE)
+                memcpy (ids [found++], id, SWIM_ID_SIZE);
+        }
+    }
+    //  A done hint: the node that just finished key, before its digest
+    //  shows it (one probe of a small table).
+    uint8_t node [SWIM_ID_SIZE];
+    swim_member_t m;
+    if (found < max && gossip_keymap_get (self->hints, key, node)
+    &&  swim_member_find (self->swim, node, &m) == 0 && m.state == SWIM_ALIVE) {
+        bool known = false;
+        for (size_t i = 0; i < found && !known; i++)
+            known = memcmp (ids [i], node, SWIM_ID_SIZE) == 0;
+        if (!known) {
+            memcpy (ids [found++], node, SWIM_ID_SIZE);
+            self->c.hinted++;
+        }
     }
     return found;
+}
+
+void
+gossip_digests_hint (gossip_digests_t *self, const uint8_t *key, const uint8_t *node)
+{
+    assert (self && key && node);
+    gossip_keymap_put (self->hints, key, node);
 }
 
 uint64_t
@@ -740,6 +766,7 @@ gossip_digests_stats (gossip_digests_t *self, irh_table_t *table)
         { "digest_deltas_out", self->c.deltas_out },
         { "digest_wants_in", self->c.wants_in },
         { "digest_wants_out", self->c.wants_out },
+        { "digest_hinted", self->c.hinted },
         { "digest_stale", self->c.stale },
         { "digest_malformed", self->c.malformed },
         { "digest_refused", self->c.refused },

@@ -71,6 +71,7 @@ typedef struct {
     gossip_digests_t *digests;
     gossip_serve_t *serve;
     gossip_fetch_t *fetch;
+    gossip_lease_t *lease;              //  claims across machines
     //  Member changes seen inside swim's callbacks, handed to the data
     //  plane once swim has returned (its callbacks may call into swim).
     zlist_t *events;
@@ -191,6 +192,9 @@ s_on_data (void *arg, const uint8_t *from, zframe_t *route, int id, zframe_t *fr
     else
     if ((id == IRH_MSG_PEER_MANIFEST_WANT || id == IRH_MSG_PEER_READ_WANT) && self->serve)
         gossip_serve_message (self->serve, from, route, id, frame);
+    else
+    if (id == IRH_MSG_PEER_CLAIM_WANT && self->lease)
+        gossip_lease_message (self->lease, from, route, id, frame);
     else
         self->data_unrouted++;
 }
@@ -469,6 +473,8 @@ s_stats_table (s_gossip_t *self)
         gossip_fetch_stats (self->fetch, table);
     if (self->ns)
         gossip_ns_stats (self->ns, table);
+    if (self->lease)
+        gossip_lease_stats (self->lease, table);
     zmsg_t *reply = zmsg_new ();
     irh_table_append (table, reply);
     irh_table_destroy (&table);
@@ -600,6 +606,9 @@ s_handle (s_gossip_t *self, irh_request_t *request)
     else
     if (id == IRH_MSG_GOSSIP_JOIN)
         s_handle_join (self, request, frame);
+    else
+    if (id == IRH_MSG_GOSSIP_CLAIM && self->lease)
+        gossip_lease_claim (self->lease, &request, frame);
     else
     if (id == IRH_MSG_GOSSIP_LOOKUP || id == IRH_MSG_GOSSIP_FETCHES) {
         if (s_handle_fetch (self, &request, frame, id) != 0)
@@ -757,6 +766,8 @@ main (int argc, char *argv [])
                                        self.loop);
         self.fetch = gossip_fetch_new (self.xfer, self.digests, self.calls, self.swim,
                                        self.worker, actor.paths->fetch, self.loop);
+        self.lease = gossip_lease_new (self.xfer, self.calls, self.swim, self.ns, self.digests,
+                                       self.worker, node->id);
     }
     self.config = actor.config;         //  ours from here on
     actor.config = NULL;
@@ -781,6 +792,7 @@ main (int argc, char *argv [])
     swim_leave (self.swim);
     //  The data plane before swim (digests hold it) and calls last (the
     //  others cancel theirs on it).
+    gossip_lease_destroy (&self.lease);
     gossip_fetch_destroy (&self.fetch);
     gossip_serve_destroy (&self.serve);
     gossip_digests_destroy (&self.digests);

@@ -52,6 +52,19 @@ gossip_wire_classify (const uint8_t *data, size_t size, gossip_wire_t *out, cons
             rc = irh_peer_digests_want_decode_buf (data, size, &msg);
             break;
         }
+        case IRH_MSG_PEER_CLAIM_WANT: {
+            irh_peer_claim_want_t msg;
+            out->kind = GOSSIP_WIRE_REQUEST;
+            rc = irh_peer_claim_want_decode_buf (data, size, &msg);
+            break;
+        }
+        case IRH_MSG_PEER_CLAIM: {
+            irh_peer_claim_t msg;
+            out->kind = GOSSIP_WIRE_ANSWER;
+            rc = irh_peer_claim_decode_buf (data, size, &msg);
+            out->req = rc == 0 ? msg.req : 0;
+            break;
+        }
         case IRH_MSG_PEER_MANIFEST: {
             irh_peer_manifest_t msg;
             out->kind = GOSSIP_WIRE_ANSWER;

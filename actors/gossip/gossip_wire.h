@@ -14,8 +14,8 @@
 #define GOSSIP_WIRE_FRAME_MAX   ((4u << 20) + 1024)
 
 typedef enum {
-    GOSSIP_WIRE_REQUEST = 1,    //  144, 146, 143, 148: answer it on its route
-    GOSSIP_WIRE_ANSWER,         //  145, 147: answers our request req
+    GOSSIP_WIRE_REQUEST = 1,    //  144, 146, 143, 148, 149: answer it on its route
+    GOSSIP_WIRE_ANSWER,         //  145, 147, 150: answers our request req
     GOSSIP_WIRE_PUSH            //  141, 142: a digest, pushed or answering our want
 } gossip_wire_kind_t;
 

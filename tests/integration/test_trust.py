@@ -210,7 +210,7 @@ def test_gossip_row_reads_store_but_never_changes_it(store_and_gossip):
         st, rest = p.call("store", _proto.encode("get", key=b"\0" * 32), rid=b"r6")
         assert st == "OK" or rest[0] != b"forbidden", rest
         refused = (("store", "evict"), ("store", "gc"), ("store", "put"), ("store", "touch"),
-                   ("store", "claim"), ("sup", "down"), ("sup", "status"), ("cap", "remeasure"))
+                   ("store", "wait"), ("sup", "down"), ("sup", "status"), ("cap", "remeasure"))
         for i, (service, name) in enumerate(refused):
             # Only the first byte (the message id) decides: a body that
             # would not even decode is refused before the store sees it.
