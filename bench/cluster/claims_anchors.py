@@ -295,11 +295,11 @@ def stop(proc):
 
 
 def run_together(cluster, per_node, cmd_of, env_of=lambda node: None, nodes=None,
-                 timeout=900):
+                 before=None, timeout=900):
     """Starts `per_node` workers on every node of the cluster (or of the
     node indexes `nodes`; cmd_of(node, i, go) their argv), waits until all
-    said "ready", creates the go file, and returns their JSON results
-    (node index, result) once all ended."""
+    said "ready", calls before() if given, creates the go file, and
+    returns their JSON results (node index, result) once all ended."""
     import harness
     go = os.path.join(cluster.root, "go-%d-%d" % (os.getpid(), time.monotonic_ns()))
     procs = []
@@ -314,6 +314,8 @@ def run_together(cluster, per_node, cmd_of, env_of=lambda node: None, nodes=None
             if line.strip() != "ready":
                 raise harness.HarnessError("worker on %s did not start: %s%s" % (
                     node.name, line, proc.stderr.read()[-1500:]))
+        if before is not None:
+            before()
         open(go, "w").close()
         out = []
         for node, proc in procs:

@@ -24,10 +24,16 @@ run's.
                                         is B itself (no network)
                            remote       the figure (arbiter A)
                            remote_memo  the same with kind 0 (@irohds.memo)
+                           remote_query want 0 (only reports; no grant,
+                                        so no replica to the successor)
                          Keys are sorted by arbiter with the rendezvous
-                         rank the gossip actor uses (arbiter_rank below);
-                         the state of every reply is counted (all must be
-                         "granted": the keys are fresh).
+                         rank the gossip actor uses (arbiter_rank below;
+                         the arbiters' counters confirm it); the state of
+                         every reply is counted (all "granted", or "free"
+                         for remote_query: the keys are fresh). Each
+                         phase runs in its own process; meanwhile the CPU
+                         of every daemon process in every node is
+                         counted (/proc: per request, by node:process).
   measure_irohds_each    irohds.each over the same trivial keys as the
                          Redis loop, `procs` processes on each node, all
                          started together: keys per second, process-
@@ -82,67 +88,66 @@ def _timed(fn, n):
     return times
 
 
+PHASES = ("ping_store", "ping_gossip", "store_claim", "store_claim_memo", "local",
+          "remote", "remote_memo", "remote_query")
+
+
+def _fresh_keys(args, n):
+    """n fresh keys whose arbiter is the node the phase needs (B itself for
+    "local", A for the remote phases; none for the others)."""
+    if args.phase not in ("local", "remote", "remote_memo", "remote_query"):
+        return [os.urandom(32) for _ in range(n)]
+    want = bytes.fromhex(args.self_id if args.phase == "local" else args.arbiter_id)
+    ids = [bytes.fromhex(x) for x in args.ids.split(",")]
+    keys = []
+    while len(keys) < n:
+        key = os.urandom(32)
+        if arbiter_rank(args.ns, key, ids)[0] == want:
+            keys.append(key)
+    return keys
+
+
 def role_claim(args):
-    """The figures of measure_irohds_claim on this node (module doc)."""
+    """One phase of measure_irohds_claim on this node (module doc): 50
+    untimed requests, "ready", the go file, then args.count timed ones."""
     from irohds import _claims, _daemon, _transport
     tr = _transport.get_transport()
-    me, arb = bytes.fromhex(args.self_id), bytes.fromhex(args.arbiter_id)
-    ids = [bytes.fromhex(x) for x in args.ids.split(",")]
     holder = _claims.new_holder()
-    out = {}
-    # Warm up every path (connections, the daemon's first transactions).
-    for _ in range(50):
-        tr.call("store", "ping")
-        tr.call("gossip", "ping")
-    out["ping_store"] = ca.percentiles(_timed(lambda: tr.call("store", "ping"), args.count))
-    out["ping_gossip"] = ca.percentiles(_timed(lambda: tr.call("gossip", "ping"), args.count))
+    states = {}
 
-    def store_claim():
-        _daemon.call("store", "each_claim", ns=args.ns + "-store", holder=holder,
-                     lease_ms=ca.LEASE_MS, want=1, done=b"", keys=os.urandom(32))
-    _timed(store_claim, 50)
-    out["store_claim"] = ca.percentiles(_timed(store_claim, args.count))
+    def gossip_claim(key, kind, want):
+        frames = _daemon.call("gossip", "gossip_claim", ns=args.ns, kind=kind, holder=holder,
+                              lease_ms=ca.LEASE_MS, want=want, timeout_ms=0, done=b"",
+                              keys=key)
+        reply = _daemon.decode(frames, "gossip_claim_reply")[1]
+        for st in reply["states"]:
+            name = STATE_NAMES[st] if st < len(STATE_NAMES) else str(st)
+            states[name] = states.get(name, 0) + 1
+        states["alone"] = states.get("alone", 0) + reply["alone"]
 
-    def store_claim_memo():
-        _daemon.call("store", "claim", key=os.urandom(32), holder=holder,
-                     lease_ms=ca.LEASE_MS)
-    _timed(store_claim_memo, 50)
-    out["store_claim_memo"] = ca.percentiles(_timed(store_claim_memo, args.count))
-
-    # Fresh keys sorted by arbiter: `count` for A, `count` for B.
-    pools = {"remote": [], "local": [], "remote_memo": []}
-    while any(len(p) < args.count + 50 for p in pools.values()):
-        key = os.urandom(32)
-        order = arbiter_rank(args.ns, key, ids)
-        if order[0] == arb:
-            pool = min((pools["remote"], pools["remote_memo"]), key=len)
-        elif order[0] == me:
-            pool = pools["local"]
-        else:
-            continue
-        if len(pool) < args.count + 50:
-            pool.append(key)
-
-    def claimer(kind, states):
-        def one(key):
-            frames = _daemon.call("gossip", "gossip_claim", ns=args.ns, kind=kind,
-                                  holder=holder, lease_ms=ca.LEASE_MS, want=1, timeout_ms=0,
-                                  done=b"", keys=key)
-            reply = _daemon.decode(frames, "gossip_claim_reply")[1]
-            for st in reply["states"]:
-                name = STATE_NAMES[st] if st < len(STATE_NAMES) else str(st)
-                states[name] = states.get(name, 0) + 1
-            states["alone"] = states.get("alone", 0) + reply["alone"]
-        return one
-
-    for name, kind in (("local", 1), ("remote", 1), ("remote_memo", 0)):
-        keys = iter(pools[name])
-        states = {}
-        one = claimer(kind, states)
-        _timed(lambda: one(next(keys)), 50)
-        states.clear()
-        out[name] = ca.percentiles(_timed(lambda: one(next(keys)), args.count))
-        out[name]["states"] = states
+    one = {
+        "ping_store": lambda key: tr.call("store", "ping"),
+        "ping_gossip": lambda key: tr.call("gossip", "ping"),
+        "store_claim": lambda key: _daemon.call(
+            "store", "each_claim", ns=args.ns, holder=holder, lease_ms=ca.LEASE_MS, want=1,
+            done=b"", keys=key),
+        "store_claim_memo": lambda key: _daemon.call(
+            "store", "claim", key=key, holder=holder, lease_ms=ca.LEASE_MS),
+        "local": lambda key: gossip_claim(key, 1, 1),
+        "remote": lambda key: gossip_claim(key, 1, 1),
+        "remote_memo": lambda key: gossip_claim(key, 0, 1),
+        "remote_query": lambda key: gossip_claim(key, 1, 0),
+    }[args.phase]
+    keys = iter(_fresh_keys(args, args.count + 50))
+    _timed(lambda: one(next(keys)), 50)
+    states.clear()
+    ca.ready_and_wait(args.go)
+    c0 = time.process_time()
+    times = _timed(lambda: one(next(keys)), args.count)
+    out = ca.percentiles(times)
+    out["client_cpu_us"] = (time.process_time() - c0) / args.count * 1e6
+    if states:
+        out["states"] = states
     print(json.dumps(out))
 
 
@@ -175,6 +180,7 @@ def role_main(argv):
     parser.add_argument("--arbiter-id")
     parser.add_argument("--ids")
     parser.add_argument("--go")
+    parser.add_argument("--phase", choices=PHASES)
     ROLES[argv[0]](parser.parse_args(argv[1:]))
 
 
@@ -207,32 +213,77 @@ def _claim_stats(x):
             for node in x.c.nodes]
 
 
-def measure_irohds_claim(cluster, arbiter, claimer, count):
-    x, ns = _irohds(cluster)
-    node = cluster.nodes[claimer]
-    before = _claim_stats(x)
-    out = ca.run_json(node, ca.worker(
-        "_claim", "--ns", ns, "--count", count, "--self-id", x.ids[claimer],
-        "--arbiter-id", x.ids[arbiter], "--ids", ",".join(x.ids), script=SCRIPT),
-        env=_env(node), timeout=900)
-    after = _claim_stats(x)
-    # What each node's gossip counted during the run (the arbiter A should
-    # have answered the 2 x (count + 50) remote requests, B the local ones).
-    out["gossip_claim_counters"] = {
-        cluster.nodes[i].name: {k: v - before[i].get(k, 0) for k, v in after[i].items()
-                                if v != before[i].get(k, 0)}
-        for i in range(len(cluster.nodes))}
-    out["requests_per_kind"] = count + 50
+def _cpu(cluster):
+    """CPU seconds (user + system) so far of every process in the nodes'
+    namespaces, by (node name, command name)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for node in cluster.nodes:
+        for pid in harness.netns_pids(node.ns):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            name = "%s:%s" % (node.name, comm)
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
-def measure_irohds_each(cluster, nkeys, procs, nodes=None):
+def measure_irohds_claim(cluster, arbiter, claimer, count):
+    """Every phase (module doc) in its own process on the claimer, with the
+    CPU each daemon process of every node spent per request meanwhile
+    (the machine's 2 cores are shared by all of them: CPU is where the
+    time goes when they queue)."""
     x, ns = _irohds(cluster)
+    before = _claim_stats(x)
+    out = {"requests": count}
+    for phase in PHASES:
+        cpu = {}
+        results = ca.run_together(cluster, 1, lambda n, i, go: ca.worker(
+            "_claim", "--phase", phase, "--ns", ns, "--count", count, "--go", go,
+            "--self-id", x.ids[claimer], "--arbiter-id", x.ids[arbiter],
+            "--ids", ",".join(x.ids), script=SCRIPT), env_of=_env, nodes=[claimer],
+            before=lambda: cpu.update(_cpu(cluster)))
+        after = _cpu(cluster)
+        result = results[0][1]
+        # The worker itself is in `after` but exited: its CPU is client_cpu_us.
+        result["daemon_cpu_us"] = {
+            k: round((v - cpu.get(k, 0.0)) / count * 1e6, 1) for k, v in sorted(after.items())
+            if k in cpu and v - cpu.get(k, 0.0) > 0 and "python" not in k}
+        out[phase] = result
+    after = _claim_stats(x)
+    # What each node's gossip counted over all phases: the arbiter A must
+    # have served the remote phases' 4 x (count + 50) requests, B's gossip
+    # decided the local phase's count + 50 itself.
+    out["gossip_claim_counters"] = _counter_delta(cluster, before, after)
+    return out
+
+
+def _counter_delta(cluster, before, after):
+    return {cluster.nodes[i].name: {k: v - before[i].get(k, 0) for k, v in after[i].items()
+                                    if v != before[i].get(k, 0)}
+            for i in range(len(cluster.nodes))}
+
+
+def measure_irohds_each(cluster, nkeys, procs, nodes=None):
+    """irohds.each over nkeys keys (module doc), with the daemons' CPU per
+    key and the claim counters of every node's gossip over the run."""
+    x, ns = _irohds(cluster)
+    cpu = {}
+    counters = _claim_stats(x)
     results = ca.run_together(cluster, procs, lambda node, i, go: ca.worker(
         "_each", "--ns", ns, "--keys", nkeys, "--go", go, script=SCRIPT), env_of=_env,
-        nodes=nodes)
+        nodes=nodes, before=lambda: cpu.update(_cpu(cluster)))
+    after = _cpu(cluster)
     out = ca.loop_summary(results, nkeys)
     out["ns"] = ns
+    out["daemon_cpu_us_per_key"] = {
+        k: round((v - cpu.get(k, 0.0)) / nkeys * 1e6, 1) for k, v in sorted(after.items())
+        if k in cpu and v - cpu.get(k, 0.0) > 0 and "python" not in k}
+    out["gossip_claim_counters"] = _counter_delta(cluster, counters, _claim_stats(x))
     return out
 
 
