@@ -535,6 +535,68 @@ def ratios(out):
     return res
 
 
+def table(out):
+    """The figures as the Markdown rows docs/BENCHMARKS.md shows (Peers
+    III), for the record of a run."""
+    def get(name, *path):
+        r = out.get(name)
+        for p in path:
+            r = r.get(p) if isinstance(r, dict) else None
+        return r
+
+    def us(v):
+        if v is None:
+            return "—"
+        return "%.2f µs" % v if v < 1 else "%.0f µs" % v if v < 1000 else "%.2f ms" % (v / 1000)
+
+    def x(v):
+        return "—" if v is None else "%.1f×" % v if v >= 1 else "%.3f×" % v
+    claim = out.get("irohds_claim") or {}
+    rows = ["| step (from B; arbiter A) | p50 | p99 | client CPU |", "|---|---|---|---|"]
+    for label, name, src in (
+            ("Redis `SET NX PX`, B → A over the veth", "redis_rtt", out),
+            ("Redis, client on A", "redis_rtt_local", out),
+            ("pyzmq REQ/REP B → A", "reqrep_tcp", out),
+            ("pyzmq REQ/REP B → A, CURVE", "reqrep_curve", out),
+            ("4-process CURVE chain (floor of the path)", "chain4_curve", out),
+            ("irohds: store ping (client → broker → store)", "ping_store", claim),
+            ("irohds: gossip ping (client → broker → gossip)", "ping_gossip", claim),
+            ("irohds: local store claim (each_claim)", "store_claim", claim),
+            ("irohds: local store claim (memo's claim)", "store_claim_memo", claim),
+            ("irohds: gossip_claim, arbiter B itself", "local", claim),
+            ("irohds: gossip_claim, arbiter A (the figure)", "remote", claim),
+            ("irohds: same, kind memo", "remote_memo", claim),
+            ("irohds: same, want 0 (no grant, no replica)", "remote_query", claim)):
+        r = src.get(name) or {}
+        rows.append("| %s | %s | %s | %s |" % (label, us(r.get("p50_us")),
+                                              us(r.get("p99_us")), us(r.get("client_cpu_us"))))
+    ratios = out.get("ratios", {})
+    rows += ["", "| loop over %s keys | keys/s | runs per key | process wall / key |" % out["keys"],
+             "|---|---|---|---|"]
+    rows.append("| bare loop | — | 1 | %s |" % us(get("bare_loop", "per_key_us")))
+    for procs, label in (("solo", "1 process on B"), (1, "3 nodes × 1 process"),
+                         (4, "3 nodes × 4 processes")):
+        for name in ("redis_each_%s" % procs, "irohds_each_%s" % procs):
+            r = out.get(name) or {}
+            runs = (r["ran_total"] / r["keys"]) if r.get("keys") else None
+            rows.append("| %s, %s | %s | %s | %s |" % (
+                "Redis lease" if name.startswith("redis") else "irohds.each", label,
+                "—" if r.get("keys_per_s") is None else "%.0f" % r["keys_per_s"],
+                "—" if runs is None else "%.2f" % runs, us(r.get("process_us_per_key"))))
+    rows += ["", "ratios: claim p50 %s Redis (p99 %s), %s the CURVE chain; each keys/s "
+             "solo %s, 3×1 %s, 3×4 %s Redis" % (
+                 x(ratios.get("irohds_claim_vs_redis_p50")),
+                 x(ratios.get("irohds_claim_vs_redis_p99")),
+                 x(ratios.get("irohds_claim_vs_chain4_curve_p50")),
+                 x(ratios.get("irohds_each_solo_vs_redis_keys_per_s")),
+                 x(ratios.get("irohds_each_1_vs_redis_keys_per_s")),
+                 x(ratios.get("irohds_each_4_vs_redis_keys_per_s"))),
+             "load average %s at the start, %s at the end" % (
+                 "/".join("%.1f" % v for v in out["loadavg_start"]),
+                 "/".join("%.1f" % v for v in out["loadavg_end"]))]
+    return "\n".join(rows)
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] in ROLES:
         role_main(sys.argv[1:])
@@ -545,7 +607,13 @@ def main():
     parser.add_argument("--anchors-only", action="store_true",
                         help="Redis and the floors without the irohds side")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--table", metavar="JSON",
+                        help="print the Markdown tables of a run's --json file and exit")
     args = parser.parse_args()
+    if args.table:
+        with open(args.table) as f:
+            print(table(json.load(f)))
+        return
     if os.geteuid() != 0:
         sys.exit("claims_anchors: needs root (network namespaces)")
     if not any(os.access(os.path.join(d, "redis-server"), os.X_OK)
@@ -555,6 +623,7 @@ def main():
     result = run(quick=args.quick, hooks=hooks)
     text = json.dumps(result, indent=1)
     print(text)
+    print(table(result), file=sys.stderr)
     if args.json:
         with open(args.json, "w") as f:
             f.write(text + "\n")
