@@ -26,6 +26,9 @@ run's.
                            remote_memo  the same with kind 0 (@irohds.memo)
                            remote_query want 0 (only reports; no grant,
                                         so no replica to the successor)
+                           window       want 1 of 64 fresh keys, as a step
+                                        of irohds.each asks (the keys'
+                                        arbiters are all three nodes)
                          Keys are sorted by arbiter with the rendezvous
                          rank the gossip actor uses (arbiter_rank below;
                          the arbiters' counters confirm it); the state of
@@ -89,7 +92,8 @@ def _timed(fn, n):
 
 
 PHASES = ("ping_store", "ping_gossip", "store_claim", "store_claim_memo", "local",
-          "remote", "remote_memo", "remote_query")
+          "remote", "remote_memo", "remote_query", "window")
+WINDOW = 64
 
 
 def _fresh_keys(args, n):
@@ -137,6 +141,7 @@ def role_claim(args):
         "remote": lambda key: gossip_claim(key, 1, 1),
         "remote_memo": lambda key: gossip_claim(key, 0, 1),
         "remote_query": lambda key: gossip_claim(key, 1, 0),
+        "window": lambda key: gossip_claim(key + os.urandom(32 * (WINDOW - 1)), 1, 1),
     }[args.phase]
     keys = iter(_fresh_keys(args, args.count + 50))
     _timed(lambda: one(next(keys)), 50)
@@ -232,16 +237,22 @@ def _cpu(cluster):
     return out
 
 
+def _counter_delta(cluster, before, after):
+    return {cluster.nodes[i].name: {k: v - before[i].get(k, 0) for k, v in after[i].items()
+                                    if v != before[i].get(k, 0)}
+            for i in range(len(cluster.nodes))}
+
+
 def measure_irohds_claim(cluster, arbiter, claimer, count):
     """Every phase (module doc) in its own process on the claimer, with the
     CPU each daemon process of every node spent per request meanwhile
     (the machine's 2 cores are shared by all of them: CPU is where the
     time goes when they queue)."""
     x, ns = _irohds(cluster)
-    before = _claim_stats(x)
     out = {"requests": count}
     for phase in PHASES:
         cpu = {}
+        counters = _claim_stats(x)
         results = ca.run_together(cluster, 1, lambda n, i, go: ca.worker(
             "_claim", "--phase", phase, "--ns", ns, "--count", count, "--go", go,
             "--self-id", x.ids[claimer], "--arbiter-id", x.ids[arbiter],
@@ -253,19 +264,12 @@ def measure_irohds_claim(cluster, arbiter, claimer, count):
         result["daemon_cpu_us"] = {
             k: round((v - cpu.get(k, 0.0)) / count * 1e6, 1) for k, v in sorted(after.items())
             if k in cpu and v - cpu.get(k, 0.0) > 0 and "python" not in k}
+        # What each node's gossip counted in this phase (warm-up included:
+        # count + 50 requests): A serves the remote phases, B's gossip
+        # decides the local phase itself.
+        result["gossip_claim_counters"] = _counter_delta(cluster, counters, _claim_stats(x))
         out[phase] = result
-    after = _claim_stats(x)
-    # What each node's gossip counted over all phases: the arbiter A must
-    # have served the remote phases' 4 x (count + 50) requests, B's gossip
-    # decided the local phase's count + 50 itself.
-    out["gossip_claim_counters"] = _counter_delta(cluster, before, after)
     return out
-
-
-def _counter_delta(cluster, before, after):
-    return {cluster.nodes[i].name: {k: v - before[i].get(k, 0) for k, v in after[i].items()
-                                    if v != before[i].get(k, 0)}
-            for i in range(len(cluster.nodes))}
 
 
 def measure_irohds_each(cluster, nkeys, procs, nodes=None):
