@@ -39,13 +39,15 @@ run's.
                          counted (/proc: per request, by node:process).
   measure_irohds_each    irohds.each over the same trivial keys as the
                          Redis loop, `procs` processes on each node, all
-                         started together: keys per second, process-
-                         seconds per key, runs per key; with nodes=[B]
-                         one process alone (the cost per key).
+                         started together: keys per second, process
+                         wall and CPU seconds per key, runs per key, the
+                         daemons' CPU per key and the claim counters of
+                         every node over the run; with nodes=[B] one
+                         process alone (the cost per key).
 
 Daemons start once per cluster with LAN beacons on the cluster's bridge
 only (as bench/cluster/xfer_irohds.py, whose set-up this reuses) and stop
-with the cluster. Every measurement uses a namespace of its own.
+with the cluster. Every hook call uses a namespace of its own.
 """
 import json
 import os
