@@ -54,6 +54,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         }
     }
     else
+    if (wire.id == IRH_MSG_PEER_CLAIM) {
+        irh_peer_claim_t claim;
+        assert (irh_peer_claim_decode_buf (data, size, &claim) == 0);
+        assert (wire.kind == GOSSIP_WIRE_ANSWER && wire.req == claim.req);
+    }
+    else
         assert (wire.kind == GOSSIP_WIRE_REQUEST || wire.kind == GOSSIP_WIRE_PUSH);
     return 0;
 }

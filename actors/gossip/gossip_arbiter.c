@@ -1,8 +1,8 @@
 /*  gossip_arbiter.c: the arbiter's half of claims across machines
     (gossip_lease.h, docs/claims.md): one decision on this node's store
     for keys this node ranks first, asked by a peer (peer_claim_want) or
-    by this node's own gossip_claim, and the replica of every decision to
-    the successor (the member ranked second).
+    by this node's own gossip_claim, or a replica of another arbiter's
+    decision (gossip_lease_keep.c sends them).
 
     The store keeps a remote holder as "n<16 hex of its node>:<holder>",
     so its check for dead local processes ("pid@host/uuid") never takes
@@ -75,8 +75,8 @@ gl_members (gossip_lease_t *self, const char *ns, uint8_t (**ids) [32])
 
 //  Is node this one, or a live member? (A done hint naming a dead node
 //  sends waiters to a result nobody can serve.)
-static bool
-s_alive (gossip_lease_t *self, const uint8_t *node)
+bool
+gl_alive (gossip_lease_t *self, const uint8_t *node)
 {
     if (memcmp (node, self->self_id, 32) == 0)
         return true;
@@ -129,7 +129,6 @@ s_free (gl_decide_t *self)
     free (self);
 }
 
-static void s_replicate (gl_decide_t *self);
 
 static void
 s_finish (gl_decide_t *self, uint8_t status)
@@ -142,7 +141,7 @@ s_finish (gl_decide_t *self, uint8_t status)
     if (self->fn)
         self->fn (self->arg, self);
     if (status == 0 && !self->replica)
-        s_replicate (self);
+        gl_replicate (self);
     s_free (self);
 }
 
@@ -173,6 +172,8 @@ s_fill (gl_decide_t *self, size_t i, uint8_t state, uint64_t expires_us, const u
     if (state == 0) {
         self->granted++;
         gossip_keymap_put (self->lease->held_by, self->keys + 32 * i, self->holder_node);
+        if (memcmp (self->holder_node, self->lease->self_id, 32) != 0)
+            gl_remote_note (self->lease, self->keys + 32 * i, self->holder_node, self->stored);
     }
     self->count = i + 1;
 }
@@ -191,6 +192,7 @@ s_note_done (gl_decide_t *self)
             lease->c.duplicates++;
         gossip_keymap_put (lease->done_by, key, self->holder_node);
         gossip_keymap_remove (lease->held_by, key);
+        gl_remote_forget (lease, key);
     }
 }
 
@@ -220,7 +222,7 @@ s_on_each (void *arg, int rc, zmsg_t *body, const char *error_code)
             known = gossip_keymap_get (self->lease->done_by, key, node);
         else
         if (state == 3 && self->kind == 0
-        &&  gossip_keymap_get (self->lease->done_by, key, node) && s_alive (self->lease, node)) {
+        &&  gossip_keymap_get (self->lease->done_by, key, node) && gl_alive (self->lease, node)) {
             state = 2;          //  a memo result on the node that computed it
             known = true;
         }
@@ -282,7 +284,7 @@ s_claim_next (gl_decide_t *self)
     while (self->next < self->nkeys && self->granted < self->want) {
         const uint8_t *key = self->keys + 32 * self->next;
         uint8_t node [32];
-        if (gossip_keymap_get (self->lease->done_by, key, node) && s_alive (self->lease, node)) {
+        if (gossip_keymap_get (self->lease->done_by, key, node) && gl_alive (self->lease, node)) {
             s_fill (self, self->next++, 2, 0, node);
             continue;
         }
@@ -414,107 +416,6 @@ gl_decide_destroy_all (gossip_lease_t *lease)
 }
 
 //  ---------------------------------------------------------------------
-//  Replicas: every grant and done mark goes to the successor too, so that
-//  it answers "held" / "done" at once when this node dies.
-
-zframe_t *
-gl_want_encode (gossip_lease_t *self, const uint8_t *peer, const char *ns,
-                irh_peer_claim_want_t *want)
-{
-    uint8_t auth [GOSSIP_NS_AUTH];
-    want->auth_size = gossip_ns_proof (self->ns, ns, peer, auth);
-    want->auth = auth;
-    return irh_peer_claim_want_encode (want);
-}
-
-static void
-s_on_replica (void *arg, const uint8_t *peer, zframe_t *answer)
-{
-    (void) arg; (void) peer; (void) answer;     //  fire and forget
-}
-
-static bool
-s_address (gossip_lease_t *self, const uint8_t *id, char *out, size_t size)
-{
-    swim_member_t m;
-    if (swim_member_find (self->swim, id, &m) != 0
-    ||  (m.state != SWIM_ALIVE && m.state != SWIM_SUSPECT) || !m.node->address [0])
-        return false;
-    snprintf (out, size, "%s", m.node->address);
-    return true;
-}
-
-//  The successor of key: the highest-ranked member that is not this node.
-static size_t
-s_successor (gl_decide_t *self, const uint8_t *key, const uint8_t (*ids) [32], size_t count)
-{
-    size_t first, second;
-    gossip_lease_rank (self->wire, key, ids, count, &first, &second);
-    return first == 0 ? second : first;         //  ids [0] is this node
-}
-
-static void
-s_replicate (gl_decide_t *self)
-{
-    gossip_lease_t *lease = self->lease;
-    if (self->granted == 0 && self->ndone == 0)
-        return;
-    uint8_t (*ids) [32];
-    size_t count = gl_members (lease, self->ns, &ids);
-    size_t *succ = (size_t *) malloc ((self->count + self->ndone + 1) * sizeof (size_t));
-    uint8_t *keys = (uint8_t *) malloc (32 * self->count + 1);
-    uint8_t *done = (uint8_t *) malloc (32 * self->ndone + 1);
-    assert (succ && keys && done);
-    for (size_t i = 0; i < self->count; i++)
-        succ [i] = self->states [i] == 0 ? s_successor (self, self->keys + 32 * i, ids, count)
-                                         : SIZE_MAX;
-    for (size_t i = 0; i < self->ndone; i++)
-        succ [self->count + i] = s_successor (self, self->done + 32 * i, ids, count);
-    //  One replica per successor (a few members at most: quadratic is fine).
-    for (size_t s = 0; s < self->count + self->ndone; s++) {
-        size_t target = succ [s];
-        if (target == SIZE_MAX)
-            continue;
-        size_t nkeys = 0, ndone = 0;
-        for (size_t i = s; i < self->count + self->ndone; i++) {
-            if (succ [i] != target)
-                continue;
-            if (i < self->count)
-                memcpy (keys + 32 * nkeys++, self->keys + 32 * i, 32);
-            else
-                memcpy (done + 32 * ndone++, self->done + 32 * (i - self->count), 32);
-            succ [i] = SIZE_MAX;
-        }
-        char address [80];
-        if (!s_address (lease, ids [target], address, sizeof address))
-            continue;
-        irh_peer_claim_want_t want;
-        memset (&want, 0, sizeof want);
-        want.req = gossip_xfer_next_req (lease->xfer);
-        snprintf (want.ns, sizeof want.ns, "%s", self->wire);
-        want.kind = self->kind;
-        want.flags = 1;
-        memcpy (want.holder_node, self->holder_node, 32);
-        snprintf (want.holder, sizeof want.holder, "%s", self->holder);
-        want.lease_ms = self->lease_ms;
-        want.want = (uint32_t) nkeys;
-        want.keys = keys;
-        want.keys_size = 32 * nkeys;
-        want.done = done;
-        want.done_size = 32 * ndone;
-        zframe_t *frame = gl_want_encode (lease, ids [target], self->ns, &want);
-        if (frame && gossip_xfer_request (lease->xfer, ids [target], address, want.req, &frame,
-                                          GL_CALL_MS, s_on_replica, lease) == 0)
-            lease->c.replicas++;
-        zframe_destroy (&frame);
-    }
-    free (succ);
-    free (keys);
-    free (done);
-    free (ids);
-}
-
-//  ---------------------------------------------------------------------
 //  peer_claim_want from a peer
 
 typedef struct {
@@ -601,7 +502,7 @@ gossip_lease_message (gossip_lease_t *self, const uint8_t *from, zframe_t *route
     char ns [GOSSIP_NS_WIRE_MAX];
     bool replica = want.flags & 1;
     if (gossip_ns_accept (self->ns, want.ns, from, want.auth, want.auth_size, ns) != 0
-    ||  (replica && !s_alive (self, from))) {
+    ||  (replica && !gl_alive (self, from))) {
         self->c.refused++;
         s_answer (self, route, want.req, 2, NULL);
         return;

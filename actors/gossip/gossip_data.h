@@ -168,6 +168,8 @@ void gossip_lease_claim (gossip_lease_t *self, irh_request_t **request_p, zframe
 //  peer_claim_want from a peer (route: answer there).
 void gossip_lease_message (gossip_lease_t *self, const uint8_t *from, zframe_t *route, int id,
                            zframe_t *frame);
+//  A member swim declared dead (alive false): its leases here end now.
+void gossip_lease_member (gossip_lease_t *self, const uint8_t *id, bool alive);
 void gossip_lease_stats (gossip_lease_t *self, irh_table_t *table);
 
 #endif

@@ -7,7 +7,8 @@
     peer_claim_want over the data socket, all in parallel. The answers are
     merged in request order: states stop after the want-th grant, and a
     grant beyond it (each arbiter may grant up to want) is released again
-    by renewing it with a 1 ms lease at its arbiter. An arbiter that does
+    by renewing it with a 1 ms lease at its arbiter, unless it renewed a
+    lease this node saw granted to the same holder before. An arbiter that does
     not answer in time gives state 4 for its keys, never "free".
 
     Cost: one data-socket round trip to each remote arbiter plus its store
@@ -15,6 +16,7 @@
     each: 16,384 keys x 10 members is ~30 ms of the loop).
 */
 #include "gossip_lease_int.h"
+#include "irh_hash.h"
 #include "irh_log.h"
 #include <assert.h>
 
@@ -99,10 +101,8 @@ s_release (s_claim_t *self, s_group_t *group, const uint8_t *keys, size_t n)
         return;
     }
     char address [80];
-    swim_member_t m;
-    if (swim_member_find (lease->swim, group->arbiter, &m) != 0 || !m.node->address [0])
+    if (!gl_address (lease, group->arbiter, address, sizeof address))
         return;
-    snprintf (address, sizeof address, "%s", m.node->address);
     irh_peer_claim_want_t want;
     memset (&want, 0, sizeof want);
     want.req = gossip_xfer_next_req (lease->xfer);
@@ -201,13 +201,26 @@ s_finish (s_claim_t *self)
         }
         n++;
     }
-    //  Grants past the want-th one, per group.
+    //  Grants past the want-th one, per group: given back, unless the
+    //  holder had the key already (a renewal: it keeps its lease).
+    uint8_t who [32], had [32];
+    irh_blake3 (self->holder, strlen (self->holder), who);
+    for (size_t i = 0; i < n; i++)
+        if (states [i] == 0)
+            gossip_keymap_put (lease->mine, self->wkeys + 32 * i, who);
+    for (size_t i = 0; i < self->ndone; i++)
+        gossip_keymap_remove (lease->mine, self->wdone + 32 * i);
     for (size_t g = 0; g < self->ngroups; g++) {
         s_group_t *group = &self->groups [g];
         size_t count = 0;
         for (size_t i = n; i < self->nkeys && !group->failed; i++) {
             size_t at = self->pos [i];
-            if (self->group_of [i] == g && at < group->count && group->states [at] == 0)
+            if (self->group_of [i] != g || at >= group->count || group->states [at] != 0)
+                continue;
+            if (gossip_keymap_get (lease->mine, self->wkeys + 32 * i, had)
+            &&  memcmp (had, who, 32) == 0)
+                lease->c.renewals_kept++;
+            else
                 memcpy (extra + 32 * count++, self->wkeys + 32 * i, 32);
         }
         if (count)
@@ -320,7 +333,6 @@ s_group_start (s_claim_t *self, s_group_t *group)
         return;
     }
     lease->c.remote++;
-    swim_member_t m;
     irh_peer_claim_want_t want;
     memset (&want, 0, sizeof want);
     want.req = gossip_xfer_next_req (lease->xfer);
@@ -334,10 +346,8 @@ s_group_start (s_claim_t *self, s_group_t *group)
     want.done = group->done;
     want.done_size = 32 * group->ndone;
     zframe_t *frame = gl_want_encode (lease, group->arbiter, self->ns, &want);
-    char address [80] = "";
-    if (swim_member_find (lease->swim, group->arbiter, &m) == 0)
-        snprintf (address, sizeof address, "%s", m.node->address);
-    if (!frame || !*address
+    char address [80];
+    if (!frame || !gl_address (lease, group->arbiter, address, sizeof address)
     ||  gossip_xfer_request (lease->xfer, group->arbiter, address, want.req, &frame,
                              (int) self->timeout_ms, s_on_answer, group) != 0) {
         zframe_destroy (&frame);
@@ -491,6 +501,8 @@ gossip_lease_new (gossip_xfer_t *xfer, gossip_calls_t *calls, swim_t *swim, goss
     memcpy (self->self_id, self_id, 32);
     self->done_by = gossip_keymap_new (GL_TABLE_SIZE);
     self->held_by = gossip_keymap_new (GL_TABLE_SIZE);
+    self->mine = gossip_keymap_new (GL_TABLE_SIZE);
+    gl_remote_new (self);
     self->claims = zlistx_new ();
     self->decides = zlistx_new ();
     assert (self->claims && self->decides);
@@ -515,6 +527,8 @@ gossip_lease_destroy (gossip_lease_t **self_p)
     zlistx_destroy (&self->decides);
     gossip_keymap_destroy (&self->done_by);
     gossip_keymap_destroy (&self->held_by);
+    gossip_keymap_destroy (&self->mine);
+    gl_remote_destroy (self);
     free (self);
     *self_p = NULL;
 }
@@ -532,6 +546,8 @@ gossip_lease_stats (gossip_lease_t *self, irh_table_t *table)
         { "claims_refused", self->c.refused },
         { "claims_unreachable", self->c.unreachable },
         { "claims_overgrant_released", self->c.overgrant_released },
+        { "claims_renewals_kept", self->c.renewals_kept },
+        { "claims_freed_dead", self->c.freed_dead },
         { "claims_not_arbiter", self->c.not_arbiter },
         { "claims_duplicates", self->c.duplicates },
         { "claims_done_hints", self->c.done_hints },

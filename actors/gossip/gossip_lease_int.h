@@ -12,6 +12,7 @@
 #define GL_TABLE_SIZE       65536       //  done_by / held_by entries (72 B each: 4.5 MiB full)
 #define GL_DECIDES_MAX      1024        //  decisions in flight (then peers get "busy")
 #define GL_CLAIMS_MAX       1024        //  gossip_claim requests in flight
+#define GL_REMOTE_MAX       16384       //  remote leases remembered (2.5 MiB full)
 
 typedef struct _gl_decide_t gl_decide_t;
 typedef void (gl_decided_fn) (void *arg, gl_decide_t *decide);
@@ -30,12 +31,21 @@ struct _gossip_lease_t {
     //  out; lost on restart (then the nodes field is zeros).
     gossip_keymap_t *done_by;
     gossip_keymap_t *held_by;
+    //  As the asker: key -> BLAKE3 of the local holder it was last granted
+    //  to, so that a renewal past the want-th grant is not given back.
+    gossip_keymap_t *mine;
+    //  Leases of remote holders granted here (hex key -> gl_remote_t *,
+    //  and the same in grant order), so that the leases of a node swim
+    //  declares dead are freed at once: at most GL_REMOTE_MAX (~150 bytes
+    //  each), the oldest forgotten first (those just expire).
+    zhashx_t *remote;
+    zlistx_t *remote_order;
     zlistx_t *claims;               //  gl_claim_t * in flight (gossip_lease.c)
     zlistx_t *decides;              //  gl_decide_t * in flight (gossip_arbiter.c)
     struct {
         uint64_t asked, local, remote, served, replicas, replicas_in, refused, unreachable;
         uint64_t overgrant_released, not_arbiter, duplicates, bad_requests, bad_answers;
-        uint64_t busy, store_errors, done_hints;
+        uint64_t busy, store_errors, done_hints, renewals_kept, freed_dead;
     } c;
 };
 
@@ -83,6 +93,21 @@ gl_decide_t *gl_decide_new (gossip_lease_t *self, const char *ns, const char *wi
 void gl_decide_start (gl_decide_t *decide);
 //  Forget every decision (gossip is stopping): fn is never called.
 void gl_decide_destroy_all (gossip_lease_t *self);
+//  Make and free the table of remote leases.
+void gl_remote_new (gossip_lease_t *self);
+void gl_remote_destroy (gossip_lease_t *self);
+
+//  Is node this one, or a member alive or suspect?
+bool gl_alive (gossip_lease_t *self, const uint8_t *node);
+//  The gossip address of a member alive or suspect into out: false if none.
+bool gl_address (gossip_lease_t *self, const uint8_t *id, char *out, size_t size);
+
+//  gossip_lease_keep.c: a decision's replica to the successors of its
+//  keys (sent, not waited for); the remote leases granted here.
+void gl_replicate (gl_decide_t *decide);
+void gl_remote_note (gossip_lease_t *self, const uint8_t *key, const uint8_t *node,
+                     const char *stored);
+void gl_remote_forget (gossip_lease_t *self, const uint8_t *key);
 
 //  A peer_claim_want frame for a peer (auth from gossip_ns_proof), or NULL.
 zframe_t *gl_want_encode (gossip_lease_t *self, const uint8_t *peer, const char *ns,

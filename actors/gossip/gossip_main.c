@@ -165,6 +165,8 @@ s_member_events (s_gossip_t *self)
                 gossip_digests_member (self->digests, &member, alive);
             if (self->fetch)
                 gossip_fetch_member (self->fetch, &member, alive);
+            if (self->lease)
+                gossip_lease_member (self->lease, queued->id, alive);
         }
         free (queued);
     }

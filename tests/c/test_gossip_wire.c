@@ -54,6 +54,17 @@ s_test_classify (void)
     snprintf (dw.ns, sizeof dw.ns, "team");
     s_expect (irh_peer_digest_want_encode (&dw), IRH_MSG_PEER_DIGEST_WANT,
               GOSSIP_WIRE_REQUEST, 0);
+    uint8_t keys [64] = { 5 };
+    irh_peer_claim_want_t cw = { .req = 11, .kind = 1, .want = 1, .lease_ms = 1000,
+                                 .keys = keys, .keys_size = sizeof keys };
+    snprintf (cw.ns, sizeof cw.ns, "team");
+    snprintf (cw.holder, sizeof cw.holder, "h");
+    s_expect (irh_peer_claim_want_encode (&cw), IRH_MSG_PEER_CLAIM_WANT, GOSSIP_WIRE_REQUEST, 0);
+    uint8_t states [1] = { 0 }, expires [8] = { 0 }, nodes [32] = { 0 };
+    irh_peer_claim_t ca = { .req = 12, .states = states, .states_size = 1,
+                            .expires = expires, .expires_size = 8, .nodes = nodes,
+                            .nodes_size = 32 };
+    s_expect (irh_peer_claim_encode (&ca), IRH_MSG_PEER_CLAIM, GOSSIP_WIRE_ANSWER, 12);
     irh_peer_digests_want_t dsw = { 0 };
     zframe_t *frame = irh_peer_digests_want_encode (&dsw);
     gossip_wire_t wire;
