@@ -55,6 +55,8 @@ ALONE_FOR = 1.0             # seconds an "alone" answer is trusted for its ns
 BACKOFF_MIN = 1.0           # gossip failed: not asked for 1 s, doubling ...
 BACKOFF_MAX = 30.0          # ... up to 30 s
 RELEASE_MS = 1              # a lease this short is a release (gossip_claim has none)
+RETRY_S = 0.3               # an arbiter did not answer: ask again after this
+DONE_RETRY_S = 30.0         # done marks are sent again for this long at most
 
 def new_holder():
     """A holder id for one pass or one run_once call: "pid@host/uuid" (the
@@ -141,7 +143,7 @@ def ask(ns, kind, holder, lease_ms, want, done=(), keys=(), timeout_ms=0):
         raise ValueError("irohds: gossip_claim: %s" % e) from None
     try:
         reply = _daemon.decode(frames, "gossip_claim_reply")[1]
-        st, raw, nodes = reply["states"], reply["expires"], reply["nodes"]
+        st, raw, nodes = bytes(reply["states"]), reply["expires"], bytes(reply["nodes"])
         n = len(st)
         if n > len(keys) or len(raw) != 8 * n or len(nodes) != 32 * n or \
                 any(x > UNREACHABLE for x in st):
@@ -174,16 +176,66 @@ def record(ns, skeys, names):
 
 def step(ns, holder, lease_ms, want, done=(), keys=()):
     """Mark `done` (store keys) done, then look at `keys` in order and
-    claim free ones until `want` are granted. Returns (states, expires): a
-    state per key looked at (GRANTED, HELD, DONE, FREE, UNREACHABLE;
-    shorter than keys when the want-th grant came first) and the lease end
-    (us since the epoch) of each granted or held one. Asked of the keys'
+    claim free ones until `want` are granted. Returns (states, expires,
+    pending): a state per key looked at (GRANTED, HELD, DONE, FREE,
+    UNREACHABLE; shorter than keys when the want-th grant came first, or
+    when the request had no room for all), the lease end (us since the
+    epoch) of each granted or held one, and the keys of `done` whose
+    arbiter did not answer (send them again). Asked of the keys'
     arbiters, or of the store when ns is alone here."""
-    got = ask(ns, KIND_EACH, holder, lease_ms, want, done, keys)
-    if got is not None:
-        now_us = int(time.time() * 1e6)
-        return got.states, tuple(now_us + ms * 1000 if ms else 0 for ms in got.left_ms)
-    return _store_step(ns, holder, lease_ms, want, done, keys)
+    if _route.local(ns):
+        return _store_step(ns, holder, lease_ms, want, done, keys) + ([],)
+    # Keys with a done mark in this machine's store are done (a mark is
+    # never taken back) and are not asked: the key's arbiter may not know
+    # it, when the mark was made under another arbiter (before a partition
+    # healed, or a member joined) and copied here as the worker's node,
+    # arbiter or successor. One read-only LMDB lookup per key (~µs).
+    mine = _done_here(keys) if keys else ()
+    rest = [k for i, k in enumerate(keys) if i not in mine] if mine else list(keys)
+    # The done keys are looked at too, first: DONE says their arbiter has
+    # the mark, UNREACHABLE that it did not answer (the mark would be
+    # lost there, and the key handed out again by the next arbiter).
+    nd = len(done)
+    rest = rest[:MAX_KEYS - nd]
+    got = Answer(b"", (), [], False)
+    if rest or done:
+        got = ask(ns, KIND_EACH, holder, lease_ms, want, done, list(done) + rest)
+        if got is None:
+            return _store_step(ns, holder, lease_ms, want, done, keys) + ([],)
+    head = got.states[:nd]
+    pending = [d for d, st in zip(done, head) if st == UNREACHABLE] + list(done[len(head):])
+    tail, left = got.states[nd:], got.left_ms[nd:]
+    now_us = int(time.time() * 1e6)
+    if not mine:
+        return tail, tuple(now_us + ms * 1000 if ms else 0 for ms in left), pending
+    states, expires = bytearray(), []
+    j = granted = 0
+    for i in range(len(keys)):
+        if want and granted == want:
+            break
+        if i in mine:
+            states.append(DONE)
+            expires.append(0)
+            continue
+        if j >= len(tail):
+            break
+        st, ms = tail[j], left[j]
+        j += 1
+        states.append(st)
+        expires.append(now_us + ms * 1000 if ms else 0)
+        granted += st == GRANTED
+    return bytes(states), tuple(expires), pending
+
+
+def _done_here(skeys):
+    """Indexes of skeys whose done mark this machine's store holds."""
+    try:
+        from . import _localstore
+        store = _localstore.get()
+        return {i for i, k in enumerate(skeys)
+                if isinstance(store.lookup(k), _localstore.Found)}
+    except Exception:           # no readable store: the arbiters answer
+        return set()
 
 
 def _store_step(ns, holder, lease_ms, want, done=(), keys=()):
@@ -208,7 +260,7 @@ def states(ns, skeys):
     out = bytearray()
     for i in range(0, len(skeys), MAX_KEYS):
         part = skeys[i:i + MAX_KEYS]
-        got, _ = step(ns, "", 0, 0, keys=part)
+        got, _, _ = step(ns, "", 0, 0, keys=part)
         if UNREACHABLE in got:
             mine, _ = _store_step(ns, "", 0, 0, keys=part)
             got = bytes(m if g == UNREACHABLE else g for g, m in zip(got, mine))
@@ -217,8 +269,27 @@ def states(ns, skeys):
 
 
 def mark_done(ns, holder, skeys):
-    for i in range(0, len(skeys), MAX_DONE):
-        step(ns, holder, 0, 0, done=skeys[i:i + MAX_DONE])
+    """Mark skeys done, and wait (up to DONE_RETRY_S) until every key's
+    arbiter has the mark: sent again while an arbiter does not answer (a
+    partition: the other side is declared dead within seconds, and the
+    key's next arbiter takes the mark). Given up after that: counted
+    "done_unconfirmed" and logged; the mark stays in this machine's store,
+    but another machine may run the key again."""
+    pending = list(skeys)
+    deadline = time.monotonic() + DONE_RETRY_S
+    while pending:
+        left = []
+        for i in range(0, len(pending), MAX_DONE):
+            left += step(ns, holder, 0, 0, done=pending[i:i + MAX_DONE])[2]
+        pending = left
+        if pending and time.monotonic() >= deadline:
+            _log.count("done_unconfirmed", len(pending))
+            _log.log.warning("irohds: %d done marks of ns %r did not reach their arbiter "
+                             "within %gs; they are kept on this machine, but another may "
+                             "run these keys again", len(pending), ns, DONE_RETRY_S)
+            return
+        if pending:
+            time.sleep(RETRY_S)
 
 
 def release(ns, skey, holder):
@@ -317,7 +388,7 @@ class _Renewer:
                         if (holder, skey) not in self.keys:
                             continue
                     try:
-                        got, _ = step(ns, holder, lease_ms, 1, keys=[skey])
+                        got = step(ns, holder, lease_ms, 1, keys=[skey])[0]
                     except Exception:   # the next step reports a down store
                         got = b""
                 lost = got[:1] == bytes([HELD])

@@ -24,7 +24,7 @@ from . import _log
 
 FIRST_WINDOW = 1024         # keys looked at by the first step of a pass
 MIN_WINDOW = 8
-RETRY_US = 300000           # a key whose arbiter did not answer is asked again after this
+RETRY_US = int(_claims.RETRY_S * 1e6)   # a key whose arbiter did not answer: asked again
 WAIT_MAX_MS = 1000          # wait=True: ask again at least this often (a key held
                             # through another machine's arbiter ends unseen here)
 
@@ -161,9 +161,9 @@ class _Pass:
     def _step(self, idx):
         """Claim one of the keys at indexes idx (in order); mark what is
         finished first. The granted index, or None."""
-        states, expires = _claims.step(self.ns, self.holder, self.lease_ms, 1,
-                                       done=self.done, keys=[self.skeys[i] for i in idx])
-        self.done = []
+        states, expires, self.done = _claims.step(self.ns, self.holder, self.lease_ms, 1,
+                                                  done=self.done,
+                                                  keys=[self.skeys[i] for i in idx])
         got = None
         for i, st, exp in zip(idx, states, expires):
             if st == _claims.HELD:
@@ -349,7 +349,7 @@ def _run_once_call(fn, key, skey, ns, lease_ms, args, kwargs):
     holder = _claims.new_holder()
     try:
         _claims.record(ns, [skey], [_claims.display_name(key)])
-        states, _ = _claims.step(ns, holder, lease_ms, 1, keys=[skey])
+        states = _claims.step(ns, holder, lease_ms, 1, keys=[skey])[0]
         # The key's arbiter did not answer: ask again for up to one lease
         # (never run it unasked), then report it as in progress.
         tries = 0
@@ -357,7 +357,7 @@ def _run_once_call(fn, key, skey, ns, lease_ms, args, kwargs):
                 tries * RETRY_US < lease_ms * 1000:
             time.sleep(RETRY_US / 1e6)
             tries += 1
-            states, _ = _claims.step(ns, holder, lease_ms, 1, keys=[skey])
+            states = _claims.step(ns, holder, lease_ms, 1, keys=[skey])[0]
     except _daemon.DaemonDown:
         _degraded("irohds.run_once")
         if _locally_done(skey):

@@ -9,10 +9,11 @@ one line "run NODE KEY", and, with notify, "done NODE KEY" once
 notify_success returned), CLAIMS_SLOW (memo: seconds the function sleeps;
 1). The memoized function reads these from the environment, not from
 globals, so that its key is the same on every node.
-Options: mode ("each" or "memo"), go (a path: start only once it exists, so that workers on all
-nodes start together), ns, n (keys "task-0000" ...), timeout (each's
+Options: mode ("each" or "memo"), go (a path: write GO.ready.PID once imported, then start only once GO
+exists, so that workers on all nodes start together), ns, n (keys "task-0000" ...), timeout (each's
 lease, seconds), sleep (seconds per body), notify (call notify_success at
-the end of each body), x (memo: the argument). Prints one JSON line: {"ran", "pid", "value", "client"}.
+the end of each body), x (memo: the argument), log (a path: the
+irohds logger's INFO lines go there, e.g. "waiting for it"). Prints one JSON line: {"ran", "pid", "value", "client"}.
 """
 import json
 import os
@@ -58,8 +59,16 @@ def run_each():
 
 
 def main():
-    while OPTS.get("go") and not os.path.exists(OPTS["go"]):
-        time.sleep(0.005)
+    if OPTS.get("log"):
+        import logging
+        handler = logging.FileHandler(OPTS["log"])
+        logging.getLogger("irohds").addHandler(handler)
+        logging.getLogger("irohds").setLevel(logging.INFO)
+    if OPTS.get("go"):
+        with open("%s.ready.%d" % (OPTS["go"], os.getpid()), "w"):
+            pass
+        while not os.path.exists(OPTS["go"]):
+            time.sleep(0.005)
     if OPTS["mode"] == "each":
         ran, value = run_each()
     else:
