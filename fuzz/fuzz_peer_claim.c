@@ -22,7 +22,7 @@ s_want (const uint8_t *data, size_t size)
         assert (why && *why);
         return;
     }
-    assert (want.kind <= 1 && (want.flags & ~1u) == 0);
+    assert (want.kind <= 1 && (want.flags & ~3u) == 0 && want.flags != 2);
     assert (want.keys_size % 32 == 0 && want.keys_size / 32 <= GOSSIP_LEASE_KEYS_MAX);
     assert (want.done_size % 32 == 0 && want.done_size / 32 <= GOSSIP_LEASE_DONE_MAX);
     size_t len = strlen (want.holder);

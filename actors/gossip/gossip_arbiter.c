@@ -140,7 +140,7 @@ s_finish (gl_decide_t *self, uint8_t status)
     }
     if (self->fn)
         self->fn (self->arg, self);
-    if (status == 0 && !self->replica)
+    if (status == 0 && (!self->replica || self->sync))
         gl_replicate (self);
     s_free (self);
 }
@@ -187,9 +187,13 @@ s_note_done (gl_decide_t *self)
     for (size_t i = 0; i < self->ndone; i++) {
         const uint8_t *key = self->done + 32 * i;
         uint8_t before [32];
+        //  A replica repeats what its arbiter counted already; a sync
+        //  brings a mark made apart from us (both sides ran it).
         if (gossip_keymap_get (lease->done_by, key, before)
-        &&  memcmp (before, self->holder_node, 32) != 0 && !self->replica)
+        &&  memcmp (before, self->holder_node, 32) != 0 && (!self->replica || self->sync))
             lease->c.duplicates++;
+        if (!self->replica)
+            gl_recent_note (lease, self->ns, self->kind, key, self->holder_node);
         gossip_keymap_put (lease->done_by, key, self->holder_node);
         gossip_keymap_remove (lease->held_by, key);
         gl_remote_forget (lease, key);
@@ -327,7 +331,7 @@ s_on_release (void *arg, int rc, zmsg_t *body, const char *error_code)
 
 gl_decide_t *
 gl_decide_new (gossip_lease_t *lease, const char *ns, const char *wire, uint8_t kind,
-               bool replica, const uint8_t *holder_node, const char *holder,
+               uint8_t flags, const uint8_t *holder_node, const char *holder,
                uint64_t lease_ms, uint32_t want, const uint8_t *done, size_t ndone,
                const uint8_t *keys, size_t nkeys, gl_decided_fn *fn, void *arg)
 {
@@ -341,7 +345,8 @@ gl_decide_new (gossip_lease_t *lease, const char *ns, const char *wire, uint8_t 
     snprintf (self->ns, sizeof self->ns, "%s", ns);
     snprintf (self->wire, sizeof self->wire, "%s", wire);
     self->kind = kind;
-    self->replica = replica;
+    self->replica = flags & GL_FLAG_REPLICA;
+    self->sync = flags & GL_FLAG_SYNC;
     memcpy (self->holder_node, holder_node, 32);
     snprintf (self->holder, sizeof self->holder, "%s", holder);
     if (!*holder)
@@ -501,12 +506,18 @@ gossip_lease_message (gossip_lease_t *self, const uint8_t *from, zframe_t *route
     }
     char ns [GOSSIP_NS_WIRE_MAX];
     bool replica = want.flags & 1;
+    //  A replica comes from a member (in any state: a node back from a
+    //  partition syncs before every member has seen it alive again).
+    swim_member_t member;
     if (gossip_ns_accept (self->ns, want.ns, from, want.auth, want.auth_size, ns) != 0
-    ||  (replica && !gl_alive (self, from))) {
+    ||  (replica && swim_member_find (self->swim, from, &member) != 0)) {
         self->c.refused++;
         s_answer (self, route, want.req, 2, NULL);
         return;
     }
+    if (want.flags & GL_FLAG_SYNC)
+        self->c.syncs_in++;
+    else
     if (replica)
         self->c.replicas_in++;
     else {
@@ -518,7 +529,7 @@ gossip_lease_message (gossip_lease_t *self, const uint8_t *from, zframe_t *route
     assert (back);
     back->lease = self;
     back->req = want.req;
-    gl_decide_t *decide = gl_decide_new (self, ns, want.ns, want.kind, replica,
+    gl_decide_t *decide = gl_decide_new (self, ns, want.ns, want.kind, want.flags,
                                          replica ? want.holder_node : from, want.holder,
                                          want.lease_ms, want.want, want.done,
                                          want.done_size / 32, want.keys, want.keys_size / 32,

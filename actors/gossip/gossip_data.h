@@ -10,7 +10,8 @@
       gossip_fetch.c    gossip_lookup: candidates, manifests, verdict,
                         verified multi-source resumable fetch, ingest
       gossip_lease.c    gossip_claim: claims across machines (the asker);
-      gossip_arbiter.c  the arbiter's decisions and replicas (gossip_lease.h)
+      gossip_arbiter.c  the arbiter's decisions (gossip_lease.h);
+      gossip_lease_keep.c  replicas to the successor, dead nodes' leases
 
     Everything a peer sends is outside input: decoded with the generated
     codec, sizes checked, refused and counted, never asserted on.

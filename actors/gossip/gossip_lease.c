@@ -93,7 +93,7 @@ s_release (s_claim_t *self, s_group_t *group, const uint8_t *keys, size_t n)
     gossip_lease_t *lease = self->lease;
     lease->c.overgrant_released += n;
     if (group->local) {
-        gl_decide_t *decide = gl_decide_new (lease, self->ns, self->wire, self->kind, false,
+        gl_decide_t *decide = gl_decide_new (lease, self->ns, self->wire, self->kind, 0,
                                              lease->self_id, self->holder, 1, (uint32_t) n,
                                              NULL, 0, keys, n, NULL, NULL);
         if (decide)
@@ -320,7 +320,7 @@ s_group_start (s_claim_t *self, s_group_t *group)
     gossip_lease_t *lease = self->lease;
     if (group->local) {
         lease->c.local++;
-        gl_decide_t *decide = gl_decide_new (lease, self->ns, self->wire, self->kind, false,
+        gl_decide_t *decide = gl_decide_new (lease, self->ns, self->wire, self->kind, 0,
                                              lease->self_id, self->holder, self->lease_ms,
                                              self->want, group->done, group->ndone,
                                              group->keys, group->nkeys, s_on_local, group);
@@ -529,6 +529,7 @@ gossip_lease_destroy (gossip_lease_t **self_p)
     gossip_keymap_destroy (&self->held_by);
     gossip_keymap_destroy (&self->mine);
     gl_remote_destroy (self);
+    free (self->recent);
     free (self);
     *self_p = NULL;
 }
@@ -548,6 +549,8 @@ gossip_lease_stats (gossip_lease_t *self, irh_table_t *table)
         { "claims_overgrant_released", self->c.overgrant_released },
         { "claims_renewals_kept", self->c.renewals_kept },
         { "claims_freed_dead", self->c.freed_dead },
+        { "claims_syncs", self->c.syncs_sent },
+        { "claims_syncs_in", self->c.syncs_in },
         { "claims_not_arbiter", self->c.not_arbiter },
         { "claims_duplicates", self->c.duplicates },
         { "claims_done_hints", self->c.done_hints },

@@ -4,9 +4,10 @@
     arbiter per key: the member of the namespace ranked first by
     rendezvous hashing of the key. gossip_lease.c serves the broker
     request gossip_claim (groups keys by arbiter, asks them in parallel,
-    merges the answers) and the arbiter's half, peer_claim_want from a
-    peer or from this node itself; it copies every decision to the
-    successor (the second-ranked member) as a replica.
+    merges the answers); gossip_arbiter.c decides, for a peer's
+    peer_claim_want or for this node's own keys; gossip_lease_keep.c
+    copies every decision to the successor (the second-ranked member) and
+    ends the leases of nodes swim declares dead.
 
     The pure parts (ranking, checks of what a peer sends, the bounded
     key -> node tables) are in gossip_lease_check.c, socket-free, so the

@@ -85,8 +85,8 @@ gossip_lease_want_check (const irh_peer_claim_want_t *want, const char **why)
     if (want->kind > 1)
         *why = "kind is neither 0 (memo) nor 1 (each)";
     else
-    if (want->flags & ~1u)
-        *why = "unknown flags";
+    if ((want->flags & ~3u) || want->flags == 2)
+        *why = "unknown flags (or a sync that is not a replica)";
     else
     if (want->keys_size % 32 || want->keys_size / 32 > GOSSIP_LEASE_KEYS_MAX)
         *why = "keys are not whole 32-byte keys, at most 16384";

@@ -13,6 +13,18 @@
 #define GL_DECIDES_MAX      1024        //  decisions in flight (then peers get "busy")
 #define GL_CLAIMS_MAX       1024        //  gossip_claim requests in flight
 #define GL_REMOTE_MAX       16384       //  remote leases remembered (2.5 MiB full)
+#define GL_RECENT_MAX       4096        //  recent done marks kept for syncs (1.3 MiB)
+#define GL_FLAG_REPLICA     1           //  peer_claim_want flags
+#define GL_FLAG_SYNC        2
+
+//  A done mark this node decided as the arbiter, kept so that a node
+//  that comes (back) alive and ranks first for its key learns it.
+typedef struct {
+    uint8_t key [32];
+    uint8_t node [32];              //  who finished it
+    uint8_t kind;
+    char ns [GOSSIP_NS_WIRE_MAX];   //  local name
+} gl_recent_t;
 
 typedef struct _gl_decide_t gl_decide_t;
 typedef void (gl_decided_fn) (void *arg, gl_decide_t *decide);
@@ -40,12 +52,15 @@ struct _gossip_lease_t {
     //  each), the oldest forgotten first (those just expire).
     zhashx_t *remote;
     zlistx_t *remote_order;
+    gl_recent_t *recent;            //  ring of GL_RECENT_MAX (allocated on first use)
+    size_t recent_next, recent_count;
     zlistx_t *claims;               //  gl_claim_t * in flight (gossip_lease.c)
     zlistx_t *decides;              //  gl_decide_t * in flight (gossip_arbiter.c)
     struct {
         uint64_t asked, local, remote, served, replicas, replicas_in, refused, unreachable;
         uint64_t overgrant_released, not_arbiter, duplicates, bad_requests, bad_answers;
         uint64_t busy, store_errors, done_hints, renewals_kept, freed_dead;
+        uint64_t syncs_sent, syncs_in;
     } c;
 };
 
@@ -57,7 +72,8 @@ struct _gl_decide_t {
     char ns [GOSSIP_NS_WIRE_MAX];   //  local name (the store's)
     char wire [GOSSIP_NS_WIRE_MAX]; //  wire name (ranking, replicas)
     uint8_t kind;
-    bool replica;
+    bool replica;                   //  applying another arbiter's decision
+    bool sync;                      //  ... a done mark it made while we were apart
     uint8_t holder_node [32];
     char holder [256];              //  the client's holder id
     char stored [256];              //  the holder as the store keeps it
@@ -82,10 +98,11 @@ struct _gl_decide_t {
 size_t gl_members (gossip_lease_t *self, const char *ns, uint8_t (**ids) [32]);
 
 //  A decision on the keys and done keys given (copied), for holder_node's
-//  holder; fn (may be NULL) is called once when it is over, then the
-//  decision is freed. NULL when too many are in flight (counted).
+//  holder; flags as peer_claim_want's (GL_FLAG_*); fn (may be NULL) is
+//  called once when it is over, then the decision is freed. NULL when too
+//  many are in flight (counted).
 gl_decide_t *gl_decide_new (gossip_lease_t *self, const char *ns, const char *wire,
-                            uint8_t kind, bool replica, const uint8_t *holder_node,
+                            uint8_t kind, uint8_t flags, const uint8_t *holder_node,
                             const char *holder, uint64_t lease_ms, uint32_t want,
                             const uint8_t *done, size_t ndone, const uint8_t *keys,
                             size_t nkeys, gl_decided_fn *fn, void *arg);
@@ -108,6 +125,9 @@ void gl_replicate (gl_decide_t *decide);
 void gl_remote_note (gossip_lease_t *self, const uint8_t *key, const uint8_t *node,
                      const char *stored);
 void gl_remote_forget (gossip_lease_t *self, const uint8_t *key);
+//  A done mark decided here (kept for syncs).
+void gl_recent_note (gossip_lease_t *self, const char *ns, uint8_t kind, const uint8_t *key,
+                     const uint8_t *node);
 
 //  A peer_claim_want frame for a peer (auth from gossip_ns_proof), or NULL.
 zframe_t *gl_want_encode (gossip_lease_t *self, const uint8_t *peer, const char *ns,

@@ -1,8 +1,11 @@
 /*  gossip_lease_keep.c: what keeps leases right beyond one arbiter
     (gossip_lease.h, docs/claims.md): the replica of every decision to
     the successor (the member ranked second), so that it answers at once
-    when the arbiter dies, and the leases of other nodes granted here, so
-    that those of a node swim declares dead end at once.
+    when the arbiter dies; the leases of other nodes granted here, so
+    that those of a node swim declares dead end at once; and the recent
+    done marks decided here, sent to a node that comes (back) alive for
+    the keys it now ranks first (a sync), so that a run on both sides of
+    a partition is counted where both marks meet.
 */
 #include "gossip_lease_int.h"
 #include "irh_log.h"
@@ -100,12 +103,18 @@ s_on_freed (void *arg, int rc, zmsg_t *body, const char *error_code)
 //  here (a release names the holder, so a key taken over since stays
 //  with its new holder). It may be alive after all (a false suspicion):
 //  its renewals are granted again where the key is still free.
+static void s_sync (gossip_lease_t *self, const uint8_t *peer);
+
 void
 gossip_lease_member (gossip_lease_t *self, const uint8_t *id, bool alive)
 {
     assert (self && id);
-    if (alive || memcmp (id, self->self_id, 32) == 0)
+    if (memcmp (id, self->self_id, 32) == 0)
         return;
+    if (alive) {
+        s_sync (self, id);
+        return;
+    }
     gl_remote_t *remote = (gl_remote_t *) zlistx_first (self->remote_order);
     while (remote) {
         gl_remote_t *next = (gl_remote_t *) zlistx_next (self->remote_order);
@@ -231,3 +240,92 @@ gl_replicate (gl_decide_t *self)
     free (ids);
 }
 
+
+//  ---------------------------------------------------------------------
+//  Syncs: recent done marks to the node that arbitrates them now
+
+void
+gl_recent_note (gossip_lease_t *self, const char *ns, uint8_t kind, const uint8_t *key,
+                const uint8_t *node)
+{
+    if (!self->recent) {
+        self->recent = (gl_recent_t *) calloc (GL_RECENT_MAX, sizeof (gl_recent_t));
+        assert (self->recent);
+    }
+    gl_recent_t *entry = &self->recent [self->recent_next];
+    memcpy (entry->key, key, 32);
+    memcpy (entry->node, node, 32);
+    entry->kind = kind;
+    snprintf (entry->ns, sizeof entry->ns, "%s", ns);
+    self->recent_next = (self->recent_next + 1) % GL_RECENT_MAX;
+    if (self->recent_count < GL_RECENT_MAX)
+        self->recent_count++;
+}
+
+static void
+s_sync_send (gossip_lease_t *self, const uint8_t *peer, const char *address,
+             const gl_recent_t *like, const uint8_t *done, size_t n)
+{
+    irh_peer_claim_want_t want;
+    memset (&want, 0, sizeof want);
+    want.req = gossip_xfer_next_req (self->xfer);
+    gossip_ns_wire (self->ns, like->ns, want.ns);
+    want.kind = like->kind;
+    want.flags = GL_FLAG_REPLICA | GL_FLAG_SYNC;
+    memcpy (want.holder_node, like->node, 32);
+    snprintf (want.holder, sizeof want.holder, "sync");
+    want.done = done;
+    want.done_size = 32 * n;
+    zframe_t *frame = gl_want_encode (self, peer, like->ns, &want);
+    if (frame && gossip_xfer_request (self->xfer, peer, address, want.req, &frame, GL_CALL_MS,
+                                      s_on_replica, self) == 0)
+        self->c.syncs_sent++;
+    zframe_destroy (&frame);
+}
+
+//  peer is alive (new, restarted, or back from a partition): the recent
+//  done marks it ranks first for go to it, batched by namespace, kind and
+//  finishing node. Cost: ranking up to GL_RECENT_MAX keys (a few ms),
+//  only when a member comes alive.
+static void
+s_sync (gossip_lease_t *self, const uint8_t *peer)
+{
+    char address [80];
+    if (self->recent_count == 0 || !gl_address (self, peer, address, sizeof address))
+        return;
+    uint8_t *done = (uint8_t *) malloc (32 * GOSSIP_LEASE_DONE_MAX);
+    assert (done);
+    uint8_t (*ids) [32] = NULL;
+    size_t count = 0, n = 0;
+    const gl_recent_t *batch = NULL;        //  the first entry of the batch
+    const char *members_ns = NULL;          //  ids are the members of this ns
+    for (size_t i = 0; i < self->recent_count; i++) {
+        size_t at = (self->recent_next + GL_RECENT_MAX - self->recent_count + i) % GL_RECENT_MAX;
+        const gl_recent_t *entry = &self->recent [at];
+        if (!members_ns || strcmp (members_ns, entry->ns) != 0) {
+            free (ids);
+            count = gl_members (self, entry->ns, &ids);
+            members_ns = entry->ns;
+        }
+        char wire [GOSSIP_NS_WIRE_MAX];
+        gossip_ns_wire (self->ns, entry->ns, wire);
+        size_t first, second;
+        gossip_lease_rank (wire, entry->key, (const uint8_t (*) [32]) ids, count, &first,
+                           &second);
+        if (first == SIZE_MAX || memcmp (ids [first], peer, 32) != 0)
+            continue;
+        if (batch && (n == GOSSIP_LEASE_DONE_MAX || batch->kind != entry->kind
+                  ||  memcmp (batch->node, entry->node, 32) != 0
+                  ||  strcmp (batch->ns, entry->ns) != 0)) {
+            s_sync_send (self, peer, address, batch, done, n);
+            n = 0;
+        }
+        if (n == 0)
+            batch = entry;
+        memcpy (done + 32 * n++, entry->key, 32);
+    }
+    if (n)
+        s_sync_send (self, peer, address, batch, done, n);
+    free (ids);
+    free (done);
+}

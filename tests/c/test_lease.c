@@ -150,6 +150,10 @@ s_test_want_check (void)
     assert (gossip_lease_want_check (&want, &why) == -1);
     want.holder_node [5] = 1;
     assert (gossip_lease_want_check (&want, &why) == 0);
+    want.flags = 3;                     //  a sync: a replica made apart
+    assert (gossip_lease_want_check (&want, &why) == 0);
+    want.flags = 2;                     //  a sync is always a replica
+    assert (gossip_lease_want_check (&want, &why) == -1);
     want.flags = 0;
     assert (gossip_lease_want_check (&want, &why) == -1);
     //  Holders: printable, no spaces, short enough for the node prefix.

@@ -14,6 +14,8 @@ daemons, real stores, real sockets (tests/cluster/harness.py).
 - a lease not renewed is taken over after it expires; the leases of a
   node swim declares dead end at once;
 - grants past want are given back, renewals past want are kept;
+- a partition: each side has its own arbiter, the key runs once per
+  side, and after the heal the duplicate is counted once (a sync);
 - kind 1 (irohds.each), 200 keys, one process per node claiming one key
   at a time: every key granted exactly once;
 - a peer_claim_want with a bad field from a real CURVE client is refused
@@ -330,6 +332,35 @@ def test_lease_not_renewed_is_taken_over():
             print(json.dumps(seen))
             """, {"key": key})
         assert out[0] == 1 and out[-1] == 0 and set(out[:-1]) == {1}, out
+
+
+def test_partition_one_run_per_side_and_the_duplicate_counted():
+    with cluster(3) as (c, n):
+        key = n.key_ranked(0, 1)
+        c.partition([0], [1, 2])
+        n.wait_dead([1, 2], 0)
+        n.wait_dead([0], 1)
+        n.wait_dead([0], 2)
+        # Each side has its own arbiter now: the key runs once per side.
+        a = n.claim(c.nodes[0], keys=[key], holder="side-a", kind=1)
+        b = n.claim(c.nodes[1], keys=[key], holder="side-b", kind=1)
+        assert a["states"] == [0] and a["alone"] == 1, a
+        assert b["states"] == [0] and b["alone"] == 0, b
+        assert n.claim(c.nodes[0], done=[key], want=0, holder="side-a", kind=1)["states"] == []
+        assert n.claim(c.nodes[1], done=[key], want=0, holder="side-b", kind=1)["states"] == []
+        # ... and only once per side.
+        again = n.claim(c.nodes[2], keys=[key], holder="side-b-2", kind=1)
+        assert again["states"] == [2], again
+        assert sum(n.gossip(x)["claims_duplicates"] for x in c.nodes) == 0
+        c.heal()
+        n.wait_alive(range(3))
+        # Node 1's mark reaches node 0, the key's arbiter again: counted once.
+        harness.wait_for(lambda: sum(n.gossip(x)["claims_duplicates"] for x in c.nodes) >= 1,
+                         timeout=60, interval=0.2, what="the duplicate counted")
+        st = [n.gossip(x) for x in c.nodes]
+        assert st[0]["claims_duplicates"] == 1 and st[0]["claims_syncs_in"] >= 1, st[0]
+        assert sum(s["claims_duplicates"] for s in st) == 1
+        assert n.claim(c.nodes[2], keys=[key], holder="late", kind=1)["states"] == [2]
 
 
 def test_each_keys_granted_exactly_once_across_nodes():
