@@ -30,7 +30,6 @@ s_want (const uint8_t *data, size_t size)
     for (size_t i = 0; i < len; i++)
         assert (want.holder [i] > 0x20 && want.holder [i] < 0x7f);
     assert (len || (want.want == 0 && want.done_size == 0 && !(want.flags & 1)));
-    assert (*want.ns);
 }
 
 static void

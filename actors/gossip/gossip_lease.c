@@ -78,12 +78,6 @@ s_claim_free (s_claim_t *self)
     free (self);
 }
 
-static void
-s_on_ignored (void *arg, const uint8_t *peer, zframe_t *answer)
-{
-    (void) arg; (void) peer; (void) answer;
-}
-
 //  Give back grants beyond want: a renewal with a 1 ms lease, at the
 //  arbiter that granted them (no release message crosses the wire; the
 //  lease then ends at the arbiter and its successor alike).
@@ -116,19 +110,8 @@ s_release (s_claim_t *self, s_group_t *group, const uint8_t *keys, size_t n)
     zframe_t *frame = gl_want_encode (lease, group->arbiter, self->ns, &want);
     if (frame)
         gossip_xfer_request (lease->xfer, group->arbiter, address, want.req, &frame,
-                             GL_CALL_MS, s_on_ignored, lease);
+                             GL_CALL_MS, gl_on_ignored, lease);
     zframe_destroy (&frame);
-}
-
-static void
-s_on_local_done (void *arg, int rc, zmsg_t *body, const char *error_code)
-{
-    (void) body;
-    gossip_lease_t *lease = (gossip_lease_t *) arg;
-    if (rc != 0) {
-        lease->c.store_errors++;
-        irh_warn ("claims: done marks in this node's store: %s", error_code ? error_code : "?");
-    }
 }
 
 //  kind 1: done marks decided by another arbiter are kept here too, on
@@ -157,7 +140,7 @@ s_local_done_marks (s_claim_t *self)
         if (frame)
             zmsg_append (body, &frame);
         if (zmsg_size (body) != 1
-        ||  gossip_calls_send (lease->calls, "store", &body, GL_CALL_MS, s_on_local_done,
+        ||  gossip_calls_send (lease->calls, "store", &body, GL_CALL_MS, gl_on_store_done,
                                lease) != 0) {
             lease->c.store_errors++;
             zmsg_destroy (&body);
@@ -397,9 +380,6 @@ s_check (gossip_lease_t *self, irh_request_t *request, const irh_gossip_claim_t 
     if (q->kind > 1)
         why = "kind is neither 0 (memo) nor 1 (each)";
     else
-    if (!*q->ns)
-        why = "no namespace";
-    else
     if (q->keys_size % 32 || q->keys_size / 32 > GOSSIP_LEASE_KEYS_MAX)
         why = "keys must be whole 32-byte keys, at most 16384";
     else
@@ -523,6 +503,7 @@ gossip_lease_destroy (gossip_lease_t **self_p)
     }
     gl_decide_destroy_all (self);
     gossip_xfer_cancel (self->xfer, self);
+    gossip_calls_cancel (self->calls, self);
     zlistx_destroy (&self->claims);
     zlistx_destroy (&self->decides);
     gossip_keymap_destroy (&self->done_by);

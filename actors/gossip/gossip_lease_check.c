@@ -104,9 +104,6 @@ gossip_lease_want_check (const irh_peer_claim_want_t *want, const char **why)
     if (replica == s_zero (want->holder_node, 32))
         *why = replica ? "a replica names no holder node" : "only a replica names a holder node";
     else
-    if (!*want->ns)
-        *why = "no namespace";
-    else
         return 0;
     return -1;
 }

@@ -129,6 +129,11 @@ void gl_remote_forget (gossip_lease_t *self, const uint8_t *key);
 void gl_recent_note (gossip_lease_t *self, const char *ns, uint8_t kind, const uint8_t *key,
                      const uint8_t *node);
 
+//  Callbacks for what nobody waits for: an answer to a replica, sync or
+//  give-back (dropped), a store call (a failure is counted and logged).
+void gl_on_ignored (void *arg, const uint8_t *peer, zframe_t *answer);
+void gl_on_store_done (void *arg, int rc, zmsg_t *body, const char *error_code);
+
 //  A peer_claim_want frame for a peer (auth from gossip_ns_proof), or NULL.
 zframe_t *gl_want_encode (gossip_lease_t *self, const uint8_t *peer, const char *ns,
                           irh_peer_claim_want_t *want);

@@ -88,14 +88,15 @@ gl_remote_note (gossip_lease_t *self, const uint8_t *key, const uint8_t *node,
     zhashx_insert (self->remote, remote->hex, remote);
 }
 
-static void
-s_on_freed (void *arg, int rc, zmsg_t *body, const char *error_code)
+void
+gl_on_store_done (void *arg, int rc, zmsg_t *body, const char *error_code)
 {
     (void) body;
     gossip_lease_t *self = (gossip_lease_t *) arg;
     if (rc != 0) {
         self->c.store_errors++;
-        irh_debug ("claims: freeing a dead node's lease: %s", error_code ? error_code : "?");
+        irh_warn ("claims: a store call nobody waits for failed: %s",
+                  error_code ? error_code : "?");
     }
 }
 
@@ -128,7 +129,7 @@ gossip_lease_member (gossip_lease_t *self, const uint8_t *id, bool alive)
             if (frame)
                 zmsg_append (body, &frame);
             if (zmsg_size (body) == 1
-            &&  gossip_calls_send (self->calls, "store", &body, GL_CALL_MS, s_on_freed,
+            &&  gossip_calls_send (self->calls, "store", &body, GL_CALL_MS, gl_on_store_done,
                                    self) == 0)
                 self->c.freed_dead++;
             zmsg_destroy (&body);
@@ -153,10 +154,10 @@ gl_want_encode (gossip_lease_t *self, const uint8_t *peer, const char *ns,
     return irh_peer_claim_want_encode (want);
 }
 
-static void
-s_on_replica (void *arg, const uint8_t *peer, zframe_t *answer)
+void
+gl_on_ignored (void *arg, const uint8_t *peer, zframe_t *answer)
 {
-    (void) arg; (void) peer; (void) answer;     //  fire and forget
+    (void) arg; (void) peer; (void) answer;
 }
 
 bool
@@ -230,7 +231,7 @@ gl_replicate (gl_decide_t *self)
         want.done_size = 32 * ndone;
         zframe_t *frame = gl_want_encode (lease, ids [target], self->ns, &want);
         if (frame && gossip_xfer_request (lease->xfer, ids [target], address, want.req, &frame,
-                                          GL_CALL_MS, s_on_replica, lease) == 0)
+                                          GL_CALL_MS, gl_on_ignored, lease) == 0)
             lease->c.replicas++;
         zframe_destroy (&frame);
     }
@@ -278,7 +279,7 @@ s_sync_send (gossip_lease_t *self, const uint8_t *peer, const char *address,
     want.done_size = 32 * n;
     zframe_t *frame = gl_want_encode (self, peer, like->ns, &want);
     if (frame && gossip_xfer_request (self->xfer, peer, address, want.req, &frame, GL_CALL_MS,
-                                      s_on_replica, self) == 0)
+                                      gl_on_ignored, self) == 0)
         self->c.syncs_sent++;
     zframe_destroy (&frame);
 }

@@ -10,9 +10,10 @@ Two routes, one answer:
 - on one machine, the store's claims (proto/store.def each_pass /
   each_claim / each_list, claim / release) as before.
 gossip answers "alone" when the namespace has no live member but this
-node; its answer is then the local store's, and for ALONE_FOR seconds
-the store is asked directly, so a node without peers pays one gossip
-round trip per ALONE_FOR, not one per key. A gossip that cannot be asked
+node; its answer is then the local store's, and, when no peer is known
+at all, for ALONE_FOR seconds the store is asked directly, so a node
+without peers pays one gossip round trip (and one gossip_peers) per
+ALONE_FOR, not one per key. A gossip that cannot be asked
 (an older daemon, an error) is not asked for a while (1 s doubling to
 30 s) and the store answers alone: a broken gossip costs exactly-once
 across machines, never a run on this one.
@@ -89,6 +90,7 @@ class _Route:
     def __init__(self):
         self.lock = threading.Lock()
         self.alone = {}             # ns -> monotonic time until which it is alone
+        self.known = {}             # ns -> until when "alone, but peers are known"
         self.down_until = 0.0
         self.backoff = 0.0
 
@@ -96,6 +98,26 @@ class _Route:
         """True when the store alone answers for ns now (no gossip asked)."""
         now = time.monotonic()
         return now < self.down_until or self.alone.get(ns, 0.0) > now or _daemon.is_down()
+
+    def alone_now(self, ns):
+        """gossip said ns has no live member but this node. With no peer
+        known at all, the store alone decides for ALONE_FOR seconds. A
+        node whose peers are all dead (cut off: a partition, a laptop
+        offline) keeps asking gossip: it is the arbiter of every key now,
+        and the done marks it decides are what it tells the others when
+        they come back, so that runs on both sides are counted."""
+        now = time.monotonic()
+        if self.known.get(ns, 0.0) > now:
+            return
+        try:
+            rows = _transport.parse_table(_transport.get_transport().call(
+                "gossip", "gossip_peers", start=False))
+        except Exception:           # cannot tell: as without peers
+            rows = ()
+        if rows:
+            self.known[ns] = now + ALONE_FOR
+        else:
+            self.alone[ns] = now + ALONE_FOR
 
     def failed(self, why):
         with self.lock:
@@ -155,7 +177,7 @@ def ask(ns, kind, holder, lease_ms, want, done=(), keys=(), timeout_ms=0):
         with r.lock:
             r.backoff = 0.0
     if reply["alone"]:
-        r.alone[ns] = time.monotonic() + ALONE_FOR
+        r.alone_now(ns)
     elif ns in r.alone:
         r.alone.pop(ns, None)
     if UNREACHABLE in st:
@@ -382,23 +404,35 @@ class _Renewer:
             with self.lock:
                 due = [(k, v[0], v[1]) for k, v in self.keys.items()
                        if now - v[2] >= v[1] / 3000.0]
+            # One request per holder and lease (a pass renews its running
+            # key and its finished keys whose done mark is not confirmed
+            # yet): an arbiter that does not answer delays them once, not
+            # once per key.
+            batches = {}
             for (holder, skey), ns, lease_ms in due:
-                with self.send_lock:
-                    with self.lock:
-                        if (holder, skey) not in self.keys:
-                            continue
-                    try:
-                        got = step(ns, holder, lease_ms, 1, keys=[skey])[0]
-                    except Exception:   # the next step reports a down store
-                        got = b""
-                lost = got[:1] == bytes([HELD])
-                if lost:
-                    lease_lost("irohds.each", ns, skey, holder)
-                with self.lock:
-                    if lost:
-                        self.keys.pop((holder, skey), None)
-                    elif (holder, skey) in self.keys:
-                        self.keys[(holder, skey)][2] = now
+                batches.setdefault((ns, holder, lease_ms), []).append(skey)
+            for (ns, holder, lease_ms), skeys in batches.items():
+                self._renew(ns, holder, lease_ms, skeys[:MAX_KEYS], now)
+
+    def _renew(self, ns, holder, lease_ms, skeys, now):
+        with self.send_lock:
+            with self.lock:
+                skeys = [k for k in skeys if (holder, k) in self.keys]
+            if not skeys:
+                return
+            try:
+                got = step(ns, holder, lease_ms, len(skeys), keys=skeys)[0]
+            except Exception:           # the next step reports a down store
+                got = b""
+        for skey, st in zip(skeys, got):
+            if st == HELD:
+                lease_lost("irohds.each", ns, skey, holder)
+        with self.lock:
+            for i, skey in enumerate(skeys):
+                if i < len(got) and got[i] == HELD:
+                    self.keys.pop((holder, skey), None)
+                elif (holder, skey) in self.keys:
+                    self.keys[(holder, skey)][2] = now
 
 
 _renewer = _Renewer()

@@ -161,9 +161,11 @@ class _Pass:
     def _step(self, idx):
         """Claim one of the keys at indexes idx (in order); mark what is
         finished first. The granted index, or None."""
+        sent = self.done
         states, expires, self.done = _claims.step(self.ns, self.holder, self.lease_ms, 1,
-                                                  done=self.done,
+                                                  done=sent,
                                                   keys=[self.skeys[i] for i in idx])
+        self._confirmed(sent)
         got = None
         for i, st, exp in zip(idx, states, expires):
             if st == _claims.HELD:
@@ -217,12 +219,46 @@ class _Pass:
             else:
                 _daemon.wait(self.skeys[first], int(min(left_ms, WAIT_MAX_MS)))
 
+    def _confirmed(self, sent):
+        """Done marks of sent that their arbiter has: their leases need
+        no renewal any more (until then they are renewed, so that a key
+        finished just before a partition is not handed out again by the
+        arbiter that takes over before its done mark gets there)."""
+        if sent:
+            pending = set(self.done)
+            for skey in sent:
+                if skey not in pending:
+                    _claims.renew_remove(self.holder, skey)
+
     def _flush(self):
         if self.done:
-            _claims.mark_done(self.ns, self.holder, self.done)
-            self.done = []
+            sent, self.done = self.done, []
+            try:
+                _claims.mark_done(self.ns, self.holder, sent)
+            finally:
+                for skey in sent:
+                    _claims.renew_remove(self.holder, skey)
 
     def run(self):
+        try:
+            yield from self._run()
+        finally:
+            self._abandon()
+
+    def _abandon(self):
+        """The pass ends (its end, a break, an error): done marks whose
+        arbiter has not confirmed them are sent once more, and their
+        leases are no longer renewed."""
+        if self.done:
+            sent, self.done = self.done, []
+            try:
+                _claims.step(self.ns, self.holder, 0, 0, done=sent)
+            except Exception:       # the marks stay on this machine
+                pass
+            for skey in sent:
+                _claims.renew_remove(self.holder, skey)
+
+    def _run(self):
         try:
             _claims.record(self.ns, self.skeys,
                            [_claims.display_name(k) for k in self.keys])
@@ -250,12 +286,13 @@ class _Pass:
             yield h.key
             finished = True
         finally:
-            _claims.renew_remove(self.holder, h.skey)
             _unhold(h)
-            if not h.finished:
-                if finished:
-                    self.done.append(h.skey)     # sent with the next step
-                else:
+            if not h.finished and finished:
+                # Sent with the next step; renewed until its arbiter has it.
+                self.done.append(h.skey)
+            else:
+                _claims.renew_remove(self.holder, h.skey)
+                if not h.finished:
                     _claims.release(self.ns, h.skey, self.holder)
 
     def _run_degraded(self, start):

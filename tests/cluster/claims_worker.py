@@ -37,7 +37,7 @@ def _append(line):
         os.close(fd)
 
 
-@irohds.memo(min_seconds=0, ns="claims", cost=COSTLY)
+@irohds.memo(min_seconds=0, cost=COSTLY)          # the default namespace ""
 def slow(x):
     _append("run %s %s" % (os.environ["CLAIMS_NODE"], x))
     time.sleep(float(os.environ.get("CLAIMS_SLOW", "1")))
@@ -48,7 +48,7 @@ def run_each():
     keys = ["task-%04d" % i for i in range(OPTS["n"])]
     ran = 0
     for key in irohds.each(keys, ns=OPTS.get("ns", "claims"), timeout=OPTS.get("timeout", 3)):
-        _append("run %s %s" % (os.environ["CLAIMS_NODE"], key))
+        _append("run %s %s %d %.3f" % (os.environ["CLAIMS_NODE"], key, os.getpid(), time.time()))
         if OPTS.get("sleep"):
             time.sleep(OPTS["sleep"])
         if OPTS.get("notify"):

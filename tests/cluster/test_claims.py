@@ -17,8 +17,10 @@ file's run time down; waits are generous (a loaded 2-core machine).
   are taken over after the lease and finished by the others, keys it
   finished (notify_success returned) are not run again, and no key is run
   twice by the nodes that stay connected;
-- a partition during a run: every key done, no key run twice on one side,
-  and keys run on both sides counted once healed;
+- a partition during a run (one node cut off from two): no key run twice
+  while membership is stable (before the split; on each side once both
+  declared the other dead), every key done everywhere once healed, and
+  every key run on both sides counted (claims_duplicates);
 - the memo holder's node is killed while the others wait: one waiter takes
   over after the lease and computes; the value arrives at both.
 
@@ -97,7 +99,7 @@ class Run:
             return []
         with open(self.out) as f:
             rows = [line.split() for line in f]
-        return [(r[1], r[2]) for r in rows if len(r) == 3 and r[0] == kind]
+        return [(r[1], r[2]) for r in rows if len(r) >= 3 and r[0] == kind]
 
     def ctl_json(self, node, *args):
         proc = node.daemon.ctl("--json", *args)
@@ -155,6 +157,7 @@ def test_memo_on_three_nodes_at_once_is_computed_once():
         runs = run.lines()
         print("memo runs: %s; client counters: %s" % (runs, [r["client"] for r in results]))
         assert len(runs) == 1, runs                                 # computed once in all
+        assert not any(r["client"].get("claims_gossip_errors") for r in results), results
         assert all(r["value"] == {"x": 7, "squares": [49] * 3} for r in results)
         # The two others waited for the holder (or came after it finished)
         # and fetched its result.
@@ -208,7 +211,8 @@ def each_once(run, nodes, procs_per_node, n, ns, **opts):
 
 def test_each_2000_keys_3_nodes_4_processes_once_and_rerun_runs_nothing():
     with cluster(3) as (c, run):
-        procs = each_once(run, c.nodes, 4, len(KEYS), "sweep", timeout=LEASE_MS / 1000)
+        # The default namespace (ns=""), as most loops use it.
+        procs = each_once(run, c.nodes, 4, len(KEYS), "", timeout=LEASE_MS / 1000)
         results = [run.finish(p) for p in procs]
         runs = collections.Counter(k for _, k in run.lines())
         by_node = collections.Counter(n for n, _ in run.lines())
@@ -217,10 +221,13 @@ def test_each_2000_keys_3_nodes_4_processes_once_and_rerun_runs_nothing():
         assert set(runs.values()) == {1}, [k for k, v in runs.items() if v > 1][:20]
         assert sum(r["ran"] for r in results) == len(KEYS)
         assert len(by_node) == 3, by_node                   # every node took part
-        assert run.status(c.nodes[0], "sweep", len(KEYS)) == {"done": len(KEYS)}
+        # Through the arbiters (not each machine's store alone).
+        assert all(r["client"].get("claims_remote", 0) > 0 and
+                   not r["client"].get("claims_gossip_errors") for r in results), results
+        assert run.status(c.nodes[0], "", len(KEYS)) == {"done": len(KEYS)}
         # Rerun on every node: nothing is run again.
         os.unlink(run.go)
-        again = [run.start(node, mode="each", ns="sweep", n=len(KEYS)) for node in c.nodes]
+        again = [run.start(node, mode="each", ns="", n=len(KEYS)) for node in c.nodes]
         run.release()
         results = [run.finish(p) for p in again]
         assert [r["ran"] for r in results] == [0, 0, 0]
@@ -295,10 +302,17 @@ def test_each_partition_mid_run_at_most_once_per_side_duplicates_counted():
         alive_everywhere(run, c.nodes)
         for node in c.nodes:                                # done everywhere once healed
             assert run.status(node, "split", n) == {"done": n}
-        counted = sum(run.gossip(x).get("claims_duplicates", 0) for x in c.nodes)
+
+        def counted():
+            return sum(run.gossip(x).get("claims_duplicates", 0) for x in c.nodes)
+        # Every key run on both sides is counted once healed (the arbiters'
+        # syncs of recent done marks: docs/claims.md).
+        with contextlib.suppress(TimeoutError):
+            harness.wait_for(lambda: counted() >= len(both), timeout=60, interval=0.5,
+                             what="duplicates counted")
+        counted = counted()
         print("partition: %d keys run twice in all (%d twice on one side, in swim's "
               "transitions: %s); %d counted by the arbiters (claims_duplicates); client "
               "counters %s" % (len(both), len(twice_on_a_side(runs)), twice_on_a_side(runs)[:10],
                                counted, [r["client"] for r in results]))
-        if both:
-            assert counted >= 1, "no duplicate counted"
+        assert counted >= len(both), (counted, len(both))
