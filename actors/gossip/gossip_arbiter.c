@@ -16,6 +16,7 @@
     the answer and nobody waits for it.
 */
 #include "gossip_lease_int.h"
+#include "irh_hash.h"
 #include "irh_log.h"
 #include <assert.h>
 #include <sys/time.h>
@@ -172,26 +173,38 @@ s_fill (gl_decide_t *self, size_t i, uint8_t state, uint64_t expires_us, const u
     if (state == 0) {
         self->granted++;
         gossip_keymap_put (self->lease->held_by, self->keys + 32 * i, self->holder_node);
+        uint8_t lease [32];
+        memcpy (lease, self->stored_hash, 24);
+        gl_put_be64 (lease + 24, expires_us);
+        gossip_keymap_put (self->lease->held_lease, self->keys + 32 * i, lease);
         if (memcmp (self->holder_node, self->lease->self_id, 32) != 0)
             gl_remote_note (self->lease, self->keys + 32 * i, self->holder_node, self->stored);
     }
     self->count = i + 1;
 }
 
-//  Done keys: remember who finished them; count a done for a key another
-//  node finished already (a duplicate run).
+//  Done keys: remember who finished them; count a duplicate run: a done
+//  for a key another node finished already, or one that another holder
+//  holds a live lease on (its lease ran out and it was taken over).
 static void
 s_note_done (gl_decide_t *self)
 {
     gossip_lease_t *lease = self->lease;
+    uint64_t now = s_wall_us ();
     for (size_t i = 0; i < self->ndone; i++) {
         const uint8_t *key = self->done + 32 * i;
         uint8_t before [32];
         //  A replica repeats what its arbiter counted already; a sync
         //  brings a mark made apart from us (both sides ran it).
-        if (gossip_keymap_get (lease->done_by, key, before)
-        &&  memcmp (before, self->holder_node, 32) != 0 && (!self->replica || self->sync))
+        bool counts = !self->replica || self->sync;
+        if (counts && gossip_keymap_get (lease->done_by, key, before)
+        &&  memcmp (before, self->holder_node, 32) != 0)
             lease->c.duplicates++;
+        else
+        if (counts && gossip_keymap_get (lease->held_lease, key, before)
+        &&  memcmp (before, self->stored_hash, 24) != 0 && gl_get_be64 (before + 24) > now)
+            lease->c.duplicates++;
+        gossip_keymap_remove (lease->held_lease, key);
         if (!self->replica)
             gl_recent_note (lease, self->ns, self->kind, key, self->holder_node);
         gossip_keymap_put (lease->done_by, key, self->holder_node);
@@ -360,6 +373,9 @@ gl_decide_new (gossip_lease_t *lease, const char *ns, const char *wire, uint8_t 
         snprintf (self->stored, sizeof self->stored, "n%.16s:%.*s", hex,
                   GOSSIP_LEASE_HOLDER_MAX, holder);
     }
+    uint8_t hash [32];
+    irh_blake3 (self->stored, strlen (self->stored), hash);
+    memcpy (self->stored_hash, hash, 24);
     self->lease_ms = lease_ms;
     self->want = want;
     self->nkeys = nkeys;

@@ -481,6 +481,7 @@ gossip_lease_new (gossip_xfer_t *xfer, gossip_calls_t *calls, swim_t *swim, goss
     memcpy (self->self_id, self_id, 32);
     self->done_by = gossip_keymap_new (GL_TABLE_SIZE);
     self->held_by = gossip_keymap_new (GL_TABLE_SIZE);
+    self->held_lease = gossip_keymap_new (GL_TABLE_SIZE);
     self->mine = gossip_keymap_new (GL_TABLE_SIZE);
     gl_remote_new (self);
     self->claims = zlistx_new ();
@@ -508,6 +509,7 @@ gossip_lease_destroy (gossip_lease_t **self_p)
     zlistx_destroy (&self->decides);
     gossip_keymap_destroy (&self->done_by);
     gossip_keymap_destroy (&self->held_by);
+    gossip_keymap_destroy (&self->held_lease);
     gossip_keymap_destroy (&self->mine);
     gl_remote_destroy (self);
     free (self->recent);

@@ -9,7 +9,7 @@
 #include "gossip_ns.h"
 
 #define GL_CALL_MS          5000        //  a store call
-#define GL_TABLE_SIZE       65536       //  done_by / held_by entries (72 B each: 4.5 MiB full)
+#define GL_TABLE_SIZE       65536       //  entries of each key table (72 B each: 4.5 MiB full)
 #define GL_DECIDES_MAX      1024        //  decisions in flight (then peers get "busy")
 #define GL_CLAIMS_MAX       1024        //  gossip_claim requests in flight
 #define GL_REMOTE_MAX       16384       //  remote leases remembered (2.5 MiB full)
@@ -43,6 +43,10 @@ struct _gossip_lease_t {
     //  out; lost on restart (then the nodes field is zeros).
     gossip_keymap_t *done_by;
     gossip_keymap_t *held_by;
+    //  key -> first 24 bytes of BLAKE3(the holder as stored) and the
+    //  lease's end (8 bytes, big-endian, us since the epoch): a done from
+    //  another holder while that lease runs is a duplicate run.
+    gossip_keymap_t *held_lease;
     //  As the asker: key -> BLAKE3 of the local holder it was last granted
     //  to, so that a renewal past the want-th grant is not given back.
     gossip_keymap_t *mine;
@@ -77,6 +81,7 @@ struct _gl_decide_t {
     uint8_t holder_node [32];
     char holder [256];              //  the client's holder id
     char stored [256];              //  the holder as the store keeps it
+    uint8_t stored_hash [24];       //  BLAKE3 of stored, cut (held_lease)
     uint64_t lease_ms;
     uint32_t want;
     uint8_t *keys, *done;           //  32 bytes each (wire keys)

@@ -134,6 +134,7 @@ gossip_lease_member (gossip_lease_t *self, const uint8_t *id, bool alive)
                 self->c.freed_dead++;
             zmsg_destroy (&body);
             gossip_keymap_remove (self->held_by, remote->key);
+            gossip_keymap_remove (self->held_lease, remote->key);
             gl_remote_forget (self, remote->key);
         }
         remote = next;

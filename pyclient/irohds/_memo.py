@@ -9,8 +9,8 @@ a call (the decorators that build it are in _decorate):
     4. the peers (_lookup): holding the claim, ask gossip whether a peer
        holds the result and fetching it beats computing; if so gossip
        puts it in the local store and it is read from there (tier 2/3);
-    5. the key's arbiter (_claims.memo_claim): about to compute, take the
-       lease across machines; another machine holding it is waited for
+    5. the key's arbiter (_claims.memo_claim): about to compute what no
+       peer holds, take the lease across machines; another machine holding it is waited for
        (polled), then its result fetched (tier 4) or, if its lease ran
        out, the key taken over. The lease is renewed with the local claim
        and ended (done or released) after the put (docs/python.md).
@@ -136,6 +136,9 @@ _CLAIMED = "claimed"        # we hold the claim: compute, put (releases it)
 _LOCAL = "local"            # the daemon cannot help: compute, keep in process
 _OVERWRITE = "overwrite"    # compute and put without a claim (refresh, bad copies)
 _UNSAFE = "unsafe"          # a stored result from a peer was refused: compute, put over it
+_EXISTS = "exists"          # a peer holds the result, not fetched (the verdict computes,
+                            # the fetch failed): compute here, no lease needed
+_NOT_FOUND = "not_found"    # the peers gossip asked had nothing usable
 
 LONG_WAIT = 3.0             # a wait longer than this is logged at INFO, once
 POLL_FIRST = 0.2            # waiting on another machine's lease: first poll (s),
@@ -245,8 +248,8 @@ class Memo:
                 remote = False
                 if claimed and not self.local_only:
                     got = self._ask_peers(key, early[0])
-                    if not isinstance(got, tuple):
-                        got = remote = self._cross(key)
+                    if got is None or got is _NOT_FOUND:    # nobody has it: the lease
+                        got = remote = self._cross(key, got is None)
                     if isinstance(got, tuple):
                         self._hit("peer", key)
                         return self._remember(key, *got)
@@ -502,9 +505,12 @@ class Memo:
     def _ask_peers(self, key, pending=None):
         """Holding the claim on key: (value, size) when gossip fetched the
         result from a peer (it is then in the local store and read from
-        there), else None or _UNSAFE, and the caller computes (with the
-        claim still held). pending: the lookup already sent (else it is
-        sent now). The claim is renewed while gossip works."""
+        there), else the caller computes (with the claim still held): None
+        when no peer's digest shows it (or gossip cannot tell), _NOT_FOUND
+        when the peers asked had nothing usable, _EXISTS when one holds it
+        but it was not fetched, _UNSAFE when it was refused.
+        pending: the lookup already sent (else it is sent now). The claim
+        is renewed while gossip works."""
         cfg = _config.get()
         progress = cfg.progress if self.progress is None else self.progress
         bg = _background.get()
@@ -527,13 +533,14 @@ class Memo:
                       reply["reason"], reply["received"], reply["elapsed_us"] / 1e6,
                       _lookup.f64(reply["t_compute"]), _lookup.f64(reply["t_fetch"]))
         if status != _lookup.FETCHED:
-            return None
+            return {_lookup.NO_CANDIDATE: None, _lookup.NOT_FOUND: _NOT_FOUND}.get(status,
+                                                                                _EXISTS)
         got = self._fetch(key)
         if got is None:
             _log.count("peer_unreadable")
             log.info("irohds: %s: gossip fetched %s but the local store cannot give it; "
                      "computing", self.name, key.hex()[:16])
-            return None
+            return _EXISTS
         # No release: the store's ingest ended our claim in the transaction
         # that stored the result (and woke its waiters), so a release here
         # would be a round trip that does nothing.
@@ -541,14 +548,17 @@ class Memo:
 
     # ---- tier 5: the key's arbiter ----
 
-    def _cross(self, key):
-        """Holding this machine's claim on key, the peers asked, about to
-        compute: take the key's lease at its arbiter. True: held (compute;
+    def _cross(self, key, look_again=True):
+        """Holding this machine's claim on key, no peer holding its result,
+        about to compute: take the key's lease at its arbiter. True: held (compute;
         renewed with the local claim, ended by _end_remote); False: this
         machine alone decides, or the result is done elsewhere but not
         fetched (compute); (value, size): another machine computed it
         while this one waited, and it was fetched. Waiting keeps the local
-        claim (this machine's other callers wait on this one)."""
+        claim (this machine's other callers wait on this one).
+        look_again False: the peers were just asked and had nothing usable
+        (asking again when the arbiter says done at once would repeat
+        that), so such a key is computed."""
         holder = _daemon.holder()
         lease = _daemon.lease_ms()
         bg = _background.get()
@@ -575,6 +585,8 @@ class Memo:
                 if st == _claims.DONE:
                     # Done on another node: gossip knows which and asks it.
                     _log.count("memo_done_elsewhere")
+                    if waited is None and not look_again:
+                        return False
                     found = self._ask_peers(key)
                     return found if isinstance(found, tuple) else False
                 if waited is None:
@@ -815,8 +827,8 @@ class Memo:
                     return self._remember(key, *plan)
                 if plan is _CLAIMED and not self.local_only:
                     got = await run(self._ask_peers, key)
-                    if not isinstance(got, tuple):
-                        got = remote = await run(self._cross, key)
+                    if got is None or got is _NOT_FOUND:
+                        got = remote = await run(self._cross, key, got is None)
                     if isinstance(got, tuple):
                         self._hit("peer", key)
                         return self._remember(key, *got)

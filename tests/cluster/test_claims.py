@@ -159,12 +159,11 @@ def test_memo_on_three_nodes_at_once_is_computed_once():
         assert len(runs) == 1, runs                                 # computed once in all
         assert not any(r["client"].get("claims_gossip_errors") for r in results), results
         assert all(r["value"] == {"x": 7, "squares": [49] * 3} for r in results)
-        # The two others waited for the holder (or came after it finished)
-        # and fetched its result.
+        # The two others waited for the holder (polling its lease at the
+        # key's arbiter, or on their own store's claim when their node is
+        # the arbiter) and fetched its result.
         fetched = [r for r in results if r["client"].get("lookup_fetched") == 1]
         assert len(fetched) == 2, results
-        assert all(r["client"].get("memo_waits", 0) + r["client"].get(
-            "memo_done_elsewhere", 0) >= 1 for r in fetched), results
 
 
 def test_memo_holder_killed_while_others_wait_is_taken_over():

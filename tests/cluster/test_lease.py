@@ -11,8 +11,9 @@ daemons, real stores, real sockets (tests/cluster/harness.py).
   digest shows it;
 - kill -9 of the arbiter while a lease is held: its successor answers
   "held" from the replica (and the holder's renewal is granted there);
-- a lease not renewed is taken over after it expires; the leases of a
-  node swim declares dead end at once;
+- a lease not renewed is taken over after it expires (a done from the
+  old holder then is a duplicate, counted); the leases of a node swim
+  declares dead end at once;
 - grants past want are given back, renewals past want are kept;
 - a partition: each side has its own arbiter, the key runs once per
   side, and after the heal the duplicate is counted once (a sync);
@@ -332,6 +333,11 @@ def test_lease_not_renewed_is_taken_over():
             print(json.dumps(seen))
             """, {"key": key})
         assert out[0] == 1 and out[-1] == 0 and set(out[:-1]) == {1}, out
+        # The sleepy holder finishes anyway, while "eager" holds the key:
+        # both ran it, and the arbiter counts it (its successor does not).
+        assert n.claim(c.nodes[0], done=[key], want=0, holder="sleepy")["states"] == []
+        dups = [n.gossip(x)["claims_duplicates"] for x in c.nodes]
+        assert dups == [0, 1, 0], dups
 
 
 def test_partition_one_run_per_side_and_the_duplicate_counted():
