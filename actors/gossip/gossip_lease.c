@@ -8,7 +8,11 @@
     merged in request order: states stop after the want-th grant, and a
     grant beyond it (each arbiter may grant up to want) is released again
     by renewing it with a 1 ms lease at its arbiter, unless it renewed a
-    lease this node saw granted to the same holder before. An arbiter that does
+    lease this node saw granted to the same holder before. With the keep
+    flag (irohds.each's passes) want counts per arbiter and every grant is
+    the caller's: the answer ends where the first arbiter stopped looking,
+    so a step over keys of k arbiters runs up to k keys for one round trip
+    instead of granting k and giving k - 1 back. An arbiter that does
     not answer in time gives state 4 for its keys, never "free".
 
     Cost: one data-socket round trip to each remote arbiter plus its store
@@ -44,6 +48,7 @@ struct _s_claim_t {
     uint8_t kind;
     uint64_t lease_ms;
     uint32_t want, timeout_ms;
+    bool keep;                      //  flags bit 0: every grant in the answer is kept
     uint8_t *keys, *wkeys;          //  as asked, as the wire carries them
     size_t nkeys, ndone;
     uint8_t *wdone;
@@ -165,6 +170,11 @@ s_finish (s_claim_t *self)
         s_group_t *group = &self->groups [self->group_of [i]];
         size_t at = self->pos [i];
         bool have = !group->failed && at < group->count;
+        if (self->keep) {
+            if (!have && !group->failed)
+                break;                  //  its arbiter stopped before key i: the answer ends
+        }
+        else
         if (self->want && granted == self->want)
             continue;                   //  past the want-th grant: see below
         states [n] = have ? group->states [at] : 4;
@@ -389,6 +399,9 @@ s_check (gossip_lease_t *self, irh_request_t *request, const irh_gossip_claim_t 
     if (!gossip_lease_holder_valid (q->holder, GOSSIP_LEASE_HOLDER_MAX)
     &&  (*q->holder || q->want || q->done_size))
         why = "holder must be 1..237 printable characters (no spaces)";
+    else
+    if (q->flags & ~1u)
+        why = "unknown flags";
     if (!why)
         return 0;
     self->c.bad_requests++;
@@ -425,6 +438,7 @@ gossip_lease_claim (gossip_lease_t *self, irh_request_t **request_p, zframe_t *f
     claim->kind = q.kind;
     claim->lease_ms = q.lease_ms;
     claim->want = q.want;
+    claim->keep = q.flags & 1;
     claim->timeout_ms = q.timeout_ms ? q.timeout_ms : S_TIMEOUT_MS;
     claim->nkeys = q.keys_size / 32;
     claim->ndone = q.done_size / 32;
