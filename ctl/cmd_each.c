@@ -5,11 +5,14 @@
     Without --keys: the counts (known, done, running, pending) and the
     running keys with their holder and lease end. With --keys: one row per
     recorded key (store key, name, state, holder, expires_us), optionally
-    only those in state S, at most N.
+    only those in state S, at most N. A namespace with a secret here is
+    stored under its id (docs/namespaces.md): NS is looked up by name.
 */
 #include "ctl.h"
 #include "irh_msgs.h"
+#include "irh_nssecret.h"
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdlib.h>
 
 static int
@@ -27,14 +30,41 @@ s_list (ctl_t *ctl, const char *ns, bool counts, const char *state, uint32_t lim
     return ctl_call_table (ctl, "store", &frame, table_p);
 }
 
-//  Counts and running keys.
+//  The namespace the store keeps ns's tasks under: ns, or the id (hex,
+//  into id_hex) of a namespace with a secret of that name here. 0, or -1
+//  when the secret files cannot be read (printed: a refused file may hold
+//  ns's secret, so ns is not looked at as public).
 static int
-s_summary (ctl_t *ctl, const char *ns, uint32_t limit)
+s_store_ns (ctl_t *ctl, const char *ns, char id_hex [2 * IRH_NS_KEY_BYTES + 1],
+            const char **store_ns)
+{
+    *store_ns = ns;
+    irh_paths_t *paths = ctl_paths (ctl);
+    if (!paths || !*ns)
+        return 0;               //  the default namespace never has a secret
+    uint8_t id [IRH_NS_KEY_BYTES], blind [IRH_NS_KEY_BYTES];
+    char error [256] = "";
+    int found = irh_ns_lookup (paths->ns, ns, id, blind, error, sizeof error);
+    sodium_memzero (blind, sizeof blind);
+    if (found < 0) {
+        ctl_fail (ctl, "namespace secrets: %s", error);
+        return -1;
+    }
+    if (found == 1) {
+        sodium_bin2hex (id_hex, 2 * IRH_NS_KEY_BYTES + 1, id, sizeof id);
+        *store_ns = id_hex;
+    }
+    return 0;
+}
+
+//  Counts and running keys of ns (shown by its name, asked by store_ns).
+static int
+s_summary (ctl_t *ctl, const char *ns, const char *store_ns, uint32_t limit)
 {
     irh_table_t *counts = NULL, *running = NULL;
-    int rc = s_list (ctl, ns, true, "", 0, &counts);
+    int rc = s_list (ctl, store_ns, true, "", 0, &counts);
     if (!rc)
-        rc = s_list (ctl, ns, false, "running", limit, &running);
+        rc = s_list (ctl, store_ns, false, "running", limit, &running);
     if (rc) {
         irh_table_destroy (&counts);
         return rc;
@@ -111,10 +141,14 @@ ctl_cmd_each (ctl_t *ctl, int argc, char **argv)
         return ctl_usage (ctl, "each needs a namespace (\"\" for the default one)");
     if (strlen (ns) > IRH_EACH_LIST_NS_MAX)
         return ctl_usage (ctl, "namespace longer than %d bytes", IRH_EACH_LIST_NS_MAX);
+    char id_hex [2 * IRH_NS_KEY_BYTES + 1];
+    const char *store_ns;
+    if (s_store_ns (ctl, ns, id_hex, &store_ns) != 0)
+        return 1;
     if (!keys)
-        return s_summary (ctl, ns, (uint32_t) limit);
+        return s_summary (ctl, ns, store_ns, (uint32_t) limit);
     irh_table_t *table = NULL;
-    int rc = s_list (ctl, ns, false, state, (uint32_t) limit, &table);
+    int rc = s_list (ctl, store_ns, false, state, (uint32_t) limit, &table);
     if (rc)
         return rc;
     rc = ctl_print_table (ctl, table);

@@ -141,10 +141,11 @@ class Answer:
         self.states, self.left_ms, self.nodes, self.alone = states, left_ms, nodes, alone
 
 
-def ask(ns, kind, holder, lease_ms, want, done=(), keys=(), timeout_ms=0):
+def ask(ns, kind, holder, lease_ms, want, done=(), keys=(), timeout_ms=0, keep=False):
     """gossip_claim: an Answer from the keys' arbiters, or None when the
     local store must answer instead (ns alone lately, gossip cannot be
-    asked). Never raises."""
+    asked). keep: want counts per arbiter and every grant answered is the
+    caller's (proto/gossip.def flags bit 0). Never raises."""
     assert len(done) <= MAX_DONE and len(keys) <= MAX_KEYS
     r = _route
     if r.local(ns):
@@ -155,7 +156,7 @@ def ask(ns, kind, holder, lease_ms, want, done=(), keys=(), timeout_ms=0):
         frames = _transport.get_transport().call(
             "gossip", "gossip_claim", timeout=wait, start=False, ns=ns, kind=kind,
             holder=holder, lease_ms=lease_ms, want=want, timeout_ms=timeout_ms,
-            done=b"".join(done), keys=b"".join(keys))
+            flags=1 if keep else 0, done=b"".join(done), keys=b"".join(keys))
     except _transport.Unavailable:
         return None                 # no daemon: the store's own call says so
     except _transport.ServiceError as e:
@@ -196,9 +197,10 @@ def record(ns, skeys, names):
         _call("each_pass", extra=names[i:i + MAX_PASS], ns=ns, keys=b"".join(part))
 
 
-def step(ns, holder, lease_ms, want, done=(), keys=()):
+def step(ns, holder, lease_ms, want, done=(), keys=(), keep=False):
     """Mark `done` (store keys) done, then look at `keys` in order and
-    claim free ones until `want` are granted. Returns (states, expires,
+    claim free ones until `want` are granted (keep: `want` per arbiter,
+    so several may be granted, all the caller's to run). Returns (states, expires,
     pending): a state per key looked at (GRANTED, HELD, DONE, FREE,
     UNREACHABLE; shorter than keys when the want-th grant came first, or
     when the request had no room for all), the lease end (us since the
@@ -221,7 +223,7 @@ def step(ns, holder, lease_ms, want, done=(), keys=()):
     rest = rest[:MAX_KEYS - nd]
     got = Answer(b"", (), [], False)
     if rest or done:
-        got = ask(ns, KIND_EACH, holder, lease_ms, want, done, list(done) + rest)
+        got = ask(ns, KIND_EACH, holder, lease_ms, want, done, list(done) + rest, keep=keep)
         if got is None:
             return _store_step(ns, holder, lease_ms, want, done, keys) + ([],)
     head = got.states[:nd]
@@ -233,7 +235,7 @@ def step(ns, holder, lease_ms, want, done=(), keys=()):
     states, expires = bytearray(), []
     j = granted = 0
     for i in range(len(keys)):
-        if want and granted == want:
+        if want and granted == want and not keep:
             break
         if i in mine:
             states.append(DONE)

@@ -12,6 +12,7 @@ travels with the request that claims the next key (one round trip per
 key run). A body that raises or a `break` closes the generator at the
 yield (GeneratorExit): the key is released at once.
 """
+import collections
 import enum
 import functools
 import threading
@@ -21,6 +22,7 @@ from . import _claims
 from . import _daemon
 from . import _keys
 from . import _log
+from . import _nssecret
 
 FIRST_WINDOW = 1024         # keys looked at by the first step of a pass
 MIN_WINDOW = 8
@@ -80,11 +82,26 @@ def _unhold(h):
 
 
 def _find(key, ns):
+    if ns is not None:
+        ns = _nssecret.store_ns(ns)     # holds keep the namespace they are stored under
     with _holds_lock:
         for h in reversed(_holds.get(key, ())):
             if ns is None or h.ns == ns:
                 return h
     return None
+
+
+def _task_keys(ns, keys, version):
+    """(namespace, store keys) of keys in ns: task keys (proto/keys.md
+    §6) under ns itself, or, in a namespace with a secret here, blinded
+    and under its id like memo's results (_nssecret), so that claims and
+    done marks tell a peer without the secret nothing. ValueError when the
+    secret files cannot be read."""
+    skeys = [_keys.task_key(ns, k, version) for k in keys]
+    found = _nssecret.lookup(ns)
+    if found is None:
+        return ns, skeys
+    return found[0], [_nssecret.blind(found[1], k) for k in skeys]
 
 
 def _check_ns(ns):
@@ -143,8 +160,8 @@ def each(keys, ns="", timeout=60, version=0, wait=False):
                             % (type(k).__name__, k))
     _check_ns(ns)
     lease_ms = _lease_ms(timeout)
-    skeys = [_keys.task_key(ns, k, version) for k in keys]
-    return _Pass(keys, skeys, ns, lease_ms, wait).run()
+    sns, skeys = _task_keys(ns, keys, version)
+    return _Pass(keys, skeys, sns, lease_ms, wait).run()
 
 
 class _Pass:
@@ -157,14 +174,20 @@ class _Pass:
         self.held = {}                  # index -> lease end (us) of another holder
         self.done = []                  # store keys finished, marks not yet sent
         self.unknown = set()            # indexes whose arbiter did not answer
+        # Granted, not run yet: one step asks every arbiter of its window
+        # for one key (proto/gossip.def keep), so it may win several; they
+        # are run in order, their leases renewed from the grant on.
+        self.queue = collections.deque()
 
     def _step(self, idx):
-        """Claim one of the keys at indexes idx (in order); mark what is
-        finished first. The granted index, or None."""
+        """Claim keys at indexes idx (in order; up to one per arbiter);
+        mark what is finished first. The first granted index, or None;
+        the other grants go to the queue."""
         sent = self.done
         states, expires, self.done = _claims.step(self.ns, self.holder, self.lease_ms, 1,
                                                   done=sent,
-                                                  keys=[self.skeys[i] for i in idx])
+                                                  keys=[self.skeys[i] for i in idx],
+                                                  keep=True)
         self._confirmed(sent)
         got = None
         for i, st, exp in zip(idx, states, expires):
@@ -180,12 +203,17 @@ class _Pass:
                 self.held.pop(i, None)
             self.unknown.discard(i)
             if st == _claims.GRANTED:
-                got = i
+                _claims.renew_add(self.ns, self.holder, self.skeys[i], self.lease_ms)
+                self.queue.append(i)
+        if self.queue:
+            got = self.queue.popleft()
         return got, len(states)
 
     def _next(self):
         """Index of the next key this pass runs, or None at its end."""
         while True:
+            if self.queue:
+                return self.queue.popleft()
             now_us = int(time.time() * 1e6)
             lapsed = sorted(i for i, exp in self.held.items() if exp <= now_us)
             if lapsed:
@@ -248,7 +276,9 @@ class _Pass:
     def _abandon(self):
         """The pass ends (its end, a break, an error): done marks whose
         arbiter has not confirmed them are sent once more, and their
-        leases are no longer renewed."""
+        leases are no longer renewed; granted keys not run are given back."""
+        for i in self._unqueue():
+            _claims.release(self.ns, self.skeys[i], self.holder)
         if self.done:
             sent, self.done = self.done, []
             try:
@@ -271,7 +301,7 @@ class _Pass:
                 if i is None:
                     self._flush()
             except _daemon.DaemonDown:
-                yield from self._run_degraded(self.cursor)
+                yield from self._run_degraded(self.cursor, self._unqueue())
                 return
             if i is None:
                 return
@@ -295,9 +325,17 @@ class _Pass:
                 if not h.finished:
                     _claims.release(self.ns, h.skey, self.holder)
 
-    def _run_degraded(self, start):
+    def _unqueue(self):
+        """Granted keys not run yet, taken off the queue and no longer
+        renewed (the caller releases or runs them)."""
+        queued, self.queue = list(self.queue), collections.deque()
+        for i in queued:
+            _claims.renew_remove(self.holder, self.skeys[i])
+        return queued
+
+    def _run_degraded(self, start, queued=()):
         _degraded("irohds.each")
-        for i in range(start, len(self.keys)):
+        for i in list(queued) + list(range(start, len(self.keys))):
             if not _locally_done(self.skeys[i]):
                 yield self.keys[i]
 
@@ -318,7 +356,8 @@ def notify_success(key, ns=None, version=0):
         raise ValueError("irohds.notify_success: %r is not a key this process runs; pass "
                          "ns= to mark it done anyway" % (key,))
     _check_ns(ns)
-    _claims.mark_done(ns, _claims.new_holder(), [_keys.task_key(ns, key, version)])
+    sns, skeys = _task_keys(ns, [key], version)
+    _claims.mark_done(sns, _claims.new_holder(), skeys)
 
 
 def notify_failure(key, ns=None):
@@ -340,9 +379,9 @@ def each_status(keys, ns="", version=0):
     done mark, else PENDING."""
     keys = list(keys)
     _check_ns(ns)
-    skeys = [_keys.task_key(ns, k, version) for k in keys]
+    sns, skeys = _task_keys(ns, keys, version)
     try:
-        states = _claims.states(ns, skeys)
+        states = _claims.states(sns, skeys)
     except _daemon.DaemonDown:
         _degraded("irohds.each_status")
         return {k: State.DONE if _locally_done(s) else State.PENDING
@@ -361,14 +400,15 @@ def run_once(key, *, ns="", timeout=60, version=0):
     exception logged). timeout: the lease in seconds, renewed while the
     function runs. Without a store it runs unless the local store has the
     done mark (one warning)."""
-    skey = _keys.task_key(ns, key, version)     # TypeError for a bad key, now
+    _keys.task_key(ns, key, version)            # TypeError for a bad key, now
     _check_ns(ns)
     lease_ms = _lease_ms(timeout)
+    sns, (skey,) = _task_keys(ns, [key], version)
 
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            return _run_once_call(fn, key, skey, ns, lease_ms, args, kwargs)
+            return _run_once_call(fn, key, skey, sns, lease_ms, args, kwargs)
         return wrapper
     return decorate
 

@@ -50,9 +50,9 @@ from irohds import _daemon
 
 
 def claim(keys=(), done=(), holder="h", want=1, kind=0, lease_ms=60000, timeout_ms=0,
-          ns="%s"):
+          ns="%s", flags=0):
     frames = _daemon.call("gossip", "gossip_claim", timeout=60, ns=ns, kind=kind,
-                          holder=holder, lease_ms=lease_ms, want=want,
+                          holder=holder, lease_ms=lease_ms, want=want, flags=flags,
                           timeout_ms=timeout_ms, done=b"".join(done), keys=b"".join(keys))
     r = _daemon.decode(frames, "gossip_claim_reply")[1]
     n = len(r["states"])
@@ -367,6 +367,38 @@ def test_partition_one_run_per_side_and_the_duplicate_counted():
         assert st[0]["claims_duplicates"] == 1 and st[0]["claims_syncs_in"] >= 1, st[0]
         assert sum(s["claims_duplicates"] for s in st) == 1
         assert n.claim(c.nodes[2], keys=[key], holder="late", kind=1)["states"] == [2]
+
+
+def test_keep_counts_want_per_arbiter_and_keeps_every_grant_it_answers():
+    with cluster(3) as (c, n):
+        a1, b1, a2, c1 = (n.key_ranked(0, 1), n.key_ranked(1, 2), n.key_ranked(0, 2),
+                          n.key_ranked(2, 0))
+        before = n.gossip(c.nodes[1])
+        # One key per arbiter: want 1 each, all three granted and kept.
+        x, y, z = n.key_ranked(0, 1), n.key_ranked(1, 0), n.key_ranked(2, 1)
+        got = n.claim(c.nodes[1], keys=[x, y, z], holder="k", kind=1, flags=1)
+        assert got["states"] == [0, 0, 0], got
+        # Node 0 stops looking at a1 (its want-th grant), so the answer ends
+        # before a2, its next key: c1's grant lies past the end, given back.
+        got = n.claim(c.nodes[1], keys=[a1, b1, a2, c1], holder="k", kind=1, flags=1)
+        assert got["states"] == [0, 0], got
+        after = n.gossip(c.nodes[1])
+        assert after["claims_overgrant_released"] == before["claims_overgrant_released"] + 1
+        # What was kept is k's: another holder sees all of it held.
+        got = n.claim(c.nodes[2], keys=[x, y, z, a1, b1, c1], holder="j", kind=1, want=0)
+        assert got["states"][:5] == [1, 1, 1, 1, 1], got
+        # An unknown flag is refused.
+        out = n.python(c.nodes[0], """
+            from irohds import _transport
+            try:
+                _transport.get_transport().call("gossip", "gossip_claim", ns="lease", kind=1,
+                                                holder="k", lease_ms=1000, want=1, flags=2,
+                                                timeout_ms=0, done=b"", keys=bytes(32))
+                print(json.dumps("accepted"))
+            except _transport.ServiceError as e:
+                print(json.dumps("%s %s %s" % (e, getattr(e, "code", ""), getattr(e, "text", ""))))
+            """)
+        assert "bad-request" in out and "unknown flags" in out, out
 
 
 def test_each_keys_granted_exactly_once_across_nodes():

@@ -90,6 +90,20 @@ print(json.dumps({"size": len(v), "digest": hashlib.sha256(v).hexdigest(),
                   "info": privmod.confidential_table.cache_info()._asdict()}))
 """
 
+TASKS = ["task-%d" % i for i in range(40)]
+EACH = """
+import irohds
+from irohds import _nssecret
+keys = ["task-%%d" %% i for i in range(40)]
+ran = []
+for k in irohds.each(keys, ns="team", timeout=30):
+    ran.append(k)
+    with open(%r, "a") as f:
+        f.write("%s " + k + "\\n")
+print(json.dumps({"ran": ran, "store_ns": _nssecret.store_ns("team"),
+                  "status": {k: v.name for k, v in irohds.each_status(keys, ns="team").items()}}))
+"""
+
 CALL = """
 import privmod
 from irohds import _nssecret
@@ -238,6 +252,32 @@ def test_secret_namespace_is_shared_among_members_only():
         assert "confidential_analysis" not in json.dumps(n.ctl_json(cc, "peers"))
         a_at_c = [p for p in n.ctl_json(cc, "peers") if p["id"] == ids[0]]
         assert a_at_c and a_at_c[0]["results"] == 0
+
+        # irohds.each in the secret namespace: A and B run each task once
+        # between them, their claims and done marks under the id with
+        # blinded keys; C, not a member, never arbitrates them, and its
+        # own "team" (public, another namespace) runs every key itself.
+        assert n.gossip(cc)["claims_served"] == 0
+        runs = os.path.join(n.code, "each-runs")
+        procs = [n.start_python(x, EACH % (runs, x.name)) for x in (a, b)]
+        outs = []
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err[-4000:]
+            outs.append(json.loads(out.strip().splitlines()[-1]))
+        ran = outs[0]["ran"] + outs[1]["ran"]
+        assert sorted(ran) == sorted(TASKS), (len(ran), len(set(ran)))
+        assert all(set(o["status"].values()) == {"DONE"} for o in outs), outs
+        assert all(o["store_ns"] == ns_id for o in outs)
+        assert n.gossip(cc)["claims_served"] == 0
+        summary = n.ctl_json(a, "each", "team")
+        assert summary["done"] == len(TASKS) and summary["ns"] == "team", summary
+        again = n.python(b, EACH % (runs, b.name))
+        assert again["ran"] == []                           # rerun: nothing redone
+        on_c = n.python(cc, EACH % (runs, cc.name))
+        assert sorted(on_c["ran"]) == sorted(TASKS) and on_c["store_ns"] == "team"
+        visible = json.dumps([n.ctl_json(cc, "peers", "--stats"), n.ctl_json(cc, "ls")])
+        assert ns_id not in visible
 
         # A lying process with C's identity.
         secret = token_secret(created["token"])
