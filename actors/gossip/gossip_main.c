@@ -775,6 +775,9 @@ main (int argc, char *argv [])
     gossip_fetch_destroy (&self.fetch);
     gossip_serve_destroy (&self.serve);
     gossip_digests_destroy (&self.digests);
+    //  Namespaces after their users, before the loop (its timers) and
+    //  xfer (its pushes) go.
+    gossip_ns_destroy (&self.ns);
     gossip_xfer_destroy (&self.xfer);
     gossip_calls_destroy (&self.calls);     //  its reader is on the loop: before it
     swim_destroy (&self.swim);
@@ -788,7 +791,7 @@ main (int argc, char *argv [])
             free (queued);
         zlist_destroy (&self.events);
     }
-    gossip_ns_destroy (&self.ns);
+    gossip_ns_destroy (&self.ns);           //  if the loop never ran (no data plane)
     irh_identity_destroy (&self.identity);
     irh_config_destroy (&self.config);
     irh_log_close ();
