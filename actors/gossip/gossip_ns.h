@@ -38,6 +38,7 @@ typedef struct _gossip_xfer_t gossip_xfer_t;
 //  file is logged and counted), and again every few seconds once
 //  started. self_id is this node's node id. NULL if libsodium cannot start.
 gossip_ns_t *gossip_ns_new (const char *ns_dir, const uint8_t *self_id);
+//  Ends its timers: destroy it while the loop it was started on lives.
 void gossip_ns_destroy (gossip_ns_t **self_p);
 
 //  Peer ns proved namespace ns (its id) to us: time to exchange its digest.

@@ -312,6 +312,9 @@ def test_secret_namespace_is_shared_among_members_only():
         b.stop_daemon()
         harness.wait_for(lambda: n.gossip(a)["ns_members"] == 0, timeout=60, interval=0.3,
                          what="B's proof forgotten at A once B is dead")
+        with open(b.daemon.log, errors="replace") as f:
+            stopped = f.read()
+        assert "Assertion" not in stopped and "gossip" in stopped     # a clean stop
         c.start_daemons(lan=True, nodes=[1])
         harness.wait_for(lambda: n.gossip(a)["ns_members"] == 1
                          and n.gossip(b)["ns_members"] == 1,
