@@ -567,7 +567,7 @@ def table(out):
             ("irohds: gossip_claim, arbiter A (the figure)", "remote", claim),
             ("irohds: same, kind memo", "remote_memo", claim),
             ("irohds: same, want 0 (no grant, no replica)", "remote_query", claim),
-            ("irohds: want 1 of 64 keys, all arbiters (an each step)", "window", claim)):
+            ("irohds: want 1 of 64 keys per arbiter, kept (an each step)", "window", claim)):
         r = src.get(name) or {}
         rows.append("| %s | %s | %s | %s |" % (label, us(r.get("p50_us")),
                                               us(r.get("p99_us")), us(r.get("client_cpu_us"))))

@@ -26,9 +26,10 @@ run's.
                            remote_memo  the same with kind 0 (@irohds.memo)
                            remote_query want 0 (only reports; no grant,
                                         so no replica to the successor)
-                           window       want 1 of 64 fresh keys, as a step
-                                        of irohds.each asks (the keys'
-                                        arbiters are all three nodes)
+                           window       want 1 of 64 fresh keys with the keep
+                                        flag, as a step of irohds.each asks
+                                        (the keys' arbiters are all three
+                                        nodes: up to one grant each, kept)
                          Keys are sorted by arbiter with the rendezvous
                          rank the gossip actor uses (arbiter_rank below;
                          the arbiters' counters confirm it); the state of
@@ -121,10 +122,10 @@ def role_claim(args):
     holder = _claims.new_holder()
     states = {}
 
-    def gossip_claim(key, kind, want):
+    def gossip_claim(key, kind, want, flags=0):
         frames = _daemon.call("gossip", "gossip_claim", ns=args.ns, kind=kind, holder=holder,
                               lease_ms=ca.LEASE_MS, want=want, timeout_ms=0, done=b"",
-                              keys=key)
+                              keys=key, flags=flags)
         reply = _daemon.decode(frames, "gossip_claim_reply")[1]
         for st in reply["states"]:
             name = STATE_NAMES[st] if st < len(STATE_NAMES) else str(st)
@@ -143,7 +144,7 @@ def role_claim(args):
         "remote": lambda key: gossip_claim(key, 1, 1),
         "remote_memo": lambda key: gossip_claim(key, 0, 1),
         "remote_query": lambda key: gossip_claim(key, 1, 0),
-        "window": lambda key: gossip_claim(key + os.urandom(32 * (WINDOW - 1)), 1, 1),
+        "window": lambda key: gossip_claim(key + os.urandom(32 * (WINDOW - 1)), 1, 1, 1),
     }[args.phase]
     keys = iter(_fresh_keys(args, args.count + 50))
     _timed(lambda: one(next(keys)), 50)
