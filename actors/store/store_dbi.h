@@ -126,6 +126,10 @@ int store_dbi_apply_touches (store_db_t *self, store_wtxn_t *w);
 //  Is holder ("<pid>@<host>/<uuid>") a process of this machine that no
 //  longer exists? (store_ops.c; claims and the claims_active figure.)
 bool store_dbi_holder_dead (const char *holder);
+//  Is holder a process of another node, held here for the key's arbiter
+//  ("n<16 hex of its node>:<holder>", as the gossip actor stores them;
+//  docs/claims.md)? Such a claim is not work this node does.
+bool store_dbi_holder_remote (const char *holder);
 //  One claim step inside txn (store_ops.c), shared by claim and each_claim:
 //  returns 2 if key is done (a live result), 1 if another live holder has
 //  it (claim filled), 0 if it was granted to holder (written into txn,

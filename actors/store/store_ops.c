@@ -579,6 +579,17 @@ store_dbi_holder_dead (const char *holder)
 }
 
 bool
+store_dbi_holder_remote (const char *holder)
+{
+    if (holder [0] != 'n')
+        return false;
+    for (int i = 1; i <= 16; i++)
+        if (!isxdigit ((unsigned char) holder [i]))
+            return false;
+    return holder [17] == ':';
+}
+
+bool
 store_dbi_live (store_db_t *self, const irh_manifest_t *m)
 {
     return s_live (self, m);

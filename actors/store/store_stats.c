@@ -5,8 +5,10 @@
 #include "store_dbi.h"
 #include <stdarg.h>
 
-//  Claims whose lease runs and whose holder still exists: keys some
-//  process computes right now (the gossip heartbeat's "busy"). The
+//  Claims whose lease runs and whose holder is a live process of this
+//  node: keys it computes right now (the gossip heartbeat's "busy"; a
+//  lease this node keeps as a key's arbiter for another node's process
+//  is that node's work, not ours). The
 //  claims database also keeps expired records until they are claimed
 //  again; a walk is cheap, it holds one record per key in flight.
 static uint64_t
@@ -22,7 +24,8 @@ s_claims_active (store_db_t *self)
         irh_claim_rec_t claim;
         for (int op = MDB_FIRST; mdb_cursor_get (cursor, &k, &v, op) == 0; op = MDB_NEXT)
             if (irh_claim_rec_decode_buf (v.mv_data, v.mv_size, &claim) == 0
-            &&  claim.expires_us > now && !store_dbi_holder_dead (claim.holder))
+            &&  claim.expires_us > now && !store_dbi_holder_dead (claim.holder)
+            &&  !store_dbi_holder_remote (claim.holder))
                 n++;
         mdb_cursor_close (cursor);
     }

@@ -9,7 +9,7 @@ one line "run NODE KEY", and, with notify, "done NODE KEY" once
 notify_success returned), CLAIMS_SLOW (memo: seconds the function sleeps;
 1). The memoized function reads these from the environment, not from
 globals, so that its key is the same on every node.
-Options: mode ("each" or "memo"), go (a path: write GO.ready.PID once imported, then start only once GO
+Options: mode ("each", "memo" or "amemo": an async def memo), go (a path: write GO.ready.PID once imported, then start only once GO
 exists, so that workers on all nodes start together), ns, n (keys "task-0000" ...), timeout (each's
 lease, seconds), sleep (seconds per body), notify (call notify_success at
 the end of each body), x (memo: the argument), log (a path: the
@@ -44,6 +44,14 @@ def slow(x):
     return {"x": x, "squares": [x * x] * 3}
 
 
+@irohds.memo(min_seconds=0, cost=COSTLY)
+async def slow_async(x):
+    import asyncio
+    _append("run %s %s" % (os.environ["CLAIMS_NODE"], x))
+    await asyncio.sleep(float(os.environ.get("CLAIMS_SLOW", "1")))
+    return {"x": x, "squares": [x * x] * 3}
+
+
 def run_each():
     keys = ["task-%04d" % i for i in range(OPTS["n"])]
     ran = 0
@@ -71,6 +79,9 @@ def main():
             time.sleep(0.005)
     if OPTS["mode"] == "each":
         ran, value = run_each()
+    elif OPTS["mode"] == "amemo":
+        import asyncio
+        ran, value = 0, asyncio.run(slow_async(OPTS.get("x", 7)))
     else:
         ran, value = 0, slow(OPTS.get("x", 7))
     print(json.dumps({"ran": ran, "pid": os.getpid(), "value": value,

@@ -166,6 +166,23 @@ def test_memo_on_three_nodes_at_once_is_computed_once():
         assert len(fetched) == 2, results
 
 
+def test_async_memo_on_three_nodes_at_once_is_computed_once():
+    # The same through an async def: its miss path takes the arbiter's
+    # lease in the event loop's executor, like its other blocking steps,
+    # and waits the same way.
+    with cluster(3) as (c, run):
+        procs = [run.start(node, mode="amemo", x=9, env={"CLAIMS_SLOW": "2"})
+                 for node in c.nodes]
+        run.release()
+        results = [run.finish(p) for p in procs]
+        runs = run.lines()
+        print("async memo runs: %s; client counters: %s" % (runs, [r["client"] for r in results]))
+        assert len(runs) == 1, runs
+        assert all(r["value"] == {"x": 9, "squares": [81] * 3} for r in results)
+        fetched = [r for r in results if r["client"].get("lookup_fetched") == 1]
+        assert len(fetched) == 2, results
+
+
 def test_memo_holder_killed_while_others_wait_is_taken_over():
     with cluster(3) as (c, run):
         a, b, d = c.nodes

@@ -198,6 +198,10 @@ def test_one_grant_across_three_nodes_then_renew_and_done():
         other = (winner + 1) % 3
         held = n.claim(c.nodes[other], keys=[key], holder="late")
         assert held["states"] == [1] and held["nodes"] == [n.ids[winner]]
+        # "busy" is this node's own work: the arbiter's store keeps the
+        # winner's lease, but counts it as active only when it won itself.
+        active = n.ctl_json(c.nodes[arbiter], "stats")["store"]["claims_active"]
+        assert active == (1 if winner == arbiter else 0), (active, winner, arbiter)
 
         # Done: everybody else is told who has it.
         fin = n.claim(c.nodes[winner], done=[key], want=0, holder="racer-%d" % winner)
