@@ -147,38 +147,24 @@ def cluster(n):
 
 # ---------------------------------------------------------------- memo
 
-@pytest.mark.smoke
-def test_memo_on_three_nodes_at_once_is_computed_once():
+# "amemo": the same through an async def, whose miss path takes the
+# arbiter's lease in the event loop's executor, like its other blocking
+# steps, and waits the same way.
+@pytest.mark.parametrize("mode", [pytest.param("memo", marks=pytest.mark.smoke), "amemo"])
+def test_memo_on_three_nodes_at_once_is_computed_once(mode):
     with cluster(3) as (c, run):
-        procs = [run.start(node, mode="memo", x=7, env={"CLAIMS_SLOW": "2"})
+        procs = [run.start(node, mode=mode, x=7, env={"CLAIMS_SLOW": "2"})
                  for node in c.nodes]
         run.release()
         results = [run.finish(p) for p in procs]
         runs = run.lines()
-        print("memo runs: %s; client counters: %s" % (runs, [r["client"] for r in results]))
+        print("%s runs: %s; client counters: %s" % (mode, runs, [r["client"] for r in results]))
         assert len(runs) == 1, runs                                 # computed once in all
         assert not any(r["client"].get("claims_gossip_errors") for r in results), results
         assert all(r["value"] == {"x": 7, "squares": [49] * 3} for r in results)
         # The two others waited for the holder (polling its lease at the
         # key's arbiter, or on their own store's claim when their node is
         # the arbiter) and fetched its result.
-        fetched = [r for r in results if r["client"].get("lookup_fetched") == 1]
-        assert len(fetched) == 2, results
-
-
-def test_async_memo_on_three_nodes_at_once_is_computed_once():
-    # The same through an async def: its miss path takes the arbiter's
-    # lease in the event loop's executor, like its other blocking steps,
-    # and waits the same way.
-    with cluster(3) as (c, run):
-        procs = [run.start(node, mode="amemo", x=9, env={"CLAIMS_SLOW": "2"})
-                 for node in c.nodes]
-        run.release()
-        results = [run.finish(p) for p in procs]
-        runs = run.lines()
-        print("async memo runs: %s; client counters: %s" % (runs, [r["client"] for r in results]))
-        assert len(runs) == 1, runs
-        assert all(r["value"] == {"x": 9, "squares": [81] * 3} for r in results)
         fetched = [r for r in results if r["client"].get("lookup_fetched") == 1]
         assert len(fetched) == 2, results
 
