@@ -83,6 +83,23 @@ s_claim_free (s_claim_t *self)
     free (self);
 }
 
+//  A peer_claim_want of this claim's namespace, kind and holder for keys,
+//  with a fresh req id (the caller adds done keys).
+static void
+s_want_fill (s_claim_t *self, irh_peer_claim_want_t *want, uint64_t lease_ms, uint32_t wanted,
+             const uint8_t *keys, size_t n)
+{
+    memset (want, 0, sizeof *want);
+    want->req = gossip_xfer_next_req (self->lease->xfer);
+    snprintf (want->ns, sizeof want->ns, "%s", self->wire);
+    want->kind = self->kind;
+    snprintf (want->holder, sizeof want->holder, "%s", self->holder);
+    want->lease_ms = lease_ms;
+    want->want = wanted;
+    want->keys = keys;
+    want->keys_size = 32 * n;
+}
+
 //  Give back grants beyond want: a renewal with a 1 ms lease, at the
 //  arbiter that granted them (no release message crosses the wire; the
 //  lease then ends at the arbiter and its successor alike).
@@ -103,15 +120,7 @@ s_release (s_claim_t *self, s_group_t *group, const uint8_t *keys, size_t n)
     if (!gl_address (lease, group->arbiter, address, sizeof address))
         return;
     irh_peer_claim_want_t want;
-    memset (&want, 0, sizeof want);
-    want.req = gossip_xfer_next_req (lease->xfer);
-    snprintf (want.ns, sizeof want.ns, "%s", self->wire);
-    want.kind = self->kind;
-    snprintf (want.holder, sizeof want.holder, "%s", self->holder);
-    want.lease_ms = 1;
-    want.want = (uint32_t) n;
-    want.keys = keys;
-    want.keys_size = 32 * n;
+    s_want_fill (self, &want, 1, (uint32_t) n, keys, n);
     zframe_t *frame = gl_want_encode (lease, group->arbiter, self->ns, &want);
     if (frame)
         gossip_xfer_request (lease->xfer, group->arbiter, address, want.req, &frame,
@@ -327,15 +336,7 @@ s_group_start (s_claim_t *self, s_group_t *group)
     }
     lease->c.remote++;
     irh_peer_claim_want_t want;
-    memset (&want, 0, sizeof want);
-    want.req = gossip_xfer_next_req (lease->xfer);
-    snprintf (want.ns, sizeof want.ns, "%s", self->wire);
-    want.kind = self->kind;
-    snprintf (want.holder, sizeof want.holder, "%s", self->holder);
-    want.lease_ms = self->lease_ms;
-    want.want = self->want;
-    want.keys = group->keys;
-    want.keys_size = 32 * group->nkeys;
+    s_want_fill (self, &want, self->lease_ms, self->want, group->keys, group->nkeys);
     want.done = group->done;
     want.done_size = 32 * group->ndone;
     zframe_t *frame = gl_want_encode (lease, group->arbiter, self->ns, &want);
